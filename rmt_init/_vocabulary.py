@@ -1,0 +1,46 @@
+"""Names users already know, shared by the theory and the Monte Carlo subpackages.
+
+Activation names follow ``torch.nn.functional`` (``relu``, ``leaky_relu``, ``tanh``, ``hardtanh``, …);
+initialisation names follow ``torch.nn.init`` without the trailing underscore (``kaiming_normal``
+for ``torch.nn.init.kaiming_normal_``). Both subpackages validate against these tuples so that a
+name accepted by the theory is accepted by the Monte Carlo engine and vice versa.
+"""
+from __future__ import annotations
+
+ACTIVATIONS: tuple[str, ...] = (
+    "linear",
+    "relu",
+    "leaky_relu",
+    "tanh",
+    "hardtanh",
+    "erf",
+    "sigmoid",
+    "selu",
+    "gelu",
+)
+ACTIVATION_ALIASES: dict[str, str] = {
+    "identity": "linear",
+    "hard_tanh": "hardtanh",
+}
+
+INITS: tuple[str, ...] = (
+    "gaussian",
+    "xavier_normal",
+    "xavier_uniform",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "orthogonal",
+    "torch_default",
+)
+INIT_ALIASES: dict[str, str] = {
+    "normal": "gaussian",
+    "glorot_normal": "xavier_normal",
+    "glorot_uniform": "xavier_uniform",
+    "he_normal": "kaiming_normal",
+    "he_uniform": "kaiming_uniform",
+    "default": "torch_default",
+}
+
+WEIGHT_ENSEMBLES: tuple[str, ...] = ("gaussian", "uniform", "orthogonal")
