@@ -1,2 +1,26 @@
-"""rmt_init: random-matrix theory of neural-network initialization."""
+"""rmt_init: random-matrix theory of neural-network initialization.
+
+Spectral laws of J Jᵀ for deep-network Jacobians (theory) and a PyTorch Monte Carlo engine that samples
+the same objects, meeting in :func:`compare`.
+"""
+from .theory import (
+    FussCatalan,
+    Law,
+    MarchenkoPastur,
+    SingularValueLaw,
+    SpectralLaw,
+    fuss_catalan,
+    marchenko_pastur,
+)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "FussCatalan",
+    "Law",
+    "MarchenkoPastur",
+    "SingularValueLaw",
+    "SpectralLaw",
+    "fuss_catalan",
+    "marchenko_pastur",
+]
