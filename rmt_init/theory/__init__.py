@@ -1,0 +1,32 @@
+from rmt_init.theory.activations import (
+    Activation,
+    DerivativeSquaredLaw,
+    bivariate_gaussian_expectation,
+    derivative_moments,
+    derivative_sq_law,
+    gaussian_expectation,
+    get_activation,
+)
+from rmt_init.theory.batchnorm import (
+    BatchNormComparison,
+    bn_gradient_growth,
+    bn_structural_zeros,
+    bn_vs_no_bn,
+)
+from rmt_init.theory.inits import InitScheme, calculate_gain, init_scheme
+from rmt_init.theory.meanfield import (
+    CriticalPoint,
+    DepthScales,
+    MeanFieldState,
+    c_map,
+    c_star,
+    c_trajectory,
+    chi1,
+    critical_point_from_q,
+    critical_sigma_w2,
+    depth_scales,
+    mean_field,
+    q_map,
+    q_star,
+    q_trajectory,
+)
