@@ -182,6 +182,43 @@ def test_erf_closed_forms(q):
         assert c_map(c, "erf", 1.3, 0.2, q=q) == pytest.approx(ref_c, abs=1e-14)
 
 
+MP_PHI = {
+    "linear": lambda x: x,
+    "relu": lambda x: max(x, 0),
+    "leaky_relu": lambda x: x if x > 0 else mp.mpf("0.01") * x,
+    "tanh": mp.tanh,
+    "hardtanh": lambda x: min(max(x, -1), 1),
+    "erf": mp.erf,
+    "sigmoid": lambda x: 1 / (1 + mp.exp(-x)),
+    "selu": lambda x: 1.0507009873554804934193349852946 * (x if x > 0 else 1.6732632423543772848170429916717 * mp.expm1(x)),
+    "gelu": lambda x: x * mp.ncdf(x),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MP_PHI))
+def test_q_map_matches_mpmath(name):
+    for q in (0.04, 1.0, 9.0):
+        s = mp.sqrt(q)
+        ref = mp.quad(
+            lambda z: MP_PHI[name](s * z) ** 2 * mp.exp(-z * z / 2), [-mp.inf, -1 / s, 0, 1 / s, mp.inf]
+        ) / mp.sqrt(2 * mp.pi)
+        assert q_map(q, name, 1.7, 0.3) == pytest.approx(1.7 * float(ref) + 0.3, rel=1e-13)
+
+
+def test_leaky_relu_c_map_and_erf_chaotic_depth_scale():
+    leaky = get_activation("leaky_relu", negative_slope=-0.3)
+    for c in (-0.8, 0.1, 0.9):
+        num = bivariate_gaussian_expectation(leaky.phi, leaky.phi, 2.0, 2.0 * c, 2.0, (0,), (0,))
+        ref = (1.1 * num + 0.2) / (1.1 * 2.0 * (1 + 0.09) / 2 + 0.2)
+        assert c_map(c, leaky, 1.1, 0.2, q=2.0) == pytest.approx(ref, abs=1e-13)
+    # erf, chaotic: ξ_c from the closed-form E[φ'φ'] vs the generic bivariate quadrature at c*
+    s = mean_field("erf", 4.0, 0.1)
+    assert s.phase == "chaotic"
+    derf = lambda x: 2 / math.sqrt(math.pi) * np.exp(-x * x)  # noqa: E731
+    slope = 4.0 * bivariate_gaussian_expectation(derf, derf, s.q_star, s.q_star * s.c_star, s.q_star)
+    assert s.xi_c == pytest.approx(-1 / math.log(slope), rel=1e-12)
+
+
 # --------------------------------------------------------------------------- §4.3 table, T14, T15
 
 # q*, hard-tanh (p, σ_w², σ_b², orth σ²/L), erf (σ_w², σ_b², orth σ²/L) as printed in the notes §4.3;

@@ -471,7 +471,8 @@ class DerivativeSquaredLaw:
         return float(total)
 
     def moment(self, k: float) -> float:
-        """``E[d^k] = μ_k(q)``: closed form where :func:`derivative_moments` has one, else the rule."""
+        """``E[d^k] = μ_k(q)`` as computed by :func:`derivative_moments` (closed form where one exists,
+        else its kink-aware quadrature, which agrees with ``expect(lambda d: d**k)`` to ~1e−13)."""
         k = check_real("k", k, low=0.0)
         return _derivative_moment(self.activation, self.q, k)
 

@@ -313,12 +313,14 @@ def c_map(
     sigma_w2: float,
     sigma_b2: float,
     q: float | None = None,
+    q0: float = 1.0,
 ) -> float:
     """One step of the correlation map (Poole et al. 2016, arXiv 1606.05340, eq. 5):
 
         ``c' = (σ_w² E[φ(u₁)φ(u₂)] + σ_b²) / (σ_w² E[φ(u₁)²] + σ_b²)``,  ``u₁ = √q z₁``, ``u₂ = √q (c z₁ + √(1−c²) z₂)``.
 
-    ``q`` defaults to the fixed point ``q*`` (then the denominator is ``q*``). Closed forms: relu/leaky_relu
+    ``q`` defaults to the fixed point ``q*`` reached from ``q0`` (then the denominator is ``q*``); raises
+    ``ValueError`` if that q* is infinite, or zero for a non-homogeneous φ. Closed forms: relu/leaky_relu
     (arc-cosine kernel, Cho & Saul 2009), erf (Williams 1997), linear; else the kink-aware bivariate quadrature.
 
     Example (relu, ``σ_w² = 2``, ``σ_b² = 0``): ``c' = (√(1−c²) + (π − arccos c) c)/π``; ``c = 0`` → ``1/π``.
@@ -327,7 +329,7 @@ def c_map(
     c = check_real("c", c, low=-1.0, high=1.0)
     sigma_w2, sigma_b2 = _check_variances(sigma_w2, sigma_b2)
     if q is None:
-        qs, q, sigma_b2 = _operating_point(act, sigma_w2, sigma_b2, 1.0, need_c=True)
+        qs, q, sigma_b2 = _operating_point(act, sigma_w2, sigma_b2, _check_q(q0, "q0"), need_c=True)
         if qs == 0.0 and not act.is_homogeneous:
             raise ValueError(_degenerate_c_message(act, sigma_w2))
     else:
@@ -342,8 +344,9 @@ def c_trajectory(
     sigma_w2: float,
     sigma_b2: float,
     q: float | None = None,
+    q0: float = 1.0,
 ) -> np.ndarray:
-    """``[c⁰, c¹, …, c^depth]`` from iterating :func:`c_map` at fixed ``q`` (default ``q*``).
+    """``[c⁰, c¹, …, c^depth]`` from iterating :func:`c_map` at fixed ``q`` (default: ``q*`` reached from ``q0``).
 
     Example (T19): relu at ``σ_w² = 2``, ``σ_b² = 0`` from ``c⁰ = 0``: ``1 − c^l ≈ 9π²/(2 l²)``.
     """
@@ -352,7 +355,7 @@ def c_trajectory(
     depth = check_int("depth", depth, minimum=0)
     sigma_w2, sigma_b2 = _check_variances(sigma_w2, sigma_b2)
     if q is None:
-        qs, q, sigma_b2 = _operating_point(act, sigma_w2, sigma_b2, 1.0, need_c=True)
+        qs, q, sigma_b2 = _operating_point(act, sigma_w2, sigma_b2, _check_q(q0, "q0"), need_c=True)
         if qs == 0.0 and not act.is_homogeneous:
             raise ValueError(_degenerate_c_message(act, sigma_w2))
     else:
