@@ -1,4 +1,31 @@
 """Infinite- and finite-width theory (numpy, scipy, mpmath only; never imports torch)."""
+from .activations import (
+    Activation,
+    DerivativeSquaredLaw,
+    bivariate_gaussian_expectation,
+    derivative_moments,
+    derivative_sq_law,
+    gaussian_expectation,
+    get_activation,
+)
+from .batchnorm import BatchNormComparison, bn_gradient_growth, bn_structural_zeros, bn_vs_no_bn
 from .fuss_catalan import FussCatalan, fuss_catalan
+from .inits import InitScheme, calculate_gain, init_scheme
 from .laws import Law, SingularValueLaw, SpectralLaw
 from .marchenko_pastur import MarchenkoPastur, marchenko_pastur
+from .meanfield import (
+    CriticalPoint,
+    DepthScales,
+    MeanFieldState,
+    c_map,
+    c_star,
+    c_trajectory,
+    chi1,
+    critical_point_from_q,
+    critical_sigma_w2,
+    depth_scales,
+    mean_field,
+    q_map,
+    q_star,
+    q_trajectory,
+)
