@@ -28,6 +28,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats
 from scipy.special import digamma, polygamma
+from scipy.stats.distributions import rv_frozen
 
 from rmt_init._validate import check_choice, check_int, check_real, check_widths
 
@@ -230,7 +231,7 @@ class LogNormSquaredLaw:
         """Leading order of :attr:`mean`: ``ln E‖Ju‖² − κβ/2`` (log-normal with the exact first moment)."""
         return math.log(self.mean_norm2) - 0.5 * self.leading_order_var
 
-    def as_scipy(self) -> stats.rv_continuous:
+    def as_scipy(self) -> rv_frozen:
         """The Gaussian approximation ``N(mean, var)`` as a frozen ``scipy.stats.norm``.
 
         Hanin & Nica (2020, arXiv 1812.05994, Thm. 1 and its ReLU corollary) prove that
@@ -280,8 +281,8 @@ def log_norm_squared_law(
     Per layer, given the past, ``‖D_l W_l v‖² / ‖v‖² = (σ_w²/n_{l-1}) χ²_{K_l}`` with independent
     factors across layers, where ``K_l = n_l`` (linear) and ``K_l ~ Bin(n_l, ½)`` (ReLU: flipping
     the sign of a row of ``W_l`` flips ``(W_l x)_i`` but not ``(W_l v)_i²``, so each unit is
-    active with probability ½ independently of ``(W_l v)_i²``; Hanin & Nica 2020, arXiv
-    1812.05994, §on ReLU nets). With ``E ln χ²_k = ψ(k/2) + ln 2`` and
+    active with probability ½ independently of ``(W_l v)_i²`` — the symmetry argument of
+    Hanin & Nica 2020, arXiv 1812.05994, for ReLU nets). With ``E ln χ²_k = ψ(k/2) + ln 2`` and
     ``Var ln χ²_k = ψ'(k/2)``:
 
     * linear: ``mean = Σ_l [ψ(n_l/2) + ln(2σ_w²/n_{l-1})]``, ``var = Σ_l ψ'(n_l/2)``;
@@ -401,8 +402,8 @@ def finite_width_moments(
     mean ``tr A`` and variance ``2 tr A²`` (real) or ``tr A²`` (complex), which gives the
     ``a`` recursion; and ``E[XᵀX A XᵀX] = N(N+1) A + N tr(A) I`` (real Wishart;
     ``N² A + N tr(A) I`` complex), so ``E tr((WAWᵀ)²) = (1 + 1/N) tr A² + (tr A)²/N`` (real),
-    which gives the ``b`` recursion. Standard Wishart moments: e.g. Muirhead, *Aspects of
-    Multivariate Statistical Theory* (1982), §3.2.
+    which gives the ``b`` recursion (standard Wishart moment identities, e.g. Muirhead,
+    *Aspects of Multivariate Statistical Theory*, 1982).
 
     Raises ``ValueError`` for ``width < 1``, ``depth < 0``, an unknown field or bad ``σ_w²``.
     """
