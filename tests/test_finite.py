@@ -232,6 +232,11 @@ def test_log_norm_gaussian_approximation_object():
     g = law.as_scipy()
     assert g.dist.name == "norm"
     assert g.mean() == pytest.approx(law.mean) and g.std() == pytest.approx(math.sqrt(law.var))
+    # the exact sampler reproduces the exact moments (SE from the predicted variance / 4th moment)
+    x = law.sample(200000, seed=2)
+    assert abs(x.mean() - law.mean) <= SAFETY * math.sqrt(law.var / x.size)
+    assert abs(np.var(x) - law.var) <= SAFETY * _se_of_variance(x)
+    assert np.all(np.isfinite(x))
 
 
 @pytest.mark.parametrize("u_parallel_to_x", [False, True])
