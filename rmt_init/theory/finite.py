@@ -69,7 +69,7 @@ def _check_sigma_w2(sigma_w2: object) -> float:
 
 
 def _bartlett_dof(width: int, field: str) -> np.ndarray:
-    """Shape parameters ``a_i`` with ``N R_ii² / σ_w² ~ Gamma(a_i, scale=2/(β))``, largest first.
+    """Gamma shapes ``a_i`` of the Bartlett diagonal ``N R_ii² / σ_w²``, largest first.
 
     Real: ``R_ii² ~ χ²_{N-i+1} / N``, i.e. ``a_i = (N - i + 1)/2``; complex:
     ``N R_ii² ~ Gamma(N - i + 1, 1)``, i.e. ``a_i = N - i + 1`` (Bartlett decomposition).
@@ -441,7 +441,11 @@ def _fuss_catalan_log_edge(depth: int) -> float:
 
 @dataclass(frozen=True)
 class TopSingularValueGrowth:
-    """Predictions for ``E ln σ_max(W_L ⋯ W_1)`` at finite ``N`` (see :func:`top_singular_value_growth`)."""
+    """Predictions for ``E ln σ_max(W_L ⋯ W_1)`` at finite ``N`` (see :func:`top_singular_value_growth`).
+
+    ``lyapunov_lower ≤ E ln σ_max ≤ lyapunov_mean`` exactly; ``infinite_width_edge`` is the
+    ``N → ∞`` limit; ``estimate`` is the smaller of the two asymptotes, ``regime`` its branch.
+    """
 
     width: int
     depth: int
@@ -510,7 +514,11 @@ def top_singular_value_growth(
 
 @dataclass(frozen=True)
 class ConditionNumberGrowth:
-    """Predictions for ``E ln κ`` of an ``N × N`` Gaussian product (see :func:`condition_number_growth`)."""
+    """Predictions for ``E ln κ`` of an ``N × N`` Gaussian product (see :func:`condition_number_growth`).
+
+    ``lower_bound ≤ E ln κ ≤ lyapunov_mean`` exactly (the latter is also the ``L → ∞``
+    asymptote); ``large_width_heuristic`` is heuristic only.
+    """
 
     width: int
     depth: int
