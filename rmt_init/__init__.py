@@ -9,8 +9,11 @@ from .theory import (
     MarchenkoPastur,
     SingularValueLaw,
     SpectralLaw,
+    free_product,
     fuss_catalan,
+    jacobian_spectrum,
     marchenko_pastur,
+    rectangular_product,
 )
 
 __version__ = "0.1.0"
@@ -21,6 +24,9 @@ __all__ = [
     "MarchenkoPastur",
     "SingularValueLaw",
     "SpectralLaw",
+    "free_product",
     "fuss_catalan",
+    "jacobian_spectrum",
     "marchenko_pastur",
+    "rectangular_product",
 ]

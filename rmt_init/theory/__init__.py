@@ -29,6 +29,20 @@ from .meanfield import (
     q_star,
     q_trajectory,
 )
+from .free import (
+    DiscreteS,
+    FreeProductLaw,
+    MomentS,
+    RationalS,
+    change_dimension,
+    dirac_s,
+    free_product,
+    marchenko_pastur_s,
+    rectangular_product,
+    s_transform,
+    two_point_s,
+)
+from .jacobian import JacobianLaw, jacobian_spectrum
 from .finite import (
     ConditionNumberGrowth,
     FiniteWidthMoments,

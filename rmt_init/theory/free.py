@@ -1,0 +1,891 @@
+"""Free multiplicative convolution of spectral laws through S-transforms.
+
+For asymptotically free positive random matrices A, B, the law of A^{1/2} B A^{1/2} is the free
+multiplicative convolution μ_A ⊠ μ_B, and S-transforms multiply: S_{A⊠B}(w) = S_A(w) S_B(w)
+(Voiculescu 1987). Conventions (theory.md §0): ψ(u) = Σ_{k≥1} m_k u^k = ∫ uλ/(1 − uλ) dμ(λ),
+χ = ψ⁻¹, S(w) = χ(w)(1 + w)/w, Green function G(z) = (1 + ψ(1/z))/z, density ρ(x) = −Im G(x + i0)/π.
+
+Factors
+-------
+* :class:`RationalS`: S(w) = C Π(1 + a_i w)/Π(1 + b_j w). This covers the Marchenko–Pastur law of
+  ratio c and variance v (S = 1/(v(1 + c w)), Marchenko & Pastur 1967), a Dirac mass or Haar-orthogonal
+  WᵀW = σ²I (S = 1/σ²), the two-point law (1 − p)δ₀ + pδ_a (S = (1 + w)/(a(p + w)), e.g. D² of ReLU
+  and hard-tanh networks; Pennington, Schoenholz & Ganguli 2017, arXiv 1711.04735, Table 1), the
+  Fuss–Catalan law (S = (1 + w)^{−s}) and the change of normalising dimension used for rectangular
+  products (below).
+* :class:`DiscreteS`: a discrete law Σ m_i δ_{x_i} known through ψ(u) = Σ m_i u x_i/(1 − u x_i), whose
+  S-transform is inverted numerically inside the solver: empirical laws (samples) and quadrature rules
+  for the law of φ'(h)² of a smooth activation.
+* :class:`MomentS`: a law known by its moments only (moments of products, no density).
+
+Products
+--------
+:func:`free_product` multiplies S-transforms; atoms follow Belinschi (2003, Integral Equations Operator
+Theory 46): the product has mass max(μ({0}), ν({0})) at 0, and mass μ({a}) + ν({b}) − 1 at ab > 0
+whenever that is positive. :func:`change_dimension` re-normalises a law on an n-dimensional space to
+an N-dimensional one (adding or removing zero eigenvalues): μ' = (n/N)μ + (1 − n/N)δ₀ and
+S'(w) = S(f w)·f(1 + w)/(1 + f w) with f = N/n. With it, the Jacobian of a rectangular network is built
+layer by layer, and for linear Gaussian layers reproduces S_{JJᵀ}(w) = Π_l σ_l^{−2}/(1 + (n_L/n_{l−1})w)
+(Burda, Jarosz, Livan, Nowak & Swiech 2010, PRE 82, 061114; theory.md §3.2).
+
+Density (Stieltjes inversion)
+-----------------------------
+At each point z = x + iη the solver finds w = ψ(1/z) from Log(z·χ(w)) = 0, jointly with ψ_j(u_j) = s_j w
+for the numerical factors, by Newton's method in complex arithmetic, and lets η go from far above the
+spectrum down to exactly 0. For Im z > 0 the physical root (the one with Im w < 0) is unique and moves
+continuously with z, so this continuation in η never switches branches, and it is vectorised over x.
+Then ρ(x) = −Im w/(πx). Support edges are the real critical points of log χ (theory.md §3.4, §4.4);
+the intervals between them that carry density are found by probing.
+
+Moments are exact: the S-series of the factors are multiplied and reverted (``moment(k, method="exact")``
+returns a ``Fraction`` when every factor's parameters are exact binary floats or rationals).
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
+from typing import Any
+
+import mpmath
+import numpy as np
+from scipy.optimize import brentq
+
+from .._validate import check_int, check_real
+from . import _series
+from .laws import Atom, SpectralLaw, _tanhsinh
+
+__all__ = [
+    "SFactor",
+    "RationalS",
+    "DiscreteS",
+    "MomentS",
+    "Term",
+    "FreeProductLaw",
+    "free_product",
+    "change_dimension",
+    "marchenko_pastur_s",
+    "dirac_s",
+    "two_point_s",
+    "s_transform",
+    "rectangular_product",
+]
+
+_SERIES_ORDER = 12
+_NEWTON_TOL = 4e-15
+_ATOM_TOL = 1e-13
+_SAMPLING_NODES = 2049
+_EXACT_BITS = 20000  # above this, S-series are multiplied in 60-digit mpmath instead of rationals
+
+
+def _exact(value: Any) -> Any:
+    """An exact rational for a float (its binary value) or an int/Fraction unchanged."""
+    if isinstance(value, (int, Fraction)):
+        return value
+    return Fraction(float(value))
+
+
+# ============================================================================================ factors
+class SFactor(ABC):
+    """The S-transform of one law on [0, ∞) with positive mean, as a factor of a free product."""
+
+    #: point masses of the factor's law, (location, mass), sorted
+    atoms: tuple[Atom, ...] = ()
+
+    @abstractmethod
+    def series(self, order: int) -> list[Any]:
+        """Coefficients s_0..s_order of S(w) (exact where the parameters are)."""
+
+    @property
+    def mean(self) -> float:
+        """m_1 = 1/S(0)."""
+        return float(1 / self.series(0)[0])
+
+    @property
+    def atom_at_zero(self) -> float:
+        return sum(m for loc, m in self.atoms if loc == 0.0)
+
+
+class RationalS(SFactor):
+    """S(w) = C · Π_i (1 + a_i w) / Π_j (1 + b_j w) (see the module docstring for the laws it covers)."""
+
+    def __init__(
+        self,
+        constant: float,
+        zeros: Sequence[float] = (),
+        poles: Sequence[float] = (),
+        atoms: Sequence[Atom] = (),
+        name: str = "rational",
+    ) -> None:
+        self.constant = constant
+        self.zeros = tuple(zeros)
+        self.poles = tuple(poles)
+        self.atoms = tuple(sorted((float(loc), float(m)) for loc, m in atoms))
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def log_s(self, w: np.ndarray, t: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """(log S(scale·w), d/dt log S(scale·w)) with t = log(1 + w) and w = expm1(t).
+
+        Each log(1 + c w) (c = a·scale) is t itself when c = 1, and log1p(c w) otherwise, so that
+        the factor stays accurate as w → −1 (the hard edge at 0) and as w → 0 (far from the spectrum).
+        """
+        one_plus_w = np.exp(t)
+        value = np.full(w.shape, complex(math.log(float(self.constant))))
+        slope = np.zeros(w.shape, complex)
+        for sign, coefficients in ((1.0, self.zeros), (-1.0, self.poles)):
+            for a in coefficients:
+                c = float(a) * scale
+                if c == 1.0:
+                    value += sign * t
+                    slope += sign
+                else:
+                    value += sign * np.log1p(c * w)
+                    slope += sign * c * one_plus_w / (1.0 + c * w)
+        return value, slope
+
+    def real_singularities(self) -> list[float]:
+        return [-1.0 / float(a) for a in self.zeros + self.poles if float(a) != 0.0]
+
+    def series(self, order: int) -> list[Any]:
+        out: list[Any] = [_exact(self.constant)] + [0] * order
+        for a in self.zeros:
+            out = _series.multiply(out, [1, _exact(a)], order)
+        for b in self.poles:
+            out = _series.multiply(out, _series.reciprocal([1, _exact(b)], order), order)
+        return out
+
+
+class DiscreteS(SFactor):
+    """A discrete law Σ m_i δ_{x_i} (x_i ≥ 0) entering a free product through ψ.
+
+    ``true_atoms`` are the point masses of the law being modelled (for the atoms of products); the
+    remaining locations are a quadrature rule for a continuous part (e.g. the law of φ'(√q z)²).
+    """
+
+    def __init__(
+        self,
+        locations: Sequence[float],
+        masses: Sequence[float],
+        true_atoms: Sequence[Atom] = (),
+        name: str = "discrete",
+        exact_moments: Any = None,
+    ) -> None:
+        x = np.asarray(locations, float)
+        m = np.asarray(masses, float)
+        if x.shape != m.shape or x.ndim != 1 or x.size == 0:
+            raise ValueError("locations and masses must be 1-d arrays of the same nonzero length")
+        if np.any(~np.isfinite(x)) or np.any(x < 0):
+            raise ValueError("the locations of a spectral law must be finite and >= 0")
+        if np.any(m < 0) or not math.isclose(float(m.sum()), 1.0, rel_tol=0, abs_tol=1e-10):
+            raise ValueError(f"masses must be >= 0 and sum to 1; they sum to {float(m.sum())!r}")
+        keep = m > 0
+        self.x = x[keep]
+        self.m = m[keep] / m[keep].sum()
+        self.atoms = tuple(sorted((float(a), float(b)) for a, b in true_atoms))
+        self.name = name
+        self._exact_moments = exact_moments
+        self.xmax = float(self.x.max())
+        self.mass_at_zero = float(self.m[self.x == 0].sum())
+        if float(np.dot(self.m, self.x)) <= 0:
+            raise ValueError("a factor of a free product needs a positive mean")
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def psi(self, u: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        """(ψ(u), ψ'(u)) for a complex array u."""
+        u = np.asarray(u, complex)
+        flat = u.ravel()
+        value = np.empty(flat.shape, complex)
+        slope = np.empty(flat.shape, complex)
+        x, m = self.x[None, :], self.m[None, :]
+        for start in range(0, flat.size, chunk):
+            uu = flat[start : start + chunk, None]
+            inverse = 1.0 / (1.0 - uu * x)
+            value[start : start + chunk] = np.sum(m * (uu * x) * inverse, axis=1)
+            slope[start : start + chunk] = np.sum(m * x * inverse * inverse, axis=1)
+        return value.reshape(u.shape), slope.reshape(u.shape)
+
+    def one_plus_psi(self, u: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        """(1 + ψ(u), u ψ'(u)) = (Σ m/(1 − ux), Σ m ux/(1 − ux)²): accurate when 1 + ψ is tiny (u → −∞)."""
+        u = np.asarray(u, complex)
+        flat = u.ravel()
+        value = np.empty(flat.shape, complex)
+        slope = np.empty(flat.shape, complex)
+        x, m = self.x[None, :], self.m[None, :]
+        for start in range(0, flat.size, chunk):
+            ux = flat[start : start + chunk, None] * x
+            inverse = 1.0 / (1.0 - ux)
+            value[start : start + chunk] = np.sum(m * inverse, axis=1)
+            slope[start : start + chunk] = np.sum(m * ux * inverse * inverse, axis=1)
+        return value.reshape(u.shape), slope.reshape(u.shape)
+
+    def real_inverse(self, w: float) -> float:
+        """The real u < 1/max(x) with ψ(u) = w (ψ increases from −(1 − mass at 0) to +∞ there)."""
+        u = float(_real_inverse_array(self, np.array([float(w)]))[0])
+        if not math.isfinite(u):
+            raise ValueError(f"no real u with psi(u) = {w} (psi > {-(1.0 - self.mass_at_zero)} on its real branch)")
+        return u
+
+    def moments(self, order: int) -> list[Any]:
+        if self._exact_moments is not None:
+            return [self._exact_moments(k) for k in range(1, order + 1)]
+        return [float(np.dot(self.m, self.x**k)) for k in range(1, order + 1)]
+
+    def series(self, order: int) -> list[Any]:
+        return _series.s_from_moments(self.moments(order + 1), order)
+
+
+def _real_inverse_array(factor: Any, w: np.ndarray) -> np.ndarray:
+    """Vectorised real inverse of ψ on its real branch u < 1/max d (``factor``: a :class:`DiscreteS`).
+
+    ψ increases from −(1 − mass at 0) (u → −∞) to +∞ (u → 1/max d) there, so each w in that range has
+    one root. Safeguarded Newton on the bracket [lo, hi] (bisection, geometric for large negative u,
+    whenever a Newton step leaves the bracket); returns NaN where w is out of range.
+    """
+    w = np.asarray(w, float)
+    out = np.full(w.shape, np.nan)
+    valid = (w > -(1.0 - factor.mass_at_zero)) & np.isfinite(w)
+    if not np.any(valid):
+        return out
+    target = w[valid]
+    f = lambda u: factor.one_plus_psi(u.astype(complex))[0].real - 1.0 - target  # noqa: E731
+    lo = np.full(target.shape, -1.0)
+    for _ in range(200):
+        above = f(lo) > 0
+        if not np.any(above):
+            break
+        lo = np.where(above, lo * 4.0, lo)
+    hi = np.full(target.shape, (1.0 / factor.xmax) * (1 - 1e-12))
+    reachable = f(hi) >= 0  # ψ may stay finite up to the cut (smooth maximum of d): no root beyond it
+    u = np.where(target > 0, 0.5 * hi, np.where(target < 0, 0.5 * lo, 0.0))
+    for _ in range(200):
+        value, u_slope = factor.one_plus_psi(u.astype(complex))
+        residual = value.real - 1.0 - target
+        lo = np.where(residual < 0, u, lo)
+        hi = np.where(residual > 0, u, hi)
+        slope = np.where(u != 0, u_slope.real / np.where(u == 0, 1.0, u), np.nan)
+        step = np.where(np.isfinite(slope) & (slope > 0), residual / np.where(slope > 0, slope, 1.0), np.nan)
+        newton = u - step
+        geometric = (lo < -1.0) & (hi < 0)
+        bisect = np.where(geometric, -np.sqrt(np.where(geometric, lo * np.minimum(hi, -1e-300), 1.0)), 0.5 * (lo + hi))
+        new = np.where(np.isfinite(newton) & (newton > lo) & (newton < hi), newton, bisect)
+        done = (
+            ~reachable
+            | (np.abs(residual) <= 2e-16 * np.maximum(1.0, np.abs(target)))
+            | (np.abs(new - u) <= 4e-16 * np.abs(u))
+            | (hi - lo <= 4e-16 * np.abs(u))
+        )
+        u = np.where(done, u, new)
+        if np.all(done):
+            break
+    out[valid] = np.where(target == 0, 0.0, np.where(reachable, u, np.nan))
+    return out
+
+
+class MomentS(SFactor):
+    """A law known by its raw moments m_1, m_2, … only: enough for the moments of products.
+
+    ``moments`` is a list [m_1, m_2, …] or a callable k ↦ m_k (any order on demand); ``atoms`` are the
+    law's point masses, which still give the atoms of products (Belinschi 2003).
+    """
+
+    def __init__(self, moments: Sequence[Any] | Any, name: str = "moments", atoms: Sequence[Atom] = ()) -> None:
+        self._moment = moments if callable(moments) else None
+        self.moments = None if callable(moments) else list(moments)
+        first = self._moment(1) if self._moment is not None else (self.moments[0] if self.moments else 0)
+        if not first > 0:
+            raise ValueError(f"MomentS needs m_1 > 0; got {first!r}")
+        self.name = name
+        self.atoms = tuple(sorted((float(a), float(m)) for a, m in atoms))
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def series(self, order: int) -> list[Any]:
+        if self._moment is not None:
+            return _series.s_from_moments([self._moment(k) for k in range(1, order + 2)], order)
+        if order + 1 > len(self.moments):
+            raise ValueError(
+                f"{self.name}: {len(self.moments)} moments give the S-series to order {len(self.moments) - 1} only"
+            )
+        return _series.s_from_moments(self.moments, order)
+
+
+def marchenko_pastur_s(ratio: float, variance: float = 1.0) -> RationalS:
+    """S(w) = 1/(v(1 + c w)) of the Marchenko–Pastur law of ratio c, variance v (atom 1 − 1/c at 0 if c > 1)."""
+    c = check_real("ratio", ratio, low=0.0, low_inclusive=False)
+    v = check_real("variance", variance, low=0.0, low_inclusive=False)
+    atoms = ((0.0, 1.0 - 1.0 / c),) if c > 1 else ()
+    return RationalS(1 / _exact(v), poles=(c,), atoms=atoms, name=f"MP(ratio={c:g}, variance={v:g})")
+
+
+def dirac_s(location: float) -> RationalS:
+    """S(w) = 1/a of the point mass at a > 0 (also Haar-orthogonal WᵀW = a·I)."""
+    a = check_real("location", location, low=0.0, low_inclusive=False)
+    return RationalS(1 / _exact(a), atoms=((a, 1.0),), name=f"δ({a:g})")
+
+
+def two_point_s(p: float, location: float = 1.0) -> RationalS:
+    """S(w) = (1 + w)/(a(p + w)) of (1 − p)δ₀ + pδ_a (e.g. D² of ReLU: p = ½; hard-tanh: p = P(|h| < 1))."""
+    p = check_real("p", p, low=0.0, high=1.0, low_inclusive=False)
+    a = check_real("location", location, low=0.0, low_inclusive=False)
+    if p == 1.0:
+        return dirac_s(a)
+    atoms = ((0.0, 1.0 - p), (a, p))
+    return RationalS(1 / (_exact(a) * _exact(p)), zeros=(1,), poles=(1 / _exact(p),), atoms=atoms, name=f"Bernoulli(p={p:g})·{a:g}")
+
+
+def _dimension_factor(f: Any) -> RationalS:
+    """f(1 + w)/(1 + f w): the extra factor of a change of normalising dimension by f = N/n."""
+    return RationalS(_exact(f), zeros=(1,), poles=(_exact(f),), name=f"dimension×{float(f):g}")
+
+
+# ============================================================================================ terms
+@dataclass(frozen=True)
+class Term:
+    """S_factor(scale·w)^power: one factor of a product, evaluated at a rescaled argument."""
+
+    factor: SFactor
+    scale: Any = 1
+    power: int = 1
+
+
+def _merge_terms(terms: Iterable[Term]) -> list[Term]:
+    merged: dict[tuple[int, Any], int] = {}
+    keep: dict[tuple[int, Any], SFactor] = {}
+    for t in terms:
+        key = (id(t.factor), _exact(t.scale))
+        merged[key] = merged.get(key, 0) + t.power
+        keep[key] = t.factor
+    return [Term(keep[k], k[1], p) for k, p in merged.items() if p != 0]
+
+
+# ============================================================================================ atoms
+def _belinschi(mu: Sequence[Atom], nu: Sequence[Atom]) -> list[Atom]:
+    """Atoms of μ ⊠ ν from those of μ and ν (Belinschi 2003)."""
+    zero = max((m for loc, m in mu if loc == 0.0), default=0.0)
+    zero = max(zero, max((m for loc, m in nu if loc == 0.0), default=0.0))
+    out: dict[float, float] = {}
+    if zero > _ATOM_TOL:
+        out[0.0] = zero
+    for a, ma in mu:
+        for b, mb in nu:
+            if a > 0 and b > 0 and ma + mb - 1.0 > _ATOM_TOL:
+                out[a * b] = out.get(a * b, 0.0) + ma + mb - 1.0
+    return sorted(out.items())
+
+
+def _rescale_atoms(atoms: Sequence[Atom], f: float) -> list[Atom]:
+    """Atoms after a change of dimension by f = N/n: nonzero masses ×1/f, the rest at 0."""
+    nonzero = [(loc, m / f) for loc, m in atoms if loc != 0.0]
+    old_zero = math.fsum(m for loc, m in atoms if loc == 0.0)
+    zero = 1.0 - (1.0 - old_zero) / f  # all nonzero mass (atoms and continuous part) shrinks by 1/f
+    if zero < -1e-12:
+        raise ValueError(
+            f"cannot change dimension by {f:g}: the law has nonzero mass {1 - zero:g} × {f:g} > 1 "
+            "(its rank exceeds the new dimension)"
+        )
+    return ([(0.0, zero)] if zero > _ATOM_TOL else []) + nonzero
+
+
+# ============================================================================================ the law
+class FreeProductLaw(SpectralLaw):
+    """A free multiplicative convolution, given by its S-transform terms and its atoms.
+
+    Build it with :func:`free_product`, :func:`change_dimension`, :func:`rectangular_product` or
+    :func:`rmt_init.jacobian_spectrum`; see the module docstring for the algorithms.
+    """
+
+    def __init__(self, terms: Sequence[Term], atoms: Sequence[Atom], description: str = "free product") -> None:
+        self.terms = _merge_terms(terms)
+        self._atoms = tuple(sorted((float(loc), float(m)) for loc, m in atoms if m > _ATOM_TOL))
+        self.description = description
+        self.rational = [t for t in self.terms if isinstance(t.factor, RationalS)]
+        self._n_logs = 2 + sum(abs(t.power) * (1 + len(getattr(t.factor, "zeros", ())) + len(getattr(t.factor, "poles", ()))) for t in self.terms)
+        self.numerical = [t for t in self.terms if isinstance(t.factor, DiscreteS)]
+        if any(isinstance(t.factor, MomentS) for t in self.terms):
+            self._moments_only = True
+        else:
+            self._moments_only = False
+
+    def __repr__(self) -> str:
+        return f"FreeProductLaw({self.description})"
+
+    # ------------------------------------------------------------------ atoms, support
+    @property
+    def atoms(self) -> tuple[Atom, ...]:
+        return self._atoms
+
+    @property
+    def has_density(self) -> bool:
+        """False when a factor is known by its moments only (then only moments are available)."""
+        return not self._moments_only
+
+    def _require_density(self) -> None:
+        if self._moments_only:
+            names = ", ".join(repr(t.factor) for t in self.terms if isinstance(t.factor, MomentS))
+            raise ValueError(
+                f"{self!r} has a factor known by its moments only ({names}): its moments, mean and "
+                "variance are exact, but its density, cdf, quantiles, support and samples are not available "
+                "(for a network with a smooth activation, sample the spectrum with rmt_init.montecarlo)"
+            )
+
+    @cached_property
+    def _geometry(self) -> tuple[tuple[tuple[float, float], ...], tuple[float, float]]:
+        """(intervals of the continuous part, support)."""
+        self._require_density()
+        atom_locations = [loc for loc, _ in self.atoms]
+        if self.continuous_mass <= _ATOM_TOL:
+            lo, hi = min(atom_locations), max(atom_locations)
+            return (), (lo, hi)
+        edges = sorted({x for x in self._critical_values() if x > 0} | {0.0} | set(atom_locations))
+        top = edges[-1]
+        probes_top = [top * 1.5 + 1.0] if top > 0 else [1.0]
+        candidates = edges + probes_top
+        intervals: list[list[float]] = []
+        for a, b in zip(candidates[:-1], candidates[1:]):
+            mids = a + (b - a) * np.array([0.25, 0.5, 0.75])
+            if np.any(-np.sin(self._solve(mids).imag) > 1e-10):
+                if intervals and intervals[-1][1] == a:
+                    intervals[-1][1] = b
+                else:
+                    intervals.append([a, b])
+        if not intervals:
+            raise RuntimeError(f"{self!r}: no interval with positive density was found")
+        if intervals[-1][1] == candidates[-1]:
+            raise RuntimeError(f"{self!r}: the density does not vanish above the last edge {top:g}")
+        result = tuple((float(a), float(b)) for a, b in intervals)
+        lo = min([result[0][0]] + atom_locations)
+        hi = max([result[-1][1]] + atom_locations)
+        return result, (lo, hi)
+
+    @property
+    def intervals(self) -> tuple[tuple[float, float], ...]:
+        return self._geometry[0]
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return self._geometry[1]
+
+    # ------------------------------------------------------------------ sampling
+    @cached_property
+    def _sampling_tables(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per interval: (cumulative continuous mass at the nodes, nodes), 2049 Chebyshev nodes.
+
+        Panel masses by 8-point Gauss–Legendre (tanh–sinh on the 4 panels at each end, where the
+        density may have an integrable singularity), rescaled to the interval's mass from the exact
+        cdf tables (the rescaling is ~1e−12).
+        """
+        g, gw = np.polynomial.legendre.leggauss(8)
+        tables = []
+        for i, (a, b) in enumerate(self.intervals):
+            theta = np.linspace(0.0, np.pi, _SAMPLING_NODES)
+            nodes = a + (b - a) * 0.5 * (1.0 - np.cos(theta))
+            nodes[0], nodes[-1] = a, b
+            lo, hi = nodes[:-1], nodes[1:]
+            half = 0.5 * (hi - lo)
+            x = half[:, None] * g[None, :] + (0.5 * (hi + lo))[:, None]
+            masses = (self._pdf_vectorised(x) * gw[None, :]).sum(axis=1) * half
+            ends = np.r_[0:4, len(lo) - 4 : len(lo)]
+            masses[ends] = _tanhsinh(self._pdf_vectorised, lo[ends], hi[ends])
+            cumulative = np.concatenate([[0.0], np.cumsum(masses)])
+            cumulative *= self._cdf_tables[i][1][-1] / cumulative[-1]
+            tables.append((cumulative, nodes))
+        return tables
+
+    def _sample_uniform(self, u: np.ndarray) -> np.ndarray:
+        """Inverse-transform sampling through a monotone (PCHIP) interpolant of the quantile function.
+
+        The interpolant runs through 2049 exact cdf nodes per interval, so a sample is the exact
+        quantile of its uniform up to the interpolation error (≲1e−8 of the interval width, measured
+        in the tests against :meth:`ppf`); atoms are drawn with their exact masses.
+        """
+        from scipy.interpolate import PchipInterpolator
+
+        if any(a < loc < b for loc, _ in self.atoms for a, b in self.intervals):
+            return super()._sample_uniform(u)
+        pieces = [(loc, "atom", m) for loc, m in self.atoms]
+        pieces += [(a, "part", i) for i, (a, _) in enumerate(self.intervals)]
+        pieces.sort(key=lambda p: (p[0], 0 if p[1] == "atom" else 1))
+        out = np.full(u.shape, self.support[1])
+        done = np.zeros(u.shape, bool)
+        accumulated = 0.0
+        for loc, kind, data in pieces:
+            if kind == "atom":
+                hit = ~done & (u < accumulated + data)
+                out[hit] = loc
+                accumulated += data
+            else:
+                cumulative, nodes = self._sampling_tables[data]
+                hit = ~done & (u < accumulated + cumulative[-1])
+                if hit.any():
+                    local = np.clip(u[hit] - accumulated, 0.0, cumulative[-1])
+                    keep = np.concatenate([[True], np.diff(cumulative) > 0])
+                    out[hit] = np.clip(PchipInterpolator(cumulative[keep], nodes[keep])(local), nodes[0], nodes[-1])
+                accumulated += cumulative[-1]
+            done |= hit
+        return out
+
+    # ------------------------------------------------------------------ log χ and its derivatives
+    def _log_chi(self, t: np.ndarray, taus: list[np.ndarray]):
+        """log χ (up to 2πi) in the unknowns t = log(1 + w), τ_j = log u_j.
+
+        Returns (log χ, ∂/∂t at fixed τ, [(ρ_j, ∂ρ_j/∂τ_j, s_j, power_j)]) with the residuals
+        ρ_j = (1 + ψ_j(u_j)) − (1 + s_j w) of the numerical factors (∂ρ_j/∂t = −s_j (1 + w)).
+        """
+        w = np.expm1(t)
+        one_plus_w = np.exp(t)
+        value = np.log(w) - t
+        slope = one_plus_w / w - 1.0
+        for term in self.rational:
+            v, d = term.factor.log_s(w, t, float(term.scale))
+            value += term.power * v
+            slope += term.power * d
+        extras = []
+        for term, tau in zip(self.numerical, taus):
+            s = float(term.scale)
+            u = np.exp(tau)
+            one_plus_psi, u_dpsi = term.factor.one_plus_psi(u)
+            one_plus_sw = one_plus_w if s == 1.0 else 1.0 + s * w
+            log_one_plus_sw = t if s == 1.0 else np.log1p(s * w)
+            value += term.power * (tau + log_one_plus_sw - np.log(s * w))
+            slope += term.power * (s * one_plus_w / one_plus_sw - one_plus_w / w)
+            extras.append((one_plus_psi - one_plus_sw, u_dpsi, s * one_plus_w, term.power))
+        return value, slope, extras
+
+    def _newton(self, z: np.ndarray, t: np.ndarray, taus: list[np.ndarray], iterations: int = 40):
+        """Newton on Log(zχ) = 0 and ψ_j(u_j) = s_j w in (t, τ_j); keeps Im w < 0 (Im t ∈ (−π, 0)) for Im z > 0."""
+        t = t.copy()
+        taus = [tau.copy() for tau in taus]
+        positive_eta = z.imag > 0
+        converged = np.zeros(z.shape, bool)
+        log_z = np.log(z)
+        for _ in range(iterations):
+            log_chi, a, extras = self._log_chi(t, taus)
+            r0 = log_z + log_chi
+            r0 = r0.real + 1j * np.angle(np.exp(1j * r0.imag))  # principal Log(zχ)
+            numerator = r0.copy()
+            denominator = a.copy()
+            for rho, u_dpsi, s_opw, k in extras:
+                numerator -= k * rho / u_dpsi
+                denominator += k * s_opw / u_dpsi
+            dt = -numerator / denominator
+            too_big = np.abs(dt) > 1.0
+            dt[too_big] /= np.abs(dt[too_big])
+            for _halving in range(40):
+                bad = positive_eta & (((t + dt).imag >= 0) | ((t + dt).imag <= -math.pi))
+                if not bad.any():
+                    break
+                dt[bad] *= 0.5
+            dt = np.where(converged, 0, dt)
+            new_taus = [tau + np.where(converged, 0, (s_opw * dt - rho) / u_dpsi) for tau, (rho, u_dpsi, s_opw, k) in zip(taus, extras)]
+            # a step into a pole of ψ (or from a non-finite slope) is rejected: those points keep their
+            # last finite iterate and are reported as not converged, so the caller refines them
+            finite = np.isfinite(t + dt)
+            for new_tau in new_taus:
+                finite &= np.isfinite(new_tau)
+            dt = np.where(finite, dt, 0)
+            for tau, new_tau in zip(taus, new_taus):
+                tau[...] = np.where(finite, new_tau, tau)
+            t += dt
+            residual = np.abs(r0)
+            for rho, _, s_opw, _ in extras:
+                residual = np.maximum(residual, np.abs(rho) / np.abs(s_opw))
+            # the residual cannot go below the rounding of the sum of logarithms that forms it
+            rounding = 1e-15 * (self._n_logs + np.abs(log_z) + np.abs(log_chi))
+            converged |= finite & ((np.abs(dt) <= _NEWTON_TOL * np.maximum(1.0, np.abs(t))) | (residual <= rounding))
+            if not finite.all() and not (converged | ~finite).all():
+                continue
+            if not finite.all():
+                break
+            if converged.all():
+                break
+        return t, taus, converged
+
+    @cached_property
+    def _first_moments(self) -> tuple[float, float]:
+        m = self._float_moments(2)
+        return float(m[0]), float(m[1])
+
+    def _solve(self, x: np.ndarray, ratio: float = 0.25) -> np.ndarray:
+        """t = log(1 + w), w = ψ(1/z), at z = x + i0 (η-continuation from far above the spectrum).
+
+        Points whose continuation fails (Newton stuck at a pole of a discrete factor's ψ) are solved
+        again one at a time on a finer path (η ratio 0.5, start height set by the point itself).
+        """
+        t, ok = self._continue(x, ratio)
+        if not ok.all() and ratio < 0.5:
+            for i in np.flatnonzero(~ok):
+                t[i : i + 1], _ = self._continue(x[i : i + 1], 0.5)
+        return t
+
+    def _continue(self, x: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+        m1, m2 = self._first_moments
+        scale = max(math.sqrt(m2), m1, max((loc for loc, _ in self.atoms), default=0.0))
+        eta = 10.0 * scale + 10.0 * np.max(np.abs(x), initial=0.0)
+        z = x + 1j * eta
+        w = m1 / z + m2 / z**2
+        t = np.log1p(w)
+        taus = [np.log(float(term.scale) * w / term.factor.mean) for term in self.numerical]
+        t, taus, ok = self._newton(z, t, taus)
+        # η decreases geometrically for every point down to its own floor 1e-15·x (points near the
+        # hard edge at 0 need η ≪ x), then the last step goes to η = 0.
+        failed = ~ok
+        floor = 1e-15 * np.maximum(np.abs(x), np.finfo(float).tiny)
+        while True:
+            eta *= ratio
+            active = np.flatnonzero(eta * ratio >= floor * ratio**2) if eta > floor.min() else np.array([], int)
+            if active.size == 0:
+                break
+            za = x[active] + 1j * np.maximum(eta, floor[active])
+            ta, taua, ok = self._newton(za, t[active], [tau[active] for tau in taus])
+            if not ok.all():
+                ta, taua, ok = self._refine(x[active], ta, taua, ok, eta / ratio, eta, floor[active])
+                failed[active] |= ~ok
+            t[active] = ta
+            for tau, new in zip(taus, taua):
+                tau[active] = new
+        t, taus, ok = self._newton(x + 0j, t, taus)
+        return t, ok & ~failed
+
+    def _refine(self, x, t, taus, ok, eta_from, eta_to, floor):
+        """Redo one continuation step in 40 small ones for the points that did not converge."""
+        idx = np.flatnonzero(~ok)
+        ti = t[idx]
+        taui = [tau[idx] for tau in taus]
+        for eta in np.geomspace(eta_from, eta_to, 40)[1:]:
+            ti, taui, oki = self._newton(x[idx] + 1j * np.maximum(eta, floor[idx]), ti, taui)
+        ok = ok.copy()
+        ok[idx] = oki
+        t = t.copy()
+        t[idx] = ti
+        out = []
+        for tau, new in zip(taus, taui):
+            tau = tau.copy()
+            tau[idx] = new
+            out.append(tau)
+        return t, out, ok
+
+    def _density(self, x: np.ndarray) -> np.ndarray:
+        """ρ(x) = −Im G(x + i0)/π = −Im w/(πx); |Im w| within rounding of 0 (outside the support) is 0."""
+        x = np.asarray(x, float)
+        t = self._solve(x)
+        # Im w = Im e^t = e^{Re t} sin(Im t): exact even when w is within 1e-300 of −1. Outside the
+        # support w is real (Im t = 0 or ±π); rounding leaves |sin(Im t)| of a few ulps there.
+        sine = np.sin(t.imag)
+        inside = -sine > 8 * np.finfo(float).eps
+        return np.where(inside, -np.exp(t.real) * sine / (math.pi * x), 0.0)
+
+    def _pdf(self, x: np.ndarray) -> np.ndarray:
+        self._require_density()
+        return self._density(x)
+
+    # ------------------------------------------------------------------ edges
+    def _real_log_chi_slope(self, w: float) -> tuple[float, float]:
+        """(log χ(w), d log χ/dw) on the real axis, the numerical factors solved for real u."""
+        value, slope = self._real_log_chi_slopes(np.array([float(w)]))
+        if not (np.isfinite(value[0]) and np.isfinite(slope[0])):
+            raise ValueError(f"no real branch of log χ at w = {w!r}")
+        return float(value[0]), float(slope[0])
+
+    def _real_log_chi_slopes(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised (log χ(w), d log χ/dw) on the real axis (NaN where a real inverse is missing)."""
+        w = np.asarray(w, float)
+        t = np.log((1.0 + w).astype(complex))
+        taus = []
+        for term in self.numerical:
+            u = _real_inverse_array(term.factor, float(term.scale) * w)
+            taus.append(np.log(np.where(np.isfinite(u), u, np.nan).astype(complex)))
+        with np.errstate(all="ignore"):
+            value, slope, extras = self._log_chi(t, taus)
+            total = slope
+            for rho, u_dpsi, s_opw, k in extras:
+                total = total + k * s_opw / u_dpsi
+            return value.real, (total / (1.0 + w)).real
+
+    def _admissible_segments(self) -> list[tuple[float, float]]:
+        points = {0.0, -1.0}
+        for t in self.rational:
+            points.update(x / float(t.scale) for x in t.factor.real_singularities())
+        floor = -math.inf
+        for t in self.numerical:
+            floor = max(floor, -(1.0 - t.factor.mass_at_zero) / float(t.scale))
+        cuts = sorted(p for p in points if p > floor) if floor > -math.inf else sorted(points)
+        bounds = ([floor] if floor > -math.inf else [-math.inf]) + cuts + [math.inf]
+        return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+    def _critical_values(self) -> list[float]:
+        """z = 1/χ(w) at the real critical points of log χ (candidate edges of the support)."""
+        values = []
+        for a, b in self._admissible_segments():
+            grid = _segment_grid(a, b)
+            slopes = self._real_log_chi_slopes(grid)[1]
+            for i in range(len(grid) - 1):
+                s0, s1 = slopes[i], slopes[i + 1]
+                if np.isfinite(s0) and np.isfinite(s1) and s0 * s1 < 0:
+                    root = brentq(lambda w: self._real_log_chi_slope(w)[1], grid[i], grid[i + 1], xtol=1e-300, rtol=8.9e-16)
+                    log_chi, _ = self._real_log_chi_slope(root)
+                    chi_sign = self._chi_sign(root)
+                    if chi_sign > 0:
+                        values.append(math.exp(-log_chi))
+        return values
+
+    def _chi_sign(self, w: float) -> float:
+        """Sign of χ(w) on the real axis (log χ from principal logs has imaginary part 0 or ±π)."""
+        t = np.array([np.log(complex(1.0 + w))])
+        taus = [np.array([np.log(complex(term.factor.real_inverse(float(term.scale) * w)))]) for term in self.numerical]
+        value, _, _ = self._log_chi(t, taus)
+        return 1.0 if math.cos(value[0].imag) > 0 else -1.0
+
+    # ------------------------------------------------------------------ moments
+    def _series(self, order: int) -> list[Any]:
+        """The S-series to ``order``: exact rationals while their size stays small, else 60-digit mpmath.
+
+        Raising a series with 53-bit rational coefficients to the power L (depth) makes denominators of
+        ~53·L·order bits; beyond _EXACT_BITS the product is taken in mpmath floats with 60 significant
+        digits instead (ample for float64 moments: each series operation loses at most a few digits).
+        """
+        factor_series = [_series.scale_argument(t.factor.series(order), _exact(t.scale), order) for t in self.terms]
+        bits = sum(
+            abs(t.power) * max((c.denominator.bit_length() for c in fs if isinstance(c, Fraction)), default=0)
+            for t, fs in zip(self.terms, factor_series)
+        )
+        if bits > _EXACT_BITS:
+            factor_series = [[mpmath.mpf(c.numerator) / c.denominator if isinstance(c, Fraction) else mpmath.mpf(c) for c in fs] for fs in factor_series]
+        s: list[Any] = [1] + [0] * order
+        for t, fs in zip(self.terms, factor_series):
+            s = _series.multiply(s, _series.power(fs, t.power, order), order)
+        return s
+
+    @cached_property
+    def _moment_cache(self) -> list[Any]:
+        with mpmath.workdps(60):
+            return _series.moments_from_s(self._series(_SERIES_ORDER), _SERIES_ORDER)
+
+    def _float_moments(self, order: int) -> list[float]:
+        return [float(m) for m in self._exact_moments(order)]
+
+    def _exact_moments(self, order: int) -> list[Any]:
+        if order <= _SERIES_ORDER:
+            return self._moment_cache[:order]
+        with mpmath.workdps(60):
+            return _series.moments_from_s(self._series(order), order)
+
+    def _moment_exact(self, order: int) -> Any:
+        if order == 0:
+            return 1
+        return self._exact_moments(order)[order - 1]
+
+    def _moment(self, order: float) -> float:
+        if float(order).is_integer() and order >= 1:
+            return float(self._moment_exact(int(order)))
+        self._require_density()
+        return super()._moment(order)
+
+    def mean(self) -> float:
+        return float(self._moment_exact(1))
+
+    def var(self) -> float:
+        m1, m2 = self._exact_moments(2)
+        return float(m2 - m1 * m1)
+
+
+def _segment_grid(a: float, b: float, n: int = 400) -> np.ndarray:
+    """Points strictly inside (a, b), dense near finite ends and spread geometrically to infinite ones."""
+    if math.isinf(a) and math.isinf(b):
+        return np.concatenate([-np.geomspace(1e8, 1e-8, n), np.geomspace(1e-8, 1e8, n)])
+    if math.isinf(b):
+        return a + np.geomspace(1e-10 * max(1.0, abs(a)), 1e8 * max(1.0, abs(a)), n)
+    if math.isinf(a):
+        return b - np.geomspace(1e8 * max(1.0, abs(b)), 1e-10 * max(1.0, abs(b)), n)
+    width = b - a
+    t = np.geomspace(1e-12, 0.5, n // 2)
+    return np.unique(np.concatenate([a + width * t, b - width * t[::-1]]))
+
+
+# ============================================================================================ building
+def s_transform(law: Any) -> list[Term]:
+    """The S-transform terms of a law or factor (laws of this package are decomposed exactly)."""
+    from .fuss_catalan import FussCatalan
+    from .marchenko_pastur import MarchenkoPastur
+
+    if isinstance(law, FreeProductLaw):
+        return list(law.terms)
+    if isinstance(law, SFactor):
+        return [Term(law)]
+    if isinstance(law, FussCatalan):
+        return [Term(marchenko_pastur_s(1.0), 1, law.depth)]
+    if isinstance(law, MarchenkoPastur):
+        return [Term(marchenko_pastur_s(law.ratio, law.variance))]
+    raise ValueError(
+        f"cannot take the S-transform of {law!r}; give a law of this package, an SFactor, "
+        "or a discrete law (DiscreteS)"
+    )
+
+
+def _atoms_of(law: Any) -> list[Atom]:
+    if isinstance(law, (SpectralLaw, SFactor)):
+        return list(law.atoms)
+    raise ValueError(f"not a law: {law!r}")
+
+
+def free_product(*laws: Any, description: str | None = None) -> FreeProductLaw:
+    """The free multiplicative convolution μ_1 ⊠ μ_2 ⊠ … of spectral laws (or S-transform factors).
+
+    Example: ``free_product(marchenko_pastur(1), marchenko_pastur(1))`` is the Fuss–Catalan law of
+    order 2; its mean is 1 and its second moment 3.
+    """
+    if not laws:
+        raise ValueError("free_product needs at least one law")
+    terms: list[Term] = []
+    atoms: list[Atom] | None = None
+    for law in laws:
+        terms += s_transform(law)
+        law_atoms = _atoms_of(law)
+        atoms = law_atoms if atoms is None else _belinschi(atoms, law_atoms)
+    name = description or " ⊠ ".join(repr(law) for law in laws)
+    return FreeProductLaw(terms, atoms or [], name)
+
+
+def change_dimension(law: Any, ratio: float, description: str | None = None) -> FreeProductLaw:
+    """Re-normalise a law from an n-dimensional space to an N-dimensional one, ratio = N/n.
+
+    μ' = (1/ratio)μ + (1 − 1/ratio)δ₀ (zero eigenvalues added when ratio > 1, removed when < 1) and
+    S'(w) = S(ratio·w)·ratio(1 + w)/(1 + ratio·w).
+    """
+    f = check_real("ratio", ratio, low=0.0, low_inclusive=False)
+    terms = [Term(t.factor, _exact(t.scale) * _exact(f), t.power) for t in s_transform(law)]
+    terms.append(Term(_dimension_factor(f)))
+    atoms = _rescale_atoms(_atoms_of(law), f)
+    return FreeProductLaw(terms, atoms, description or f"{law!r} in dimension ×{f:g}")
+
+
+def rectangular_product(widths: Sequence[int], variances: Sequence[float] | float = 1.0) -> FreeProductLaw:
+    """Squared singular values of W_L ⋯ W_1, W_l of shape n_l × n_{l−1} with entries of variance σ_l²/n_{l−1}.
+
+    ``widths`` = [n_0, …, n_L]; the law lives on the n_L-dimensional output side:
+    S(w) = Π_l σ_l^{−2}/(1 + (n_L/n_{l−1}) w), atom 1 − min_l n_l / n_L at 0 (theory.md §3.2).
+    """
+    from .._validate import check_widths
+
+    widths = check_widths("widths", widths)
+    if len(widths) < 2:
+        raise ValueError(f"widths must list n_0, …, n_L with L >= 1; got {widths!r}")
+    depth = len(widths) - 1
+    if isinstance(variances, (int, float)):
+        variances = [variances] * depth
+    variances = [check_real(f"variances[{i}]", v, low=0.0, low_inclusive=False) for i, v in enumerate(variances)]
+    if len(variances) != depth:
+        raise ValueError(f"variances must have {depth} entries (one per layer); got {len(variances)}")
+    n_out = widths[-1]
+    terms = [Term(RationalS(1 / _exact(v), poles=(Fraction(n_out, n_in),), name=f"W{l + 1}")) for l, (v, n_in) in enumerate(zip(variances, widths[:-1]))]
+    zero = 1.0 - min(widths) / n_out
+    atoms = [(0.0, zero)] if zero > 0 else []
+    return FreeProductLaw(terms, atoms, f"rectangular Gaussian product, widths {list(widths)}")

@@ -1,0 +1,162 @@
+"""Tests of rmt_init.theory.free: S-transform factors and free multiplicative convolution.
+
+Independent references: Fuss–Catalan laws (closed-form moments C((s+1)k, k)/(sk+1) and the package's
+separately tested parametrised density), moments by Lagrange inversion m_k = (1/k)[w^{k−1}]((1 + w)/S(w))^k
+computed here with exact fractions, Belinschi's atom rule, and Monte Carlo in numpy at width ≥ 1000.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from rmt_init.theory import fuss_catalan, marchenko_pastur
+from rmt_init.theory.free import (
+    DiscreteS,
+    MomentS,
+    change_dimension,
+    dirac_s,
+    free_product,
+    marchenko_pastur_s,
+    rectangular_product,
+    two_point_s,
+)
+
+
+@pytest.mark.parametrize("depth", [2, 5, 30])
+def test_product_of_square_mp_laws_is_fuss_catalan(depth: int) -> None:
+    law = free_product(*[marchenko_pastur(1.0)] * depth)
+    fc = fuss_catalan(depth)
+    lo, hi = fc.support
+    assert law.support == (0.0, pytest.approx(hi, rel=1e-13))
+    x = np.linspace(1e-3, 1 - 1e-3, 200) * hi  # bulk: 1e-3 of the width away from the edges
+    assert np.allclose(law.pdf(x), fc.pdf(x), rtol=1e-9, atol=0)
+    for k in range(1, 9):
+        assert law.moment(k, method="exact") == math.comb((depth + 1) * k, k) // (depth * k + 1)
+
+
+def _poly_power_coefficient(factors: list[list[Fraction]], power: int, n: int) -> Fraction:
+    """[w^n] (Π factors)^power for polynomials given by coefficient lists (exact)."""
+    poly = [Fraction(1)]
+    for f in factors:
+        out = [Fraction(0)] * (len(poly) + len(f) - 1)
+        for i, a in enumerate(poly):
+            for j, b in enumerate(f):
+                out[i + j] += a * b
+        poly = out
+    result = [Fraction(1)]
+    for _ in range(power):
+        out = [Fraction(0)] * min(n + 1, len(result) + len(poly) - 1)
+        for i, a in enumerate(result):
+            for j, b in enumerate(poly):
+                if i + j <= n:
+                    out[i + j] += a * b
+        result = out
+    return result[n] if n < len(result) else Fraction(0)
+
+
+@pytest.mark.parametrize("widths,variances", [([100, 200, 50, 80], [1.0, 2.0, 0.5]), ([30, 10, 60], [1.5, 1.0])])
+def test_rectangular_product_moments_by_lagrange_inversion(widths: list[int], variances: list[float]) -> None:
+    # S(w) = Π σ_l^{−2}/(1 + c_l w), c_l = n_L/n_{l−1}: (1 + w)/S(w) = (1 + w) Π σ_l²(1 + c_l w)
+    law = rectangular_product(widths, variances)
+    n_out = widths[-1]
+    factors = [[Fraction(1), Fraction(1)]] + [
+        [Fraction(v), Fraction(v) * Fraction(n_out, n_in)] for v, n_in in zip(variances, widths[:-1])
+    ]
+    for k in range(1, 7):
+        exact = _poly_power_coefficient(factors, k, k - 1) / k
+        assert law.moment(k, method="exact") == exact
+        assert law.moment(k) == pytest.approx(float(exact), rel=1e-14)
+    assert law.atoms == (((0.0, 1 - min(widths) / n_out),) if min(widths) < n_out else ())
+
+
+def test_rectangular_product_against_numpy_monte_carlo() -> None:
+    """One 1200 × 1200 sample: for products of Gaussian matrices the empirical distribution function is
+    within O(log N / N) of its limit (eigenvalue rigidity), so a KS distance of 0.01 is ~10× that."""
+    widths = [1000, 1500, 800, 1200]
+    rng = np.random.default_rng(7)
+    product = np.eye(widths[0])
+    for n_in, n_out in zip(widths[:-1], widths[1:]):
+        product = (rng.standard_normal((n_out, n_in)) / math.sqrt(n_in)) @ product
+    eigs = np.sort(np.linalg.eigvalsh(product @ product.T))
+    law = rectangular_product(widths)
+    ecdf = np.arange(1, eigs.size + 1) / eigs.size
+    positive = eigs > 1e-9
+    assert np.mean(~positive) == pytest.approx(law.atoms[0][1], abs=1e-12)  # exactly 400 zero eigenvalues
+    probe = np.flatnonzero(positive)[::8]  # the distribution function at every 8th positive eigenvalue
+    assert np.max(np.abs(law.cdf(eigs[probe]) - ecdf[probe])) < 0.01
+    assert np.mean(eigs) == pytest.approx(law.mean(), rel=0.02)
+    # the top eigenvalue sits where O(1) of the N eigenvalues are expected above it
+    assert eigs[-1] < law.support[1] * 1.01 and eigs.size * law.sf(eigs[-1]) < 3.0
+
+
+def test_atoms_follow_belinschi() -> None:
+    a = two_point_s(0.3, 1.0)  # 0.7 δ₀ + 0.3 δ₁
+    b = two_point_s(0.4, 2.0)  # 0.6 δ₀ + 0.4 δ₂
+    law = free_product(a, b, marchenko_pastur(1.0))
+    assert law.atoms == ((0.0, 0.7),)
+    law = free_product(dirac_s(2.0), two_point_s(0.25, 3.0))
+    assert law.atoms == ((0.0, 0.75), (6.0, 0.25))
+    assert law.mean() == pytest.approx(1.5, rel=1e-15)
+
+
+def test_discrete_factor_matches_its_rational_closed_form() -> None:
+    """The numerical ψ path (DiscreteS) against the closed-form S of the same two-point law."""
+    rational = free_product(two_point_s(0.5, 2.0), marchenko_pastur(1.0), marchenko_pastur(0.5))
+    discrete = free_product(
+        DiscreteS([0.0, 2.0], [0.5, 0.5], true_atoms=[(0.0, 0.5), (2.0, 0.5)]),
+        marchenko_pastur(1.0),
+        marchenko_pastur(0.5),
+    )
+    assert discrete.atoms == rational.atoms
+    assert discrete.support[1] == pytest.approx(rational.support[1], rel=1e-12)
+    x = np.linspace(0.02, 0.98, 60) * rational.support[1]
+    assert np.allclose(discrete.pdf(x), rational.pdf(x), rtol=1e-9, atol=1e-14)
+    for k in range(1, 6):
+        assert discrete.moment(k) == pytest.approx(rational.moment(k), rel=1e-12)
+
+
+def test_moment_factor_gives_moments_only() -> None:
+    mp = marchenko_pastur(0.5, 2.0)
+    by_moments = free_product(MomentS([mp.moment(k, method="exact") for k in range(1, 14)], "MP moments"), fuss_catalan(3))
+    full = free_product(mp, fuss_catalan(3))
+    for k in range(1, 8):
+        assert by_moments.moment(k) == pytest.approx(full.moment(k), rel=1e-13)
+    with pytest.raises(ValueError, match="moments only"):
+        by_moments.pdf(1.0)
+
+
+def test_change_dimension_rescales_moments_and_the_atom() -> None:
+    law = fuss_catalan(2)
+    wider = change_dimension(law, 4.0)  # three quarters of the eigenvalues become 0
+    assert wider.atoms == ((0.0, 0.75),)
+    for k in range(1, 6):
+        assert wider.moment(k) == pytest.approx(law.moment(k) / 4.0, rel=1e-14)
+    x = np.linspace(0.05, 6.6, 30)
+    assert np.allclose(wider.pdf(x), law.pdf(x) / 4.0, rtol=1e-10, atol=0)
+
+
+def test_mp_factor_of_any_ratio() -> None:
+    for ratio, variance in [(0.3, 1.0), (1.0, 2.0), (2.5, 0.7)]:
+        law = free_product(marchenko_pastur_s(ratio, variance))
+        ref = marchenko_pastur(ratio, variance)
+        assert law.atoms == ref.atoms
+        assert law.support[1] == pytest.approx(ref.support[1], rel=1e-13)
+        lo, hi = ref.intervals[0]
+        x = lo + (hi - lo) * np.linspace(0.01, 0.99, 40)
+        assert np.allclose(law.pdf(x), ref.pdf(x), rtol=1e-10, atol=0)
+
+
+def test_bad_input() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        free_product()
+    with pytest.raises(ValueError, match="ratio"):
+        change_dimension(fuss_catalan(2), -1.0)
+    with pytest.raises(ValueError, match="variances"):
+        rectangular_product([10, 20, 30], [1.0])
+    with pytest.raises(ValueError, match="widths"):
+        rectangular_product([10, 0, 30])
+    with pytest.raises(ValueError, match="S-transform"):
+        free_product("not a law")

@@ -1,0 +1,267 @@
+"""Tests of rmt_init.theory.jacobian: deep-network Jacobian laws.
+
+References used here are independent of the package's series code: moments by the Lagrange inversion
+formula m_k = (1/k)[w^{k−1}] ((1 + w)/S(w))^k with exact binomial sums (theory.md §0: χ(w) = S(w)w/(1+w),
+ψ = χ⁻¹), support edges in closed form (theory.md §4.4), and Monte Carlo in numpy at width 1000.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from rmt_init.theory import (
+    chi1,
+    critical_sigma_w2,
+    derivative_moments,
+    fuss_catalan,
+    get_activation,
+    marchenko_pastur,
+    q_star,
+)
+from rmt_init.theory.free import FreeProductLaw, rectangular_product
+from rmt_init.theory.jacobian import jacobian_spectrum
+
+
+def _binom(a: int, k: int) -> Fraction:
+    """Generalised binomial C(a, k) for any integer a (negative included)."""
+    out = Fraction(1)
+    for i in range(k):
+        out = out * (a - i) / (i + 1)
+    return out
+
+
+def _lagrange_moments(power_1w: int, power_12w: int, order: int) -> list[Fraction]:
+    """Moments of the law with (1 + w)/S(w) = (1 + w)^A (1 + 2w)^B (A, B per unit of k).
+
+    m_k = (1/k) [w^{k−1}] (1 + w)^{kA} (1 + 2w)^{kB} (Lagrange inversion).
+    """
+    out = []
+    for k in range(1, order + 1):
+        n = k - 1
+        coefficient = sum(_binom(k * power_1w, j) * _binom(k * power_12w, n - j) * 2 ** (n - j) for j in range(n + 1))
+        out.append(coefficient / k)
+    return out
+
+
+# (1 + w)/S(w) at criticality (theory.md §4.3–4.4): S_W = 1/(σ²(1 + w)) (Gaussian), 1/σ² (orthogonal);
+# S_{D²} = 1 (linear), (1 + w)/(½ + w) (ReLU, σ² = 2).
+CASES = {
+    ("linear", "gaussian"): lambda L: (L + 1, 0),
+    ("linear", "orthogonal"): lambda L: (1, 0),
+    ("relu", "gaussian"): lambda L: (1, L),
+    ("relu", "orthogonal"): lambda L: (1 - L, L),
+}
+
+
+@pytest.mark.parametrize("activation,weights", list(CASES))
+@pytest.mark.parametrize("depth", [1, 2, 5, 10, 50])
+def test_moments_equal_lagrange_inversion(activation: str, weights: str, depth: int) -> None:
+    law = jacobian_spectrum(depth, activation, weights=weights)
+    exact = _lagrange_moments(*CASES[(activation, weights)](depth), order=8)
+    for k, m in enumerate(exact, start=1):
+        assert law.moment(k) == pytest.approx(float(m), rel=1e-10), k
+
+
+def test_depth_one_and_linear_reduce_to_mp_and_fuss_catalan() -> None:
+    x = np.linspace(0.05, 3.9, 40)
+    assert np.allclose(jacobian_spectrum(1, "linear").pdf(x), marchenko_pastur(1.0).pdf(x), rtol=1e-10, atol=0)
+    law = jacobian_spectrum(6, "linear", weights="gaussian", sigma_w2=1.0)
+    fc = fuss_catalan(6)
+    x = np.linspace(0.01, 0.99, 60) * fc.support[1]
+    assert np.allclose(law.pdf(x), fc.pdf(x), rtol=1e-9, atol=0)
+    assert law.support[1] == pytest.approx(fc.support[1], rel=1e-12)
+
+
+@pytest.mark.parametrize("weights", ["gaussian", "orthogonal"])
+@pytest.mark.parametrize("depth", [1, 3, 20])
+def test_relu_atom_at_zero_has_mass_half(weights: str, depth: int) -> None:
+    law = jacobian_spectrum(depth, "relu", weights=weights)
+    assert law.atoms[0] == (0.0, 0.5)
+    # beyond 0 only depth-1 orthogonal has an atom (at σ_w² = 2); Belinschi: ½ + ½ − 1 = 0 for L ≥ 2
+    assert law.atoms[1:] == (((2.0, 0.5),) if (depth, weights) == (1, "orthogonal") else ())
+    assert law.cdf(0.0) == pytest.approx(0.5, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(depth=4, activation="relu", weights="gaussian"),
+        dict(depth=4, activation="relu", weights="orthogonal"),
+        dict(depth=3, activation="hardtanh", weights="gaussian", sigma_b2=0.05),
+        dict(depth=5, activation="hardtanh", weights="orthogonal", sigma_b2=0.01),
+        dict(depth=3, activation="linear", widths=[300, 500, 200, 400]),
+    ],
+)
+def test_density_with_atoms_integrates_to_one(kwargs: dict) -> None:
+    law = jacobian_spectrum(**kwargs)
+    atom_mass = sum(m for _, m in law.atoms)
+    continuous = sum(float(law._interval_cdf(i, np.array([b]))[0]) for i, (_, b) in enumerate(law.intervals))
+    assert continuous + atom_mass == pytest.approx(1.0, abs=1e-8)
+    # the first moment by quadrature of the density equals the exact one (a check on the density's shape)
+    from rmt_init.theory.laws import _tanhsinh
+
+    first = sum(float(_tanhsinh(lambda x: x * law._pdf_vectorised(x), np.array([a]), np.array([b]))[0]) for a, b in law.intervals)
+    first += sum(loc * m for loc, m in law.atoms)
+    assert first == pytest.approx(law.mean(), rel=1e-8)
+
+
+@pytest.mark.parametrize("depth", [1, 4, 16, 100])
+def test_relu_edges_match_closed_forms(depth: int) -> None:
+    # Gaussian: min_w (1 + w)(1 + 2w)^L / w at 2L w² + (2L − 2) w − 1 = 0 (theory.md §4.4)
+    w = (-(2 * depth - 2) + math.sqrt((2 * depth - 2) ** 2 + 8 * depth)) / (4 * depth)
+    edge = (1 + w) * (1 + 2 * w) ** depth / w
+    assert jacobian_spectrum(depth, "relu").support[1] == pytest.approx(edge, rel=1e-12)
+    if depth >= 2:  # orthogonal: L^L/(L − 1)^{L−1}
+        edge = math.exp(depth * math.log(depth) - (depth - 1) * math.log(depth - 1))
+        assert jacobian_spectrum(depth, "relu", weights="orthogonal").support[1] == pytest.approx(edge, rel=1e-12)
+    else:  # one orthogonal ReLU layer: 2·Bernoulli(½), atoms at 0 and 2
+        assert jacobian_spectrum(1, "relu", weights="orthogonal").atoms == ((0.0, 0.5), (2.0, 0.5))
+
+
+def test_leaky_relu_moments() -> None:
+    """D² = ½δ_{a²} + ½δ₁ (a = 0.01): mean χ₁^L, and var = L μ₂/μ₁² − ... checked through m₂ at depth 1:
+    m₂ of σ_w²·MP ⊠ D² is σ_w⁴(μ₂ + μ₁²) (free product with MP(1): m₂ = μ₂ + μ₁²)."""
+    a2 = 0.01**2
+    mu1, mu2 = 0.5 * (1 + a2), 0.5 * (1 + a2 * a2)
+    law = jacobian_spectrum(1, "leaky_relu", weights="gaussian", sigma_w2=1.0)
+    assert law.mean() == pytest.approx(mu1, rel=1e-14)
+    assert law.moment(2) == pytest.approx(mu2 + mu1**2, rel=1e-13)
+    deep = jacobian_spectrum(5, "leaky_relu")  # critical: σ_w² = 1/μ₁
+    assert deep.mean() == pytest.approx(1.0, rel=1e-13)
+    assert deep.var() == pytest.approx(5 * mu2 / mu1**2, rel=1e-12)
+
+
+def test_summary_numbers_and_criticality() -> None:
+    law = jacobian_spectrum(4, "relu", init="kaiming_normal", nonlinearity="relu")
+    s = law.summary()
+    assert s["critical"] and s["chi1"] == pytest.approx(1.0, abs=1e-12)
+    assert s["mean"] == pytest.approx(1.0, rel=1e-13) and s["variance"] == pytest.approx(8.0, rel=1e-12)
+    assert s["top_singular_value"] == pytest.approx(math.sqrt(s["upper_edge"]), rel=1e-15)
+    off = jacobian_spectrum(4, "relu", weights="gaussian", sigma_w2=2.2)
+    assert not off.is_critical and off.mean() == pytest.approx(1.1**4, rel=1e-12)
+
+
+@pytest.mark.parametrize("activation,sigma_b2", [("tanh", 0.05), ("erf", 0.3), ("selu", 0.0), ("sigmoid", 0.1)])
+@pytest.mark.parametrize("weights", ["gaussian", "orthogonal"])
+def test_smooth_activations_have_exact_moments_and_say_density_is_unavailable(
+    activation: str, sigma_b2: float, weights: str
+) -> None:
+    depth = 6
+    act = get_activation(activation)
+    sw = critical_sigma_w2(act, sigma_b2)
+    law = jacobian_spectrum(depth, activation, weights=weights, sigma_b2=sigma_b2)
+    q = q_star(act, sw, sigma_b2)
+    mu1, mu2 = derivative_moments(act, q, 1), derivative_moments(act, q, 2)
+    assert law.mean() == pytest.approx(chi1(act, sw, sigma_b2) ** depth, rel=1e-10)
+    assert chi1(act, sw, sigma_b2) == pytest.approx(1.0, abs=1e-9)  # the critical line
+    # at criticality (theory.md §4.3): var = L μ₂/μ₁² (Gaussian), L(μ₂/μ₁² − 1) (orthogonal)
+    expected = depth * mu2 / mu1**2 - (depth if weights == "orthogonal" else 0)
+    assert law.var() == pytest.approx(expected, rel=1e-9)
+    assert law.summary()["upper_edge"] is None
+    with pytest.raises(ValueError, match="moments only"):
+        law.pdf(0.5)
+
+
+def test_depth_1000_stays_finite() -> None:
+    for kwargs in (
+        dict(activation="relu", weights="orthogonal"),
+        dict(activation="relu", weights="gaussian"),
+        dict(activation="hardtanh", weights="orthogonal", sigma_b2=1e-4),  # near dynamical isometry
+        dict(activation="erf", weights="orthogonal", sigma_b2=1e-4),
+    ):
+        law = jacobian_spectrum(1000, **kwargs)
+        assert law.mean() == pytest.approx(1.0, rel=1e-9)
+        assert math.isfinite(law.var()) and math.isfinite(law.moment(6))
+        if law.has_density:
+            lo, hi = law.support
+            p = law.pdf(np.linspace(lo, hi, 1000))
+            assert np.all(np.isfinite(p)) and np.all(p >= 0) and math.isfinite(hi)
+    # near isometry the spectrum concentrates: hard-tanh at q* ≈ 0.095 keeps var ≈ 1.2 at depth 1000,
+    # against 1000 for ReLU (orthogonal)
+    assert jacobian_spectrum(1000, "hardtanh", weights="orthogonal", sigma_b2=1e-4).var() < 2.0
+
+
+def test_rectangular_linear_network_is_the_rectangular_product() -> None:
+    widths = [400, 800, 300, 600]
+    law = jacobian_spectrum(3, "linear", weights="gaussian", sigma_w2=1.0, widths=widths)
+    ref = rectangular_product(widths)
+    for k in range(1, 6):
+        assert law.moment(k) == pytest.approx(ref.moment(k), rel=1e-12)
+    assert law.atoms[0][1] == pytest.approx(1 - 300 / 600, abs=1e-15)
+    x = np.linspace(0.05, 0.95, 30) * ref.support[1]
+    assert np.allclose(law.pdf(x), ref.pdf(x), rtol=1e-9, atol=0)
+
+
+def _relu_network_jacobian_eigs(width: int, depth: int, weights: str, rng: np.random.Generator) -> np.ndarray:
+    """Eigenvalues of JJᵀ for a bias-free ReLU network at σ_w² = 2, by an explicit forward pass."""
+    h = rng.standard_normal(width)
+    jac = np.eye(width)
+    for _ in range(depth):
+        if weights == "gaussian":
+            w = rng.standard_normal((width, width)) * math.sqrt(2.0 / width)
+        else:
+            q, r = np.linalg.qr(rng.standard_normal((width, width)))
+            w = math.sqrt(2.0) * q * np.sign(np.diag(r))
+        pre = w @ h
+        active = (pre > 0).astype(float)
+        jac = active[:, None] * (w @ jac)
+        h = np.maximum(pre, 0.0)
+    return np.linalg.eigvalsh(jac @ jac.T)
+
+
+@pytest.mark.parametrize("weights", ["gaussian", "orthogonal"])
+def test_monte_carlo_relu_network_width_1000(weights: str) -> None:
+    """Tolerances: over T trials the statistic's standard error is estimated from the trials; we allow
+    5 standard errors plus a finite-width bias of 2·L²/N relative (the O(L²/N) correction of the
+    second moment, theory.md §5; 0.018 at L = 3, N = 1000). The fraction of zero eigenvalues is
+    (N − active units in the last layer)/N, a Binomial(N, ½)/N: standard error 0.5/√(N T)."""
+    width, depth, trials = 1000, 3, 3
+    rng = np.random.default_rng(12345)
+    eigs = [_relu_network_jacobian_eigs(width, depth, weights, rng) for _ in range(trials)]
+    law = jacobian_spectrum(depth, "relu", weights=weights)
+    zero_fraction = np.mean([np.mean(e < 1e-10 * e.max()) for e in eigs])
+    assert abs(zero_fraction - 0.5) < 5 * 0.5 / math.sqrt(width * trials)
+    bias = 2 * depth**2 / width
+    for k in (1, 2):
+        per_trial = np.array([np.mean(e**k) for e in eigs])
+        stderr = per_trial.std(ddof=1) / math.sqrt(trials)
+        assert abs(per_trial.mean() - law.moment(k)) <= 5 * stderr + bias * law.moment(k), k
+    # the nonzero spectrum against the law's continuous part: KS distance, allowed 0.05 (the O(1/√N)
+    # fluctuation of the active fraction in each of the L layers shifts the bulk: 3·0.5/√N ≈ 0.05)
+    nonzero = np.sort(np.concatenate([e[e >= 1e-10 * e.max()] for e in eigs]))
+    cdf = (law.cdf(nonzero) - 0.5) / 0.5
+    ecdf = np.arange(1, nonzero.size + 1) / nonzero.size
+    assert np.max(np.abs(cdf - ecdf)) < 0.05
+
+
+def test_sampling_matches_quantiles_and_moments() -> None:
+    law = jacobian_spectrum(4, "relu")
+    q = np.linspace(0.51, 0.999, 25)
+    approx = law._sample_uniform(q)
+    assert np.max(np.abs(approx - law.ppf(q))) <= 1e-7 * law.support[1]
+    s = law.sample(20000, rng=1)
+    assert np.mean(s == 0.0) == pytest.approx(0.5, abs=5 * 0.5 / math.sqrt(20000))
+    assert np.mean(s) == pytest.approx(1.0, abs=5 * math.sqrt(law.var() / 20000))
+    assert np.array_equal(s, law.sample(20000, rng=1))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(depth=0), "depth"),
+        (dict(depth=2, activation="swish"), "swish"),
+        (dict(depth=2, sigma_w2=-1.0), "sigma_w2"),
+        (dict(depth=2, sigma_b2=float("nan")), "sigma_b2"),
+        (dict(depth=2, widths=[10, 20]), "widths"),
+        (dict(depth=2, weights="cauchy"), "cauchy"),
+        (dict(depth=2, init="glorot"), "glorot"),
+        (dict(depth=2, init="kaiming_normal", sigma_w2=2.0), "sigma_w2"),
+    ],
+)
+def test_bad_input_raises_value_error_naming_it(kwargs: dict, match: str) -> None:
+    kwargs.setdefault("activation", "relu")
+    with pytest.raises(ValueError, match=match):
+        jacobian_spectrum(**kwargs)
