@@ -5,7 +5,7 @@ layers as a batch of tangent vectors (forward mode, explicit structured matrix p
 pass per output):
 
 * ``Linear``: ``T ← T Wᵀ``; ``Conv2d``: the convolution itself (bias dropped) applied to the tangents;
-* activation: ``T ← φ'(h) ⊙ T`` with ``φ'`` the exact elementwise derivative from ``torch.func.jvp``;
+* activation: ``T ← φ'(h) ⊙ T`` with ``φ'`` the exact elementwise derivative (one autograd call on ``Σ φ(h)``);
 * BatchNorm, eval mode: ``T ← (γ/√(running_var + eps)) T``;
 * BatchNorm, train mode (batch statistics, biased variance, as torch): for each channel, over the ``m``
   values it normalises (batch × spatial positions), with ``ŷ = (h − μ)/s``, ``s = √(σ²_B + eps)``,
@@ -60,9 +60,12 @@ def _forward_cache(model: nn.Sequential, x: torch.Tensor):
                 caches.append(("scale", scale.reshape(shape)))
                 h = m(h)
         else:  # elementwise activation
-            out, d = torch.func.jvp(m, (h,), (torch.ones_like(h),))
+            with torch.enable_grad():  # exact elementwise φ', the same derivative autograd uses
+                hh = h.detach().requires_grad_(True)
+                out = m(hh)
+                (d,) = torch.autograd.grad(out.sum(), hh)
             caches.append(("diag", d))
-            h = out
+            h = out.detach()
     return h, caches
 
 
