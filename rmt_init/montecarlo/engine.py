@@ -15,6 +15,7 @@ from rmt_init._vocabulary import ACTIVATION_ALIASES, ACTIVATIONS
 from ._device import (
     check_progress,
     limit_threads,
+    linalg_threads,
     progress_bar,
     resolve_device,
     resolve_dtype,
@@ -286,7 +287,7 @@ def network_jacobian_spectrum(
             j4 = jac.reshape(batch_size, f_out, batch_size, f_in)
             idx = torch.arange(batch_size, device=dev)
             jac = j4[idx, :, idx, :]
-        with torch.no_grad():
+        with torch.no_grad(), linalg_threads(dev):
             sv = torch.linalg.svdvals(jac).to(torch.float64).cpu().numpy()
         sq = np.sort((sv**2).ravel())[::-1]
         if bn == "train" and drop_structural_zeros and n_zero:

@@ -35,6 +35,8 @@ import torch
 from rmt_init._validate import check_choice, check_real
 from rmt_init._vocabulary import INIT_ALIASES, INITS, WEIGHT_ENSEMBLES
 
+from ._device import linalg_threads
+
 __all__ = ["WeightInit", "weight_init", "sample_matrices", "fans", "GAIN_NONLINEARITIES"]
 
 #: Names ``torch.nn.init.calculate_gain`` accepts.
@@ -135,11 +137,11 @@ class WeightInit:
         """Initialise ``weight`` in place with the real ``torch.nn.init`` function (see the module table)."""
         init = torch.nn.init
         shape = tuple(weight.shape)
-        fan_in, _ = fans(shape)
         with torch.no_grad():
             if self.sigma_w2 is not None or self.name in ("gaussian", "lecun_normal", "lecun_uniform"):
                 if self.ensemble == "orthogonal":
-                    return init.orthogonal_(weight, gain=self.gain(), generator=generator)
+                    with linalg_threads(weight.device):
+                        return init.orthogonal_(weight, gain=self.gain(), generator=generator)
                 std = self.entry_std(shape)
                 if self.ensemble == "uniform":
                     bound = math.sqrt(3.0) * std
@@ -159,9 +161,9 @@ class WeightInit:
                     generator=generator,
                 )
             if self.name == "orthogonal":
-                return init.orthogonal_(weight, gain=float(self.kwargs["gain"]), generator=generator)
+                with linalg_threads(weight.device):
+                    return init.orthogonal_(weight, gain=float(self.kwargs["gain"]), generator=generator)
             # torch_default: what nn.Linear / nn.Conv2d reset_parameters() does to the weight
-            del fan_in
             return init.kaiming_uniform_(weight, a=math.sqrt(5.0), generator=generator)
 
     def describe(self) -> dict[str, object]:
@@ -247,7 +249,8 @@ def sample_matrices(
     if spec.ensemble == "orthogonal":
         rows, cols = (n_in, n_out) if n_out < n_in else (n_out, n_in)
         g = torch.randn((count, rows, cols), generator=generator, dtype=dtype, device=device)
-        q, r = torch.linalg.qr(g)
+        with linalg_threads(g.device):
+            q, r = torch.linalg.qr(g)
         d = torch.diagonal(r, dim1=-2, dim2=-1).sign()
         d = torch.where(d == 0, torch.ones_like(d), d)
         q = q * d.unsqueeze(-2)

@@ -40,6 +40,7 @@ from ._device import (
     check_progress,
     chunk_from_budget,
     limit_threads,
+    linalg_threads,
     resolve_device,
     resolve_dtype,
     resolve_seed,
@@ -95,7 +96,8 @@ def _direct_log_sv(factors, dtype) -> torch.Tensor:
         nrm = torch.where(nrm > 0, nrm, torch.ones_like(nrm))
         p = p / nrm[:, None, None]
         logscale = torch.log(nrm) if logscale is None else logscale + torch.log(nrm)
-    sv = torch.linalg.svdvals(p)
+    with linalg_threads(p.device):
+        sv = torch.linalg.svdvals(p)
     return torch.log(sv) + logscale[:, None]
 
 
@@ -104,7 +106,8 @@ def _qr_accumulate(factors):
     logd = u = q = None
     for w in factors:
         z = w if q is None else w @ q
-        q, r = torch.linalg.qr(z)
+        with linalg_threads(z.device):
+            q, r = torch.linalg.qr(z)
         rd = torch.diagonal(r, dim1=-2, dim2=-1)
         ra = rd.abs()
         if logd is None:
@@ -139,7 +142,8 @@ def qr_log_singular_values(
     eps = torch.finfo(u.dtype).eps
     tol = math.sqrt(eps) if tol is None else tol
     for sweep in range(max_sweeps + 1):
-        _, r = torch.linalg.qr(u.transpose(-2, -1))  # (…, k, k)
+        with linalg_threads(u.device):
+            _, r = torch.linalg.qr(u.transpose(-2, -1))  # (…, k, k)
         rd = torch.diagonal(r, dim1=-2, dim2=-1)
         ra = rd.abs()
         scale = torch.exp(logd[..., None, :] - logd[..., :, None])
