@@ -220,7 +220,12 @@ def product_spectrum(
     ``(trials, min(n_0, n_L))``; if a hidden width is smaller, the missing ones are exact zeros (``ln σ =
     −inf``). ``.growth_rates = ln σ / L``.
 
-    Example: ``product_spectrum(3, 100, trials=20).samples.mean()`` ≈ 1 (``E tr(PPᵀ)/N = σ_w^{2L}``).
+    Examples: ``product_spectrum(3, 100, trials=20).samples.mean()`` ≈ 1 (``E tr(PPᵀ)/N = σ_w^{2L}``);
+    Haar factors give an exact isometry:
+
+    >>> r = product_spectrum(3, 4, "orthogonal", trials=2, device="cpu")
+    >>> bool(np.allclose(r.squared_singular_values, 1.0))
+    True
     """
     depth = check_int("depth", depth, minimum=1)
     if widths is not None:
