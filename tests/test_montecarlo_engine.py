@@ -81,10 +81,11 @@ def test_orthogonal_linear_networks_are_exact_isometries(arch):
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
 def test_bn_structural_zeros_counted_and_verified(arch):
-    # Linear activation (φ' ≠ 0): the only zeros of the batch Jacobian are BN's structural ones, 2N for
-    # equal widths N however many BN layers (per channel of the LAST... any BN layer: shift + rescale).
-    # Shift directions are exact zeros; rescaling ones are eps-small. Check: exactly 2N values are below
-    # 1e-12 × median and all others above 1e-8 × median.
+    # Linear activation (φ' ≠ 0): the only zeros of the batch Jacobian are BN's structural ones — per
+    # channel a shift and a rescaling direction — 2N for equal widths N however many BN layers (the null
+    # spaces do not add up: rank of a generic chain = rank of its narrowest factor, (B − 2)N). Shift
+    # directions are exact zeros, rescaling ones eps-small. Check: exactly 2N values lie below
+    # 1e-12 × median and all the others above 1e-8 × median (observed gap: 1e-22 vs 1e-3).
     b = 5 if arch == "mlp" else 2
     kw = dict(architecture="conv", image_size=3) if arch == "conv" else {}
     n, depth = (6, 3) if arch == "mlp" else (3, 2)
