@@ -16,9 +16,13 @@ from .theory import (
     rectangular_product,
 )
 
+from .compare import Comparison, compare
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "Comparison",
+    "compare",
     "FussCatalan",
     "Law",
     "MarchenkoPastur",

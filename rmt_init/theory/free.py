@@ -500,6 +500,23 @@ class FreeProductLaw(SpectralLaw):
             tables.append((cumulative, nodes))
         return tables
 
+    def _table_cdf(self, x: Any) -> np.ndarray:
+        """The distribution function from the sampling tables (PCHIP, ~1e−8): fast, for many points.
+
+        Used by :func:`rmt_init.compare` for KS distances; :meth:`cdf` stays the exact (quadrature) one.
+        """
+        from scipy.interpolate import PchipInterpolator
+
+        x = np.asarray(x, float)
+        out = np.zeros(x.shape)
+        for loc, mass in self.atoms:
+            out += np.where(x >= loc, mass, 0.0)
+        for (a, b), (cumulative, nodes) in zip(self.intervals, self._sampling_tables):
+            keep = np.concatenate([[True], np.diff(nodes) > 0])
+            inside = PchipInterpolator(nodes[keep], cumulative[keep])(np.clip(x, a, b))
+            out += np.clip(inside, 0.0, cumulative[-1])
+        return out
+
     def _sample_uniform(self, u: np.ndarray) -> np.ndarray:
         """Inverse-transform sampling through a monotone (PCHIP) interpolant of the quantile function.
 
