@@ -265,3 +265,30 @@ def test_bad_input_raises_value_error_naming_it(kwargs: dict, match: str) -> Non
     kwargs.setdefault("activation", "relu")
     with pytest.raises(ValueError, match=match):
         jacobian_spectrum(**kwargs)
+
+
+@pytest.mark.parametrize("weights", ["gaussian", "orthogonal"])
+@pytest.mark.parametrize("activation", ["linear", "relu"])
+def test_torch_engine_moments_match_the_law(activation: str, weights: str) -> None:
+    """The Monte Carlo engine (real torch.nn networks) against the exact moments: tolerance 5 standard
+    errors across trials plus the finite-width bias allowance 2·L²/N relative (theory.md §5)."""
+    torch = pytest.importorskip("torch")
+    from rmt_init.montecarlo import network_jacobian_spectrum
+
+    depth, width, trials = 3, 256, 8
+    sigma_w2 = 2.0 if activation == "relu" else 1.0
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = network_jacobian_spectrum(
+            depth, width, activation, "gaussian", weights=weights, sigma_w2=sigma_w2, trials=trials, seed=11
+        )
+    finally:
+        torch.set_num_threads(old)
+    law = jacobian_spectrum(depth, activation, weights=weights, sigma_w2=sigma_w2)
+    eigs = result.squared_singular_values
+    for k in (1, 2):
+        per_trial = np.mean(eigs**k, axis=1)
+        stderr = per_trial.std(ddof=1) / math.sqrt(trials)
+        allowed = 5 * stderr + 2 * depth**2 / width * law.moment(k) + 1e-9 * law.moment(k)
+        assert abs(per_trial.mean() - law.moment(k)) <= allowed, (k, per_trial.mean(), law.moment(k), stderr)
