@@ -44,3 +44,32 @@ INIT_ALIASES: dict[str, str] = {
 }
 
 WEIGHT_ENSEMBLES: tuple[str, ...] = ("gaussian", "uniform", "orthogonal")
+
+#: The weight ensemble each init scheme draws from (shared by theory.inits and montecarlo.ensembles).
+INIT_ENSEMBLES: dict[str, str] = {
+    "gaussian": "gaussian",
+    "xavier_normal": "gaussian",
+    "xavier_uniform": "uniform",
+    "kaiming_normal": "gaussian",
+    "kaiming_uniform": "uniform",
+    "lecun_normal": "gaussian",
+    "lecun_uniform": "uniform",
+    "orthogonal": "orthogonal",
+    "torch_default": "uniform",
+}
+
+#: The names ``torch.nn.init.calculate_gain`` accepts.
+GAIN_NONLINEARITIES: tuple[str, ...] = (
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "selu",
+)

@@ -33,38 +33,12 @@ from dataclasses import dataclass, field
 import torch
 
 from rmt_init._validate import check_choice, check_real
-from rmt_init._vocabulary import INIT_ALIASES, INITS, WEIGHT_ENSEMBLES
+from rmt_init._vocabulary import GAIN_NONLINEARITIES, INIT_ALIASES, INIT_ENSEMBLES, INITS, WEIGHT_ENSEMBLES
 
 from ._device import linalg_threads
 
 __all__ = ["WeightInit", "weight_init", "sample_matrices", "fans", "GAIN_NONLINEARITIES"]
 
-#: Names ``torch.nn.init.calculate_gain`` accepts.
-GAIN_NONLINEARITIES: tuple[str, ...] = (
-    "linear",
-    "conv1d",
-    "conv2d",
-    "conv3d",
-    "conv_transpose1d",
-    "conv_transpose2d",
-    "conv_transpose3d",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
-    "selu",
-)
-_ENSEMBLE = {
-    "gaussian": "gaussian",
-    "xavier_normal": "gaussian",
-    "xavier_uniform": "uniform",
-    "kaiming_normal": "gaussian",
-    "kaiming_uniform": "uniform",
-    "lecun_normal": "gaussian",
-    "lecun_uniform": "uniform",
-    "orthogonal": "orthogonal",
-    "torch_default": "uniform",
-}
 _KWARGS: dict[str, dict[str, object]] = {
     "gaussian": {},
     "xavier_normal": {"gain": 1.0},
@@ -197,7 +171,7 @@ def weight_init(
     canon = check_choice("init", init, INITS, INIT_ALIASES)
     if sigma_w2 is not None:
         s2 = check_real("sigma_w2", sigma_w2, low=0.0, low_inclusive=False)
-        ens = _ENSEMBLE[canon] if weights is None else check_choice("weights", weights, WEIGHT_ENSEMBLES)
+        ens = INIT_ENSEMBLES[canon] if weights is None else check_choice("weights", weights, WEIGHT_ENSEMBLES)
         if init_kwargs:
             raise ValueError(
                 f"init_kwargs {sorted(init_kwargs)!r} cannot be combined with an explicit sigma_w2={sigma_w2!r}"
@@ -225,7 +199,7 @@ def weight_init(
         kwargs["mode"] = check_choice("mode", kwargs["mode"], ("fan_in", "fan_out"))
     if "nonlinearity" in kwargs:
         kwargs["nonlinearity"] = check_choice("nonlinearity", kwargs["nonlinearity"], GAIN_NONLINEARITIES)
-    return WeightInit(canon, _ENSEMBLE[canon], kwargs, None)
+    return WeightInit(canon, INIT_ENSEMBLES[canon], kwargs, None)
 
 
 def sample_matrices(

@@ -30,38 +30,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rmt_init._validate import check_choice, check_int, check_real
-from rmt_init._vocabulary import INIT_ALIASES, INITS
+from rmt_init._vocabulary import GAIN_NONLINEARITIES as TORCH_GAIN_NONLINEARITIES
+from rmt_init._vocabulary import INIT_ALIASES, INIT_ENSEMBLES, INITS
 
 __all__ = ["calculate_gain", "InitScheme", "init_scheme", "TORCH_GAIN_NONLINEARITIES"]
 
-#: The names ``torch.nn.init.calculate_gain`` accepts.
-TORCH_GAIN_NONLINEARITIES: tuple[str, ...] = (
-    "linear",
-    "conv1d",
-    "conv2d",
-    "conv3d",
-    "conv_transpose1d",
-    "conv_transpose2d",
-    "conv_transpose3d",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
-    "selu",
-)
 
 _MODES = ("fan_in", "fan_out")
-_ENSEMBLE = {
-    "gaussian": "gaussian",
-    "xavier_normal": "gaussian",
-    "xavier_uniform": "uniform",
-    "kaiming_normal": "gaussian",
-    "kaiming_uniform": "uniform",
-    "lecun_normal": "gaussian",
-    "lecun_uniform": "uniform",
-    "orthogonal": "orthogonal",
-    "torch_default": "uniform",
-}
 # Keyword arguments each scheme accepts, with torch's defaults.
 _KWARGS: dict[str, dict[str, object]] = {
     "gaussian": {"sigma_w2": 1.0},
@@ -180,7 +155,7 @@ def init_scheme(name: str, **kwargs: object) -> InitScheme:
             f"unknown argument(s) {', '.join(map(repr, unknown))} for init {canon!r}; valid arguments: {valid}"
         )
     opts = {**allowed, **kwargs}
-    ensemble = _ENSEMBLE[canon]
+    ensemble = INIT_ENSEMBLES[canon]
     if canon == "gaussian":
         sw2 = check_real("sigma_w2", opts["sigma_w2"], low=0.0)
         return InitScheme(canon, ensemble, math.sqrt(sw2), "fan_in", (("sigma_w2", sw2),))
