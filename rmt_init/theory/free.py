@@ -198,20 +198,6 @@ class DiscreteS(SFactor):
     def __repr__(self) -> str:
         return self.name
 
-    def psi(self, u: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-        """(ψ(u), ψ'(u)) for a complex array u."""
-        u = np.asarray(u, complex)
-        flat = u.ravel()
-        value = np.empty(flat.shape, complex)
-        slope = np.empty(flat.shape, complex)
-        x, m = self.x[None, :], self.m[None, :]
-        for start in range(0, flat.size, chunk):
-            uu = flat[start : start + chunk, None]
-            inverse = 1.0 / (1.0 - uu * x)
-            value[start : start + chunk] = np.sum(m * (uu * x) * inverse, axis=1)
-            slope[start : start + chunk] = np.sum(m * x * inverse * inverse, axis=1)
-        return value.reshape(u.shape), slope.reshape(u.shape)
-
     def one_plus_psi(self, u: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
         """(1 + ψ(u), u ψ'(u)) = (Σ m/(1 − ux), Σ m ux/(1 − ux)²): accurate when 1 + ψ is tiny (u → −∞)."""
         u = np.asarray(u, complex)
