@@ -14,9 +14,10 @@ Factors
   Fuss–Catalan law (S = (1 + w)^{−s}) and the change of normalising dimension used for rectangular
   products (below).
 * :class:`DiscreteS`: a discrete law Σ m_i δ_{x_i} known through ψ(u) = Σ m_i u x_i/(1 − u x_i), whose
-  S-transform is inverted numerically inside the solver: empirical laws (samples) and quadrature rules
-  for the law of φ'(h)² of a smooth activation.
-* :class:`MomentS`: a law known by its moments only (moments of products, no density).
+  S-transform is inverted numerically inside the solver: empirical laws (samples), the two-point law
+  of D² for leaky ReLU.
+* :class:`MomentS`: a law known by its moments only (moments of products, no density), e.g. the law
+  of φ'(√q z)² of a smooth activation in :func:`rmt_init.jacobian_spectrum`.
 
 Products
 --------
@@ -165,7 +166,8 @@ class DiscreteS(SFactor):
     """A discrete law Σ m_i δ_{x_i} (x_i ≥ 0) entering a free product through ψ.
 
     ``true_atoms`` are the point masses of the law being modelled (for the atoms of products); the
-    remaining locations are a quadrature rule for a continuous part (e.g. the law of φ'(√q z)²).
+    remaining locations may stand for a continuous part (a quadrature rule); the product is then the
+    exact product with that discrete law, not with the continuous one.
     """
 
     def __init__(
