@@ -73,3 +73,17 @@ GAIN_NONLINEARITIES: tuple[str, ...] = (
     "leaky_relu",
     "selu",
 )
+
+#: Keyword arguments each init scheme accepts, with torch.nn.init's defaults (``gaussian`` takes none
+#: here; the theory adds its ``sigma_w2``).
+INIT_KWARGS: dict[str, dict[str, object]] = {
+    "gaussian": {},
+    "xavier_normal": {"gain": 1.0},
+    "xavier_uniform": {"gain": 1.0},
+    "kaiming_normal": {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
+    "kaiming_uniform": {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
+    "lecun_normal": {},
+    "lecun_uniform": {},
+    "orthogonal": {"gain": 1.0},
+    "torch_default": {},
+}

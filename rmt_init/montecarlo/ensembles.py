@@ -33,23 +33,11 @@ from dataclasses import dataclass, field
 import torch
 
 from rmt_init._validate import check_choice, check_real
-from rmt_init._vocabulary import GAIN_NONLINEARITIES, INIT_ALIASES, INIT_ENSEMBLES, INITS, WEIGHT_ENSEMBLES
+from rmt_init._vocabulary import GAIN_NONLINEARITIES, INIT_ALIASES, INIT_ENSEMBLES, INIT_KWARGS, INITS, WEIGHT_ENSEMBLES
 
 from ._device import linalg_threads
 
 __all__ = ["WeightInit", "weight_init", "sample_matrices", "fans", "GAIN_NONLINEARITIES"]
-
-_KWARGS: dict[str, dict[str, object]] = {
-    "gaussian": {},
-    "xavier_normal": {"gain": 1.0},
-    "xavier_uniform": {"gain": 1.0},
-    "kaiming_normal": {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
-    "kaiming_uniform": {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
-    "lecun_normal": {},
-    "lecun_uniform": {},
-    "orthogonal": {"gain": 1.0},
-    "torch_default": {},
-}
 
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -183,7 +171,7 @@ def weight_init(
             f"weights={weights!r} needs an explicit sigma_w2 (entries of variance sigma_w2/fan_in); "
             f"otherwise the ensemble is fixed by init={init!r}"
         )
-    allowed = dict(_KWARGS[canon])
+    allowed = dict(INIT_KWARGS[canon])
     kwargs = {**allowed, **{k: v for k, v in (default_kwargs or {}).items() if k in allowed}}
     user = dict(init_kwargs or {})
     unknown = sorted(set(user) - set(allowed))

@@ -31,24 +31,14 @@ from typing import Literal
 
 from rmt_init._validate import check_choice, check_int, check_real
 from rmt_init._vocabulary import GAIN_NONLINEARITIES as TORCH_GAIN_NONLINEARITIES
-from rmt_init._vocabulary import INIT_ALIASES, INIT_ENSEMBLES, INITS
+from rmt_init._vocabulary import INIT_ALIASES, INIT_ENSEMBLES, INIT_KWARGS, INITS
 
 __all__ = ["calculate_gain", "InitScheme", "init_scheme", "TORCH_GAIN_NONLINEARITIES"]
 
 
 _MODES = ("fan_in", "fan_out")
-# Keyword arguments each scheme accepts, with torch's defaults.
-_KWARGS: dict[str, dict[str, object]] = {
-    "gaussian": {"sigma_w2": 1.0},
-    "xavier_normal": {"gain": 1.0},
-    "xavier_uniform": {"gain": 1.0},
-    "kaiming_normal": {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
-    "kaiming_uniform": {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
-    "lecun_normal": {},
-    "lecun_uniform": {},
-    "orthogonal": {"gain": 1.0},
-    "torch_default": {},
-}
+# Keyword arguments each scheme accepts, with torch's defaults; the plain Gaussian takes its σ_w².
+_KWARGS: dict[str, dict[str, object]] = {**INIT_KWARGS, "gaussian": {"sigma_w2": 1.0}}
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
