@@ -78,6 +78,14 @@ def _sech2(x: np.ndarray) -> np.ndarray:
     return 4.0 * e / (1.0 + e) ** 2
 
 
+def _tanh_sech2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(tanh x, sech² x) at complex x, from e = exp(−2|Re x|·…) so that sech² keeps its digits in the tails."""
+    flip = x.real < 0
+    e = np.exp(-2.0 * np.where(flip, -x, x))
+    t = (1.0 - e) / (1.0 + e)
+    return np.where(flip, -t, t), 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
 @dataclass(frozen=True)
 class Activation:
     """A scalar activation ``φ`` with its first two derivatives and kinks.
@@ -241,6 +249,42 @@ class Activation:
 
     def __call__(self, x: object) -> np.ndarray:
         return self.phi(x)
+
+    # ------------------------------------------------------------------ analytic continuation
+    @property
+    def analytic_strip(self) -> float:
+        """Half-width (in x) of a strip where ``φ'²`` is analytic and ``φ'(x)² = c`` has no roots other than
+        the continuations of real ones, for c in the range of ``φ'²``: tanh π/2 (poles of sech at iπ/2),
+        sigmoid π, selu π/2 (``e^{2x}`` has period iπ), erf and gelu 1 (the roots of ``e^{−2x²} = c`` leave
+        the axis like π/(2|x|); 1 bounds them where the Gaussian weight still matters). Smooth activations only.
+        """
+        strips = {"tanh": math.pi / 2, "sigmoid": math.pi, "selu": math.pi / 2, "erf": 1.0, "gelu": 1.0}
+        if self.name not in strips:
+            raise ValueError(f"{self.name} has no analytic φ' (smooth activations: {sorted(strips)})")
+        return strips[self.name]
+
+    def dphi_jet(self, x: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(φ', φ'', φ''')`` at complex ``x``, continued analytically off the real axis (smooth activations;
+        selu: its ``x < 0`` branch ``λα eˣ``)."""
+        x = np.asarray(x, complex)
+        n = self.name
+        if n == "tanh":
+            t, s = _tanh_sech2(x)
+            return s, -2.0 * t * s, s * (4.0 * t * t - 2.0 * s)
+        if n == "sigmoid":  # φ' = sech²(x/2)/4
+            t, s = _tanh_sech2(0.5 * x)
+            return 0.25 * s, -0.25 * t * s, 0.25 * s * (t * t - 0.5 * s)
+        if n == "erf":
+            d1 = _TWO_OVER_SQRT_PI * np.exp(-x * x)
+            return d1, -2.0 * x * d1, (4.0 * x * x - 2.0) * d1
+        if n == "selu":
+            d1 = SELU_SCALE * SELU_ALPHA * np.exp(x)
+            return d1, d1, d1
+        if n == "gelu":
+            pdf = np.exp(-0.5 * x * x) * _INV_SQRT_2PI
+            cdf = 0.5 * special.erfc(-x / _SQRT2)
+            return cdf + x * pdf, pdf * (2.0 - x * x), pdf * x * (x * x - 4.0)
+        raise ValueError(f"{n} has no analytic φ' (smooth activations: erf, gelu, selu, sigmoid, tanh)")
 
 
 def get_activation(name: str | Activation, **params: float) -> Activation:

@@ -16,8 +16,9 @@ Factors
 * :class:`DiscreteS`: a discrete law Σ m_i δ_{x_i} known through ψ(u) = Σ m_i u x_i/(1 − u x_i), whose
   S-transform is inverted numerically inside the solver: empirical laws (samples), the two-point law
   of D² for leaky ReLU.
-* :class:`MomentS`: a law known by its moments only (moments of products, no density), e.g. the law
-  of φ'(√q z)² of a smooth activation in :func:`rmt_init.jacobian_spectrum`.
+* :class:`PsiS` subclasses in other modules, e.g. :class:`~rmt_init.theory.gaussian_image.GaussianImageS`,
+  the law of φ'(√q z)² of a smooth activation (ψ by singularity-subtracted quadrature).
+* :class:`MomentS`: a law known by its moments only (moments of products, no density).
 
 Products
 --------
@@ -32,8 +33,10 @@ layer by layer, and for linear Gaussian layers reproduces S_{JJᵀ}(w) = Π_l σ
 Density (Stieltjes inversion)
 -----------------------------
 At each point z = x + iη the solver finds w = ψ(1/z) from Log(z·χ(w)) = 0, jointly with ψ_j(u_j) = s_j w
-for the numerical factors, by Newton's method in complex arithmetic, and lets η go from far above the
-spectrum down to exactly 0. For Im z > 0 the physical root (the one with Im w < 0) is unique and moves
+for the numerical factors, by Newton's method in complex arithmetic (each outer step on t after an inner
+solve of the ψ_j equations, so that the step is Newton's on the reduced equation even when a factor's
+power is the depth), and lets η go from far above the spectrum (10 max_k m_k^{1/k}) down to exactly 0,
+predicting each level's start from w ∝ 1/z while far from the spectrum. For Im z > 0 the physical root (the one with Im w < 0) is unique and moves
 continuously with z, so this continuation in η never switches branches, and it is vectorised over x.
 Then ρ(x) = −Im w/(πx). Support edges are the real critical points of log χ (theory.md §3.4, §4.4);
 the intervals between them that carry density are found by probing.
@@ -62,6 +65,7 @@ from .laws import Atom, SpectralLaw, _tanhsinh
 __all__ = [
     "SFactor",
     "RationalS",
+    "PsiS",
     "DiscreteS",
     "MomentS",
     "Term",
@@ -77,6 +81,7 @@ __all__ = [
 
 _SERIES_ORDER = 12
 _NEWTON_TOL = 4e-15
+_INNER_STEPS = 4
 _ATOM_TOL = 1e-13
 _SAMPLING_NODES = 2049
 _EXACT_BITS = 20000  # above this, S-series are multiplied in 60-digit mpmath instead of rationals
@@ -162,7 +167,34 @@ class RationalS(SFactor):
         return out
 
 
-class DiscreteS(SFactor):
+class PsiS(SFactor):
+    """A factor whose S-transform is inverted numerically inside the solver, through ψ itself.
+
+    Subclasses give :meth:`one_plus_psi` (vectorised over complex u, accurate as 1 + ψ → 0), ``xmax``
+    (the right end of the law's support), ``mass_at_zero`` and ``atoms``. ψ only has to be right for
+    Im u ≤ 0 (its boundary values on the cut from below): the solver keeps u there, where the physical
+    (subordination) solution lives (Belinschi & Bercovici 2007, Math. Z. 255: the subordination
+    functions of ⊠ map the lower half-plane of u = 1/z into itself).
+    """
+
+    xmax: float
+    mass_at_zero: float
+    #: relative accuracy of 1 + ψ(u) (it bounds how far Newton's residual can go down)
+    psi_tolerance: float = 1e-15
+
+    @abstractmethod
+    def one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(1 + ψ(u), u ψ'(u)) for a complex array u."""
+
+    def real_inverse(self, w: float) -> float:
+        """The real u < 1/max(x) with ψ(u) = w (ψ increases from −(1 − mass at 0) to +∞ there)."""
+        u = float(_real_inverse_array(self, np.array([float(w)]))[0])
+        if not math.isfinite(u):
+            raise ValueError(f"no real u with psi(u) = {w} (psi > {-(1.0 - self.mass_at_zero)} on its real branch)")
+        return u
+
+
+class DiscreteS(PsiS):
     """A discrete law Σ m_i δ_{x_i} (x_i ≥ 0) entering a free product through ψ.
 
     ``true_atoms`` are the point masses of the law being modelled (for the atoms of products); the
@@ -214,13 +246,6 @@ class DiscreteS(SFactor):
             slope[start : start + chunk] = np.sum(m * ux * inverse * inverse, axis=1)
         return value.reshape(u.shape), slope.reshape(u.shape)
 
-    def real_inverse(self, w: float) -> float:
-        """The real u < 1/max(x) with ψ(u) = w (ψ increases from −(1 − mass at 0) to +∞ there)."""
-        u = float(_real_inverse_array(self, np.array([float(w)]))[0])
-        if not math.isfinite(u):
-            raise ValueError(f"no real u with psi(u) = {w} (psi > {-(1.0 - self.mass_at_zero)} on its real branch)")
-        return u
-
     def moments(self, order: int) -> list[Any]:
         if self._exact_moments is not None:
             return [self._exact_moments(k) for k in range(1, order + 1)]
@@ -231,7 +256,7 @@ class DiscreteS(SFactor):
 
 
 def _real_inverse_array(factor: Any, w: np.ndarray) -> np.ndarray:
-    """Vectorised real inverse of ψ on its real branch u < 1/max d (``factor``: a :class:`DiscreteS`).
+    """Vectorised real inverse of ψ on its real branch u < 1/max d (``factor``: a :class:`PsiS`).
 
     ψ increases from −(1 − mass at 0) (u → −∞) to +∞ (u → 1/max d) there, so each w in that range has
     one root. Safeguarded Newton on the bracket [lo, hi] (bisection, geometric for large negative u,
@@ -397,7 +422,7 @@ class FreeProductLaw(SpectralLaw):
         self.description = description
         self.rational = [t for t in self.terms if isinstance(t.factor, RationalS)]
         self._n_logs = 2 + sum(abs(t.power) * (1 + len(getattr(t.factor, "zeros", ())) + len(getattr(t.factor, "poles", ()))) for t in self.terms)
-        self.numerical = [t for t in self.terms if isinstance(t.factor, DiscreteS)]
+        self.numerical = [t for t in self.terms if isinstance(t.factor, PsiS)]
         if any(isinstance(t.factor, MomentS) for t in self.terms):
             self._moments_only = True
         else:
@@ -468,8 +493,8 @@ class FreeProductLaw(SpectralLaw):
         """Per interval: (cumulative continuous mass at the nodes, nodes), 2049 Chebyshev nodes.
 
         Panel masses by 8-point Gauss–Legendre (tanh–sinh on the 4 panels at each end, where the
-        density may have an integrable singularity), rescaled to the interval's mass from the exact
-        cdf tables (the rescaling is ~1e−12).
+        density may have an integrable singularity), rescaled to the interval's mass by one tanh–sinh
+        quadrature (the rescaling is ~1e−12).
         """
         g, gw = np.polynomial.legendre.leggauss(8)
         tables = []
@@ -484,7 +509,8 @@ class FreeProductLaw(SpectralLaw):
             ends = np.r_[0:4, len(lo) - 4 : len(lo)]
             masses[ends] = _tanhsinh(self._pdf_vectorised, lo[ends], hi[ends])
             cumulative = np.concatenate([[0.0], np.cumsum(masses)])
-            cumulative *= self._cdf_tables[i][1][-1] / cumulative[-1]
+            total = float(_tanhsinh(self._pdf_vectorised, np.array([a]), np.array([b]))[0])
+            cumulative *= total / cumulative[-1]
             tables.append((cumulative, nodes))
         return tables
 
@@ -562,7 +588,7 @@ class FreeProductLaw(SpectralLaw):
             log_one_plus_sw = t if s == 1.0 else np.log1p(s * w)
             value += term.power * (tau + log_one_plus_sw - np.log(s * w))
             slope += term.power * (s * one_plus_w / one_plus_sw - one_plus_w / w)
-            extras.append((one_plus_psi - one_plus_sw, u_dpsi, s * one_plus_w, term.power))
+            extras.append((one_plus_psi - one_plus_sw, u_dpsi, s * one_plus_w, term.power, term.factor.psi_tolerance * np.abs(one_plus_psi)))
         return value, slope, extras
 
     def _newton(self, z: np.ndarray, t: np.ndarray, taus: list[np.ndarray], iterations: int = 40):
@@ -574,11 +600,26 @@ class FreeProductLaw(SpectralLaw):
         log_z = np.log(z)
         for _ in range(iterations):
             log_chi, a, extras = self._log_chi(t, taus)
+            # inner Newton: solve ψ_j(u_j) = s_j w at the current t first, so that the outer step is
+            # Newton's step on the reduced equation Log(zχ(w)) = 0 alone. (A joint step in (t, τ_j) lets the
+            # residuals ρ_j enter multiplied by the power of the factor — the depth — and diverges for deep
+            # products far from the spectrum.)
+            for _inner in range(_INNER_STEPS if extras else 0):
+                big = np.zeros(z.shape, bool)
+                for rho, u_dpsi, s_opw, k, noise in extras:
+                    big |= np.abs(rho) > np.maximum(1e-14 * np.abs(s_opw), 2.0 * noise)
+                big &= ~converged
+                if not big.any():
+                    break
+                for tau, (rho, u_dpsi, *_) in zip(taus, extras):
+                    step = np.where(big, rho / u_dpsi, 0)
+                    tau[...] = np.where(np.isfinite(step), tau - step, tau)
+                log_chi, a, extras = self._log_chi(t, taus)
             r0 = log_z + log_chi
             r0 = r0.real + 1j * np.angle(np.exp(1j * r0.imag))  # principal Log(zχ)
             numerator = r0.copy()
             denominator = a.copy()
-            for rho, u_dpsi, s_opw, k in extras:
+            for rho, u_dpsi, s_opw, k, _ in extras:
                 numerator -= k * rho / u_dpsi
                 denominator += k * s_opw / u_dpsi
             dt = -numerator / denominator
@@ -590,7 +631,7 @@ class FreeProductLaw(SpectralLaw):
                     break
                 dt[bad] *= 0.5
             dt = np.where(converged, 0, dt)
-            new_taus = [tau + np.where(converged, 0, (s_opw * dt - rho) / u_dpsi) for tau, (rho, u_dpsi, s_opw, k) in zip(taus, extras)]
+            new_taus = [tau + np.where(converged, 0, (s_opw * dt - rho) / u_dpsi) for tau, (rho, u_dpsi, s_opw, *_) in zip(taus, extras)]
             # a step into a pole of ψ (or from a non-finite slope) is rejected: those points keep their
             # last finite iterate and are reported as not converged, so the caller refines them
             finite = np.isfinite(t + dt)
@@ -601,10 +642,12 @@ class FreeProductLaw(SpectralLaw):
                 tau[...] = np.where(finite, new_tau, tau)
             t += dt
             residual = np.abs(r0)
-            for rho, _, s_opw, _ in extras:
-                residual = np.maximum(residual, np.abs(rho) / np.abs(s_opw))
-            # the residual cannot go below the rounding of the sum of logarithms that forms it
+            # the residual cannot go below the rounding of the sum of logarithms that forms it, nor below
+            # the error of a numerical ψ_j carried into log χ through τ_j (times the factor's power)
             rounding = 1e-15 * (self._n_logs + np.abs(log_z) + np.abs(log_chi))
+            for rho, u_dpsi, s_opw, k, noise in extras:
+                residual = np.maximum(residual, np.abs(rho) / np.abs(s_opw))
+                rounding = rounding + abs(k) * 2.0 * noise / np.abs(u_dpsi)
             converged |= finite & ((np.abs(dt) <= _NEWTON_TOL * np.maximum(1.0, np.abs(t))) | (residual <= rounding))
             if not finite.all() and not (converged | ~finite).all():
                 continue
@@ -618,6 +661,12 @@ class FreeProductLaw(SpectralLaw):
     def _first_moments(self) -> tuple[float, float]:
         m = self._float_moments(2)
         return float(m[0]), float(m[1])
+
+    @cached_property
+    def _spectral_scale(self) -> float:
+        """max_k m_k^{1/k}, k ≤ 12: a lower bound of the upper edge, close to it for deep products (where
+        √m₂ is far below the edge and a start at 10√m₂ would be inside the moment series' circle)."""
+        return max(float(m) ** (1.0 / k) for k, m in enumerate(self._float_moments(_SERIES_ORDER), start=1))
 
     def _solve(self, x: np.ndarray, ratio: float = 0.25) -> np.ndarray:
         """t = log(1 + w), w = ψ(1/z), at z = x + i0 (η-continuation from far above the spectrum).
@@ -633,7 +682,7 @@ class FreeProductLaw(SpectralLaw):
 
     def _continue(self, x: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
         m1, m2 = self._first_moments
-        scale = max(math.sqrt(m2), m1, max((loc for loc, _ in self.atoms), default=0.0))
+        scale = max(self._spectral_scale, max((loc for loc, _ in self.atoms), default=0.0))
         eta = 10.0 * scale + 10.0 * np.max(np.abs(x), initial=0.0)
         z = x + 1j * eta
         w = m1 / z + m2 / z**2
@@ -650,8 +699,16 @@ class FreeProductLaw(SpectralLaw):
             if active.size == 0:
                 break
             za = x[active] + 1j * np.maximum(eta, floor[active])
-            ta, taua, ok = self._newton(za, t[active], [tau[active] for tau in taus])
+            t_old, taus_old = t[active], [tau[active] for tau in taus]
+            # predictor: far from the spectrum w = ψ(1/z) ≈ m₁/z, and each u_j ∝ w, so all scale like 1/z
+            far = np.abs(za) > 4.0 * scale
+            shift = np.where(far, np.log((x[active] + 1j * np.maximum(eta / ratio, floor[active])) / za), 0.0)
+            t_start = np.where(far, np.log1p(np.expm1(t_old) * np.exp(shift)), t_old)
+            ta, taua, ok = self._newton(za, t_start, [tau + shift for tau in taus_old])
             if not ok.all():
+                # redo the step in small ones, from the last converged point of the failed paths
+                ta = np.where(ok, ta, t_old)
+                taua = [np.where(ok, new, old) for new, old in zip(taua, taus_old)]
                 ta, taua, ok = self._refine(x[active], ta, taua, ok, eta / ratio, eta, floor[active])
                 failed[active] |= ~ok
             t[active] = ta
@@ -711,7 +768,7 @@ class FreeProductLaw(SpectralLaw):
         with np.errstate(all="ignore"):
             value, slope, extras = self._log_chi(t, taus)
             total = slope
-            for rho, u_dpsi, s_opw, k in extras:
+            for rho, u_dpsi, s_opw, k, _ in extras:
                 total = total + k * s_opw / u_dpsi
             return value.real, (total / (1.0 + w)).real
 

@@ -34,7 +34,6 @@ from .activations import Activation, derivative_moments, derivative_sq_law, get_
 from .free import (
     DiscreteS,
     FreeProductLaw,
-    MomentS,
     SFactor,
     change_dimension,
     dirac_s,
@@ -42,6 +41,7 @@ from .free import (
     marchenko_pastur_s,
     two_point_s,
 )
+from .gaussian_image import AnalyticPiece, GaussianImageS
 from .inits import InitScheme, init_scheme
 from .meanfield import critical_sigma_w2, q_star
 
@@ -98,8 +98,9 @@ def _d_squared_factor(activation: Activation, q: float) -> SFactor | None:
     """The factor S_{D²} for the law of φ'(√q z)² (None when it is δ₁, S = 1).
 
     Piecewise-linear activations give atoms only (closed forms: δ, two-point; leaky ReLU a discrete
-    two-point law). Smooth activations enter through the exact moments of φ'(√q z)² (Gaussian
-    quadrature to ~1e−13), which give the exact moments of the product but no density.
+    two-point law). Smooth activations give the image of N(0, 1) under z ↦ φ'(√q z)²
+    (:class:`~rmt_init.theory.gaussian_image.GaussianImageS`: density of the product by the same solver,
+    exact moments from those of φ'(√q z)²).
     """
     if q == 0.0 and 0.0 in activation.kinks:
         q = _KINK_Q  # q* → 0 at a kink: h/√q keeps its random sign, so φ'(h)² keeps both one-sided values
@@ -115,8 +116,34 @@ def _d_squared_factor(activation: Activation, q: float) -> SFactor | None:
         if atoms[0][0] == 0.0:
             return two_point_s(atoms[1][1], atoms[1][0])
         return DiscreteS([a for a, _ in atoms], [m for _, m in atoms], atoms, f"law of {activation.name}'²", exact)
-    atoms = [(float(activation.dphi(1.0)) ** 2, 0.5)] if activation.name == "selu" else []
-    return MomentS(exact, name=f"law of {activation.name}'(√q z)², q={q:.6g} (exact moments)", atoms=atoms)
+    return _smooth_d_squared_factor(activation, q, exact)
+
+
+_Z_RANGE = 9.0  # |z| ≤ 9 carries all but 2.3e−19 of the Gaussian mass
+
+
+def _smooth_d_squared_factor(activation: Activation, q: float, exact) -> GaussianImageS:
+    """The law of d(z) = φ'(√q z)² for a smooth φ, as the image of N(0, 1) (selu: z < 0, plus ½δ_{λ²})."""
+    root_q = math.sqrt(q)
+
+    def jet(z: np.ndarray):
+        p1, p2, p3 = activation.dphi_jet(root_q * z)
+        return p1 * p1, 2.0 * root_q * p1 * p2, 2.0 * q * (p2 * p2 + p1 * p3)
+
+    if activation.name == "selu":
+        pieces = [AnalyticPiece(-_Z_RANGE, 0.0, jet)]
+        atoms = [(float(activation.dphi(1.0)) ** 2, 0.5 - 0.5 * math.erfc(_Z_RANGE / math.sqrt(2.0)))]
+    else:
+        pieces = [AnalyticPiece(-_Z_RANGE, _Z_RANGE, jet)]
+        atoms = []
+    # the masses beyond |z| = 9 (≤ 2.3e−19) are left out of the pieces; the atom takes selu's
+    return GaussianImageS(
+        pieces,
+        atoms,
+        strip=activation.analytic_strip / root_q,
+        exact_moments=exact,
+        name=f"law of {activation.name}'(√q z)², q={q:.6g}",
+    )
 
 
 def _resolve_weights(
