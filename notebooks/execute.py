@@ -102,10 +102,12 @@ def execute_in_place(path: Path, timeout: int = CELL_TIMEOUT) -> float:
     start = time.perf_counter()
     execute(nb, path.parent, timeout)
     seconds = time.perf_counter() - start
+    mode = path.stat().st_mode & 0o777
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".ipynb.tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             nbformat.write(nb, fh)
+        os.chmod(tmp, mode)  # mkstemp creates 0600; keep the notebook's permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
