@@ -3,12 +3,14 @@
 Samples the objects the theory predicts: singular values of random matrix products
 (:func:`product_spectrum`, QR-stabilised for deep products) and input-output Jacobians of real
 ``torch.nn`` networks at initialisation (:func:`network_jacobian_spectrum`), with per-layer
-activation/gradient statistics; results are :class:`SpectrumResult` objects (``.samples``,
-``.to_xarray()``).
+activation/gradient statistics, or those statistics alone at the cost of one backward pass
+(:func:`network_layer_stats`); results are :class:`SpectrumResult` / :class:`LayerStatsResult` objects
+(``.samples``, ``.gradient_growth()``, ``.to_xarray()``).
 """
 from .engine import BATCHNORM_MODES, LAYER_STATS, network_jacobian_spectrum, structural_zero_count
 from .ensembles import WeightInit, sample_matrices, weight_init
 from .jacobians import chained_jacobian
+from .layer_stats import layer_statistics, network_layer_stats
 from .networks import Erf, build_conv, build_mlp, make_activation
 from .products import product_spectrum, qr_log_singular_values
-from .results import SpectrumResult
+from .results import LayerStatsResult, SpectrumResult

@@ -1,40 +1,18 @@
 """``network_jacobian_spectrum``: Jacobian spectra and layer statistics of real ``torch.nn`` networks at init."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from rmt_init._validate import check_choice, check_int, check_real, check_widths
-from rmt_init._vocabulary import ACTIVATION_ALIASES, ACTIVATIONS
-
-from ._device import (
-    check_progress,
-    limit_threads,
-    linalg_threads,
-    progress_bar,
-    resolve_device,
-    resolve_dtype,
-    resolve_seed,
-    threads_for,
-    trial_generator,
-)
-from .ensembles import weight_init
+from ._device import check_progress, limit_threads, linalg_threads, progress_bar, threads_for
 from .jacobians import chained_jacobian
-from .networks import build_conv, build_mlp, kaiming_defaults
+from .layer_stats import LAYER_STATS, layer_statistics
+from .network_setup import ARCHITECTURES, BATCHNORM_MODES, network_setup
 from .results import SpectrumResult
 
 __all__ = ["network_jacobian_spectrum", "structural_zero_count", "BATCHNORM_MODES", "ARCHITECTURES", "LAYER_STATS"]
-
-BATCHNORM_MODES: tuple[str, ...] = ("train", "train_diagonal", "eval")
-ARCHITECTURES: tuple[str, ...] = ("mlp", "conv")
-_ARCH_ALIASES = {"fc": "mlp", "dense": "mlp", "fully_connected": "mlp", "cnn": "conv"}
-#: Names of the per-layer statistics (each ``(trials, depth + 1)``; layer 0 is the input).
-LAYER_STATS: tuple[str, ...] = ("act_mean", "act_var", "act_sq_norm", "grad_mean", "grad_var", "grad_sq_norm")
 
 
 def structural_zero_count(
@@ -60,71 +38,6 @@ def structural_zero_count(
     r0 = min(batch_size * ws[0] * spatial, batch_size * ws[-1] * spatial, min(m * n for n in ws[1:]))
     rbn = min(r0, min((m - 2) * n for n in ws[1:]))
     return int(r0 - rbn)
-
-
-def _check_batchnorm(batchnorm: object) -> str | None:
-    if batchnorm is None or batchnorm is False:
-        return None
-    if isinstance(batchnorm, str) and batchnorm.strip().lower() in ("none", "off", ""):
-        return None
-    try:
-        return check_choice("batchnorm", batchnorm, BATCHNORM_MODES)
-    except ValueError:
-        raise ValueError(
-            f"unknown batchnorm {batchnorm!r}; valid choices are None, 'train', 'train_diagonal', 'eval'"
-        ) from None
-
-
-def _calibrate(model: nn.Sequential, in_shape, n_batches: int, batch: int, std: float, gen, dtype, dev) -> None:
-    """Recompute BN running statistics as the plain average over ``n_batches`` fresh train-mode batches."""
-    bns = [m for m in model if isinstance(m, _BatchNorm)]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average
-    model.train()
-    with torch.no_grad():
-        for _ in range(n_batches):
-            model(std * torch.randn((batch, *in_shape), generator=gen, dtype=dtype, device=dev))
-    model.eval()
-
-
-def _layer_stats(model: nn.Sequential, x: torch.Tensor, gen: torch.Generator) -> np.ndarray:
-    """Per-layer activation/gradient statistics (rows: :data:`LAYER_STATS`; columns: layers 0..L).
-
-    Activations ``x_l`` are the block outputs (after φ); gradients ``g_l = ∂(Σ_b u_bᵀ x_L^{(b)})/∂x_l`` for
-    random unit output directions ``u_b`` (one per example), computed by one autograd backward pass.
-    ``act_sq_norm = mean_b ‖x_l^{(b)}‖²/n_l``, ``grad_sq_norm = mean_b ‖g_l^{(b)}‖²``; mean/var over all entries.
-    """
-    acts: list[torch.Tensor] = []
-    x0 = x.detach().clone().requires_grad_(True)
-    h = x0
-    acts.append(h)
-    mods = list(model)
-    for i, m in enumerate(mods):
-        h = m(h)
-        last_of_block = i + 1 == len(mods) or isinstance(mods[i + 1], (nn.Linear, nn.Conv2d))
-        if last_of_block:
-            acts.append(h)
-    u = torch.randn(h.shape, generator=gen, dtype=h.dtype, device=h.device)
-    u = u / u.flatten(1).norm(dim=1).reshape((-1,) + (1,) * (u.dim() - 1))
-    grads = torch.autograd.grad((u * h).sum(), acts, allow_unused=True)
-    rows = []
-    b = x.shape[0]
-    for a, g in zip(acts, grads):
-        a = a.detach()
-        g = torch.zeros_like(a) if g is None else g
-        n = a[0].numel()
-        rows.append(
-            [
-                a.mean().item(),
-                a.var(unbiased=False).item(),
-                (a.reshape(b, -1).pow(2).sum(1) / n).mean().item(),
-                g.mean().item(),
-                g.var(unbiased=False).item(),
-                g.reshape(b, -1).pow(2).sum(1).mean().item(),
-            ]
-        )
-    return np.asarray(rows).T
 
 
 def network_jacobian_spectrum(
@@ -170,7 +83,9 @@ def network_jacobian_spectrum(
     (entries of variance ``σ_w²/fan_in`` in ``weights`` = ``"gaussian"``/``"uniform"``, or ``√σ_w² ×``
     Haar ``"orthogonal"``) to sit exactly on a mean-field critical point. Biases (``bias=True``):
     ``N(0, sigma_b2)``, or torch's default when ``sigma_b2`` is None. Inputs: i.i.d. ``N(0,
-    input_variance)`` entries (pass the fixed point ``q*`` of the mean-field length map to start at it).
+    input_variance)`` entries. The first pre-activations then have variance ``σ_w²·input_variance + σ_b²``,
+    so to start at the fixed point ``q*`` of the mean-field length map pass ``(q* − σ_b²)/σ_w²``
+    (``= E φ(√q* z)²``), not ``q*`` itself.
 
     ``batchnorm``:
 
@@ -195,93 +110,26 @@ def network_jacobian_spectrum(
     Returns a :class:`SpectrumResult`: ``squared_singular_values`` of shape ``(trials, B·min(F_in, F_out)
     − structural zeros)`` (rows decreasing), ``log_singular_values=None``.
     """
-    depth = check_int("depth", depth, minimum=1)
-    arch = check_choice("architecture", architecture, ARCHITECTURES, _ARCH_ALIASES)
-    if isinstance(width, (list, tuple)):
-        ws = check_widths("width", width, length=depth + 1)
-    else:
-        ws = (check_int("width", width, minimum=1),) * (depth + 1)
-    act = check_choice("activation", activation, ACTIVATIONS, ACTIVATION_ALIASES)
-    negative_slope = check_real("negative_slope", negative_slope)
-    bn = _check_batchnorm(batchnorm)
-    trials = check_int("trials", trials, minimum=1)
-    seed = resolve_seed(seed)
-    dev = resolve_device(device)
-    dt = resolve_dtype(dtype)
-    input_variance = check_real("input_variance", input_variance, low=0.0, low_inclusive=False)
-    bn_eps = check_real("bn_eps", bn_eps, low=0.0)
-    spec = weight_init(
-        init,
-        sigma_w2=sigma_w2,
-        weights=weights,
-        init_kwargs=init_kwargs,
-        default_kwargs=kaiming_defaults(act, negative_slope),
+    setup = network_setup(
+        depth, width, activation, init, batchnorm=batchnorm, batch_size=batch_size, trials=trials, seed=seed,
+        device=device, dtype=dtype, bias=bias, sigma_w2=sigma_w2, sigma_b2=sigma_b2, weights=weights,
+        init_kwargs=init_kwargs, input_variance=input_variance, architecture=architecture, image_size=image_size,
+        kernel_size=kernel_size, padding=padding, negative_slope=negative_slope, bn_eps=bn_eps,
+        calibration_batches=calibration_batches, calibration_batch_size=calibration_batch_size,
+        min_bn_batch={"train": 3, "train_diagonal": 2},
     )
     progress = check_progress(progress)
     if not isinstance(drop_structural_zeros, bool):
         raise ValueError(f"drop_structural_zeros must be True or False; got {drop_structural_zeros!r}")
-    if arch == "conv":
-        if isinstance(image_size, (list, tuple)):
-            hw = check_widths("image_size", image_size, length=2)
-        else:
-            s = check_int("image_size", image_size, minimum=1)
-            hw = (s, s)
-        kernel_size = check_int("kernel_size", kernel_size, minimum=1)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd; got {kernel_size!r}")
-        padding = check_choice("padding", padding, ("circular", "zeros"), {"zero": "zeros", "periodic": "circular"})
-        spatial = hw[0] * hw[1]
-        in_shape: tuple[int, ...] = (ws[0], *hw)
-    else:
-        hw = None
-        spatial = 1
-        in_shape = (ws[0],)
-    if batch_size is None:
-        batch_size = 16 if bn in ("train", "train_diagonal") else 1
-    batch_size = check_int("batch_size", batch_size, minimum=1)
-    m = batch_size * spatial
-    if bn == "train" and m < 3:
-        raise ValueError(
-            f"batch_size={batch_size} is too small for batchnorm='train': BN removes 2 directions per "
-            f"channel, so batch_size × spatial positions must be >= 3 (got {m})"
-        )
-    if bn == "train_diagonal" and m < 2:
-        raise ValueError(
-            f"batch_size={batch_size} is too small for batchnorm='train_diagonal': BN needs >= 2 values per "
-            f"channel (got {m})"
-        )
-    if bn == "eval":
-        calibration_batches = check_int("calibration_batches", calibration_batches, minimum=1)
-        cal_b = max(64, batch_size) if calibration_batch_size is None else calibration_batch_size
-        cal_b = check_int("calibration_batch_size", cal_b, minimum=2 if spatial == 1 else 1)
-    else:
-        cal_b = None
+    if not isinstance(layer_stats, bool):
+        raise ValueError(f"layer_stats must be True or False; got {layer_stats!r}")
+    bn, ws, batch_size, spatial, dev = setup.batchnorm, setup.widths, setup.batch_size, setup.spatial, setup.device
     n_zero = structural_zero_count(ws, batch_size, spatial, bn == "train")
-    std_in = math.sqrt(input_variance)
     mode = "batch" if bn in ("train", "train_diagonal") else "per_example"
     f_in, f_out = ws[0] * spatial, ws[-1] * spatial
 
     def one_trial(t: int) -> tuple[np.ndarray, np.ndarray | None]:
-        gen = trial_generator(seed, t, dev)
-        common = dict(
-            batchnorm=bn is not None,
-            bias=bias,
-            sigma_b2=sigma_b2,
-            negative_slope=negative_slope,
-            bn_eps=bn_eps,
-            generator=gen,
-            dtype=dt,
-            device=dev,
-        )
-        if arch == "mlp":
-            model = build_mlp(ws, act, spec, **common)
-        else:
-            model = build_conv(ws, act, spec, kernel_size=kernel_size, padding_mode=padding, **common)
-        if bn == "eval":
-            _calibrate(model, in_shape, calibration_batches, cal_b, std_in, gen, dt, dev)
-        else:
-            model.train()
-        x = std_in * torch.randn((batch_size, *in_shape), generator=gen, dtype=dt, device=dev)
+        model, x, gen = setup.build(t)
         jac = chained_jacobian(model, x, mode, max_chunk=max_chunk, memory_budget=memory_budget)
         if bn == "train_diagonal":
             j4 = jac.reshape(batch_size, f_out, batch_size, f_in)
@@ -292,14 +140,14 @@ def network_jacobian_spectrum(
         sq = np.sort((sv**2).ravel())[::-1]
         if bn == "train" and drop_structural_zeros and n_zero:
             sq = sq[: sq.size - n_zero]
-        stats = _layer_stats(model, x, gen) if layer_stats else None
+        stats = layer_statistics(model, x, gen) if layer_stats else None
         return sq, stats
 
     rows, stats_rows = [], []
-    bar = progress_bar(trials, progress, "networks")
+    bar = progress_bar(setup.trials, progress, "networks")
     largest = max(batch_size * max(ws) * spatial if mode == "batch" else max(ws) * spatial, 1)
     with limit_threads(threads_for(dev, largest)):
-        for t in range(trials):
+        for t in range(setup.trials):
             sq, st = one_trial(t)
             rows.append(sq)
             stats_rows.append(st)
@@ -311,39 +159,13 @@ def network_jacobian_spectrum(
     if layer_stats:
         arr = np.stack(stats_rows)  # (trials, n_stats, depth + 1)
         stats = {name: arr[:, i, :] for i, name in enumerate(LAYER_STATS)}
-    config: dict[str, object] = {
-        "kind": "network",
-        "architecture": arch,
-        "depth": depth,
-        "widths": list(ws),
-        "activation": act,
-        **spec.describe(),
-        "sigma_w2_effective": [
-            spec.effective_sigma_w2((ws[l + 1], ws[l]) if arch == "mlp" else (ws[l + 1], ws[l], kernel_size, kernel_size))
-            for l in range(depth)
-        ],
-        "batchnorm": bn,
-        "jacobian": {None: "per_example", "eval": "per_example", "train": "batch", "train_diagonal": "batch_diagonal"}[bn],
-        "batch_size": batch_size,
-        "bias": bias,
-        "sigma_b2": sigma_b2,
-        "input_variance": input_variance,
-        "negative_slope": negative_slope,
-        "bn_eps": bn_eps,
-        "structural_zeros_dropped": bool(bn == "train" and drop_structural_zeros),
-        "trials": trials,
-        "seed": seed,
-        "device": str(dev),
-        "dtype": str(dt).replace("torch.", ""),
-    }
-    if arch == "conv":
-        config.update({"image_size": list(hw), "kernel_size": kernel_size, "padding": padding})
-    if bn == "eval":
-        config.update({"calibration_batches": calibration_batches, "calibration_batch_size": cal_b})
+    config = setup.config()
+    config["jacobian"] = {None: "per_example", "eval": "per_example", "train": "batch", "train_diagonal": "batch_diagonal"}[bn]
+    config["structural_zeros_dropped"] = bool(bn == "train" and drop_structural_zeros)
     return SpectrumResult(
         squared_singular_values=np.stack(rows),
         log_singular_values=None,
-        structural_zeros=np.full(trials, n_zero, dtype=np.int64),
+        structural_zeros=np.full(setup.trials, n_zero, dtype=np.int64),
         config=config,
         layer_stats=stats,
     )
