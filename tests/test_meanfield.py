@@ -281,6 +281,45 @@ def test_critical_point_roundtrip(name, q):
     assert mean_field(name, cp.sigma_w2, cp.sigma_b2, q0=q).phase == "critical"
 
 
+def test_gelu_critical_line_only_where_the_fixed_point_attracts():
+    """gelu's critical branch q* ↦ (1/μ₁, σ_b²(q*)) repels the length map for q* < (3 + √17)/2 (there the
+    map's slope σ_w² E[φφ'x]/q* exceeds 1; the turning point is checked at 30 digits with mpmath), so below
+    σ_b² = 0.172922… no σ_w² makes a gelu network critical: critical_sigma_w2 must say so rather than
+    return a σ_w² whose χ₁ (reached by iterating the map) is 0.82."""
+    with pytest.raises(ValueError, match=r"no attracting critical point.*q\* = 1.63243.*turns attracting at q\* = 3.56155"):
+        critical_sigma_w2("gelu", 0.1)
+    with pytest.raises(ValueError, match="rises above q near 0"):
+        critical_sigma_w2("gelu", 0.0)
+    repelling = critical_sigma_w2("gelu", 0.1, attracting=False)  # the formal line, as before
+    assert repelling == pytest.approx(2.0766761937, rel=1e-9)
+    assert chi1("gelu", repelling, 0.1) < 0.9  # iterating the map from q0 = 1 lands elsewhere
+    for sb2 in (0.173, 0.5, 3.0):
+        sw2 = critical_sigma_w2("gelu", sb2)
+        assert chi1("gelu", sw2, sb2) == pytest.approx(1.0, abs=1e-9)
+        assert chi1("gelu", sw2, sb2, q0=20.0) == pytest.approx(1.0, abs=1e-9)  # attracting from both sides
+    # the turning point: E[φφ'x] = q E[φ'²] at q = (3 + √17)/2 exactly, φ(x) = xΦ(x)
+    with mp.workdps(30):
+        q = (3 + mp.sqrt(17)) / 2
+        phi = lambda x: x * mp.ncdf(x)  # noqa: E731
+        dphi = lambda x: mp.ncdf(x) + x * mp.npdf(x)  # noqa: E731
+        lhs = mp_gauss(lambda x: phi(x) * dphi(x) * x, q)
+        rhs = q * mp_gauss(lambda x: dphi(x) ** 2, q)
+        assert abs(lhs - rhs) < mp.mpf(10) ** -25
+    with pytest.raises(ValueError, match="attracting must be"):
+        critical_sigma_w2("tanh", 0.1, attracting="yes")
+
+
+def test_smooth_critical_points_attract():
+    """For tanh, erf, hardtanh, selu and sigmoid the critical σ_w² is reached by iterating the map from
+    below and above q*, with χ₁ = 1 (the attracting check changes nothing for them)."""
+    for name, sb2 in (("tanh", 0.05), ("erf", 0.3), ("hardtanh", 0.01), ("selu", 0.1), ("sigmoid", 0.5)):
+        sw2 = critical_sigma_w2(name, sb2)
+        assert sw2 == critical_sigma_w2(name, sb2, attracting=False)
+        qs = q_star(name, sw2, sb2)
+        for q0 in (qs / 3, 3 * qs):
+            assert chi1(name, sw2, sb2, q0=q0) == pytest.approx(1.0, abs=1e-9)
+
+
 def test_critical_point_needs_nonnegative_bias():
     with pytest.raises(ValueError, match="sigma_b2 = .* < 0"):
         critical_point_from_q("sigmoid", 0.01)  # φ(0) = 1/2: E[φ²]/μ₁ ≈ 4 > q*

@@ -535,47 +535,106 @@ def critical_point_from_q(activation: str | Activation, q_star: float) -> Critic
     return CriticalPoint(1.0 / mu1, sb2)
 
 
-def critical_sigma_w2(activation: str | Activation, sigma_b2: float) -> float:
+def critical_sigma_w2(activation: str | Activation, sigma_b2: float, *, attracting: bool = True) -> float:
     """``σ_w²`` on the order-to-chaos line ``χ₁ = 1`` at bias variance ``σ_b²`` (Poole et al. 2016, Fig. 2;
     Schoenholz et al. 2017, §3).
 
     Homogeneous activations: ``χ₁`` does not depend on q*, so the line is ``σ_w² = 1/μ₁`` for every σ_b²
-    (relu 2, leaky_relu ``2/(1+a²)``, linear 1) — note q* is then infinite when ``σ_b² > 0``. Others: solve
-    ``σ_b²(q*) = q* − E[φ(√q* z)²]/μ₁(q*) = σ_b²`` for q* (first crossing on a log grid
-    ``q* ∈ [1e−12, 1e12]``, then Brent) and return ``1/μ₁(q*)``. For ``σ_b² = 0`` and ``φ(0) = 0`` the answer
-    is the ``q* → 0`` limit ``1/φ'(0)²`` (tanh 1). Raises ``ValueError`` when no q* in that range gives
-    ``σ_b²``. If several q* give the same σ_b², the smallest is used. The q* found is a fixed point of the
-    length map but need not attract it: e.g. for gelu at q* ≲ 10 the length-map slope there exceeds 1, so
-    iterating the map from elsewhere does not reach it (check with :func:`depth_scales` / :func:`q_star`).
+    (relu 2, leaky_relu ``2/(1+a²)``, linear 1) — note q* is then infinite when ``σ_b² > 0``. Others: the
+    critical fixed points are the solutions q* of ``σ_b²(q*) = q* − E[φ(√q* z)²]/μ₁(q*) = σ_b²`` (found on a
+    log grid ``q* ∈ [1e−12, 1e12]``, then Brent), each with ``σ_w² = 1/μ₁(q*)``. For ``σ_b² = 0`` and
+    ``φ(0) = 0`` the candidate is the ``q* → 0`` limit ``1/φ'(0)²`` (tanh 1, erf π/4).
+
+    A critical point is only meaningful if a network actually settles there, i.e. if q* *attracts* the length
+    map (its slope ``σ_w² E[φ(x)φ'(x)x]/q*`` ≤ 1; Poole et al. 2016 §2, Hayou et al. 2019 Def. 2 ask for
+    convergence of ``q^l``). With ``attracting=True`` (default) the smallest attracting critical q* is used, so
+    :func:`chi1` at the returned ``σ_w²`` (iterating from ``q0`` in that point's basin) gives 1, and a
+    ``ValueError`` explains when every critical fixed point repels. That happens for gelu below
+    ``σ_b² = 0.172922…`` (the critical branch turns attracting at q* = (3 + √17)/2, where the slope is exactly 1
+    — checked to 30 digits; at smaller q* the map pushes the
+    variance away, to 0 or ∞, so no initialisation at that σ_b² is critical), including ``σ_b² = 0`` where
+    ``q ↦ 4 E[φ(√q z)²] > q`` near 0. ``attracting=False`` returns the smallest critical q*'s ``σ_w²``
+    whether or not it attracts (the formal line; see also :func:`critical_point_from_q`).
 
     Example (T18): tanh, ``σ_b² = 0.05`` → ``1.760955…`` (q* = 0.570048…).
     """
     act = get_activation(activation)
     sigma_b2 = check_real("sigma_b2", sigma_b2, low=0.0)
+    if not isinstance(attracting, bool):
+        raise ValueError(f"attracting must be True or False; got {attracting!r}")
     if act.is_homogeneous:
         return 1.0 / _derivative_moment(act, 1.0, 1.0)
     if sigma_b2 == 0.0 and float(act.phi(0.0)) == 0.0:
-        return 1.0 / _derivative_moment(act, _Q_TINY, 1.0)
+        sigma_w2 = 1.0 / _derivative_moment(act, _Q_TINY, 1.0)
+        # q* = 0 has slope σ_w² φ'(0)² = 1: it attracts iff the map lies below the diagonal just above 0
+        q = 1e-4
+        if attracting and sigma_w2 * _phi_sq_moment(act, q) > q:
+            raise ValueError(
+                f"{act.name!r} at sigma_b2=0 has no attracting critical point: at sigma_w2={sigma_w2:.6g} "
+                f"(chi1 = 1 as q* -> 0) the length map rises above q near 0, so the variance moves away from "
+                f"q* = 0. {_attracting_hint(act)}"
+            )
+        return sigma_w2
 
     def gap(log_q: float) -> float:
         return _critical_sigma_b2(act, math.exp(log_q)) - sigma_b2
 
     grid = np.linspace(math.log(1e-12), math.log(1e12), 97)
+    roots: list[float] = []
     prev_x, prev_g = grid[0], gap(grid[0])
     for x in grid[1:]:
         gx = gap(x)
         if prev_g == 0.0:
-            return 1.0 / _derivative_moment(act, math.exp(prev_x), 1.0)
-        if (prev_g < 0.0) != (gx < 0.0):
-            root = optimize.brentq(gap, prev_x, x, xtol=1e-15, rtol=4 * np.finfo(float).eps)
-            return 1.0 / _derivative_moment(act, math.exp(root), 1.0)
+            roots.append(prev_x)
+        elif (prev_g < 0.0) != (gx < 0.0) and gx != 0.0:
+            roots.append(optimize.brentq(gap, prev_x, x, xtol=1e-15, rtol=4 * np.finfo(float).eps))
         prev_x, prev_g = x, gx
+    repelling: list[tuple[float, float]] = []
+    for root in roots:
+        q = math.exp(root)
+        sigma_w2 = 1.0 / _derivative_moment(act, q, 1.0)
+        slope = _q_map_slope(act, q, sigma_w2)
+        if not attracting or slope <= 1.0 + CRITICAL_TOL:
+            return sigma_w2
+        repelling.append((q, slope))
+    if repelling:
+        q, slope = repelling[0]
+        raise ValueError(
+            f"{act.name!r} at sigma_b2={sigma_b2!r} has no attracting critical point: chi1 = 1 at q* = {q:.6g} "
+            f"(sigma_w2 = {1.0 / _derivative_moment(act, q, 1.0):.6g}), but that fixed point repels the length "
+            f"map (slope {slope:.4g} > 1), so the variance never settles there. {_attracting_hint(act)} "
+            "(attracting=False returns the repelling point.)"
+        )
     lo = min(gap(x) for x in grid[::8]) + sigma_b2
     hi = max(gap(x) for x in grid[::8]) + sigma_b2
     raise ValueError(
         f"no critical point of {act.name!r} at sigma_b2={sigma_b2!r}: along chi1 = 1 the bias variance "
         f"ranges over about [{lo:.3g}, {hi:.3g}] for q* in [1e-12, 1e12]"
     )
+
+
+def _attracting_hint(act: Activation) -> str:
+    """Where on the critical branch ``q* ↦ (1/μ₁(q*), σ_b²(q*))`` the fixed point turns attracting.
+
+    Scans ``q* ∈ [1e−8, 1e8]`` on a log grid for sign changes of (slope − 1), refines each by Brent, and
+    reports the σ_b² there (for gelu: q* ≈ 3.5616, σ_b² ≈ 0.17292).
+    """
+
+    def excess(log_q: float) -> float:
+        q = math.exp(log_q)
+        return _q_map_slope(act, q, 1.0 / _derivative_moment(act, q, 1.0)) - 1.0
+
+    grid = np.linspace(math.log(1e-8), math.log(1e8), 65)
+    values = [excess(x) for x in grid]
+    turns = []
+    for x0, x1, e0, e1 in zip(grid[:-1], grid[1:], values[:-1], values[1:]):
+        if (e0 > 0.0) != (e1 > 0.0):
+            q = math.exp(optimize.brentq(excess, x0, x1, xtol=1e-12))
+            into = "attracting" if e1 <= 0.0 else "repelling"
+            turns.append(f"it turns {into} at q* = {q:.6g} (sigma_b2 = {_critical_sigma_b2(act, q):.6g})")
+    if not turns:
+        return "No critical q* in [1e-8, 1e8] attracts."
+    return "Along the critical line " + "; ".join(turns) + "."
 
 
 # ============================================================================ summary
