@@ -12,7 +12,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from rmt_init.theory import fuss_catalan, marchenko_pastur
+from rmt_init.theory import fuss_catalan, jacobian_spectrum, marchenko_pastur
 from rmt_init.theory.free import (
     DiscreteS,
     MomentS,
@@ -160,3 +160,26 @@ def test_bad_input() -> None:
         rectangular_product([10, 0, 30])
     with pytest.raises(ValueError, match="S-transform"):
         free_product("not a law")
+
+
+@pytest.mark.parametrize("depth", [2, 5, 50])
+def test_table_cdf_and_sampling_follow_the_hard_edge(depth):
+    """The fast distribution function behind ``compare`` (KS) and the sampler, against the Fuss–Catalan
+    closed-form cdf (the free product of ``depth`` MP laws is that law). Near 0, F ∝ x^{1/(depth+1)}: a
+    PCHIP through Chebyshev nodes was off by up to 1e−3 there (and by 1e−6 at the top for depth 50, from
+    a tanh–sinh total). Measured now: ≤ 8e−9 (depths 2, 5), 7e−8 (depth 50) absolute, ≤ 8e−8 relative
+    down to x = 1e−300; allowed 2e−7 and 5e−7. The edge exponent must come out as 1/(depth+1). Samples:
+    the sampler's quantile function against the exact ppf (PCHIP inverse; measured ≤ 5.3e−6 relative in x,
+    allowed 5e−5)."""
+    law = jacobian_spectrum(depth, "linear", weights="gaussian")
+    exact = fuss_catalan(depth)
+    b = law.support[1]
+    x = np.concatenate([np.geomspace(1e-300, 1e-2, 200), np.linspace(0.01, b, 400)[:-1]])
+    table = law._table_cdf(x)
+    reference = exact.cdf(x)
+    assert np.max(np.abs(table - reference)) <= 2e-7
+    tiny = x < 1e-2
+    assert np.max(np.abs(table[tiny] / reference[tiny] - 1.0)) <= 5e-7
+    assert law._sampling_tables[0][2].exponent == pytest.approx(1.0 / (depth + 1), rel=1e-6)
+    u = np.concatenate([np.geomspace(1e-6, 1e-2, 9), np.linspace(0.05, 0.95, 7)])
+    assert np.max(np.abs(law._sample_uniform(u) / exact.ppf(u) - 1.0)) <= 5e-5

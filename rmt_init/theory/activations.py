@@ -536,7 +536,7 @@ class DerivativeSquaredLaw:
         if self.nodes.size:
             for start in range(0, flat.size, chunk):
                 uu = flat[start : start + chunk, None] * self.nodes[None, :]
-                out[start : start + chunk] += (uu / (1.0 - uu)) @ self.weights
+                out[start : start + chunk] += _quadrature.weighted_sum(uu / (1.0 - uu), self.weights)
         return out.reshape(u.shape)
 
 

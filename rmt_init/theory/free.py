@@ -52,7 +52,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import mpmath
 import numpy as np
@@ -84,6 +84,10 @@ _NEWTON_TOL = 4e-15
 _INNER_STEPS = 4
 _ATOM_TOL = 1e-13
 _SAMPLING_NODES = 2049
+_EDGE_DECADES = 300  # at most this many decades of the hard edge at 0 are tabulated
+_EDGE_PANELS_PER_DECADE = 4  # (PCHIP in ln F against ln x: 3e−6 with one panel per decade, depth-5 FC)
+_EDGE_NODE = 32  # the log–log edge table covers the sampling table's panels below this node
+_CONTINUATION_FLOOR = 1e-3  # η-continuation stops at this fraction of the distance to the nearest edge
 _EXACT_BITS = 20000  # above this, S-series are multiplied in 60-digit mpmath instead of rationals
 
 
@@ -409,12 +413,46 @@ def _rescale_atoms(atoms: Sequence[Atom], f: float) -> list[Atom]:
 
 
 # ============================================================================================ the law
+class EdgeTable(NamedTuple):
+    """ln F against ln x near a hard edge at 0 (both increasing), with the power ``F ∝ x^{exponent}``
+    continuing it below the first node (see ``FreeProductLaw._edge_table``)."""
+
+    log_x: np.ndarray
+    log_f: np.ndarray
+    exponent: float
+    slopes: np.ndarray  # d ln F / d ln x at the nodes
+
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        from scipy.interpolate import CubicHermiteSpline
+
+        lx = np.log(np.maximum(x, np.finfo(float).tiny))
+        hermite = CubicHermiteSpline(self.log_x, self.log_f, self.slopes)
+        inside = hermite(np.clip(lx, self.log_x[0], self.log_x[-1]))
+        below = self.log_f[0] + self.exponent * (lx - self.log_x[0])
+        return np.exp(np.where(lx < self.log_x[0], below, inside))
+
+    def ppf(self, f: np.ndarray) -> np.ndarray:
+        from scipy.interpolate import PchipInterpolator
+
+        with np.errstate(divide="ignore"):
+            lf = np.log(f)
+        inside = PchipInterpolator(self.log_f, self.log_x)(np.clip(lf, self.log_f[0], self.log_f[-1]))
+        below = self.log_x[0] + (lf - self.log_f[0]) / self.exponent
+        return np.exp(np.where(lf < self.log_f[0], below, inside))
+
+
 class FreeProductLaw(SpectralLaw):
     """A free multiplicative convolution, given by its S-transform terms and its atoms.
 
     Build it with :func:`free_product`, :func:`change_dimension`, :func:`rectangular_product` or
     :func:`rmt_init.jacobian_spectrum`; see the module docstring for the algorithms.
     """
+
+    # Within δ of a soft edge the density comes from a root of the characteristic equation next to a
+    # square-root branch point, so it carries an absolute error ~√eps·ρ'-scale (measured: ~4e−10 of ρ's
+    # scale at δ = 1e−12 of the support); a relative 1e−13 on the panels there is unreachable and
+    # tanh–sinh spent its maximum level (16k densities per panel) trying. 1e−15 of the mass is ample.
+    _mass_atol = 1e-15
 
     def __init__(self, terms: Sequence[Term], atoms: Sequence[Atom], description: str = "free product") -> None:
         self.terms = _merge_terms(terms)
@@ -451,6 +489,13 @@ class FreeProductLaw(SpectralLaw):
             )
 
     @cached_property
+    def _singular_points(self) -> np.ndarray:
+        """Where the Stieltjes transform may be singular on the real axis: 0, the atoms, the critical values
+        of the inverse map (the candidate edges of the support)."""
+        atom_locations = [loc for loc, _ in self.atoms]
+        return np.array(sorted({x for x in self._critical_values() if x > 0} | {0.0} | set(atom_locations)))
+
+    @cached_property
     def _geometry(self) -> tuple[tuple[tuple[float, float], ...], tuple[float, float]]:
         """(intervals of the continuous part, support)."""
         self._require_density()
@@ -458,7 +503,7 @@ class FreeProductLaw(SpectralLaw):
         if self.continuous_mass <= _ATOM_TOL:
             lo, hi = min(atom_locations), max(atom_locations)
             return (), (lo, hi)
-        edges = sorted({x for x in self._critical_values() if x > 0} | {0.0} | set(atom_locations))
+        edges = list(self._singular_points)
         top = edges[-1]
         probes_top = [top * 1.5 + 1.0] if top > 0 else [1.0]
         candidates = edges + probes_top
@@ -489,12 +534,13 @@ class FreeProductLaw(SpectralLaw):
 
     # ------------------------------------------------------------------ sampling
     @cached_property
-    def _sampling_tables(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per interval: (cumulative continuous mass at the nodes, nodes), 2049 Chebyshev nodes.
+    def _sampling_tables(self) -> list[tuple[np.ndarray, np.ndarray, EdgeTable | None]]:
+        """Per interval: (cumulative continuous mass at the nodes, nodes, hard-edge table), 2049 Chebyshev nodes.
 
         Panel masses by 8-point Gauss–Legendre (tanh–sinh on the 4 panels at each end, where the
-        density may have an integrable singularity), rescaled to the interval's mass by one tanh–sinh
-        quadrature (the rescaling is ~1e−12).
+        density may have an integrable singularity), rescaled to the interval's mass (the continuous mass
+        when there is one interval, else one tanh–sinh quadrature; the rescaling is ~1e−10). For an
+        interval starting at 0, see :meth:`_edge_table`.
         """
         g, gw = np.polynomial.legendre.leggauss(8)
         tables = []
@@ -507,15 +553,87 @@ class FreeProductLaw(SpectralLaw):
             x = half[:, None] * g[None, :] + (0.5 * (hi + lo))[:, None]
             masses = (self._pdf_vectorised(x) * gw[None, :]).sum(axis=1) * half
             ends = np.r_[0:4, len(lo) - 4 : len(lo)]
-            masses[ends] = _tanhsinh(self._pdf_vectorised, lo[ends], hi[ends])
+            masses[ends] = _tanhsinh(self._pdf_vectorised, lo[ends], hi[ends], self._mass_atol)
             cumulative = np.concatenate([[0.0], np.cumsum(masses)])
-            total = float(_tanhsinh(self._pdf_vectorised, np.array([a]), np.array([b]))[0])
+            if len(self.intervals) == 1:  # exact (tanh–sinh over all of (0, b] lost 1e−6 for depth-50 FC)
+                total = self.continuous_mass
+            else:
+                total = float(_tanhsinh(self._pdf_vectorised, np.array([a]), np.array([b]), self._mass_atol)[0])
             cumulative *= total / cumulative[-1]
-            tables.append((cumulative, nodes))
+            edge = self._edge_table(nodes, cumulative) if a == 0.0 else None
+            tables.append((cumulative, nodes, edge))
         return tables
 
+    @cached_property
+    def _cdf_interpolants(self) -> list[Any]:
+        """Per interval: the cubic Hermite interpolant of the tabulated F with the exact slopes F' = ρ at
+        the nodes (O(h⁴); PCHIP's estimated slopes are O(h) and left 3e−6 errors where F ∝ x^{1/6}).
+        The first node is left out when the density diverges there (a hard edge at 0)."""
+        from scipy.interpolate import CubicHermiteSpline
+
+        out = []
+        for (a, b), (cumulative, nodes, _) in zip(self.intervals, self._sampling_tables):
+            keep = np.concatenate([[True], np.diff(nodes) > 0])
+            x, f = nodes[keep], cumulative[keep]
+            slope = self._pdf_vectorised(x)  # 0 at the end points (outside the open support)
+            start = 1 if a == 0.0 else 0
+            out.append(CubicHermiteSpline(x[start:], f[start:], slope[start:]))
+        return out
+
+    def _edge_table(self, nodes: np.ndarray, cumulative: np.ndarray) -> EdgeTable | None:
+        """The distribution function near a hard edge at 0, in log–log coordinates, below the table's node
+        ``_EDGE_NODE`` (~6e−4 of the interval).
+
+        There ρ ~ C x^{−α}(1 + c x^{1−α} + …) (α = L/(L+1) for a Fuss–Catalan-type edge), and F ∝ x^{1−α}
+        is not a cubic between the first Chebyshev nodes, whose ratios are (k+1)²/k² (measured: PCHIP errors
+        up to 1e−3 of the cdf for depth 5, where F ∝ x^{1/6}). So F is tabulated there on quarter-decade
+        panels, from that node down to where F is 1e−13 of its value there (at most ``_EDGE_DECADES``
+        decades, and only as far as the density is resolved), by 8-point Gauss–Legendre in ln x (x ρ(x) is
+        smooth in ln x) summed from the bottom, with the power law for the rest; ln F is interpolated
+        against ln x. ``None`` if the density does not diverge like a power at 0.
+        """
+        first, mass = nodes[_EDGE_NODE], cumulative[_EDGE_NODE]
+        rho = self._pdf_vectorised(np.array([nodes[1], nodes[1] / 100.0]))
+        if not np.all(rho > 0):
+            return None
+        alpha = math.log(rho[1] / rho[0]) / math.log(100.0)
+        if not 0.0 < alpha < 1.0:
+            return None
+        decades = min(math.ceil(13.0 / (1.0 - alpha)), math.floor(math.log10(first / 1e-300)) - 1, _EDGE_DECADES)
+        g, gw = np.polynomial.legendre.leggauss(8)
+        step = math.log(10.0) / _EDGE_PANELS_PER_DECADE
+        log_edges = math.log(first) - step * np.arange(decades * _EDGE_PANELS_PER_DECADE + 1)  # decreasing
+        half = 0.5 * step
+        mid = 0.5 * (log_edges[:-1] + log_edges[1:])
+        x = np.exp(mid[:, None] + half * g[None, :])
+        density = self._pdf_vectorised(x)
+        resolved = np.all(np.isfinite(density) & (density > 0), axis=1)
+        if not resolved.all():  # stop above the first panel where the density is not resolved
+            panels = int(np.argmin(resolved))
+            if panels == 0:
+                return None
+            log_edges, x, density = log_edges[: panels + 1], x[:panels], density[:panels]
+        masses = (density * x * gw[None, :]).sum(axis=1) * half
+        # F summed from the bottom (no cancellation), the rest from the power law ∫_0^x C t^{−α} dt =
+        # x ρ(x)/(1 − α); then scaled to the table's mass at the junction node (a ~1e−10 change)
+        x_low = math.exp(log_edges[-1])
+        rho_low = self._pdf_vectorised(np.array([x_low, 10.0 * x_low]))
+        if np.all(rho_low > 0):  # the local exponent at the bottom (FC depth 50: 0.9804 = 50/51 there, 0.986 at the top)
+            alpha = min(max(math.log(rho_low[0] / rho_low[1]) / math.log(10.0), 0.0), 0.999999)
+        tail = x_low * float(rho_low[0]) / (1.0 - alpha)
+        below = tail + np.concatenate([np.cumsum(masses[::-1])[::-1], [0.0]])  # F at exp(log_edges)
+        if not (np.all(np.isfinite(below)) and np.all(below > 0) and np.all(np.diff(below) < 0)):
+            return None
+        below *= mass / below[0]
+        # exact slopes d ln F/d ln x = x ρ(x)/F at the nodes, for a cubic Hermite interpolant (PCHIP's
+        # estimated slopes left 3e−6 errors at the top of the table, where ln F bends)
+        edges_x = np.exp(log_edges)
+        slopes = edges_x * self._pdf_vectorised(edges_x) / below
+        return EdgeTable(log_edges[::-1].copy(), np.log(below[::-1]), 1.0 - alpha, slopes[::-1].copy())
+
     def _table_cdf(self, x: Any) -> np.ndarray:
-        """The distribution function from the sampling tables (PCHIP, ~1e−8): fast, for many points.
+        """The distribution function from the sampling tables (cubic Hermite with the exact slopes ρ, ~1e−8;
+        near a hard edge at 0 the log–log table of :meth:`_edge_table`): fast, for many points.
 
         Used by :func:`rmt_init.compare` for KS distances; :meth:`cdf` stays the exact (quadrature) one.
         """
@@ -525,9 +643,18 @@ class FreeProductLaw(SpectralLaw):
         out = np.zeros(x.shape)
         for loc, mass in self.atoms:
             out += np.where(x >= loc, mass, 0.0)
-        for (a, b), (cumulative, nodes) in zip(self.intervals, self._sampling_tables):
+        for (a, b), (cumulative, nodes, edge), hermite in zip(
+            self.intervals, self._sampling_tables, self._cdf_interpolants
+        ):
             keep = np.concatenate([[True], np.diff(nodes) > 0])
-            inside = PchipInterpolator(nodes[keep], cumulative[keep])(np.clip(x, a, b))
+            clipped = np.clip(x, a, b)
+            inside = hermite(clipped)
+            if a == 0.0:  # below the first node the density diverges: monotone PCHIP (or the edge table)
+                first = clipped < nodes[1]
+                inside[first] = PchipInterpolator(nodes[keep], cumulative[keep])(clipped[first])
+            if edge is not None:  # hard edge at 0: the log–log table below node _EDGE_NODE
+                near = (x > a) & (x < nodes[_EDGE_NODE])
+                inside[near] = edge.cdf(x[near])
             out += np.clip(inside, 0.0, cumulative[-1])
         return out
 
@@ -554,12 +681,16 @@ class FreeProductLaw(SpectralLaw):
                 out[hit] = loc
                 accumulated += data
             else:
-                cumulative, nodes = self._sampling_tables[data]
+                cumulative, nodes, edge = self._sampling_tables[data]
                 hit = ~done & (u < accumulated + cumulative[-1])
                 if hit.any():
                     local = np.clip(u[hit] - accumulated, 0.0, cumulative[-1])
                     keep = np.concatenate([[True], np.diff(cumulative) > 0])
-                    out[hit] = np.clip(PchipInterpolator(cumulative[keep], nodes[keep])(local), nodes[0], nodes[-1])
+                    x = np.clip(PchipInterpolator(cumulative[keep], nodes[keep])(local), nodes[0], nodes[-1])
+                    if edge is not None:  # hard edge at 0: the log–log table below node _EDGE_NODE
+                        near = (local > 0) & (local < cumulative[_EDGE_NODE])
+                        x[near] = np.clip(edge.ppf(local[near]), nodes[0], nodes[_EDGE_NODE])
+                    out[hit] = x
                 accumulated += cumulative[-1]
             done |= hit
         return out
@@ -689,10 +820,15 @@ class FreeProductLaw(SpectralLaw):
         t = np.log1p(w)
         taus = [np.log(float(term.scale) * w / term.factor.mean) for term in self.numerical]
         t, taus, ok = self._newton(z, t, taus)
-        # η decreases geometrically for every point down to its own floor 1e-15·x (points near the
-        # hard edge at 0 need η ≪ x), then the last step goes to η = 0.
+        # η decreases geometrically for every point down to its own floor, then the last step goes to
+        # η = 0. w(z) is analytic in a disc around x whose radius is x's distance δ to the nearest singular
+        # point (an edge, an atom, 0), so Newton from η = δ/1000 lands on the right branch at η = 0; the
+        # floor is that, but never below 1e-15·x (points near the hard edge at 0 need η ≪ x).
         failed = ~ok
         floor = 1e-15 * np.maximum(np.abs(x), np.finfo(float).tiny)
+        if self._singular_points.size and self.continuous_mass > _ATOM_TOL:
+            distance = np.min(np.abs(x[:, None] - self._singular_points[None, :]), axis=1)
+            floor = np.maximum(floor, _CONTINUATION_FLOOR * distance)
         while True:
             eta *= ratio
             active = np.flatnonzero(eta * ratio >= floor * ratio**2) if eta > floor.min() else np.array([], int)

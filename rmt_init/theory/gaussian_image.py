@@ -35,6 +35,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from . import _series
+from ._quadrature import weighted_sum
 from .free import PsiS
 from .laws import Atom
 
@@ -241,8 +242,8 @@ class GaussianImageS(PsiS):
             p1 = -p2 * (zk + d2 / d1)
             # the principal parts, integrated by the same rule (to subtract) and exactly (to add back)
             r = 1.0 / (rule.z[None, :] - zk[:, None])
-            s1 = r @ rule.w
-            s2 = (r * r) @ rule.w
+            s1 = weighted_sum(r, rule.w)
+            s2 = weighted_sum(r * r, rule.w)
             log_part = np.log(b - zk) - np.log(a - zk)
             value[hit] += residue * (log_part - s1)
             slope[hit] += p2 * (1.0 / (a - zk) - 1.0 / (b - zk) - s2) + (p1 - residue) * (log_part - s1)
@@ -263,8 +264,8 @@ class GaussianImageS(PsiS):
         if self._atom_x.size:
             ua = flat[:, None] * self._atom_x[None, :]
             inverse = 1.0 / (1.0 - ua)
-            value += inverse @ self._atom_m
-            slope += (ua * inverse * inverse) @ self._atom_m
+            value += weighted_sum(inverse, self._atom_m)
+            slope += weighted_sum(ua * inverse * inverse, self._atom_m)
         return value.reshape(u.shape), slope.reshape(u.shape)
 
     # ------------------------------------------------------------------ moments

@@ -62,8 +62,11 @@ def _finish(out: np.ndarray, scalar: bool) -> np.ndarray | float:
     return float(out) if scalar else out
 
 
-def _tanhsinh(f: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Vectorised ∫_a^b f (elementwise over a, b) by tanh-sinh quadrature."""
+def _tanhsinh(
+    f: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray, atol: float = 1e-300
+) -> np.ndarray:
+    """Vectorised ∫_a^b f (elementwise over a, b) by tanh-sinh quadrature (relative tolerance 1e−13, or
+    ``atol``, whichever is larger)."""
     from scipy.integrate import tanhsinh
 
     a, b = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
@@ -75,7 +78,7 @@ def _tanhsinh(f: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarra
         out[short] = f(0.5 * (a[short] + b[short])) * (b[short] - a[short])
     wide = ~tiny
     if wide.any():
-        out[wide] = tanhsinh(f, a[wide], b[wide], rtol=_QUAD_RTOL, atol=1e-300).integral
+        out[wide] = tanhsinh(f, a[wide], b[wide], rtol=_QUAD_RTOL, atol=atol).integral
     return out
 
 
@@ -88,6 +91,9 @@ class Law(ABC):
 
     #: evaluation methods accepted by ``pdf(..., method=...)``; the first is the default.
     pdf_methods: tuple[str, ...] = ("fast",)
+    #: absolute tolerance of the quadratures of the density behind the generic cdf/sf/ppf (besides the
+    #: relative 1e−13); a law whose density carries an absolute error floor sets it to that floor.
+    _mass_atol: float = 1e-300
 
     # ------------------------------------------------------------------ what a law defines
     @property
@@ -211,7 +217,7 @@ class Law(ABC):
             theta = np.linspace(0.0, np.pi, _TABLE_NODES)
             nodes = a + (b - a) * 0.5 * (1.0 - np.cos(theta))  # clustered at both edges
             nodes[0], nodes[-1] = a, b
-            pieces = _tanhsinh(self._pdf_vectorised, nodes[:-1], nodes[1:])
+            pieces = _tanhsinh(self._pdf_vectorised, nodes[:-1], nodes[1:], self._mass_atol)
             below = np.concatenate([[0.0], np.cumsum(pieces)])
             above = np.concatenate([np.cumsum(pieces[::-1])[::-1], [0.0]])
             tables.append((nodes, below, above))
@@ -230,12 +236,12 @@ class Law(ABC):
         """Continuous mass of interval ``i`` in [a_i, x] for x inside [a_i, b_i] (generic: quadrature)."""
         nodes, below, _ = self._cdf_tables[i]
         k = np.clip(np.searchsorted(nodes, x, side="right") - 1, 0, len(nodes) - 2)
-        return below[k] + _tanhsinh(self._pdf_vectorised, nodes[k], x)
+        return below[k] + _tanhsinh(self._pdf_vectorised, nodes[k], x, self._mass_atol)
 
     def _interval_sf(self, i: int, x: np.ndarray) -> np.ndarray:
         nodes, _, above = self._cdf_tables[i]
         k = np.clip(np.searchsorted(nodes, x, side="left"), 1, len(nodes) - 1)
-        return above[k] + _tanhsinh(self._pdf_vectorised, x, nodes[k])
+        return above[k] + _tanhsinh(self._pdf_vectorised, x, nodes[k], self._mass_atol)
 
     # ------------------------------------------------------------------ inverse distribution function
     def ppf(self, q: ArrayLike) -> np.ndarray | float:
@@ -345,17 +351,31 @@ class Law(ABC):
         for _ in range(80):
             xa, ja = x[active], anchor[active]
             if upper_tail:  # mass above x minus target: decreasing in x; flip the sign to increasing
-                g = -(above[ja] + _tanhsinh(self._pdf_vectorised, xa, nodes[ja]) - local[active])
+                g = -(above[ja] + _tanhsinh(self._pdf_vectorised, xa, nodes[ja], self._mass_atol) - local[active])
             else:
-                g = below[ja] + _tanhsinh(self._pdf_vectorised, nodes[ja], xa) - local[active]
+                g = below[ja] + _tanhsinh(self._pdf_vectorised, nodes[ja], xa, self._mass_atol) - local[active]
             lo[active] = np.where(g < 0, xa, lo[active])
             hi[active] = np.where(g >= 0, xa, hi[active])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                newton = xa - g / self._pdf_vectorised(xa)
-            ok = np.isfinite(newton) & (newton > lo[active]) & (newton < hi[active])
-            new = np.where(ok, newton, 0.5 * (lo[active] + hi[active]))
+            la, ha = lo[active], hi[active]
+            density = self._pdf_vectorised(xa)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                newton = xa - g / density
+                # near a hard edge at 0 the mass grows like a power of x: Newton in ln x converges there
+                log_newton = xa * np.exp(-g / (xa * density))
+            ok = np.isfinite(newton) & (newton > la) & (newton < ha)
+            log_ok = ~ok & np.isfinite(log_newton) & (log_newton > la) & (log_newton < ha)
+            # bisection: geometric when the bracket spans orders of magnitude (hi/16 when it reaches 0)
+            wide = (ha > 0) & (la >= 0) & (ha > 4.0 * la)
+            with np.errstate(invalid="ignore"):
+                geometric = np.where(la > 0, np.sqrt(la * ha), ha / 16.0)
+            bisection = np.where(wide, geometric, 0.5 * (la + ha))
+            new = np.where(ok, newton, np.where(log_ok, log_newton, bisection))
             scale = np.maximum(np.abs(new), np.finfo(float).tiny)
-            converged = (np.abs(new - xa) <= eps * scale) | (hi[active] - lo[active] <= eps * scale)
+            # converged: the step is at rounding level, or the mass is matched within the quadrature's own
+            # accuracy (relative 1e−13 or _mass_atol; closer steps would chase the quadrature's noise)
+            matched = np.abs(g) <= 2.0 * _QUAD_RTOL * np.abs(local[active]) + self._mass_atol
+            converged = matched | (np.abs(new - xa) <= eps * scale) | (hi[active] - lo[active] <= eps * scale)
+            new = np.where(matched, xa, new)
             x[active] = new
             active = active[~converged]
             if active.size == 0:
