@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -103,6 +104,7 @@ def check(
 def record(name: str, module: Any, size: str, config: dict, checks: list[dict], figures: list[str],
            started: float, extra: dict | None = None) -> dict:
     """The claim's JSON record (see the package docstring for the schema)."""
+    module = sys.modules[module] if isinstance(module, str) else module
     doc = (module.__doc__ or "").strip()
     rec = {
         "claim": name,
@@ -122,6 +124,7 @@ def record(name: str, module: Any, size: str, config: dict, checks: list[dict], 
 
 def config_for(module: Any, size: str, device: str) -> dict:
     """The configuration a claim runs with at ``size`` on ``device`` (what ``--resume`` compares)."""
+    module = sys.modules[module] if isinstance(module, str) else module
     return jsonable({**module.SIZES[size], "device": device})
 
 

@@ -102,5 +102,5 @@ def run(size: str, device: str, out_dir: Path) -> dict:
     key = {"worst KS": worst_ks, "KS tol (bias part 1/N)": 1.0 / n, "DKW(n_eff=trials)": dkw_bound(trials),
            "max |m2 err|/SE": max(abs(c["measured"] - c["predicted"]) / c["stderr"]
                                   for c in checks if c["name"].startswith("m2"))}
-    return record("bjorck_product_spectra", __import__(__name__, fromlist=["x"]), size, config_for(
-        __import__(__name__, fromlist=["x"]), size, device), checks, [fig_name], t0, key)
+    return record("bjorck_product_spectra", __name__, size, config_for(__name__, size, device), checks, [fig_name],
+                  t0, key)
