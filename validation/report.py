@@ -14,6 +14,11 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _cell(text: str) -> str:
+    """Markdown table cell: escape the column separator."""
+    return str(text).replace("|", "\\|")
+
+
 def key_numbers(rec: dict) -> str:
     kn = rec.get("key_numbers")
     if kn:
@@ -28,14 +33,14 @@ def render_report(records: list[dict], size: str, device: str) -> str:
     for r in records:
         n_ok = sum(c["passed"] for c in r["checks"])
         lines.append(f"| {r['claim']} | {'PASS' if r['passed'] else '**FAIL**'} | {n_ok}/{len(r['checks'])} | "
-                     f"{key_numbers(r)} | {r['seconds']:.1f} |")
+                     f"{_cell(key_numbers(r))} | {r['seconds']:.1f} |")
     for r in records:
         lines += ["", f"## {r['claim']} — {'PASS' if r['passed'] else 'FAIL'}", "", r["statement"], "",
                   f"Source: {r['source']}", "", f"Configuration: `{r['config']}`", "",
                   "| check | predicted | measured | SE | tolerance | passed |", "|---|---|---|---|---|---|"]
         for c in r["checks"]:
             note = f" ({c['note']})" if c.get("note") else ""
-            lines.append(f"| {c['name']}{note} | {_fmt(c['predicted'])} | {_fmt(c['measured'])} | "
+            lines.append(f"| {_cell(c['name'] + note)} | {_fmt(c['predicted'])} | {_fmt(c['measured'])} | "
                          f"{_fmt(c['stderr'])} | {_fmt(c['tolerance'])} | {'yes' if c['passed'] else '**NO**'} |")
         if r["figures"]:
             lines += [""] + [f"![{f}]({f})" for f in r["figures"]]

@@ -72,8 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     import torch
 
+    threads = torch.get_num_threads()
     if device == "cpu" and args.size == "smoke":
         torch.set_num_threads(1)  # small matrices: intra-op threads only add synchronisation cost
+    try:
+        return _run(args, device, out)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args: argparse.Namespace, device: str, out: Path) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
