@@ -35,7 +35,7 @@ SOURCE = "Yang et al. 2019 (ICLR, arXiv 1902.08129), Thm 3.9 / §3; Schoenholz e
 SIZES = {
     "smoke": {"depth": 10, "width": 128, "trials": 50,
               "cases": [["linear", 6], ["linear", 8], ["relu", 8], ["relu", 64], ["tanh", 8], ["tanh", 64]]},
-    "default": {"depth": 10, "width": 256, "trials": 100,
+    "default": {"depth": 10, "width": 128, "trials": 100,
                 "cases": [["linear", 6], ["linear", 8], ["linear", 16], ["relu", 8], ["relu", 64], ["tanh", 8],
                           ["tanh", 64]]},
     "full": {"depth": 16, "width": 1024, "trials": 200,
