@@ -73,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     threads = torch.get_num_threads()
-    if device == "cpu" and args.size == "smoke":
-        torch.set_num_threads(1)  # small matrices: intra-op threads only add synchronisation cost
+    if device == "cpu" and args.size in ("smoke", "default"):
+        # matrices of width ≤ 256: intra-op threads only add synchronisation cost, and on a shared 2-core
+        # machine they oversubscribe (the BN claim ran 20× slower with 2 threads next to another job)
+        torch.set_num_threads(1)
     try:
         return _run(args, device, out)
     finally:
