@@ -1,0 +1,18 @@
+"""Validation suite for rmt_init: each claim of the literature that the package encodes, checked against
+Monte Carlo samples of real matrices and ``torch.nn`` networks, with derived tolerances.
+
+Run from the repository root: ``python -m validation [--size smoke|default|full] [--out DIR] [--only NAME,...]
+[--resume] [--device auto|cpu|cuda]``. One module per claim in :mod:`validation.claims`; each exposes
+``SIZES`` (``{"smoke": {...}, "default": {...}, "full": {...}}``) and ``run(size, device, out_dir) -> dict``
+returning the record ``{"claim", "statement", "source", "size", "checks": [{"name", "predicted", "measured",
+"stderr", "tolerance", "passed"}, ...], "passed", "figures", "seconds", "config"}``.
+"""
+CLAIMS: tuple[str, ...] = (
+    "bjorck_product_spectra",
+    "bjorck_spread_grows",
+    "network_jacobians",
+    "bn_gradient_explosion",
+    "finite_width",
+    "dynamical_isometry",
+)
+SIZES: tuple[str, ...] = ("smoke", "default", "full")

@@ -1,0 +1,1 @@
+"""One module per claim; see :data:`validation.CLAIMS` for the order in which they run."""
