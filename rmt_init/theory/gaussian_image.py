@@ -189,10 +189,10 @@ class GaussianImageS(PsiS):
                 break
             zt = flat[todo]
             d0, d1, _ = jet(zt)
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"):  # a zero or overflowing d' gives a non-finite step: dropped below
                 step = (d0 - flat_target[todo]) / d1
-            big = np.abs(step) > 0.5 * self.strip
-            step = np.where(big, step * (0.5 * self.strip) / np.where(big, np.abs(step), 1.0), step)
+                big = np.abs(step) > 0.5 * self.strip
+                step = np.where(big, step * (0.5 * self.strip) / np.where(big, np.abs(step), 1.0), step)
             finite = np.isfinite(step)
             flat[todo] = np.where(finite, zt - step, zt)
             todo = todo[finite & (np.abs(step) > 1e-15 * (1.0 + np.abs(zt)))]
