@@ -87,3 +87,26 @@ INIT_KWARGS: dict[str, dict[str, object]] = {
     "orthogonal": {"gain": 1.0},
     "torch_default": {},
 }
+
+
+#: torch ``nonlinearity`` that the kaiming schemes use for each activation when the caller gives none
+#: (shared by the theory and the Monte Carlo networks so that ``init="kaiming_normal"`` means the same σ_w²
+#: in both): relu → "relu" (σ_w² = 2), linear → "linear", tanh → "tanh" (gain 5/3), sigmoid → "sigmoid",
+#: selu → "linear" (torch's advice for self-normalising nets), leaky_relu → "leaky_relu" with ``a`` = its
+#: slope; hardtanh, erf and gelu (unknown to ``calculate_gain``) keep torch's default "leaky_relu", a = 0.
+KAIMING_NONLINEARITY: dict[str, str] = {
+    "relu": "relu",
+    "linear": "linear",
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+    "selu": "linear",
+}
+
+
+def kaiming_defaults(activation: str, negative_slope: float = 0.01) -> dict[str, object]:
+    """Kaiming ``nonlinearity``/``a`` matched to a canonical activation name (see :data:`KAIMING_NONLINEARITY`)."""
+    if activation == "leaky_relu":
+        return {"nonlinearity": "leaky_relu", "a": float(negative_slope)}
+    if activation in KAIMING_NONLINEARITY:
+        return {"nonlinearity": KAIMING_NONLINEARITY[activation]}
+    return {}

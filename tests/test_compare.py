@@ -95,3 +95,24 @@ def test_plot_compare_draws_theory_histogram_and_atoms() -> None:
 def test_bad_input(samples, kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         compare(marchenko_pastur(1.0), samples, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "activation, init, kwargs",
+    [("tanh", "kaiming_normal", {}), ("tanh", "kaiming_uniform", {"mode": "fan_out"}), ("relu", "kaiming_normal", {}),
+     ("leaky_relu", "kaiming_uniform", {}), ("erf", "kaiming_normal", {}), ("selu", "kaiming_normal", {}),
+     ("tanh", "kaiming_normal", {"nonlinearity": "leaky_relu"}), ("tanh", "xavier_normal", {"gain": 1.3})],
+)
+def test_theory_and_networks_read_an_init_name_the_same_way(activation, init, kwargs) -> None:
+    """``init="kaiming_*"`` matches torch's ``nonlinearity`` to the activation on both sides (tanh → gain 5/3,
+    σ_w² = 25/9; erf → torch's default, 2), so a law and a network built from the same arguments have the
+    same σ_w² — the network's is read from the weights torch.nn.init actually drew (config)."""
+    from rmt_init.montecarlo import network_jacobian_spectrum
+
+    law = jacobian_spectrum(2, activation, init=init, **kwargs)
+    res = network_jacobian_spectrum(2, 40, activation, init, init_kwargs=kwargs, trials=1, device="cpu",
+                                    layer_stats=False)
+    (drawn,) = set(res.config["sigma_w2_effective"])
+    assert all(v == pytest.approx(drawn, rel=1e-12) for v in law.sigma_w2)
+    if activation == "tanh" and init == "kaiming_normal" and not kwargs:
+        assert law.sigma_w2[0] == pytest.approx(25 / 9, rel=1e-14)

@@ -12,7 +12,8 @@ matching the activation when torch has one — relu → ``"relu"`` (σ_w² = 2),
 with ``a`` = its slope, linear → ``"linear"``, tanh → ``"tanh"`` (gain 5/3), sigmoid → ``"sigmoid"``,
 selu → ``"linear"`` (torch's documented advice for self-normalising nets); for hardtanh, erf and gelu,
 which ``calculate_gain`` does not know, torch's default ``"leaky_relu"`` with ``a = 0`` (σ_w² = 2) is
-kept. ``init_kwargs`` overrides. Xavier and orthogonal keep torch's default ``gain = 1``.
+kept (the same table, ``rmt_init._vocabulary.KAIMING_NONLINEARITY``, serves ``rmt_init.jacobian_spectrum``).
+``init_kwargs`` overrides. Xavier and orthogonal keep torch's default ``gain = 1``.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from torch import nn
 
 from rmt_init._validate import check_choice, check_int, check_real
 from rmt_init._vocabulary import ACTIVATION_ALIASES, ACTIVATIONS
+from rmt_init._vocabulary import kaiming_defaults as _kaiming_defaults
 
 from .ensembles import WeightInit
 
@@ -76,12 +78,7 @@ def make_activation(name: str, negative_slope: float = 0.01) -> nn.Module:
 def kaiming_defaults(activation: str, negative_slope: float = 0.01) -> dict[str, object]:
     """Kaiming ``nonlinearity``/``a`` matched to the activation (module docstring); empty if torch has none."""
     canon = check_choice("activation", activation, ACTIVATIONS, ACTIVATION_ALIASES)
-    table = {"relu": "relu", "linear": "linear", "tanh": "tanh", "sigmoid": "sigmoid", "selu": "linear"}
-    if canon == "leaky_relu":
-        return {"nonlinearity": "leaky_relu", "a": float(negative_slope)}
-    if canon in table:
-        return {"nonlinearity": table[canon]}
-    return {}
+    return _kaiming_defaults(canon, negative_slope)
 
 
 def _init_bias_(bias: torch.Tensor, fan_in: int, sigma_b2: float | None, generator: torch.Generator) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import check_choice, check_int, check_real, check_widths
-from .._vocabulary import WEIGHT_ENSEMBLES
+from .._vocabulary import INIT_ALIASES, INITS, WEIGHT_ENSEMBLES, kaiming_defaults
 from .activations import Activation, derivative_moments, derivative_sq_law, get_activation
 from .free import (
     DiscreteS,
@@ -159,6 +159,12 @@ def _resolve_weights(
     if init is not None and sigma_w2 is not None:
         raise ValueError("give either init (a torch.nn.init scheme) or sigma_w2, not both")
     if init is not None:
+        if not isinstance(init, InitScheme) and "nonlinearity" not in init_kwargs:
+            # the kaiming gain matched to the activation, as the Monte Carlo networks do (_vocabulary)
+            canon = check_choice("init", init, INITS, INIT_ALIASES)
+            if canon in ("kaiming_normal", "kaiming_uniform"):
+                slope = activation.param("negative_slope") if activation.name == "leaky_relu" else 0.01
+                init_kwargs = {**kaiming_defaults(activation.name, slope), **init_kwargs}
         scheme = init if isinstance(init, InitScheme) else init_scheme(init, **init_kwargs)
         ensemble = "orthogonal" if scheme.ensemble == "orthogonal" else "gaussian"
         if weights is not None and check_choice("weights", weights, WEIGHT_ENSEMBLES) != scheme.ensemble:
@@ -221,7 +227,11 @@ def jacobian_spectrum(
             :class:`~rmt_init.theory.activations.Activation` (for parameters, e.g. a leaky slope).
         init: a ``torch.nn.init`` scheme name (``"kaiming_normal"``, ``"xavier_uniform"``,
             ``"orthogonal"``, ``"torch_default"``, …) with its keyword arguments in ``init_kwargs``; it
-            fixes the ensemble and σ_w² (= fan_in × entry variance) of every layer.
+            fixes the ensemble and σ_w² (= fan_in × entry variance) of every layer. For ``kaiming_*``
+            without a ``nonlinearity`` the gain is matched to the activation exactly as the Monte Carlo
+            networks do (tanh → ``"tanh"``, σ_w² = 25/9; relu → 2; leaky_relu → its slope; selu →
+            ``"linear"``; erf, gelu, hardtanh → torch's default ``"leaky_relu"``, a = 0, σ_w² = 2; see
+            ``rmt_init._vocabulary.KAIMING_NONLINEARITY``), so law and networks agree.
         weights: ``"gaussian"`` (i.i.d. entries; ``"uniform"`` gives the same law) or ``"orthogonal"``
             (W = σ_w·Q, Q Haar (semi-)orthogonal), used with ``sigma_w2`` when no ``init`` is given.
         sigma_w2: weight variance (one number, or one per layer); default: the critical value
