@@ -103,8 +103,9 @@ def network_layer_stats(
     needs ``batch_size × spatial ≥ 2``.
 
     Typical use — the per-layer growth factor of the squared gradient norm in a BN network, which Yang et
-    al. (2019, arXiv 1902.08129) predict (``rmt_init.theory.bn_gradient_growth``): fit
-    ``ln grad_sq_norm[:, l]`` against ``l`` over the middle layers.
+    al. (2019, arXiv 1902.08129) predict (``rmt_init.theory.bn_gradient_growth``):
+    ``network_layer_stats(10, 256, "relu", "gaussian", sigma_w2=1.0, batchnorm="train", batch_size=8,
+    trials=100).gradient_growth()`` → ``GrowthEstimate(value=1.788…, stderr=0.006…)`` (theory 1.7882).
 
     Returns a :class:`~rmt_init.montecarlo.results.LayerStatsResult` with ``layer_stats[name]`` of shape
     ``(trials, depth + 1)`` for each name in :data:`LAYER_STATS` (layer 0 is the input).
