@@ -29,6 +29,18 @@ def evaluation_grid(law: Law, n: int = 801) -> np.ndarray:
     return np.concatenate(pieces) if pieces else np.array([])
 
 
+def _diverges_at(law: Law, x: float) -> bool:
+    """Whether the density grows without bound at the interval end nearest ``x`` (probed 1e−6 and 1e−10 of
+    the interval inside it: a power-law divergence grows there, a finite peak, e.g. a rectangular law's
+    soft lower edge, does not)."""
+    ends = [(abs(x - e), e, 1.0 if e == a else -1.0, b - a) for a, b in law.intervals for e in (a, b)]
+    if not ends:
+        return False
+    _, e, inward, width = min(ends)
+    near, nearer = law.pdf(np.array([e + inward * 1e-6 * width, e + inward * 1e-10 * width]))
+    return bool(np.isfinite(near) and nearer > 10.0 * near)
+
+
 def density(
     law: Law,
     ax: Any = None,
@@ -60,7 +72,8 @@ def density(
         if np.max(y) > top:
             ax.set_ylim(0.0, top)
             edge = x[np.argmax(y)]
-            ax.annotate("↑ diverges", xy=(edge, top), xytext=(edge, 0.9 * top), ha="left", fontsize=8)
+            text = "↑ diverges" if _diverges_at(shown, edge) else "↑ off scale"
+            ax.annotate(text, xy=(edge, top), xytext=(edge, 0.9 * top), ha="left", fontsize=8)
         else:
             ax.set_ylim(0.0, top)
     for location, mass in shown.atoms:

@@ -47,3 +47,16 @@ def test_density_plot_returns_axes_with_atoms_and_clipping():
     assert ax2.get_ylim()[1] < 10  # the divergence at 0 does not set the y-range
     assert ax2.get_xlabel().startswith("singular value")
     plt.close("all")
+
+
+def test_clipped_edge_says_diverges_only_when_the_density_does():
+    """Fuss–Catalan (ρ ~ x^{−3/4} at 0) diverges; Marchenko–Pastur at ratio 0.98 has a tall but finite
+    peak at its soft lower edge, and a rectangular product's continuous part starts above 0: 'off scale'."""
+    from rmt_init import rectangular_product
+
+    texts = lambda law: [t.get_text() for t in plot.density(law).texts]  # noqa: E731
+    assert "↑ diverges" in texts(fuss_catalan(3))
+    assert "↑ off scale" in texts(marchenko_pastur(0.98))
+    rect = texts(rectangular_product([100, 130, 160]))
+    assert "↑ diverges" not in rect and any(t.startswith("atom") for t in rect)
+    matplotlib.pyplot.close("all")
