@@ -879,6 +879,11 @@ class FreeProductLaw(SpectralLaw):
         # support w is real (Im t = 0 or ±π); rounding leaves |sin(Im t)| of a few ulps there.
         sine = np.sin(t.imag)
         inside = -sine > 8 * np.finfo(float).eps
+        # Next to a hard edge at 0, Im t → 0 like a power of x and is computed with full relative accuracy
+        # (relu/orthogonal depth 3: Im t = −5e−101 at x = 1e−300, exactly ∝ x^{1/3}); the rounding threshold
+        # above is meant for the soft edges, so below 1e−3 of an interval starting at 0 any −sin > 0 counts.
+        if self.intervals and self.intervals[0][0] == 0.0:
+            inside |= (x < 1e-3 * self.intervals[0][1]) & (-sine > 0)
         return np.where(inside, -np.exp(t.real) * sine / (math.pi * x), 0.0)
 
     def _pdf(self, x: np.ndarray) -> np.ndarray:
