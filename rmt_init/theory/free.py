@@ -85,7 +85,7 @@ _INNER_STEPS = 4
 _ATOM_TOL = 1e-13
 _SAMPLING_NODES = 2049
 _EDGE_DECADES = 300  # at most this many decades of the hard edge at 0 are tabulated
-_EDGE_PANELS_PER_DECADE = 4  # (PCHIP in ln F against ln x: 3e−6 with one panel per decade, depth-5 FC)
+_EDGE_PANELS_PER_DECADE = 4  # panels of the ln F table per decade (one per decade left 3e−6 errors, depth-5 FC)
 _EDGE_NODE = 32  # the log–log edge table covers the sampling table's panels below this node
 _CONTINUATION_FLOOR = 1e-3  # η-continuation stops at this fraction of the distance to the nearest edge
 _EXACT_BITS = 20000  # above this, S-series are multiplied in 60-digit mpmath instead of rationals
@@ -646,15 +646,15 @@ class FreeProductLaw(SpectralLaw):
         for (a, b), (cumulative, nodes, edge), hermite in zip(
             self.intervals, self._sampling_tables, self._cdf_interpolants
         ):
-            keep = np.concatenate([[True], np.diff(nodes) > 0])
             clipped = np.clip(x, a, b)
             inside = hermite(clipped)
-            if a == 0.0:  # below the first node the density diverges: monotone PCHIP (or the edge table)
-                first = clipped < nodes[1]
-                inside[first] = PchipInterpolator(nodes[keep], cumulative[keep])(clipped[first])
             if edge is not None:  # hard edge at 0: the log–log table below node _EDGE_NODE
                 near = (x > a) & (x < nodes[_EDGE_NODE])
                 inside[near] = edge.cdf(x[near])
+            elif a == 0.0:  # below the first node the density may diverge: the monotone PCHIP there
+                first = clipped < nodes[1]
+                keep = np.concatenate([[True], np.diff(nodes) > 0])
+                inside[first] = PchipInterpolator(nodes[keep], cumulative[keep])(clipped[first])
             out += np.clip(inside, 0.0, cumulative[-1])
         return out
 
