@@ -550,11 +550,11 @@ def critical_sigma_w2(activation: str | Activation, sigma_b2: float, *, attracti
     convergence of ``q^l``). With ``attracting=True`` (default) the smallest attracting critical q* is used, so
     :func:`chi1` at the returned ``σ_w²`` (iterating from ``q0`` in that point's basin) gives 1, and a
     ``ValueError`` explains when every critical fixed point repels. That happens for gelu below
-    ``σ_b² = 0.172922…`` (the critical branch turns attracting at q* = (3 + √17)/2, where the slope is exactly 1
-    — checked to 30 digits; at smaller q* the map pushes the
-    variance away, to 0 or ∞, so no initialisation at that σ_b² is critical), including ``σ_b² = 0`` where
-    ``q ↦ 4 E[φ(√q z)²] > q`` near 0. ``attracting=False`` returns the smallest critical q*'s ``σ_w²``
-    whether or not it attracts (the formal line; see also :func:`critical_point_from_q`).
+    ``σ_b² = 0.172922…``: its critical branch turns attracting at q* = (3 + √17)/2, where the slope is exactly 1
+    (checked to 30 digits); at smaller q* the map pushes the variance away, to 0 or ∞, so no initialisation at
+    that σ_b² is critical — also at ``σ_b² = 0``, where ``q ↦ 4 E[φ(√q z)²] > q`` near 0.
+    ``attracting=False`` returns the smallest critical q*'s ``σ_w²`` whether or not it attracts (the formal
+    line; see also :func:`critical_point_from_q`).
 
     Example (T18): tanh, ``σ_b² = 0.05`` → ``1.760955…`` (q* = 0.570048…).
     """
