@@ -130,3 +130,92 @@ def test_containers_other_than_plain_sequential_are_refused():
         chained_jacobian(nn.Sequential(nn.Tanh()), [[1.0, 2.0]])
     with pytest.raises(ValueError, match="floating tensor"):
         chained_jacobian(nn.Sequential(nn.Tanh()), torch.ones(3, dtype=torch.float64))
+
+
+# --- entry points: bad, conflicting or impossible input ---------------------------------------------------
+ENTRY_POINTS = {
+    "product_spectrum": lambda depth, width, **kw: product_spectrum(depth, width, **kw),
+    "network_jacobian_spectrum": lambda depth, width, **kw: network_jacobian_spectrum(depth, width, **kw),
+    "network_layer_stats": lambda depth, width, **kw: network_layer_stats(depth, width, **kw),
+}
+# (arguments, fragments the message must contain: the argument's name, the bad value, the valid choices)
+BAD_COMMON = [
+    (dict(depth=0, width=4), ["depth", "got 0", ">= 1"]),
+    (dict(depth=2, width=-3), ["width", "got -3", ">= 1"]),
+    (dict(depth=2, width=math.nan), ["width", "nan"]),
+    (dict(depth=math.nan, width=4), ["depth", "nan"]),
+    (dict(depth=2.5, width=4), ["depth", "2.5"]),
+    (dict(depth=2, width=4, init="glorot_cauchy"), ["init", "'glorot_cauchy'", "'kaiming_normal'"]),
+    (dict(depth=2, width=4, sigma_w2=math.nan), ["sigma_w2", "nan"]),
+    (dict(depth=2, width=4, device="tpu"), ["device", "'tpu'", "'cpu'"]),
+    (dict(depth=2, width=4, device=3), ["device", "3", "'cpu'"]),
+    (dict(depth=2, width=4, dtype="float16"), ["dtype", "'float16'", "'float64'"]),
+    (dict(depth=2, width=4, dtype=torch.int64), ["dtype", "torch.int64", "'float64'"]),
+    (dict(depth=2, width=4, trials=0), ["trials", "got 0"]),
+]
+BAD_NETWORK_ONLY = [
+    (dict(depth=2, width=4, activation="swish"), ["activation", "'swish'", "'relu'"]),
+    (dict(depth=2, width=4, activation=None), ["activation", "None", "'relu'"]),
+    (dict(depth=2, width=4, input_variance=math.nan), ["input_variance", "nan"]),
+    (dict(depth=2, width=4, activation="leaky_relu", negative_slope=math.nan), ["negative_slope", "nan"]),
+    (dict(depth=2, width=4, batchnorm="layer"), ["batchnorm", "'layer'", "'train'"]),
+]
+
+
+@pytest.mark.parametrize(
+    "entry, kwargs, fragments",
+    [(e, k, f) for e in ENTRY_POINTS for k, f in BAD_COMMON + (BAD_NETWORK_ONLY if e != "product_spectrum" else [])],
+)
+def test_bad_input_raises_value_error_naming_it(entry, kwargs, fragments):
+    kwargs = {"device": "cpu", **kwargs}
+    with pytest.raises(ValueError) as info:
+        ENTRY_POINTS[entry](**kwargs)
+    for fragment in fragments:
+        assert fragment in str(info.value), (fragment, str(info.value))
+
+
+def test_product_width_and_widths_together_are_refused():
+    # Before: widths=[4, 4, 4] silently won over width=8.
+    with pytest.raises(ValueError) as info:
+        product_spectrum(2, 8, widths=[4, 4, 4], device="cpu")
+    assert "width=8" in str(info.value) and "widths=[4, 4, 4]" in str(info.value)
+    with pytest.raises(ValueError, match="width"):
+        product_spectrum(2, device="cpu")  # neither
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_problem_larger_than_any_memory_is_refused_up_front(entry):
+    # Before: torch's raw allocation error from deep inside. One 10⁷ × 10⁷ float64 weight is 8·10¹⁴ bytes,
+    # more than any CPU or GPU memory, so this is refused on every machine, before anything is allocated.
+    with pytest.raises(ValueError) as info:
+        ENTRY_POINTS[entry](1, 10**7, trials=1, device="cpu")
+    msg = str(info.value)
+    assert f"{entry}(depth=1, width=10000000" in msg and "bytes" in msg and "memory" in msg, msg
+    need = float(re.search(r"needs at least ([0-9.e+]+) bytes", msg).group(1))
+    assert need >= 8e14  # at least the one weight matrix
+
+
+SEED_DEAD = 0  # a seed for which both width-1 relu trials have a vanished gradient (asserted in the test)
+
+
+def _stats(g):
+    return LayerStatsResult(layer_stats={"grad_sq_norm": np.asarray(g, dtype=float)}, config={})
+
+
+def test_gradient_growth_refuses_instead_of_returning_nan():
+    # Before: one trial gave stderr = nan, and a vanished gradient gave value = nan.
+    with pytest.raises(ValueError, match=r"needs >= 2 trials.*has 1 trial"):
+        _stats([[4.0, 2.0, 1.0]]).gradient_growth(first=0, last=2)
+    with pytest.raises(ValueError, match="trial mean of grad_sq_norm at layer 2 is 0.0"):
+        _stats([[4.0, 2.0, 0.0], [4.0, 2.0, 0.0]]).gradient_growth(first=0, last=2)
+    with pytest.raises(ValueError, match="leave-one-out trial mean of grad_sq_norm at layer 1"):
+        _stats([[4.0, 2.0, 1.0], [4.0, 0.0, 1.0]]).gradient_growth(first=0, last=2)
+    with pytest.raises(ValueError, match="layer 0 is inf"):
+        _stats([[math.inf, 2.0, 1.0], [4.0, 2.0, 1.0]]).gradient_growth(first=0, last=2)
+    est = _stats([[4.0, 2.0, 1.0], [8.0, 4.0, 2.0]]).gradient_growth(first=0, last=2)
+    assert est.value == pytest.approx(2.0, rel=1e-12) and est.stderr == pytest.approx(0.0, abs=1e-12)
+    # a real dead network: relu at width 1 has, in some trial, every gradient 0 from some layer on
+    st = network_layer_stats(6, 1, "relu", trials=2, seed=SEED_DEAD, device="cpu")
+    assert np.all(st.layer_stats["grad_sq_norm"][:, 1:6].min(axis=1) == 0)  # every trial dies (this seed)
+    with pytest.raises(ValueError, match="grad_sq_norm at layer"):
+        st.gradient_growth()

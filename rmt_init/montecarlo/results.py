@@ -239,7 +239,11 @@ class LayerStatsResult:
         ``grad_sq_norm[:, l]`` over trials. Averaging over trials *before* the logarithm estimates the growth
         of ``E‖g_l‖²`` — the quantity mean-field theory predicts (χ₁ without BN; Yang et al. 2019 with BN,
         ``rmt_init.theory.bn_gradient_growth``); the mean of per-trial log-slopes would instead be biased
-        low by ``O(1/N)`` (Jensen). Standard error: jackknife over the independent trials (needs ≥ 2).
+        low by ``O(1/N)`` (Jensen). Standard error: jackknife over the independent trials.
+
+        Raises ``ValueError`` — rather than returning NaN — with fewer than 2 trials (no standard error),
+        and when a trial mean ``ḡ_l`` in the window, or a leave-one-out mean of the jackknife, is 0 or not
+        finite (every gradient vanished, e.g. a dead ReLU network, or overflowed): its logarithm is undefined.
         """
         depth = self.depth
         last = depth - 1 if last is None else last
@@ -252,6 +256,23 @@ class LayerStatsResult:
             )
         g = np.asarray(self.layer_stats["grad_sq_norm"][:, first : last + 1], dtype=np.float64)
         t = g.shape[0]
+        if t < 2:
+            raise ValueError(
+                f"gradient_growth needs >= 2 trials (its standard error is a jackknife over trials); this result "
+                f"has {t} trial; rerun with trials >= 2"
+            )
+        means = g.mean(axis=0)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf/NaN entries are refused just below
+            loo_means = (g.sum(axis=0, keepdims=True) - g) / (t - 1)  # leave-one-out means
+        for name, m in (("trial mean", means[None, :]), ("leave-one-out trial mean", loo_means)):
+            bad = ~(np.isfinite(m) & (m > 0))
+            if bad.any():
+                layer = first + int(np.flatnonzero(bad.any(axis=0))[0])
+                raise ValueError(
+                    f"gradient_growth: the {name} of grad_sq_norm at layer {layer} is {float(m[bad][0])!r} "
+                    "(every gradient vanished or overflowed), so its logarithm is undefined; restrict first/last "
+                    "to layers where gradients are positive and finite, or use wider networks / more trials"
+                )
         xc = np.arange(first, last + 1, dtype=np.float64)
         xc -= xc.mean()
 
@@ -259,10 +280,8 @@ class LayerStatsResult:
             y = np.log(mean_g)
             return -((y - y.mean(axis=-1, keepdims=True)) @ xc) / (xc @ xc)
 
-        full = float(log_growth(g.mean(axis=0)))
-        if t < 2:
-            return GrowthEstimate(math.exp(full), math.nan)
-        loo = log_growth((g.sum(axis=0, keepdims=True) - g) / (t - 1))  # leave-one-out means
+        full = float(log_growth(means))
+        loo = log_growth(loo_means)
         se_log = math.sqrt((t - 1) / t * float(((loo - loo.mean()) ** 2).sum()))
         return GrowthEstimate(math.exp(full), math.exp(full) * se_log)
 
