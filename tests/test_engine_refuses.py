@@ -124,6 +124,13 @@ def test_containers_other_than_plain_sequential_are_refused():
     seq.register_forward_hook(lambda mod, inp, out: 2 * out)
     with pytest.raises(ValueError, match="forward hooks"):
         chained_jacobian(seq.double(), x)
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda mod, inp, out: out)
+    try:
+        with pytest.raises(ValueError, match="forward hooks"):
+            chained_jacobian(nn.Sequential(nn.Linear(4, 4)).double(), x)
+    finally:
+        handle.remove()
+    assert chained_jacobian(nn.Sequential(nn.Linear(4, 4)).double(), x).shape == (2, 4, 4)
     with pytest.raises(TypeError, match="model must be a torch.nn.Sequential"):
         chained_jacobian(torch.tanh, x)
     with pytest.raises(TypeError, match="x must be a torch.Tensor"):

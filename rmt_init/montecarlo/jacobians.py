@@ -60,7 +60,9 @@ _DROPOUT: tuple[type[nn.Module], ...] = (
 )
 #: Every module type :func:`chained_jacobian` differentiates (exact classes, or subclasses that keep their
 #: ``forward``), inside plain ``nn.Sequential`` containers (nested ones are flattened).
-SUPPORTED_MODULES: tuple[type[nn.Module], ...] = _LINEAR + _CONV + _BATCHNORM + _RESHAPE + _DROPOUT + ELEMENTWISE_ACTIVATIONS
+SUPPORTED_MODULES: tuple[type[nn.Module], ...] = (
+    _LINEAR + _CONV + _BATCHNORM + _RESHAPE + _DROPOUT + ELEMENTWISE_ACTIVATIONS
+)
 
 
 def _supported_text() -> str:
@@ -89,7 +91,16 @@ def _kind_of(module: nn.Module, classes: tuple[type[nn.Module], ...]) -> type[nn
 
 
 def _has_hooks(module: nn.Module) -> bool:
-    return bool(getattr(module, "_forward_hooks", None) or getattr(module, "_forward_pre_hooks", None))
+    """Forward (pre-)hooks on ``module``, or global ones (``torch.nn.modules.module.register_module_forward_hook``)."""
+    from torch.nn.modules import module as _module
+
+    return any(
+        getattr(owner, attr, None)
+        for owner, attr in (
+            (module, "_forward_hooks"), (module, "_forward_pre_hooks"),
+            (_module, "_global_forward_hooks"), (_module, "_global_forward_pre_hooks"),
+        )
+    )
 
 
 def _flatten_sequential(model: object, prefix: str = "") -> list[tuple[str, nn.Module]]:
@@ -180,7 +191,8 @@ def _forward_cache(model: nn.Sequential, x: torch.Tensor):
                 hh = h.detach().requires_grad_(True)
                 out = m(hh.clone())  # the clone lets in-place activations (inplace=True) run
                 if out.shape != hh.shape:
-                    raise _refuse(name, m, f"its output shape {tuple(out.shape)} differs from its input's {tuple(hh.shape)}")
+                    shapes = f"{tuple(out.shape)} differs from its input's {tuple(hh.shape)}"
+                    raise _refuse(name, m, f"its output shape {shapes}")
                 (d,) = torch.autograd.grad(out.sum(), hh)
             caches.append(("diag", d))
             h = out.detach()
@@ -291,7 +303,8 @@ def chained_jacobian(
         raise TypeError(f"x must be a torch.Tensor of shape (batch, *input_shape); got {type(x).__name__}")
     if not x.is_floating_point() or x.dim() < 2 or x.shape[0] < 1:
         raise ValueError(
-            f"x must be a floating tensor of shape (batch >= 1, *input_shape); got dtype {x.dtype}, shape {tuple(x.shape)}"
+            "x must be a floating tensor of shape (batch >= 1, *input_shape); "
+            f"got dtype {x.dtype}, shape {tuple(x.shape)}"
         )
     with torch.no_grad():
         out, caches = _forward_cache(model, x)

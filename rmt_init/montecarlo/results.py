@@ -158,7 +158,8 @@ class SpectrumResult:
 
     def __repr__(self) -> str:
         if self.saturated == self._squared.size:
-            sq = f"{self._squared.shape} {self._squared.dtype}: all saturated to 0/inf (use log_singular_values, growth_rates)"
+            sq = f"{self._squared.shape} {self._squared.dtype}: all saturated to 0/inf"
+            sq += " (use log_singular_values, growth_rates)"
         else:
             sq = _array_summary(self._squared, ~self._bad)
             if self.saturated:
