@@ -43,6 +43,11 @@ class _TanhOwnForward(nn.Tanh):
         return torch.tanh(x).cumsum(dim=1)
 
 
+class _ConvOwnConvForward(nn.Conv2d):
+    def _conv_forward(self, x, weight, bias):  # the tangents would go through this nonlinear map
+        return torch.tanh(super()._conv_forward(x, weight, bias))
+
+
 def _hooked():
     m = nn.Tanh()
     m.register_forward_hook(lambda mod, inp, out: out.flip(1))
@@ -71,6 +76,7 @@ UNSUPPORTED = [
     (lambda: nn.Bilinear(6, 6, 2), X2, "known exact Jacobian"),
     (lambda: _Custom(), X2, "known exact Jacobian"),
     (lambda: _TanhOwnForward(), X2, "known exact Jacobian"),
+    (lambda: _ConvOwnConvForward(2, 2, 3, padding=1), X4, "known exact Jacobian"),
     (lambda: _hooked(), X2, "forward hooks"),
     (lambda: nn.Dropout(0.5), X2, "training mode is random"),
     (lambda: nn.Dropout2d(0.5), X4, "training mode is random"),

@@ -83,9 +83,14 @@ def _refuse(name: str, module: nn.Module, why: str) -> ValueError:
 
 
 def _kind_of(module: nn.Module, classes: tuple[type[nn.Module], ...]) -> type[nn.Module] | None:
-    """The class of ``classes`` that ``module`` is, provided it runs that class's own ``forward``."""
+    """The class of ``classes`` that ``module`` is, provided it runs that class's own ``forward`` (and, for
+    convolutions, its own ``_conv_forward``, which the tangents go through)."""
     for cls in classes:
-        if isinstance(module, cls) and type(module).forward is cls.forward:
+        if (
+            isinstance(module, cls)
+            and type(module).forward is cls.forward
+            and getattr(type(module), "_conv_forward", None) is getattr(cls, "_conv_forward", None)
+        ):
             return cls
     return None
 
@@ -138,6 +143,8 @@ def _check_module(name: str, m: nn.Module, h: torch.Tensor) -> str:
         return "identity"
     if _kind_of(m, _RESHAPE):
         dims = (m.start_dim, m.end_dim) if isinstance(m, nn.Flatten) else (m.dim,)
+        if not all(isinstance(d, int) for d in dims):
+            raise _refuse(name, m, f"it names dimensions {dims!r} (named tensors are not supported)")
         if any(d % h.dim() == 0 for d in dims):
             raise _refuse(name, m, "it reshapes the batch dimension 0")
         return "reshape"
