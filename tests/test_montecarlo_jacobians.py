@@ -3,6 +3,7 @@ spectra of rmt_init.montecarlo.network_jacobian_spectrum against Jacobians recom
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -52,7 +53,8 @@ def _jacrev_batch(model, x):
 @pytest.mark.parametrize("arch", ["mlp", "conv_circular", "conv_zeros"])
 @pytest.mark.parametrize("bn_mode", [None, "train", "eval"])
 def test_chained_jacobian_equals_jacrev(arch, bn_mode):
-    gen = torch.Generator().manual_seed(hash((arch, str(bn_mode))) % 2**31)
+    # A stable seed (str hashes change with PYTHONHASHSEED: some draws gave a dead relu net, all-zero Jacobian).
+    gen = torch.Generator().manual_seed(zlib.crc32(f"{arch}-{bn_mode}".encode()))
     worst = 0.0
     for act in ACTS:
         spec = weight_init("kaiming_normal", default_kwargs=kaiming_defaults(act))
