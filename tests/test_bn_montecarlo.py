@@ -165,9 +165,10 @@ def test_gradient_growth_jackknife_matches_delta_method():
     assert est.stderr == pytest.approx(delta, rel=0.02)
 
 
-def test_gradient_growth_single_trial_has_nan_stderr():
-    est = _synthetic(np.array([[4.0, 2.0, 1.0]])).gradient_growth(first=0, last=2)
-    assert est.value == pytest.approx(2.0) and math.isnan(est.stderr)
+def test_gradient_growth_single_trial_is_refused():
+    # No jackknife standard error from one trial: a ValueError, not a silent NaN (tests/test_engine_refuses.py).
+    with pytest.raises(ValueError, match="needs >= 2 trials"):
+        _synthetic(np.array([[4.0, 2.0, 1.0]])).gradient_growth(first=0, last=2)
 
 
 @pytest.mark.parametrize("first, last", [(0, 0), (3, 2), (-1, 2), (0, 9), (0.5, 2)])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rmt_init.montecarlo import SpectrumResult, network_jacobian_spectrum, product_spectrum
+from rmt_init.montecarlo import SpectrumResult, network_jacobian_spectrum, network_layer_stats, product_spectrum
 from rmt_init.montecarlo._device import limit_threads, resolve_device, resolve_dtype, run_chunked
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -93,9 +93,10 @@ def test_float32_runs_and_is_close_to_float64():
     n32 = network_jacobian_spectrum(2, 5, "relu", "kaiming_uniform", batchnorm="train", batch_size=4, trials=2,
                                     seed=0, device="cpu", dtype="float32")
     assert n32.squared_singular_values.dtype == np.float64 and np.all(np.isfinite(n32.squared_singular_values))
+    deep = product_spectrum(500, 4, trials=2, seed=0, device="cpu", dtype="float32", sigma_w2=1.0)
+    assert np.all(np.isfinite(deep.log_singular_values)) and deep.saturated > 0
     with pytest.warns(RuntimeWarning, match="outside the float64 range"):  # e^{2 ln σ} < 1e-308
-        deep = product_spectrum(500, 4, trials=2, seed=0, device="cpu", dtype="float32", sigma_w2=1.0)
-    assert np.all(np.isfinite(deep.log_singular_values))
+        deep.squared_singular_values  # noqa: B018
 
 
 def test_result_object_and_xarray_dataset():
@@ -116,6 +117,33 @@ def test_result_object_and_xarray_dataset():
     pds = p.to_xarray()
     assert "log_singular_values" in pds and pds.attrs["method"] == "qr" and pds.attrs["stabilize"] == 1
     np.testing.assert_allclose(p.growth_rates, p.log_singular_values / 50)
+
+
+def test_results_print_a_short_summary_not_the_arrays():
+    # Before: the dataclass repr printed every array (hundreds of lines for the README's 4 × 256 result).
+    res = network_jacobian_spectrum(2, 64, "relu", "kaiming_normal", trials=3, seed=0, device="cpu")
+    text = repr(res)
+    assert str(res) == text and len(text.splitlines()) <= 6 and len(text) < 1200, text
+    assert "array(" not in text and "kind='network'" in text and "depth=2" in text and "trials=3" in text
+    assert "(3, 64) float64" in text and "mean" in text and "grad_sq_norm" in text
+    sq = res.squared_singular_values
+    assert f"max {sq.max():.4g}" in text
+    deep = product_spectrum(4000, 3, trials=2, seed=0, device="cpu")
+    text = repr(deep)
+    assert len(text.splitlines()) <= 6 and "widths=[3]×4001" in text and "growth_rates" in text, text
+    assert "all saturated" in text  # top growth rate ≈ −0.18: e^{2 ln σ} ≈ e^{−1470} = 0 in float64
+    st = network_layer_stats(3, 8, "tanh", trials=2, seed=0, device="cpu")
+    text = repr(st)
+    assert str(st) == text and len(text.splitlines()) <= 3 and "array(" not in text and "LayerStatsResult(" in text
+
+
+def test_montecarlo_all_lists_the_public_names():
+    import rmt_init.montecarlo as mc
+
+    assert {"product_spectrum", "network_jacobian_spectrum", "network_layer_stats", "chained_jacobian",
+            "SpectrumResult", "LayerStatsResult", "GrowthEstimate"} <= set(mc.__all__)
+    assert all(hasattr(mc, name) for name in mc.__all__)
+    assert len(set(mc.__all__)) == len(mc.__all__)
 
 
 def test_seed_none_is_recorded_so_the_run_can_be_repeated():

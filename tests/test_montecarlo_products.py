@@ -8,6 +8,7 @@ fixed, so the tests are deterministic.
 from __future__ import annotations
 
 import math
+import warnings
 
 import mpmath
 import numpy as np
@@ -93,18 +94,23 @@ def test_depth_ten_thousand_is_finite_and_matches_newman_lyapunov_exponents():
     # the trial mean of ln σ_i / L has standard error √(v_i/(L T)) and a bias ≤ C/L; we allow C = 10,
     # generous for an O(1) term whose observed size is < 1 (it is the log of a pivot of the limit U).
     n, depth, trials = 4, 10_000, 16
-    with pytest.warns(RuntimeWarning, match="outside the float64 range"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the log values and growth rates are exact: no warning for them
         res = product_spectrum(depth, n, "gaussian", trials=trials, seed=7, device="cpu")
+        rates = res.growth_rates.mean(axis=0)
+    assert res.saturated == res.log_singular_values.size  # e^{2 ln σ} < 1e-308 for every σ
+    with pytest.warns(RuntimeWarning, match="outside the float64 range.*use log_singular_values.*growth_rates"):
+        res.squared_singular_values  # noqa: B018 (reading the saturated values warns)
     assert res.config["method"] == "qr"
     logsv = res.log_singular_values
     assert np.all(np.isfinite(logsv))
-    rates = res.growth_rates.mean(axis=0)
     lam = lyapunov_exponents(n)
     tol = SAFETY * np.sqrt(lyapunov_variances(n) / (depth * trials)) + 10.0 / depth
     assert np.all(np.abs(rates - lam) <= tol), (rates, lam, tol)
     # σ_w² = 2 (kaiming default gain) shifts every exponent by ½ ln 2 (log values grow, still finite).
-    with pytest.warns(RuntimeWarning):
-        res2 = product_spectrum(2000, n, "kaiming_normal", trials=8, seed=1, device="cpu")
+    res2 = product_spectrum(2000, n, "kaiming_normal", trials=8, seed=1, device="cpu")
+    with pytest.warns(RuntimeWarning, match="outside the float64 range"):
+        res2.samples  # noqa: B018
     tol2 = SAFETY * np.sqrt(lyapunov_variances(n) / (2000 * 8)) + 10.0 / 2000
     assert np.all(np.abs(res2.growth_rates.mean(0) - lyapunov_exponents(n, sigma_w2=2.0)) <= tol2)
 

@@ -5,12 +5,42 @@ Samples the objects the theory predicts: singular values of random matrix produc
 ``torch.nn`` networks at initialisation (:func:`network_jacobian_spectrum`), with per-layer
 activation/gradient statistics, or those statistics alone at the cost of one backward pass
 (:func:`network_layer_stats`); results are :class:`SpectrumResult` / :class:`LayerStatsResult` objects
-(``.samples``, ``.gradient_growth()``, ``.to_xarray()``).
+(``.samples``, ``.growth_rates``, ``.gradient_growth()``, ``.to_xarray()``; printing one shows a short
+summary). :func:`chained_jacobian` is the exact Jacobian of a ``torch.nn.Sequential`` of the
+:data:`SUPPORTED_MODULES`; any other module is refused with a ``ValueError``.
 """
 from .engine import BATCHNORM_MODES, LAYER_STATS, network_jacobian_spectrum, structural_zero_count
 from .ensembles import WeightInit, sample_matrices, weight_init
-from .jacobians import chained_jacobian
+from .jacobians import ELEMENTWISE_ACTIVATIONS, SUPPORTED_MODULES, chained_jacobian
 from .layer_stats import layer_statistics, network_layer_stats
 from .networks import Erf, build_conv, build_mlp, make_activation
 from .products import product_spectrum, qr_log_singular_values
-from .results import LayerStatsResult, SpectrumResult
+from .results import GrowthEstimate, LayerStatsResult, SpectrumResult
+
+__all__ = [
+    # entry points
+    "product_spectrum",
+    "network_jacobian_spectrum",
+    "network_layer_stats",
+    "chained_jacobian",
+    # results
+    "SpectrumResult",
+    "LayerStatsResult",
+    "GrowthEstimate",
+    # building blocks
+    "WeightInit",
+    "weight_init",
+    "sample_matrices",
+    "build_mlp",
+    "build_conv",
+    "make_activation",
+    "Erf",
+    "layer_statistics",
+    "qr_log_singular_values",
+    "structural_zero_count",
+    # vocabularies
+    "BATCHNORM_MODES",
+    "LAYER_STATS",
+    "ELEMENTWISE_ACTIVATIONS",
+    "SUPPORTED_MODULES",
+]

@@ -8,6 +8,7 @@ out-of-memory error — never changes the result. Same seed, same device, same d
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -25,6 +26,8 @@ __all__ = [
     "trial_generator",
     "run_chunked",
     "progress_bar",
+    "memory_capacity",
+    "check_memory",
 ]
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -133,6 +136,39 @@ def run_chunked(
         if bar is not None:
             bar.close()
     return out
+
+
+def memory_capacity(device: torch.device) -> int | None:
+    """Bytes of memory of ``device``: the GPU's total memory, or the machine's physical memory (None if unknown)."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return int(torch.cuda.get_device_properties(index).total_memory)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= size:
+            return f"{n:.3g} bytes ({n / size:.3g} {unit})"
+    return f"{n:.3g} bytes"
+
+
+def check_memory(need_bytes: float, device: torch.device, what: str, hint: str) -> None:
+    """Raise ``ValueError`` up front when one trial needs more than all of ``device``'s memory.
+
+    ``need_bytes`` is a lower bound of what one trial must hold at once (the caller's estimate), so a
+    refused run could never have run; ``what`` names the call and its sizes (``"product_spectrum(depth=2,
+    width=1000000)"``), ``hint`` what to reduce.
+    """
+    cap = memory_capacity(device)
+    if cap is not None and need_bytes > cap:
+        raise ValueError(
+            f"{what} needs at least {_bytes(need_bytes)} for one trial, more than the {device.type} memory "
+            f"({_bytes(cap)}); {hint}"
+        )
 
 
 def progress_bar(total: int, progress: object, description: str = ""):

@@ -105,7 +105,9 @@ def network_jacobian_spectrum(
     to rounding. ``layer_stats`` adds per-layer activation and back-propagated gradient statistics
     (:data:`LAYER_STATS`; Bjorck et al. 2018, arXiv 1806.02375, Fig. 4–5). Engine arguments as in
     :func:`~rmt_init.montecarlo.products.product_spectrum`; here ``max_chunk``/``memory_budget`` bound the
-    number of Jacobian columns pushed at once. Each trial (network + inputs) has its own generator.
+    number of Jacobian columns pushed at once. Each trial (network + inputs) has its own generator. A
+    network whose single trial cannot fit in the device's memory at all (weights, activations and the
+    Jacobian) raises ``ValueError`` up front, naming the sizes and the estimated bytes.
 
     Returns a :class:`SpectrumResult`: ``squared_singular_values`` of shape ``(trials, B·min(F_in, F_out)
     − structural zeros)`` (rows decreasing), ``log_singular_values=None``.
@@ -126,6 +128,7 @@ def network_jacobian_spectrum(
     bn, ws, batch_size, spatial, dev = setup.batchnorm, setup.widths, setup.batch_size, setup.spatial, setup.device
     n_zero = structural_zero_count(ws, batch_size, spatial, bn == "train")
     mode = "batch" if bn in ("train", "train_diagonal") else "per_example"
+    setup.check_memory("network_jacobian_spectrum", mode)
     f_in, f_out = ws[0] * spatial, ws[-1] * spatial
 
     def one_trial(t: int) -> tuple[np.ndarray, np.ndarray | None]:

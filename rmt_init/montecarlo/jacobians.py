@@ -4,13 +4,23 @@ One forward pass caches what each layer's Jacobian needs; then the identity is p
 layers as a batch of tangent vectors (forward mode, explicit structured matrix products — no backward
 pass per output):
 
-* ``Linear``: ``T ← T Wᵀ``; ``Conv2d``: the convolution itself (bias dropped) applied to the tangents;
-* activation: ``T ← φ'(h) ⊙ T`` with ``φ'`` the exact elementwise derivative (one autograd call on ``Σ φ(h)``);
+* ``Linear``: ``T ← T Wᵀ``; ``Conv1d/2d/3d``: the convolution itself (bias dropped, same padding mode,
+  stride, dilation and groups) applied to the tangents;
+* elementwise activation: ``T ← φ'(h) ⊙ T`` with ``φ'`` the exact elementwise derivative (one autograd
+  call on ``Σ φ(h)``, which is ``φ'`` entry by entry because the Jacobian is diagonal);
 * BatchNorm, eval mode: ``T ← (γ/√(running_var + eps)) T``;
 * BatchNorm, train mode (batch statistics, biased variance, as torch): for each channel, over the ``m``
   values it normalises (batch × spatial positions), with ``ŷ = (h − μ)/s``, ``s = √(σ²_B + eps)``,
   ``∂y/∂h = (γ/s)(I − 11ᵀ/m − ŷŷᵀ/m)``, i.e. ``T ← (γ/s)(T − mean(T) − ŷ mean(ŷ T))``
-  (Ioffe & Szegedy 2015, arXiv 1502.03167, backward formulas; Yang et al. 2019, arXiv 1902.08129).
+  (Ioffe & Szegedy 2015, arXiv 1502.03167, backward formulas; Yang et al. 2019, arXiv 1902.08129);
+* ``Flatten``/``Unflatten`` (not touching the batch dimension): the same reshape of the tangents;
+  ``Identity`` and dropout in eval mode (or with ``p = 0``): nothing.
+
+Only these modules are differentiated, and each only when it is exactly the map above: a module of any
+other type — ``Softmax``, ``LayerNorm``, pooling, attention, a user module, a subclass that overrides
+``forward`` — a module with forward hooks, dropout or ``RReLU`` in training mode (random), or a
+container other than a plain ``nn.Sequential`` raises ``ValueError`` naming the module; nothing is ever
+treated as elementwise by default (:data:`ELEMENTWISE_ACTIVATIONS` is the explicit list).
 
 Train-mode BN couples the examples, so the Jacobian is then that of the whole batch map
 (``B·F_in → B·F_out`` numbers, ``F`` = features per example); without coupling it is per example.
@@ -23,28 +33,147 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ._device import chunk_from_budget, run_chunked
+from .networks import Erf
 
-__all__ = ["chained_jacobian", "JACOBIAN_MODES"]
+__all__ = ["chained_jacobian", "JACOBIAN_MODES", "ELEMENTWISE_ACTIVATIONS", "SUPPORTED_MODULES"]
 
 JACOBIAN_MODES: tuple[str, ...] = ("per_example", "batch")
 _DEFAULT_BUDGET = 1 << 30
 
+#: Activation modules whose output entry ``i`` depends on input entry ``i`` only (diagonal Jacobian).
+#: ``PReLU`` has one slope per channel, still a diagonal Jacobian; ``RReLU`` only in eval mode (in
+#: training mode its slopes are random). Not here, because they mix entries: ``Softmax``, ``Softmin``,
+#: ``LogSoftmax``, ``Softmax2d``, ``GLU``, ``MultiheadAttention``.
+ELEMENTWISE_ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU,
+    nn.Mish, nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Hardsigmoid, nn.Hardswish, nn.Hardshrink, nn.Softshrink,
+    nn.Tanhshrink, nn.Softsign, nn.Softplus, nn.LogSigmoid, nn.Threshold, Erf,
+)
+_LINEAR: tuple[type[nn.Module], ...] = (nn.Linear,)
+_CONV: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_BATCHNORM: tuple[type[nn.Module], ...] = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_RESHAPE: tuple[type[nn.Module], ...] = (nn.Flatten, nn.Unflatten)
+_DROPOUT: tuple[type[nn.Module], ...] = (
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
+)
+#: Every module type :func:`chained_jacobian` differentiates (exact classes, or subclasses that keep their
+#: ``forward``), inside plain ``nn.Sequential`` containers (nested ones are flattened).
+SUPPORTED_MODULES: tuple[type[nn.Module], ...] = (
+    _LINEAR + _CONV + _BATCHNORM + _RESHAPE + _DROPOUT + ELEMENTWISE_ACTIVATIONS
+)
+
+
+def _supported_text() -> str:
+    names = lambda classes: ", ".join(c.__name__ for c in classes)  # noqa: E731
+    return (
+        f"supported: {names(_LINEAR + _CONV)}, {names(_BATCHNORM)} (train or eval mode), "
+        f"{names(_RESHAPE)} (batch dimension untouched), {names(_DROPOUT)} (eval mode or p=0), "
+        f"and the elementwise activations {names(ELEMENTWISE_ACTIVATIONS)} (RReLU in eval mode), "
+        "inside plain nn.Sequential containers"
+    )
+
+
+def _refuse(name: str, module: nn.Module, why: str) -> ValueError:
+    return ValueError(
+        f"chained_jacobian cannot differentiate module {name!r} ({type(module).__name__}) exactly: {why}; "
+        f"{_supported_text()}"
+    )
+
+
+def _kind_of(module: nn.Module, classes: tuple[type[nn.Module], ...]) -> type[nn.Module] | None:
+    """The class of ``classes`` that ``module`` is, provided it runs that class's own ``forward`` (and, for
+    convolutions, its own ``_conv_forward``, which the tangents go through)."""
+    for cls in classes:
+        if (
+            isinstance(module, cls)
+            and type(module).forward is cls.forward
+            and getattr(type(module), "_conv_forward", None) is getattr(cls, "_conv_forward", None)
+        ):
+            return cls
+    return None
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    """Forward (pre-)hooks on ``module``, or global ones (``torch.nn.modules.module.register_module_forward_hook``)."""
+    from torch.nn.modules import module as _module
+
+    return any(
+        getattr(owner, attr, None)
+        for owner, attr in (
+            (module, "_forward_hooks"), (module, "_forward_pre_hooks"),
+            (_module, "_global_forward_hooks"), (_module, "_global_forward_pre_hooks"),
+        )
+    )
+
+
+def _flatten_sequential(model: object, prefix: str = "") -> list[tuple[str, nn.Module]]:
+    """``(name, module)`` of the leaf modules of (nested) plain ``nn.Sequential`` containers, in order."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Sequential of supported modules; got {type(model).__name__}")
+    label = prefix or "<model>"
+    if not (isinstance(model, nn.Sequential) and type(model).forward is nn.Sequential.forward):
+        raise _refuse(label, model, "it is not a plain nn.Sequential container (its forward is not a chain)")
+    if _has_hooks(model):
+        raise _refuse(label, model, "it has forward hooks, which may change its output")
+    out: list[tuple[str, nn.Module]] = []
+    for name, m in model.named_children():
+        full = f"{prefix}.{name}" if prefix else name
+        if isinstance(m, nn.Sequential):
+            out.extend(_flatten_sequential(m, full))
+        else:
+            out.append((full, m))
+    return out
+
+
+def _check_module(name: str, m: nn.Module, h: torch.Tensor) -> str:
+    """The kind of Jacobian of module ``m`` at input ``h``, or ``ValueError`` if it is not exactly known."""
+    if _has_hooks(m):
+        raise _refuse(name, m, "it has forward hooks, which may change its output")
+    if _kind_of(m, _LINEAR):
+        return "linear"
+    if _kind_of(m, _CONV):
+        return "conv"
+    if _kind_of(m, _BATCHNORM):
+        return "bn"
+    if _kind_of(m, _DROPOUT):
+        if m.training and m.p > 0:
+            raise _refuse(name, m, "dropout in training mode is random; call model.eval() (it is then the identity)")
+        return "identity"
+    if _kind_of(m, _RESHAPE):
+        dims = (m.start_dim, m.end_dim) if isinstance(m, nn.Flatten) else (m.dim,)
+        if not all(isinstance(d, int) for d in dims):
+            raise _refuse(name, m, f"it names dimensions {dims!r} (named tensors are not supported)")
+        if any(d % h.dim() == 0 for d in dims):
+            raise _refuse(name, m, "it reshapes the batch dimension 0")
+        return "reshape"
+    if _kind_of(m, ELEMENTWISE_ACTIVATIONS):
+        if isinstance(m, nn.Identity):
+            return "identity"
+        if isinstance(m, nn.RReLU) and m.training:
+            raise _refuse(name, m, "RReLU in training mode has random slopes; call model.eval()")
+        return "diag"
+    raise _refuse(name, m, "it is not a module type with a known exact Jacobian")
+
 
 def _forward_cache(model: nn.Sequential, x: torch.Tensor):
-    """One forward pass; return the output and, per module, what its Jacobian needs."""
+    """One forward pass; return the output and, per module, what its Jacobian needs.
+
+    Raises ``ValueError`` (naming the module) for anything whose Jacobian is not exactly one of the
+    maps of the module docstring.
+    """
     caches: list[tuple] = []
     h = x
-    for m in model:
-        if isinstance(m, nn.Linear):
+    for name, m in _flatten_sequential(model):
+        kind = _check_module(name, m, h)
+        if kind == "linear":
+            h = m(h)
             caches.append(("linear", m.weight))
+        elif kind == "conv":
             h = m(h)
-        elif isinstance(m, nn.Conv2d):
             caches.append(("conv", m))
-            h = m(h)
-        elif isinstance(m, _BatchNorm):
+        elif kind == "bn":
             gamma = m.weight if m.affine else torch.ones(h.shape[1], dtype=h.dtype, device=h.device)
             beta = m.bias if m.affine else None
             shape = (1, -1) + (1,) * (h.dim() - 2)
@@ -59,10 +188,18 @@ def _forward_cache(model: nn.Sequential, x: torch.Tensor):
                 scale = gamma / torch.sqrt(m.running_var + m.eps)
                 caches.append(("scale", scale.reshape(shape)))
                 h = m(h)
-        else:  # elementwise activation
+        elif kind == "identity":
+            h = m(h)
+        elif kind == "reshape":
+            h = m(h)
+            caches.append(("reshape", tuple(h.shape[1:])))
+        else:  # elementwise activation (checked above)
             with torch.enable_grad():  # exact elementwise φ', the same derivative autograd uses
                 hh = h.detach().requires_grad_(True)
-                out = m(hh)
+                out = m(hh.clone())  # the clone lets in-place activations (inplace=True) run
+                if out.shape != hh.shape:
+                    shapes = f"{tuple(out.shape)} differs from its input's {tuple(hh.shape)}"
+                    raise _refuse(name, m, f"its output shape {shapes}")
                 (d,) = torch.autograd.grad(out.sum(), hh)
             caches.append(("diag", d))
             h = out.detach()
@@ -86,14 +223,16 @@ def _push(caches, t: torch.Tensor) -> torch.Tensor:
             mt = t.mean(dim=tdims, keepdim=True)
             cy = (t * yhat).mean(dim=tdims, keepdim=True)
             t = g * (t - mt - yhat * cy)
-        elif kind == "scale":
-            t = t * c[1]
-        else:
+        elif kind == "reshape":
+            t = t.reshape(k, b, *c[1])
+        else:  # "scale", "diag"
             t = t * c[1]
     return t
 
 
-def _push_compressed(caches, example: int, idx: torch.Tensor, n_in: int, n_out: int) -> torch.Tensor:
+def _push_compressed(
+    caches, example: int, idx: torch.Tensor, n_in: int, n_out: int, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     """Per-example chain for fully connected nets, skipping units with ``φ' = 0``.
 
     Tangents of one example, ``(k, n_active)``; after an activation whose derivative vanishes on many
@@ -126,6 +265,9 @@ def _push_compressed(caches, example: int, idx: torch.Tensor, n_in: int, n_out: 
                     active = nz if active is None else active[nz]
                     continue
             t = t * vec
+    if t is None:  # no layer with a non-identity Jacobian
+        t = torch.zeros((idx.numel(), n_in), dtype=dtype, device=device)
+        t[torch.arange(idx.numel(), device=device), idx] = 1.0
     if active is not None:
         full = torch.zeros((t.shape[0], n_out), dtype=t.dtype, device=t.device)
         full[:, active] = t
@@ -143,8 +285,14 @@ def chained_jacobian(
 ) -> torch.Tensor:
     """Exact Jacobian of ``model`` at the batch ``x`` by chained layer Jacobians (module docstring).
 
-    ``model``: ``nn.Sequential`` of ``nn.Linear``/``nn.Conv2d``/``nn.BatchNorm*``/elementwise activation
-    modules; a BN module in training mode uses batch statistics, in eval mode its running statistics.
+    ``model``: a plain ``nn.Sequential`` (nested ones allowed) of the :data:`SUPPORTED_MODULES` —
+    ``nn.Linear``, ``nn.Conv1d/2d/3d``, ``nn.BatchNorm1d/2d/3d``, ``nn.Flatten``/``nn.Unflatten``, dropout in
+    eval mode, and the elementwise activations :data:`ELEMENTWISE_ACTIVATIONS`; a BN module in training
+    mode uses batch statistics, in eval mode its running statistics. Any other module (``Softmax``,
+    ``LayerNorm``, pooling, …), a module with forward hooks, a random module (dropout or ``RReLU`` in
+    training mode) or another container raises ``ValueError`` naming the module (its position in the
+    ``Sequential``, e.g. ``'3'`` or ``'1.0'`` when nested, and its class) and the supported types: the
+    result is never a wrong Jacobian. ``x``: a floating tensor ``(B, *input_shape)``.
 
     * ``mode="per_example"``: returns ``(B, F_out, F_in)``, the Jacobian of each example's output with
       respect to its own input (requires no train-mode BN — otherwise examples are coupled).
@@ -158,6 +306,13 @@ def chained_jacobian(
     """
     if mode not in JACOBIAN_MODES:
         raise ValueError(f"unknown mode {mode!r}; valid choices are {', '.join(map(repr, JACOBIAN_MODES))}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape (batch, *input_shape); got {type(x).__name__}")
+    if not x.is_floating_point() or x.dim() < 2 or x.shape[0] < 1:
+        raise ValueError(
+            "x must be a floating tensor of shape (batch >= 1, *input_shape); "
+            f"got dtype {x.dtype}, shape {tuple(x.shape)}"
+        )
     with torch.no_grad():
         out, caches = _forward_cache(model, x)
     if mode == "per_example" and any(c[0] == "bn_train" for c in caches):
@@ -176,7 +331,8 @@ def chained_jacobian(
     def run_compressed(idx: Sequence[int]) -> torch.Tensor:
         idx_t = torch.as_tensor(list(idx), device=x.device)
         with torch.no_grad():
-            return torch.stack([_push_compressed(caches, i, idx_t, f_in, f_out) for i in range(b)], dim=1)
+            cols = [_push_compressed(caches, i, idx_t, f_in, f_out, x.dtype, x.device) for i in range(b)]
+            return torch.stack(cols, dim=1)
 
     def run(idx: Sequence[int]) -> torch.Tensor:
         idx_t = torch.as_tensor(list(idx), device=x.device)

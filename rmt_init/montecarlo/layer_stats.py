@@ -119,6 +119,7 @@ def network_layer_stats(
         min_bn_batch={"train": 2, "train_diagonal": 2},
     )
     progress = check_progress(progress)
+    setup.check_memory("network_layer_stats", None)
     rows = []
     bar = progress_bar(setup.trials, progress, "networks")
     largest = setup.batch_size * max(setup.widths) * setup.spatial

@@ -18,7 +18,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from rmt_init._validate import check_choice, check_int, check_real, check_widths
 from rmt_init._vocabulary import ACTIVATION_ALIASES, ACTIVATIONS
 
-from ._device import resolve_device, resolve_dtype, resolve_seed, trial_generator
+from ._device import check_memory, resolve_device, resolve_dtype, resolve_seed, trial_generator
 from .ensembles import WeightInit, weight_init
 from .networks import build_conv, build_mlp, kaiming_defaults
 
@@ -90,6 +90,26 @@ class NetworkSetup:
     def in_shape(self) -> tuple[int, ...]:
         """Shape of one input example."""
         return (self.widths[0],) if self.image_hw is None else (self.widths[0], *self.image_hw)
+
+    def check_memory(self, caller: str, jacobian: str | None) -> None:
+        """``ValueError`` up front if one trial cannot fit in the device's memory (:func:`._device.check_memory`).
+
+        Lower bound of what one trial holds at once: every layer's weights (``Σ n_l n_{l−1} k²``), the
+        per-layer activations of the batch (``B · spatial · Σ n_l``), and, when ``jacobian`` is
+        ``"per_example"``/``"batch"``, the Jacobian (``B F_out F_in`` / ``B² F_out F_in`` numbers).
+        """
+        k2 = 1 if self.image_hw is None else self.kernel_size**2
+        ws, b, sp = self.widths, self.batch_size, self.spatial
+        numbers = sum(ws[l] * ws[l + 1] * k2 for l in range(self.depth)) + b * sp * sum(ws)
+        if jacobian == "per_example":
+            numbers += b * ws[-1] * sp * ws[0] * sp
+        elif jacobian == "batch":
+            numbers += b * b * ws[-1] * sp * ws[0] * sp
+        itemsize = torch.finfo(self.dtype).bits // 8
+        sizes = f"width={ws[0]}" if len(set(ws)) == 1 else f"width={list(ws) if len(ws) <= 6 else '[…]'}"
+        what = f"{caller}(depth={self.depth}, {sizes}, batch_size={b}"
+        what += f", image_size={self.image_hw})" if self.image_hw is not None else ")"
+        check_memory(itemsize * numbers, self.device, what, "reduce the width, depth or batch size")
 
     def build(self, trial: int) -> tuple[nn.Sequential, torch.Tensor, torch.Generator]:
         """Trial ``trial``'s network (train mode, or eval mode after BN recalibration), its input batch

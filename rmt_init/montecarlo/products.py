@@ -28,7 +28,6 @@ the Lyapunov exponents — for i.i.d. ``N(0, σ_w²/N)`` factors Newman's (1986,
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,6 +37,7 @@ from rmt_init._validate import check_int, check_widths
 
 from ._device import (
     check_progress,
+    check_memory,
     chunk_from_budget,
     limit_threads,
     linalg_threads,
@@ -57,6 +57,10 @@ __all__ = ["product_spectrum", "qr_log_singular_values", "layer_blocks", "STABIL
 STABILIZE_AUTO_DEPTH = 32
 _BLOCK_NUMBERS = 1 << 18  # random numbers drawn per trial per call (fixed ⇒ independent of chunking)
 _DEFAULT_BUDGET = 1 << 30
+
+
+def _short_widths(ws: Sequence[int]) -> str:
+    return repr(list(ws)) if len(ws) <= 6 else f"[{ws[0]}, {ws[1]}, …, {ws[-1]}] ({len(ws)} entries)"
 
 
 def layer_blocks(widths: Sequence[int], cap: int = _BLOCK_NUMBERS) -> list[tuple[int, int, int, int]]:
@@ -197,7 +201,8 @@ def product_spectrum(
 ) -> SpectrumResult:
     """Squared singular values of ``P = W_L ⋯ W_1`` (i.i.d. random factors), ``trials`` independent products.
 
-    Factors: ``W_l`` of shape ``n_l × n_{l−1}`` (``widths = (n_0, …, n_L)``, or all equal to ``width``),
+    Factors: ``W_l`` of shape ``n_l × n_{l−1}`` (``widths = (n_0, …, n_L)``, or all equal to ``width``;
+    give one of the two — both raise ``ValueError``),
     drawn by the ``torch.nn.init`` scheme ``init`` with torch's own defaults (e.g. ``kaiming_normal`` ⇒
     ``σ_w² = 2``, ``orthogonal`` ⇒ Haar with gain 1; ``init_kwargs`` passes ``gain``/``a``/``mode``/
     ``nonlinearity``), or with an explicit ``sigma_w2``: entries of variance ``σ_w²/n_{l−1}`` in the
@@ -214,11 +219,15 @@ def product_spectrum(
     Engine: ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``), ``dtype`` (float64 or float32), ``seed``
     (each trial has its own generator, so results do not depend on the chunking), ``max_chunk``
     (trials per chunk) / ``memory_budget`` (bytes; default 1 GiB) — a chunk that runs out of memory is
-    halved and retried — and ``progress`` (tqdm bar: ``True``, ``False``, ``"auto"``).
+    halved and retried — and ``progress`` (tqdm bar: ``True``, ``False``, ``"auto"``). A problem whose
+    single trial cannot fit in the device's memory at all (e.g. width 10⁶: one factor alone is 8·10¹²
+    bytes) raises ``ValueError`` up front, naming the sizes and the estimated bytes.
 
     Returns a :class:`SpectrumResult` with ``squared_singular_values`` and ``log_singular_values`` of shape
     ``(trials, min(n_0, n_L))``; if a hidden width is smaller, the missing ones are exact zeros (``ln σ =
-    −inf``). ``.growth_rates = ln σ / L``.
+    −inf``). ``.growth_rates = ln σ / L``. At large depth ``σ² = e^{2 ln σ}`` leaves the float64 range
+    (e.g. depth 10⁴, width 4): the log values and growth rates stay exact and finite, and only reading
+    ``squared_singular_values``/``samples`` warns (``RuntimeWarning``) that they are saturated.
 
     Examples: ``product_spectrum(3, 100, trials=20).samples.mean()`` ≈ 1 (``E tr(PPᵀ)/N = σ_w^{2L}``);
     Haar factors give an exact isometry:
@@ -228,6 +237,11 @@ def product_spectrum(
     True
     """
     depth = check_int("depth", depth, minimum=1)
+    if widths is not None and width is not None:
+        raise ValueError(
+            f"give either width or widths, not both: got width={width!r} and widths={widths!r} "
+            "(width=n means widths=[n] * (depth + 1))"
+        )
     if widths is not None:
         ws = check_widths("widths", widths, length=depth + 1)
     else:
@@ -255,6 +269,12 @@ def product_spectrum(
     itemsize = torch.finfo(dt).bits // 8
     block_numbers = max(n_out * n_in * cnt for _, cnt, n_out, n_in in layer_blocks(ws))
     per_trial = itemsize * (2 * block_numbers + 4 * max(ws) ** 2 + 4 * max(ws) * ws[0])
+    # Lower bound of one trial's memory: a factor W_l, the running product (or Q, n_l × ≥ min(n_0, n_l))
+    # and the new product W_l P coexist.
+    least = itemsize * max(ws[l + 1] * ws[l] + 2 * ws[l + 1] * min(ws[0], ws[l + 1]) for l in range(depth))
+    sizes = f"width={ws[0]}" if width is not None else f"widths={_short_widths(ws)}"
+    check_memory(least, dev, f"product_spectrum(depth={depth}, {sizes}, dtype={str(dt).replace('torch.', '')})",
+                 "reduce the width")
     budget = memory_budget if memory_budget is not None else _DEFAULT_BUDGET
     chunk = chunk_from_budget(per_trial, budget, max_chunk, trials)
 
@@ -279,15 +299,7 @@ def product_spectrum(
     if np.isnan(logsv).any():
         raise RuntimeError("non-finite values in the product recursion (a factor was exactly singular?)")
     with np.errstate(over="ignore", under="ignore"):
-        sq = np.exp(2.0 * logsv)
-    finite = np.isfinite(logsv)
-    if np.isinf(sq).any() or ((sq == 0) & finite).any():
-        warnings.warn(
-            "some squared singular values are outside the float64 range (saturated to 0 or inf); "
-            "use log_singular_values, which are exact",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        sq = np.exp(2.0 * logsv)  # may saturate at large depth: the result warns when sq is read, not here
     config: dict[str, object] = {
         "kind": "product",
         "depth": depth,

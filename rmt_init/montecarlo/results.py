@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -30,29 +31,109 @@ def _attr_value(value: object) -> object:
     return str(value)
 
 
-@dataclass
+#: Configuration entries shown by the results' ``repr`` (all of them are in ``.config``).
+_SHOWN_CONFIG = (
+    "kind", "architecture", "depth", "widths", "activation", "init", "weights", "sigma_w2", "batchnorm",
+    "batch_size", "trials", "seed", "device", "dtype", "method", "jacobian",
+)
+
+
+def _short(value: object) -> str:
+    """A config value in a few characters: long lists as ``[4]×10001`` or ``[a, b, c, …, z] (n)``."""
+    if isinstance(value, (list, tuple)) and len(value) > 6:
+        if all(v == value[0] for v in value):
+            return f"[{value[0]!r}]×{len(value)}"
+        return "[" + ", ".join(repr(v) for v in value[:3]) + ", …, " + repr(value[-1]) + f"] ({len(value)})"
+    return repr(value)
+
+
+def _config_line(name: str, config: dict[str, object]) -> str:
+    shown = [f"{k}={_short(config[k])}" for k in _SHOWN_CONFIG if k in config]
+    more = len(config) - len(shown)
+    tail = f", … ({more} more in .config)" if more > 0 else ""
+    return f"{name}(" + ", ".join(shown) + tail + ")"
+
+
+def _array_summary(a: np.ndarray, valid: np.ndarray | None = None) -> str:
+    """Shape, dtype, and mean/min/max over the finite entries (and over ``valid`` ones only, if given)."""
+    a = np.asarray(a)
+    head = f"{a.shape} {a.dtype}"
+    keep = np.isfinite(a) if valid is None else np.isfinite(a) & valid
+    finite = a[keep]
+    if finite.size == 0:
+        return head + ": no finite values"
+    return head + f": mean {finite.mean():.4g}, min {finite.min():.4g}, max {finite.max():.4g}"
+
+
+def _stats_summary(layer_stats: dict[str, np.ndarray] | None) -> str:
+    if not layer_stats:
+        return "None"
+    shape = next(iter(layer_stats.values())).shape
+    line = f"{len(layer_stats)} statistics, each {shape} (trial, layer): {', '.join(layer_stats)}"
+    if "grad_sq_norm" in layer_stats:
+        g = np.asarray(layer_stats["grad_sq_norm"], dtype=np.float64).mean(axis=0)
+        line += f"; trial-mean grad_sq_norm {g[0]:.4g} (layer 0) … {g[-1]:.4g} (layer {g.size - 1})"
+    return line
+
+
 class SpectrumResult:
     """Squared singular values of sampled Jacobians / matrix products, one row per trial.
 
     Attributes:
         squared_singular_values: ``(trials, k)`` float64, each row in decreasing order: the eigenvalues of
             ``J Jᵀ`` (structural zeros of a train-mode BN batch Jacobian removed, see ``structural_zeros``).
+            For a deep product ``σ² = exp(2 ln σ)`` can fall outside the float64 range and saturate to 0 or
+            inf: reading this attribute (or :attr:`samples`) then warns (``RuntimeWarning``) and says to use
+            ``log_singular_values`` / :attr:`growth_rates`, which stay exact and finite (:attr:`saturated`
+            counts the saturated values; reading only the log values or growth rates does not warn).
         log_singular_values: ``(trials, k)`` float64 ``ln σ_i`` in decreasing order, or ``None``. For the
-            QR-stabilised products this is the exact quantity (``squared_singular_values = exp(2 ln σ)``
-            can under/overflow float64 at large depth; a warning is then issued) and ``−inf`` marks an exact
-            zero (a width bottleneck).
+            QR-stabilised products this is the exact quantity, and ``−inf`` marks an exact zero (a width
+            bottleneck).
         structural_zeros: ``(trials,)`` int, number of structural zero singular values removed per trial
             (0 without train-mode BN).
         config: the run's configuration (depth, widths, init, seed, device, dtype, …).
         layer_stats: per-layer activation / gradient statistics, each ``(trials, depth + 1)`` (layer 0 is
             the input), or ``None``.
+
+    ``repr``/``str`` is a short summary (configuration, shapes, a few numbers), never the arrays.
     """
 
-    squared_singular_values: np.ndarray
-    log_singular_values: np.ndarray | None
-    structural_zeros: np.ndarray
-    config: dict[str, object]
-    layer_stats: dict[str, np.ndarray] | None = field(default=None)
+    def __init__(
+        self,
+        squared_singular_values: np.ndarray,
+        log_singular_values: np.ndarray | None,
+        structural_zeros: np.ndarray,
+        config: dict[str, object],
+        layer_stats: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        self._squared = np.asarray(squared_singular_values)
+        self.log_singular_values = None if log_singular_values is None else np.asarray(log_singular_values)
+        self.structural_zeros = np.asarray(structural_zeros)
+        self.config = config
+        self.layer_stats = layer_stats
+        bad = ~np.isfinite(self._squared)
+        if self.log_singular_values is not None and self.log_singular_values.shape == self._squared.shape:
+            bad |= (self._squared == 0) & np.isfinite(self.log_singular_values)
+        self._bad = bad
+        #: Number of squared singular values saturated to 0 or inf (or not finite) in float64.
+        self.saturated = int(bad.sum())
+
+    @property
+    def squared_singular_values(self) -> np.ndarray:
+        """``(trials, k)`` squared singular values; warns if some are saturated (class docstring)."""
+        if self.saturated:
+            hint = (
+                "use log_singular_values (exact ln σ) or growth_rates (ln σ / depth), which are finite"
+                if self.log_singular_values is not None
+                else "they are not finite"
+            )
+            warnings.warn(
+                f"{self.saturated} of {self._squared.size} squared singular values are outside the float64 range "
+                f"(saturated to 0 or inf); {hint}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return self._squared
 
     @property
     def samples(self) -> np.ndarray:
@@ -62,7 +143,7 @@ class SpectrumResult:
     @property
     def trials(self) -> int:
         """Number of trials (rows)."""
-        return int(self.squared_singular_values.shape[0])
+        return int(self._squared.shape[0])
 
     @property
     def growth_rates(self) -> np.ndarray | None:
@@ -75,28 +156,55 @@ class SpectrumResult:
             return None
         return self.log_singular_values / float(self.config["depth"])
 
+    def __repr__(self) -> str:
+        if self.saturated == self._squared.size:
+            sq = f"{self._squared.shape} {self._squared.dtype}: all saturated to 0/inf"
+            sq += " (use log_singular_values, growth_rates)"
+        else:
+            sq = _array_summary(self._squared, ~self._bad)
+            if self.saturated:
+                sq += f" (unsaturated); {self.saturated} saturated to 0/inf (use log_singular_values, growth_rates)"
+        lines = [_config_line("SpectrumResult", self.config), f"  squared_singular_values  {sq}"]
+        if self.log_singular_values is None:
+            lines.append("  log_singular_values      None")
+        else:
+            lines.append(f"  log_singular_values      {_array_summary(self.log_singular_values)}")
+            rates = self.growth_rates.mean(axis=0)
+            shown = ", ".join(f"{r:.4g}" for r in rates[:4]) + (", …" if rates.size > 4 else "")
+            lines.append(f"  growth_rates             ln σ / depth, trial mean per index: [{shown}]")
+        z = np.unique(self.structural_zeros)
+        lines.append(f"  structural_zeros         {', '.join(str(v) for v in z[:4])} per trial")
+        lines.append(f"  layer_stats              {_stats_summary(self.layer_stats)}")
+        return "\n".join(lines)
+
+    __str__ = __repr__
+
     def to_xarray(self):
         """An ``xarray.Dataset`` with dims ``(trial, index)`` (and ``layer`` for ``layer_stats``).
 
         Data variables: ``squared_singular_values``, ``log_singular_values`` (if present),
         ``structural_zeros``, and one ``(trial, layer)`` variable per layer statistic; the configuration is
-        stored in ``.attrs`` (``None`` as the string ``"None"``, booleans as 0/1, other objects as strings).
+        stored in ``.attrs`` (``None`` as the string ``"None"``, booleans as 0/1, other objects as strings),
+        with ``saturated`` (number of squared singular values saturated to 0/inf) added when it is not 0.
         """
         import xarray as xr
 
-        data = {"squared_singular_values": (("trial", "index"), self.squared_singular_values)}
+        data = {"squared_singular_values": (("trial", "index"), self._squared)}
         if self.log_singular_values is not None:
             data["log_singular_values"] = (("trial", "index"), self.log_singular_values)
         data["structural_zeros"] = (("trial",), np.asarray(self.structural_zeros))
         coords = {
             "trial": np.arange(self.trials),
-            "index": np.arange(self.squared_singular_values.shape[1]),
+            "index": np.arange(self._squared.shape[1]),
         }
         if self.layer_stats:
             for name, arr in self.layer_stats.items():
                 data[name] = (("trial", "layer"), arr)
             coords["layer"] = np.arange(next(iter(self.layer_stats.values())).shape[1])
-        return xr.Dataset(data, coords=coords, attrs={k: _attr_value(v) for k, v in self.config.items()})
+        attrs = {k: _attr_value(v) for k, v in self.config.items()}
+        if self.saturated:
+            attrs["saturated"] = self.saturated
+        return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 @dataclass
@@ -107,6 +215,8 @@ class LayerStatsResult:
         layer_stats: ``{name: (trials, depth + 1) float64}`` for the names in
             :data:`rmt_init.montecarlo.LAYER_STATS` (layer 0 is the input).
         config: the run's configuration (depth, widths, init, batch norm, seed, device, dtype, …).
+
+    ``repr``/``str`` is a short summary (configuration, shapes, trial-mean gradient norms), never the arrays.
     """
 
     layer_stats: dict[str, np.ndarray]
@@ -130,7 +240,11 @@ class LayerStatsResult:
         ``grad_sq_norm[:, l]`` over trials. Averaging over trials *before* the logarithm estimates the growth
         of ``E‖g_l‖²`` — the quantity mean-field theory predicts (χ₁ without BN; Yang et al. 2019 with BN,
         ``rmt_init.theory.bn_gradient_growth``); the mean of per-trial log-slopes would instead be biased
-        low by ``O(1/N)`` (Jensen). Standard error: jackknife over the independent trials (needs ≥ 2).
+        low by ``O(1/N)`` (Jensen). Standard error: jackknife over the independent trials.
+
+        Raises ``ValueError`` — rather than returning NaN — with fewer than 2 trials (no standard error),
+        and when a trial mean ``ḡ_l`` in the window, or a leave-one-out mean of the jackknife, is 0 or not
+        finite (every gradient vanished, e.g. a dead ReLU network, or overflowed): its logarithm is undefined.
         """
         depth = self.depth
         last = depth - 1 if last is None else last
@@ -143,6 +257,23 @@ class LayerStatsResult:
             )
         g = np.asarray(self.layer_stats["grad_sq_norm"][:, first : last + 1], dtype=np.float64)
         t = g.shape[0]
+        if t < 2:
+            raise ValueError(
+                f"gradient_growth needs >= 2 trials (its standard error is a jackknife over trials); this result "
+                f"has {t} trial; rerun with trials >= 2"
+            )
+        means = g.mean(axis=0)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf/NaN entries are refused just below
+            loo_means = (g.sum(axis=0, keepdims=True) - g) / (t - 1)  # leave-one-out means
+        for name, m in (("trial mean", means[None, :]), ("leave-one-out trial mean", loo_means)):
+            bad = ~(np.isfinite(m) & (m > 0))
+            if bad.any():
+                layer = first + int(np.flatnonzero(bad.any(axis=0))[0])
+                raise ValueError(
+                    f"gradient_growth: the {name} of grad_sq_norm at layer {layer} is {float(m[bad][0])!r} "
+                    "(every gradient vanished or overflowed), so its logarithm is undefined; restrict first/last "
+                    "to layers where gradients are positive and finite, or use wider networks / more trials"
+                )
         xc = np.arange(first, last + 1, dtype=np.float64)
         xc -= xc.mean()
 
@@ -150,12 +281,15 @@ class LayerStatsResult:
             y = np.log(mean_g)
             return -((y - y.mean(axis=-1, keepdims=True)) @ xc) / (xc @ xc)
 
-        full = float(log_growth(g.mean(axis=0)))
-        if t < 2:
-            return GrowthEstimate(math.exp(full), math.nan)
-        loo = log_growth((g.sum(axis=0, keepdims=True) - g) / (t - 1))  # leave-one-out means
+        full = float(log_growth(means))
+        loo = log_growth(loo_means)
         se_log = math.sqrt((t - 1) / t * float(((loo - loo.mean()) ** 2).sum()))
         return GrowthEstimate(math.exp(full), math.exp(full) * se_log)
+
+    def __repr__(self) -> str:
+        return _config_line("LayerStatsResult", self.config) + f"\n  layer_stats  {_stats_summary(self.layer_stats)}"
+
+    __str__ = __repr__
 
     def to_xarray(self):
         """An ``xarray.Dataset`` with one ``(trial, layer)`` variable per statistic; config in ``.attrs``."""
