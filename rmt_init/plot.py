@@ -295,8 +295,8 @@ def _avoid_overlaps(ax: Any, fixed: list[Any], movable: list[Any]) -> None:
             box = text.get_window_extent(renderer)
             if not any(box.overlaps(other) for other in placed):
                 break
-            x, y = text.get_position() if text.get_textcoords() == "offset points" else (5, 0)
-            text.set_position((x, y - 1.1 * box.height * 72.0 / ax.figure.dpi))
+            x, y = text.xyann  # the offset from the marker, in points
+            text.xyann = (x, y - 1.1 * box.height * 72.0 / ax.figure.dpi)
         placed.append(text.get_window_extent(renderer))
 
 
