@@ -10,8 +10,9 @@ Options may be given before or after ``spectrum``. An option that does not apply
 (``--ratio`` with Fuss–Catalan, ``--depth`` with Marchenko–Pastur) or to the job (``--out``,
 ``--scale`` with ``--no-plot``) is refused, as is a figure path that cannot be written; these checks run
 before any work, so an error leaves nothing printed and no file behind. Errors are one line
-(``rmt-init: error: …``) and exit with status 2. Output cut short by a closed pipe (``rmt-init | head``)
-ends quietly.
+(``rmt-init: error: …``) and exit with status 2. When the reader of the output goes away
+(``rmt-init | head -2``) the job stops quietly with status 1, as a Unix tool stopped by SIGPIPE does (the
+rest of the job, the figure included, is not done).
 """
 from __future__ import annotations
 
@@ -106,7 +107,8 @@ def check_output_path(path: str) -> str:
     if not path:
         raise ValueError("--out must be a file path; got ''")
     if os.path.isdir(path):
-        raise ValueError(f"--out {path!r} is a directory; give a file path such as {os.path.join(path, DEFAULT_FIGURE)!r}")
+        example = os.path.join(path, DEFAULT_FIGURE)
+        raise ValueError(f"--out {path!r} is a directory; give a file path such as {example!r}")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         what = "is not a directory" if os.path.exists(directory) else "does not exist"
@@ -190,10 +192,12 @@ def _add_spectrum_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--law", choices=LAWS, default=none, help=f"the spectral law (default {DEFAULTS['law']})")
     parser.add_argument("--depth", type=int, default=none,
                         help=f"number of Gaussian factors, fuss-catalan only (default {DEFAULTS['depth']})")
-    parser.add_argument("--ratio", type=float, default=none, help=f"p/n, marchenko-pastur only (default {DEFAULTS['ratio']})")
+    parser.add_argument("--ratio", type=float, default=none,
+                        help=f"p/n, marchenko-pastur only (default {DEFAULTS['ratio']})")
     parser.add_argument("--variance", type=float, default=none,
                         help=f"entry variance, marchenko-pastur only (default {DEFAULTS['variance']})")
-    parser.add_argument("--out", default=none, help=f"figure path; its extension sets the format (default {DEFAULT_FIGURE})")
+    parser.add_argument("--out", default=none,
+                        help=f"figure path; its extension sets the format (default {DEFAULT_FIGURE})")
     parser.add_argument("--scale", choices=SCALES, default=none,
                         help="figure x-axis: linear in λ, or log with the density of ln λ; auto picks log when the "
                         "law spans many decades (default auto)")

@@ -56,7 +56,8 @@ def test_plot_is_an_attribute_after_import_rmt_init_without_importing_matplotlib
         "print('ok')\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env,
+                          timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
@@ -174,8 +175,10 @@ def test_log_view_starts_where_the_density_of_ln_lambda_is_negligible():
     ],
 )
 def test_auto_scale_by_the_decades_the_mass_spans(law, depth, log):
-    ax = plot.density(law(depth), n=101)
-    assert ax.get_xscale() == ("log" if log else "linear")
+    """Decided on λ, so that the σ view of the same law agrees (σ spans half as many decades)."""
+    for singular_values in (False, True):
+        ax = plot.density(law(depth), n=101, singular_values=singular_values)
+        assert ax.get_xscale() == ("log" if log else "linear")
 
 
 def test_scale_can_be_forced_and_an_axes_with_a_drawing_keeps_its_scale():
