@@ -100,8 +100,9 @@ def _log_view(law: Law, coarse: int = 600) -> tuple[float, float] | None:
     ``x_low`` is where the axis starts (x·pdf(x) below :data:`LOG_VIEW_FLOOR` of its peak; not below
     :data:`LOG_VIEW_MIN`, nor below the continuous part's lowest point) and ``decades`` is log10 of the
     ratio of the 90 % and 10 % quantiles of the continuous part (trapezoid rule in t, quantiles interpolated
-    between grid points; the grid step is at most 0.51 decade, at λ_max ~ 1e7). ``None`` when there is nothing to show on a log axis (no continuous part on
-    x > 0, or a density that is nowhere finite and positive)."""
+    between grid points; a step of (log10 x_max + 300)/599 ≈ 0.5 decade when the part starts at 0).
+    ``None`` when there is nothing to show on a log axis (no continuous part on x > 0, or a density that
+    is nowhere finite and positive)."""
     intervals = [(a, b) for a, b in law.intervals if b > 0.0]
     if not intervals:
         return None
@@ -144,7 +145,7 @@ def log_density_grid(law: Law, n: int = 801, x_low: float | None = None) -> tupl
     if x_low is None:
         view = _log_view(law)
         if view is None:
-            raise ValueError(f"law {law!r} has no continuous part with a finite density on x > 0 to show on a log axis")
+            raise ValueError(f"law {law!r} has no continuous part with a finite density on x > 0 for a log axis")
         x_low = view[0]
     x_low = check_real("x_low", x_low, low=0.0, low_inclusive=False)
     pieces = []
@@ -286,6 +287,7 @@ def _draw_atoms(ax: Any, atoms: Any, log: bool, color: str, prefix: str = "atom 
 
 def _axes_fraction(ax: Any, x: float) -> float:
     """Where data coordinate ``x`` lies across the axes (0 left, 1 right)."""
+    ax.get_xlim()  # brings pending autoscaling into the view limits
     return float(ax.transAxes.inverted().transform(ax.transData.transform((x, 0.0)))[0])
 
 

@@ -2,6 +2,7 @@
 refused, ``rmt_init.plot`` reachable after ``import rmt_init`` (issue 11, items 3, 8, 9, 12)."""
 from __future__ import annotations
 
+import functools
 import math
 import os
 import subprocess
@@ -30,7 +31,9 @@ def _close_figures():
     plt.close("all")
 
 
+@functools.lru_cache(maxsize=None)
 def relu(depth: int):
+    """The law of a ReLU network's Jacobian (one per depth: its tables are built once)."""
     return jacobian_spectrum(depth, "relu", init="kaiming_normal", nonlinearity="relu")
 
 
@@ -152,8 +155,8 @@ def test_deep_laws_are_drawn_as_the_density_of_log_lambda():
 
 
 def test_log_view_starts_where_the_density_of_ln_lambda_is_negligible():
-    """Fuss–Catalan depth 3: λ·ρ(λ) ~ λ^{1/4} at 0, so it is 1e−4 of its peak near λ ~ 1e−16; the view starts
-    one coarse grid step (0.5 decade) below that, and the mass left of it is F(x₀) ≈ 5e−5 (measured)."""
+    """Fuss–Catalan depth 3: λ·ρ(λ) ~ λ^{1/4} at 0, so it is 1e−4 of its peak near λ ~ 1e−16; the view
+    starts one coarse grid step (0.5 decade) below that; the mass left of it is F(x₀) ≈ 5e−5 (measured)."""
     law = fuss_catalan(3)
     ax = plot.density(law, scale="log")
     x, y = ax.get_lines()[0].get_data()
