@@ -419,6 +419,11 @@ def _density(
             text = "↑ diverges" if _diverges_at(shown, edge) else "↑ off scale"
             fixed.append(ax.annotate(text, xy=(edge, top), xytext=(3, -3), textcoords="offset points",
                                      ha="left", va="top", fontsize=FONT_TEXT))
+    elif not _has_drawing_besides(ax, line):  # atoms only (a point mass): a density axis from 0, λ from 0
+        ax.set_ylim(0.0, 1.0)
+        locations = [loc for loc, _ in shown.atoms]
+        if locations and not log and max(locations) > 0.0:
+            ax.set_xlim(0.0, 1.5 * max(locations))
     if log:
         lo, hi = (float(v) for v in ax.dataLim.intervalx)  # everything drawn, without margins
         atoms_at = [loc for loc, _ in shown.atoms if loc > 0]
@@ -435,6 +440,10 @@ def _density(
     else:
         _style_axes(ax, name, "density")
     return ax
+
+
+def _has_drawing_besides(ax: Any, line: Any) -> bool:
+    return bool([a for a in ax.lines if a is not line] or ax.patches or ax.collections)
 
 
 def _diverges_at(law: Law, x: float) -> bool:

@@ -327,3 +327,13 @@ def test_paper_size_figures_have_readable_text():
             box = t.get_window_extent(renderer)
             assert box.x0 >= -1 and box.x1 <= fig.bbox.width + 1, t.get_text()
             assert box.y0 >= -1 and box.y1 <= fig.bbox.height + 1, t.get_text()
+
+
+def test_a_point_mass_is_drawn_on_axes_from_zero():
+    """An orthogonal linear network's Jacobian is a point mass at 1: no continuous part, so no density sets the
+    axes; they were matplotlib's empty-plot default, a density axis from −0.05."""
+    law = jacobian_spectrum(3, "linear", weights="orthogonal")
+    assert law.atoms == ((1.0, 1.0),) and law.intervals == ()
+    ax = plot.density(law)
+    assert ax.get_ylim() == (0.0, 1.0) and ax.get_xlim() == (0.0, 1.5)
+    assert _atom_markers(ax) == [(1.0, 1.0)]
