@@ -200,7 +200,7 @@ def _add_spectrum_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"figure path; its extension sets the format (default {DEFAULT_FIGURE})")
     parser.add_argument("--scale", choices=SCALES, default=none,
                         help="figure x-axis: linear in λ, or log with the density of ln λ; auto picks log when the "
-                        "law spans many decades (default auto)")
+                        "middle 80%% of the law spans more than 7 decades: fuss-catalan from --depth 6 (default auto)")
     parser.add_argument("--no-plot", action="store_true", default=none, help="print the summary only")
 
 
