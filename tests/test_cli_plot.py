@@ -42,7 +42,7 @@ def test_density_plot_returns_axes_with_atoms_and_clipping():
     line = ax.get_lines()[0]
     x, y = line.get_data()
     assert np.all(np.isfinite(y)) and x.min() > 1.0 and x.max() < 9.0
-    assert any("atom 0.75" in t.get_text() for t in ax.texts)
+    assert any("atom mass 0.75" in t.get_text() for t in plot.mass_axis(ax).texts)
     ax2 = plot.density(fuss_catalan(3), singular_values=True)
     assert ax2.get_ylim()[1] < 10  # the divergence at 0 does not set the y-range
     assert ax2.get_xlabel().startswith("singular value")
@@ -54,7 +54,10 @@ def test_clipped_edge_says_diverges_only_when_the_density_does():
     peak at its soft lower edge, and a rectangular product's continuous part starts above 0: 'off scale'."""
     from rmt_init import rectangular_product
 
-    texts = lambda law: [t.get_text() for t in plot.density(law).texts]  # noqa: E731
+    def texts(law):
+        ax = plot.density(law)
+        return [t.get_text() for t in ax.texts + (plot.mass_axis(ax).texts if plot.mass_axis(ax) else [])]
+
     assert "↑ diverges" in texts(fuss_catalan(3))
     assert "↑ off scale" in texts(marchenko_pastur(0.98))
     rect = texts(rectangular_product([100, 130, 160]))

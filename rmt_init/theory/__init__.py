@@ -55,3 +55,73 @@ from .finite import (
     lyapunov_variances,
     top_singular_value_growth,
 )
+
+#: the public names of the theory, in the order of the imports above (tests check that it lists every public
+#: name imported here and nothing else)
+__all__ = [
+    # activations
+    "Activation",
+    "DerivativeSquaredLaw",
+    "bivariate_gaussian_expectation",
+    "derivative_moments",
+    "derivative_sq_law",
+    "gaussian_expectation",
+    "get_activation",
+    # batch normalization
+    "BatchNormComparison",
+    "bn_gradient_growth",
+    "bn_structural_zeros",
+    "bn_vs_no_bn",
+    # classical laws and the law protocol
+    "FussCatalan",
+    "fuss_catalan",
+    "InitScheme",
+    "calculate_gain",
+    "init_scheme",
+    "Law",
+    "SingularValueLaw",
+    "SpectralLaw",
+    "MarchenkoPastur",
+    "marchenko_pastur",
+    # mean field
+    "CriticalPoint",
+    "DepthScales",
+    "MeanFieldState",
+    "c_map",
+    "c_star",
+    "c_trajectory",
+    "chi1",
+    "critical_point_from_q",
+    "critical_sigma_w2",
+    "depth_scales",
+    "mean_field",
+    "q_map",
+    "q_star",
+    "q_trajectory",
+    # free probability
+    "DiscreteS",
+    "FreeProductLaw",
+    "MomentS",
+    "RationalS",
+    "change_dimension",
+    "dirac_s",
+    "free_product",
+    "marchenko_pastur_s",
+    "rectangular_product",
+    "s_transform",
+    "two_point_s",
+    # network Jacobians
+    "JacobianLaw",
+    "jacobian_spectrum",
+    # finite width
+    "ConditionNumberGrowth",
+    "FiniteWidthMoments",
+    "LogNormSquaredLaw",
+    "TopSingularValueGrowth",
+    "condition_number_growth",
+    "finite_width_moments",
+    "log_norm_squared_law",
+    "lyapunov_exponents",
+    "lyapunov_variances",
+    "top_singular_value_growth",
+]
