@@ -73,7 +73,7 @@ def test_plot_compare_draws_theory_histogram_and_atoms() -> None:
     law = jacobian_spectrum(3, "relu")
     samples = law.sample(4000, rng=2).reshape(4, -1)
     ax = plot.compare(law, samples)
-    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    texts = [t.get_text() for t in ax.get_legend().get_texts()] + [t.get_text() for t in ax.texts]
     assert any(t.startswith("KS") for t in texts) and any("atom at 0" in t for t in texts)
     assert len(ax.patches) > 10 and len(ax.lines) >= 1
     heights = np.array([p.get_height() for p in ax.patches])
