@@ -390,6 +390,83 @@ def test_moment_recursion_against_monte_carlo(field, width, depth):
         assert abs(sample.mean() - target) <= SAFETY * sample.std() / math.sqrt(repeats), (sample.mean(), target)
 
 
+def _exact_discrete_moments(n, depth, values, probs):
+    """Exact (E tr JJᵀ/N, E (tr JJᵀ/N)², E tr (JJᵀ)²/N) for J = W_L ⋯ W_1, W = X/√n, X with i.i.d. entries
+    taking ``values`` with ``probs`` — by enumerating every matrix tuple (len(values)^(n²·depth) of them)."""
+    import itertools
+
+    values, probs = np.asarray(values, float), np.asarray(probs, float)
+    idx = np.array(list(itertools.product(range(values.size), repeat=n * n * depth)))
+    w = np.prod(probs[idx], axis=1)
+    mats = values[idx].reshape(-1, depth, n, n) / math.sqrt(n)
+    j = mats[:, 0]
+    for layer in range(1, depth):
+        j = mats[:, layer] @ j
+    jj = j @ np.swapaxes(j, 1, 2)
+    t = np.trace(jj, axis1=1, axis2=2) / n
+    t2 = np.sum(jj**2, axis=(1, 2)) / n
+    return float(w @ t), float(w @ t**2), float(w @ t2)
+
+
+# entries with variance 1: Rademacher (E x⁴ = 1, κ = −2) and {0 w.p. ¾, ±2 w.p. ⅛ each} (E x⁴ = 4, κ = 1)
+_RADEMACHER = ((-1.0, 1.0), (0.5, 0.5), -2.0)
+_THREE_POINT = ((-2.0, 0.0, 2.0), (0.125, 0.75, 0.125), 1.0)
+
+
+@pytest.mark.parametrize("entries", [_RADEMACHER, _THREE_POINT], ids=["rademacher", "three_point"])
+@pytest.mark.parametrize("width, depth", [(1, 3), (2, 1), (2, 2), (2, 3), (3, 1)])
+def test_fourth_cumulant_moments_against_exact_enumeration(entries, width, depth):
+    """Exact expectations over every matrix tuple (no sampling) — an independent reference for the κ ≠ 0 terms,
+    which enter at every depth through the ``d`` recursion (κ² terms from depth 2 on)."""
+    values, probs, kappa = entries
+    if width**2 * depth * math.log2(len(values)) > 20:
+        pytest.skip("enumeration too large")
+    m1, a, b = _exact_discrete_moments(width, depth, values, probs)
+    got = finite_width_moments(width, depth, fourth_cumulant=kappa)
+    assert got.m1 == pytest.approx(m1, rel=1e-12)
+    assert got.a == pytest.approx(a, rel=1e-12)
+    assert got.b == pytest.approx(b, rel=1e-12)
+    assert got.fourth_cumulant == kappa
+
+
+def test_fourth_cumulant_closed_forms():
+    # depth 1, i.i.d. entries of kurtosis 3 + κ: E tr(WWᵀ)²/N = 2 + (1 + κ)/N, E (tr WWᵀ/N)² = 1 + (2 + κ)/N²
+    # (count the index coincidences of Σ_{i,k} (Σ_a X_ia X_ka)²)
+    for n in (1, 3, 50):
+        for kappa in (-2.0, -1.2, 0.0, 4.5):
+            m = finite_width_moments(n, 1, fourth_cumulant=kappa)
+            assert m.b == pytest.approx(2 + (1 + kappa) / n, rel=1e-14)
+            assert m.a == pytest.approx(1 + (2 + kappa) / n**2, rel=1e-14)
+    # N = 1: the product of L scalars: E x^4 per layer
+    assert finite_width_moments(1, 4, fourth_cumulant=-1.2).b == pytest.approx(1.8**4, rel=1e-14)
+    # κ = 0 is the Gaussian recursion; σ_w² scaling is unchanged; N → ∞: universal L + 1
+    assert finite_width_moments(7, 5, fourth_cumulant=0.0) == finite_width_moments(7, 5)
+    m = finite_width_moments(5, 3, sigma_w2=2.0, fourth_cumulant=-1.2)
+    ref = finite_width_moments(5, 3, fourth_cumulant=-1.2)
+    assert (m.m1, m.a, m.b) == pytest.approx((8.0, 64 * ref.a, 64 * ref.b))
+    assert finite_width_moments(10**7, 6, fourth_cumulant=-1.2).b == pytest.approx(7.0, abs=1e-4)
+    assert ref.per_matrix_variance == pytest.approx(ref.b - ref.a)
+
+
+def test_fourth_cumulant_against_monte_carlo_uniform():
+    """Uniform entries (κ = −6/5, as torch's xavier_uniform_) at N = 6, L = 3: 5 SE from the sample spread."""
+    n, depth, repeats = 6, 3, 40000
+    rng = np.random.default_rng(5)
+    j = np.eye(n)
+    for _ in range(depth):
+        j = rng.uniform(-math.sqrt(3), math.sqrt(3), (repeats, n, n)) / math.sqrt(n) @ j
+    jj = j @ np.swapaxes(j, 1, 2)
+    t = np.trace(jj, axis1=1, axis2=2) / n
+    t2 = np.sum(jj**2, axis=(1, 2)) / n
+    got = finite_width_moments(n, depth, fourth_cumulant=-1.2)
+    gauss = finite_width_moments(n, depth)
+    for sample, target, other in ((t**2, got.a, gauss.a), (t2, got.b, gauss.b)):
+        se = sample.std() / math.sqrt(repeats)
+        assert abs(sample.mean() - target) <= SAFETY * se, (sample.mean(), target)
+    # the check can fail: the Gaussian value is more than 5 SE away for b
+    assert abs(t2.mean() - gauss.b) > SAFETY * t2.std() / math.sqrt(repeats)
+
+
 # ---------------------------------------------------------------------------------------------
 # Extreme singular values
 # ---------------------------------------------------------------------------------------------
@@ -522,6 +599,9 @@ def test_top_singular_value_large_width_edge():
         (lambda: finite_width_moments(0, 2), "width"),
         (lambda: finite_width_moments(3, -1), "depth"),
         (lambda: finite_width_moments(3, 2, "quaternion"), "quaternion"),
+        (lambda: finite_width_moments(3, 2, fourth_cumulant=-2.5), "fourth_cumulant"),
+        (lambda: finite_width_moments(3, 2, fourth_cumulant=float("nan")), "fourth_cumulant"),
+        (lambda: finite_width_moments(3, 2, "complex", fourth_cumulant=1.0), "complex"),
         (lambda: condition_number_growth(3, 0), "depth"),
         (lambda: condition_number_growth(0, 3), "width"),
         (lambda: condition_number_growth(3, 3, "bogus"), "bogus"),
