@@ -467,6 +467,47 @@ def test_fourth_cumulant_against_monte_carlo_uniform():
     assert abs(t2.mean() - gauss.b) > SAFETY * t2.std() / math.sqrt(repeats)
 
 
+def test_relu_moments_closed_forms():
+    # N = 1: J = Π ε_l w_l, E J⁴ = (E ε w⁴)^L = (3σ_w⁴/2)^L, E J² = (σ_w²/2)^L
+    for depth in (1, 3, 6):
+        m = finite_width_moments(1, depth, sigma_w2=2.0, activation="relu")
+        assert m.m1 == pytest.approx(1.0) and m.b == pytest.approx(6.0**depth, rel=1e-13) and m.a == m.b
+    # N → ∞ at He init: mean 1, Var λ = 2L (the ReLU Jacobian law's variance)
+    m = finite_width_moments(10**7, 5, sigma_w2=2.0, activation="relu")
+    assert m.m1 == 1.0 and m.spectral_variance == pytest.approx(10.0, abs=1e-4)
+    # depth 1: E tr(DWWᵀD)²/N with s = σ_w²/N: [(N²/4 + 3N/4)·N + (N/2)·N²]·s²/N
+    n = 5
+    m = finite_width_moments(n, 1, sigma_w2=2.0, activation="relu")
+    assert m.b == pytest.approx(4.0 / n**3 * ((n**2 / 4 + 3 * n / 4) * n + n**3 / 2), rel=1e-14)
+    assert m.a == pytest.approx(4.0 / n**4 * ((n**2 / 4 + n / 4) * n**2 + n**2), rel=1e-14)
+
+
+def test_relu_moments_against_monte_carlo_networks():
+    """Independent simulator: numpy ReLU nets (Gaussian N(0, 2/N) weights, no bias, Gaussian input) at N = 8,
+    L = 3; tr JJᵀ/N, its square and tr(JJᵀ)²/N against the recursion, 5 SE from the sample spread. The N → ∞ value
+    of b − a (2L) is more than 5 SE away, so the check resolves the finite-N correction."""
+    n, depth, repeats = 8, 3, 40000
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal((repeats, n, 1))
+    j = np.broadcast_to(np.eye(n), (repeats, n, n))
+    for _ in range(depth):
+        w = rng.standard_normal((repeats, n, n)) * math.sqrt(2.0 / n)
+        h = w @ x
+        d = (h > 0).astype(float)
+        j = d * (w @ j)
+        x = np.maximum(h, 0.0)
+    jj = j @ np.swapaxes(j, 1, 2)
+    t = np.trace(jj, axis1=1, axis2=2) / n
+    t2 = np.sum(jj**2, axis=(1, 2)) / n
+    got = finite_width_moments(n, depth, sigma_w2=2.0, activation="relu")
+    for sample, target in ((t, got.m1), (t**2, got.a), (t2, got.b), (t2 - t**2, got.per_matrix_variance)):
+        se = sample.std() / math.sqrt(repeats)
+        assert abs(sample.mean() - target) <= SAFETY * se, (sample.mean(), target)
+    v = t2 - t**2
+    n_inf = finite_width_moments(10**9, depth, sigma_w2=2.0, activation="relu").per_matrix_variance
+    assert abs(v.mean() - n_inf) > SAFETY * v.std() / math.sqrt(repeats)
+
+
 # ---------------------------------------------------------------------------------------------
 # Extreme singular values
 # ---------------------------------------------------------------------------------------------
@@ -602,6 +643,9 @@ def test_top_singular_value_large_width_edge():
         (lambda: finite_width_moments(3, 2, fourth_cumulant=-2.5), "fourth_cumulant"),
         (lambda: finite_width_moments(3, 2, fourth_cumulant=float("nan")), "fourth_cumulant"),
         (lambda: finite_width_moments(3, 2, "complex", fourth_cumulant=1.0), "complex"),
+        (lambda: finite_width_moments(3, 2, activation="tanh"), "tanh"),
+        (lambda: finite_width_moments(3, 2, activation="relu", fourth_cumulant=-1.2), "relu"),
+        (lambda: finite_width_moments(3, 2, "complex", activation="relu"), "relu"),
         (lambda: condition_number_growth(3, 0), "depth"),
         (lambda: condition_number_growth(0, 3), "width"),
         (lambda: condition_number_growth(3, 3, "bogus"), "bogus"),

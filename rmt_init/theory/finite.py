@@ -10,8 +10,9 @@ infinite-width spectral laws live elsewhere. Conventions follow the package (wid
 * **Log-norm law** of ``‖J u‖²`` for a fixed unit ``u`` (:func:`log_norm_squared_law`) —
   exact mean and variance at every finite width and depth from chi-square / binomial identities;
   its Gaussian form is the Hanin & Nica (2020) limit.
-* **Trace moments** of ``J Jᵀ`` for square Gaussian products (:func:`finite_width_moments`) —
-  an exact recursion (Wick/Wishart calculus, derived in the docstring).
+* **Trace moments** of ``J Jᵀ`` for square products with i.i.d. entries of any kurtosis, and for
+  square Gaussian ReLU networks (:func:`finite_width_moments`) — an exact recursion
+  (Wick/Wishart calculus, derived in the docstring).
 * **Extreme singular values** (:func:`top_singular_value_growth`,
   :func:`condition_number_growth`) — exact two-sided bounds on ``E ln σ_max`` and ``E ln κ``
   at every ``(N, L)``, their exact ``L → ∞`` asymptotes, the exact ``N → ∞`` edge, and one
@@ -351,11 +352,12 @@ def log_norm_squared_law(
 
 @dataclass(frozen=True)
 class FiniteWidthMoments:
-    """Exact low moments of ``J Jᵀ`` for ``J = W_L ⋯ W_1``, ``W_l`` i.i.d. ``N × N`` with i.i.d. entries.
+    """Exact low moments of ``J Jᵀ`` for ``J = W_L ⋯ W_1`` (or the ReLU net ``D_L W_L ⋯ D_1 W_1``),
+    ``W_l`` i.i.d. ``N × N`` with i.i.d. entries.
 
     Attributes: ``m1 = E[tr(JJᵀ)/N]``, ``a = E[(tr(JJᵀ)/N)²]``, ``b = E[tr((JJᵀ)²)/N]``,
-    ``fourth_cumulant`` the entries' excess kurtosis κ (0 for Gaussian entries; see
-    :func:`finite_width_moments`).
+    ``fourth_cumulant`` the entries' excess kurtosis κ (0 for Gaussian entries), ``activation``
+    ``"linear"`` or ``"relu"`` (see :func:`finite_width_moments`).
     """
 
     width: int
@@ -366,6 +368,7 @@ class FiniteWidthMoments:
     a: float
     b: float
     fourth_cumulant: float = 0.0
+    activation: str = "linear"
 
     @property
     def trace_variance(self) -> float:
@@ -396,6 +399,7 @@ def finite_width_moments(
     field: str = "real",
     sigma_w2: float = 1.0,
     fourth_cumulant: float = 0.0,
+    activation: str = "linear",
 ) -> FiniteWidthMoments:
     """Exact ``E[tr JJᵀ/N]``, ``E[(tr JJᵀ/N)²]`` and ``E[tr (JJᵀ)²/N]`` at finite ``N``.
 
@@ -429,22 +433,49 @@ def finite_width_moments(
     diagonal entry ``(1/N) x_iᵀ A x_i`` of ``WAWᵀ`` has second moment
     ``((tr A)² + 2 tr A² + κ Σ_a A_aa²)/N²``, which gives the ``d`` recursion.
 
-    Raises ``ValueError`` for ``width < 1``, ``depth < 0``, an unknown field, bad ``σ_w²``,
-    ``fourth_cumulant < −2`` (every law has ``E x⁴ ≥ (E x²)² = 1``) or a nonzero
-    ``fourth_cumulant`` with ``field="complex"`` (not derived here).
+    **ReLU networks** (``activation="relu"``; real Gaussian weights, no biases, any input):
+    ``J = D_L W_L ⋯ D_1 W_1`` with ``D_l = diag(1{h_l > 0})``. Flipping the sign of row ``i`` of
+    ``W_l`` flips ``h_{l,i}`` but leaves the row's law unchanged, so ``D_l W_l = D_l W̃_l`` with
+    ``D_l``'s diagonal i.i.d. Bernoulli(½) and independent of ``W̃_l`` (the rows folded to
+    ``w̃_i·x > 0``); ``W̃_l`` differs from a Gaussian matrix only in the sign of its component
+    along the layer input ``x``, and every term of the moments below is even in that component,
+    so they are those of independent Bernoulli(½) ``D_l`` and Gaussian ``W_l``. With
+    ``E ε_iε_j = ¼`` (``i ≠ j``), ``½`` (``i = j``) in the pairings above (``σ_w² = 1``; general
+    ``σ_w²`` as for linear nets):
+
+    * ``m1_L = m1/2``, ``a_L = (¼ + 1/(4N)) a + b/N²``, ``b_L = (¼ + 3/(4N)) b + a/2``;
+
+    at He init (``σ_w² = 2``) ``m1 = 1``, ``b_L → 2L + 1`` (``Var λ = 2L``, the ReLU Jacobian law)
+    as ``N → ∞``, and ``N = 1`` gives ``(3σ_w⁴/2)^L`` (``E (ε w)⁴``).
+
+    Raises ``ValueError`` for ``width < 1``, ``depth < 0``, an unknown field or activation, bad
+    ``σ_w²``, ``fourth_cumulant < −2`` (every law has ``E x⁴ ≥ (E x²)² = 1``) or a nonzero
+    ``fourth_cumulant`` with ``field="complex"`` or ``activation="relu"``, and for
+    ``activation="relu"`` with ``field="complex"`` (not derived here).
     """
     n = check_int("width", width, minimum=1)
     depth_ = check_int("depth", depth, minimum=0)
     field = _check_field(field)
     s2 = _check_sigma_w2(sigma_w2)
     kappa = check_real("fourth_cumulant", fourth_cumulant, low=-2.0)
+    act = check_choice("activation", activation, ("linear", "relu"))
     if field == "complex" and kappa != 0.0:
         raise ValueError(
             f"fourth_cumulant={kappa!r} is only supported with field='real' (complex entries: "
             "Gaussian only, fourth_cumulant=0.0)"
         )
+    if act == "relu" and (field != "real" or kappa != 0.0):
+        raise ValueError(
+            f"activation='relu' is derived for real Gaussian weights only (field='real', "
+            f"fourth_cumulant=0.0); got field={field!r}, fourth_cumulant={kappa!r}"
+        )
     a, b, d = 1.0, 1.0, 1.0
-    if field == "real":
+    m1 = s2**depth_
+    if act == "relu":
+        for _ in range(depth_):
+            a, b = (0.25 + 0.25 / n) * a + b / n**2, (0.25 + 0.75 / n) * b + 0.5 * a
+        m1 *= 0.5**depth_
+    elif field == "real":
         for _ in range(depth_):
             a, b, d = (
                 a + (2.0 * b + kappa * d) / n**2,
@@ -459,10 +490,11 @@ def finite_width_moments(
         depth=depth_,
         field=field,
         sigma_w2=s2,
-        m1=s2**depth_,
+        m1=m1,
         a=a * s2 ** (2 * depth_),
         b=b * s2 ** (2 * depth_),
         fourth_cumulant=kappa,
+        activation=act,
     )
 
 
