@@ -480,6 +480,12 @@ def test_relu_moments_closed_forms():
     m = finite_width_moments(n, 1, sigma_w2=2.0, activation="relu")
     assert m.b == pytest.approx(4.0 / n**3 * ((n**2 / 4 + 3 * n / 4) * n + n**3 / 2), rel=1e-14)
     assert m.a == pytest.approx(4.0 / n**4 * ((n**2 / 4 + n / 4) * n**2 + n**2), rel=1e-14)
+    # active_fraction: ½ is the ReLU default; 1 is the linear product; N = 1: E (ε w)⁴ = 3π σ_w⁴
+    assert finite_width_moments(6, 4, activation="relu", active_fraction=0.5) == finite_width_moments(
+        6, 4, activation="relu")
+    lin, full = finite_width_moments(6, 4), finite_width_moments(6, 4, activation="relu", active_fraction=1.0)
+    assert (full.m1, full.a, full.b) == pytest.approx((lin.m1, lin.a, lin.b), rel=1e-14)
+    assert finite_width_moments(1, 3, activation="relu", active_fraction=0.2).b == pytest.approx(0.6**3, rel=1e-13)
 
 
 def test_relu_moments_against_monte_carlo_networks():
@@ -646,6 +652,9 @@ def test_top_singular_value_large_width_edge():
         (lambda: finite_width_moments(3, 2, activation="tanh"), "tanh"),
         (lambda: finite_width_moments(3, 2, activation="relu", fourth_cumulant=-1.2), "relu"),
         (lambda: finite_width_moments(3, 2, "complex", activation="relu"), "relu"),
+        (lambda: finite_width_moments(3, 2, active_fraction=0.5), "active_fraction"),
+        (lambda: finite_width_moments(3, 2, activation="relu", active_fraction=0.0), "active_fraction"),
+        (lambda: finite_width_moments(3, 2, activation="relu", active_fraction=1.5), "1.5"),
         (lambda: condition_number_growth(3, 0), "depth"),
         (lambda: condition_number_growth(0, 3), "width"),
         (lambda: condition_number_growth(3, 3, "bogus"), "bogus"),

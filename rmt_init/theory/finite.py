@@ -400,6 +400,7 @@ def finite_width_moments(
     sigma_w2: float = 1.0,
     fourth_cumulant: float = 0.0,
     activation: str = "linear",
+    active_fraction: float | None = None,
 ) -> FiniteWidthMoments:
     """Exact ``E[tr JJᵀ/N]``, ``E[(tr JJᵀ/N)²]`` and ``E[tr (JJᵀ)²/N]`` at finite ``N``.
 
@@ -445,6 +446,13 @@ def finite_width_moments(
 
     * ``m1_L = m1/2``, ``a_L = (¼ + 1/(4N)) a + b/N²``, ``b_L = (¼ + 3/(4N)) b + a/2``;
 
+    more generally, for masks with i.i.d. Bernoulli(π) diagonals independent of Gaussian ``W_l``
+    (``active_fraction=π``; ``activation="relu"`` alone means π = ½, the exact ReLU case),
+    ``m1_L = π m1``, ``a_L = (π²(1 − 1/N) + π/N) a + 2π b/N²``,
+    ``b_L = (π²(1 − 1/N) + 2π/N) b + π a``. For π ≠ ½ this is exact for independent masks
+    only — a model, e.g., of hard-tanh nets (``φ'² ∈ {0, 1}``), whose masks also depend on
+    ``|h|`` and hence weakly on the weights;
+
     at He init (``σ_w² = 2``) ``m1 = 1``, ``b_L → 2L + 1`` (``Var λ = 2L``, the ReLU Jacobian law)
     as ``N → ∞``, and ``N = 1`` gives ``(3σ_w⁴/2)^L`` (``E (ε w)⁴``).
 
@@ -459,6 +467,15 @@ def finite_width_moments(
     s2 = _check_sigma_w2(sigma_w2)
     kappa = check_real("fourth_cumulant", fourth_cumulant, low=-2.0)
     act = check_choice("activation", activation, ("linear", "relu"))
+    if active_fraction is None:
+        pi = 0.5
+    elif act != "relu":
+        raise ValueError(
+            f"active_fraction={active_fraction!r} needs activation='relu' (masked Gaussian layers); "
+            f"got activation={act!r}"
+        )
+    else:
+        pi = check_real("active_fraction", active_fraction, low=0.0, high=1.0, low_inclusive=False)
     if field == "complex" and kappa != 0.0:
         raise ValueError(
             f"fourth_cumulant={kappa!r} is only supported with field='real' (complex entries: "
@@ -472,9 +489,10 @@ def finite_width_moments(
     a, b, d = 1.0, 1.0, 1.0
     m1 = s2**depth_
     if act == "relu":
+        ca, cb = pi * pi * (1.0 - 1.0 / n), 2.0 * pi / n**2
         for _ in range(depth_):
-            a, b = (0.25 + 0.25 / n) * a + b / n**2, (0.25 + 0.75 / n) * b + 0.5 * a
-        m1 *= 0.5**depth_
+            a, b = (ca + pi / n) * a + cb * b, (ca + 2.0 * pi / n) * b + pi * a
+        m1 *= pi**depth_
     elif field == "real":
         for _ in range(depth_):
             a, b, d = (
