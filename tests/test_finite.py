@@ -490,8 +490,8 @@ def test_relu_moments_closed_forms():
 
 def test_relu_moments_against_monte_carlo_networks():
     """Independent simulator: numpy ReLU nets (Gaussian N(0, 2/N) weights, no bias, Gaussian input) at N = 8,
-    L = 3; tr JJᵀ/N, its square and tr(JJᵀ)²/N against the recursion, 5 SE from the sample spread. The N → ∞ value
-    of b − a (2L) is more than 5 SE away, so the check resolves the finite-N correction."""
+    L = 3; tr JJᵀ/N, its square and tr(JJᵀ)²/N against the recursion, 5 SE from the sample spread. The
+    N → ∞ value of b − a (2L) is more than 5 SE away, so the check resolves the finite-N correction."""
     n, depth, repeats = 8, 3, 40000
     rng = np.random.default_rng(17)
     x = rng.standard_normal((repeats, n, 1))

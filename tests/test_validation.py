@@ -175,7 +175,8 @@ def test_relu_zero_fraction_exact():
 def test_finite_n_edge_wishart():
     """At L = 1 (Marchenko–Pastur, ratio 1) ρ(x) ≈ sqrt(4 − x)/(4π) at the edge, so the shift is
     −1.2065·4^{2/3}·N^{−2/3}; Johnstone's (2001) centring and scaling of the real Wishart λ_max,
-    ((√(N−1) + √N)² + E TW₁·(√(N−1) + √N)(1/√(N−1) + 1/√N)^{1/3})/N, lies within the stated bias bound."""
+    ((√(N−1) + √N)² + E TW₁·(√(N−1) + √N)(1/√(N−1) + 1/√N)^{1/3})/N, lies within the stated bias
+    bound."""
     import rmt_init
 
     law = rmt_init.fuss_catalan(1)

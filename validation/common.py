@@ -186,8 +186,8 @@ EDGE_NEXT_ORDER = 1.5
 
 
 def edge_density_coefficient(law: Any, delta: float = 1e-6) -> float:
-    """``C`` in ``ρ(x) ≈ C·sqrt(E − x)`` at the law's soft upper edge ``E``: ``ρ(E(1 − δ))/sqrt(Eδ)``, δ = 1e−6
-    (the next term of the square-root expansion is relative ``O(δ)``, so ``C`` is good to ~1e−6)."""
+    """``C`` in ``ρ(x) ≈ C·sqrt(E − x)`` at the law's soft upper edge ``E``: ``ρ(E(1 − δ))/sqrt(Eδ)``,
+    δ = 1e−6 (the next term of the square-root expansion is relative ``O(δ)``, so ``C`` is good to ~1e−6)."""
     edge = float(law.upper_edge)
     x = edge * (1.0 - delta)
     return float(np.asarray(law.pdf(np.array([x])))[0]) / math.sqrt(edge - x)
@@ -203,8 +203,8 @@ def finite_n_edge(law: Any, width: int) -> tuple[float, float, float]:
     fixed L (Liu, Wang & Zhang 2016, CPAM 69); for the network Jacobians it is assumed. So
     ``shift = TW1_MEAN (πC)^{−2/3} N^{−2/3}`` (negative). The next order is O(1/N) for Wishart (e.g. the centring
     (√(N−1) + √N)²/N = 4 − 2/N + …), i.e. ``N^{−1/3}`` relative to the shift; the bound used is
-    ``bias_bound = EDGE_NEXT_ORDER · N^{−1/3} |shift|``. Residual (MC − prediction)/|shift| × N^{1/3} measured with
-    rmt_init.montecarlo.product_spectrum (xavier_normal, 100–400 products): L = 1: 0.61, 0.47, 0.26 (N = 32, 64,
+    ``bias_bound = EDGE_NEXT_ORDER · N^{−1/3} |shift|``. Residual (MC − prediction)/|shift| × N^{1/3} measured
+    with rmt_init.montecarlo.product_spectrum (xavier_normal, 100–400 products): L = 1: 0.61, 0.47, 0.26 (N = 32, 64,
     128); L = 2: 0.65, 0.59, 0.39; L = 4: 0.69, 0.68, 0.54, 0.18 (N = 32–256); L = 8: 0.24, 0.18, 0.28, 0.54, 1.46
     ± 0.54 (N = 32–512); L = 16: 0.55 (N = 256) — all below 1.5 (≥ 2× where well resolved).
     """
@@ -223,7 +223,8 @@ def relu_zero_fraction(width: int, depth: int) -> tuple[float, float]:
     active rows and columns, which have a joint density even conditioned on the activity pattern (a region of
     positive volume), so the product of generic blocks has the largest rank the sizes allow. Hence the zero
     fraction is ``f = 1 − min_l K_l / N`` with ``E min = Σ_{k≥1} P(K ≥ k)^L`` and
-    ``E min² = Σ_{k≥1} (2k − 1) P(K ≥ k)^L``. Its N → ∞ limit is the law's atom ½; at N = 64, L = 3 it is 0.5528.
+    ``E min² = Σ_{k≥1} (2k − 1) P(K ≥ k)^L``. Its N → ∞ limit is the law's atom ½; at N = 64, L = 3 it is
+    0.5528.
     """
     from scipy import stats
 
@@ -243,11 +244,13 @@ def ks_distance(cdf_a: Callable, cdf_b: Callable, x: np.ndarray) -> float:
 def masked_variance(width: int, depth: int, ratio: float, weights: str) -> tuple[float, float]:
     """Finite-N per-matrix spectral variance E[tr(JJᵀ)²/N − (tr JJᵀ/N)²] of ``J = D_L W_L ⋯ D_1 W_1`` in a
     *model* where the squared slopes m_i = φ'(h_i)² are i.i.d., independent of the weights, with
-    ``ratio = E m² / (E m)²`` and criticality σ_w² E m = 1: ``(model value, its N → ∞ limit L·ratio or L(ratio−1))``.
+    ``ratio = E m² / (E m)²`` and criticality σ_w² E m = 1: ``(model value, its N → ∞ limit)``, the limit
+    being L·ratio (Gaussian) or L(ratio − 1) (orthogonal).
 
     Gaussian weights: ``rmt_init.finite_width_moments(N, L, σ_w² = r, activation="relu", active_fraction=1/r)``
     (same recursion; exact for ReLU, r = 2). Haar-orthogonal weights (σ_w O): with B = OAOᵀ, the Haar moments
-    E B_ii² = (p1² + 2p2)/(N(N+2)), E B_ij² = (N p2 − p1²)/((N−1)N(N+2)), E B_ii B_jj = ((N+1)p1² − 2p2)/((N−1)N(N+2))
+    E B_ii² = (p1² + 2p2)/(N(N+2)), E B_ij² = (N p2 − p1²)/((N−1)N(N+2)),
+    E B_ii B_jj = ((N+1)p1² − 2p2)/((N−1)N(N+2))
     (p_k = tr A^k; Σ_j B_ij² = p2 and (Σ B_ii)² = p1² check them) give, in a = E(p1/N)², b = E p2/N,
     ``b_l = [N(b − a) + r(N a + 2b)]/(N + 2)``, ``a_l = [(N + 1)a − 2b/N + r(N a + 2b)/N]/(N + 2)``.
     What the model leaves out — the slopes' dependence on the weights through h (for ReLU it cancels exactly by
@@ -263,7 +266,8 @@ def masked_variance(width: int, depth: int, ratio: float, weights: str) -> tuple
         return m.per_matrix_variance, depth * r
     a = b = 1.0
     for _ in range(depth):
-        a, b = ((n + 1) * a - 2 * b / n + r * (n * a + 2 * b) / n) / (n + 2), (n * (b - a) + r * (n * a + 2 * b)) / (n + 2)
+        a, b = (((n + 1) * a - 2 * b / n + r * (n * a + 2 * b) / n) / (n + 2),
+                (n * (b - a) + r * (n * a + 2 * b)) / (n + 2))
     return b - a, depth * (r - 1.0)
 
 

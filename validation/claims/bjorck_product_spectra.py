@@ -109,7 +109,8 @@ def run(size: str, device: str, out_dir: Path) -> dict:
     fig.tight_layout()
     fig_name = "bjorck_product_spectra.png"
     atomic_savefig(fig, out_dir / fig_name, dpi=110)
-    key = {"worst KS": worst_ks, "worst |edge − finite-N prediction|/prediction": worst_edge, "KS tol (bias part 1/N)": 1.0 / n, "DKW(n_eff=trials)": dkw_bound(trials),
+    key = {"worst KS": worst_ks, "worst |edge − finite-N prediction|/prediction": worst_edge,
+           "KS tol (bias part 1/N)": 1.0 / n, "DKW(n_eff=trials)": dkw_bound(trials),
            "max |m2 err|/SE": max(abs(c["measured"] - c["predicted"]) / c["stderr"]
                                   for c in checks if c["name"].startswith("m2"))}
     return record("bjorck_product_spectra", __name__, size, config_for(__name__, size, device), checks, [fig_name],

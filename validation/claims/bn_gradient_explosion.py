@@ -21,8 +21,8 @@ steady state. Layer 0, the input, is drawn open and is not fitted: the input is 
 deeper layer's input is φ(BN(·)) with per-coordinate variance Var φ(z) (z ~ N(0, 1): 1 linear,
 ½ − 1/(2π) = 0.341 relu, 0.394 tanh); the first BN divides by the std of W₁x₀, larger by 1/sqrt(Var φ(z)) than
 in the steady state, so the gradient reaching the input carries an extra factor Var φ(z) — the predicted
-offset ln Var φ(z) (−1.08 relu, −0.93 tanh, 0 linear) is drawn as ×, and matches (measured ≈ −1.0 and −0.8 at
-smoke size). Layer L, the output, is drawn open too: there g_L = u is the unit output direction itself.
+offset ln Var φ(z) (−1.08 relu, −0.93 tanh, 0 linear) is drawn as ×, and matches (measured ≈ −1.0 and
+−0.8 at smoke size). Layer L, the output, is drawn open too: there g_L = u is the unit output direction itself.
 """
 from __future__ import annotations
 

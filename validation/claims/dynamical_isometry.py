@@ -119,7 +119,8 @@ def run(size: str, device: str, out_dir: Path) -> dict:
                                 note=f"N→∞: {float(law.upper_edge):.4g}; distance to the depth-L±1 edge "
                                      f"{neighbour:.3g}"))
         # atoms, stated as masses: at 0 the rank deficit max_l dead_l / N (dead counts ~ Bin(N, p)), whose
-        # finite-N mean exceeds the N → ∞ mass p; at σ_w^{2L} (orthogonal) the untouched subspace, 1 − Σ_l dead_l/N
+        # finite-N mean exceeds the N → ∞ mass p; at σ_w^{2L} (orthogonal) the untouched subspace,
+        # 1 − Σ_l dead_l/N
         p0 = dict(law.atoms).get(0.0, 0.0)
         lines = ["atoms (not in the histogram):",
                  f"λ = 0: mass {p0:.4f} (N → ∞), {_max_binomial_fraction(n, L, p0):.4f} (N = {n}, binomial max)"]
