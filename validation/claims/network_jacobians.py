@@ -29,9 +29,10 @@ stated bias bound where the finite-N value is not exact; ``effect`` as in :func:
 * **relu KS: reported, not checked.** The finite-N cdf of a ReLU Jacobian is not derived here: besides the
   atom, the binomial spread of the active counts makes the factors rectangular, which pushes the small
   nonzero eigenvalues away from 0; after correcting the atom exactly the pooled cdf still differs from the
-  law by 0.026, 0.023, 0.019 (N = 64, 128, 256; L = 3, 400/200/50 nets), decaying only like N^{−1/3}, more
-  than the KS distance between the depth-L and depth-(L±1) laws (≈ 0.04). Both KS values (against the
-  N → ∞ law, and against it with the exact finite-N atom) are in ``key_numbers``.
+  law by 0.026, 0.023, 0.019 (N = 64, 128, 256; L = 3, 400/200/50 nets), decaying slowly (≈ N^{−1/4}) and
+  of the order of the KS distance between the depth-L and depth-(L ± 1) laws (0.04–0.07 at L = 3, 4), so a
+  tolerance covering it could not tell neighbouring depths apart. Both KS values (against the N → ∞ law,
+  and against it with the exact finite-N atom) are in ``key_numbers``.
 * **tanh KS** (default/full only; the smooth law's cdf costs ~1–3 s per point, so it is evaluated by
   panel-wise tanh–sinh quadrature of the density at K sample quantiles, :func:`quadrature_cdf`): the
   statistic is the largest cdf distance over those K probes (a lower bound on the full KS distance, which
