@@ -439,8 +439,10 @@ def finite_width_moments(
     ``W_l`` flips ``h_{l,i}`` but leaves the row's law unchanged, so ``D_l W_l = D_l W̃_l`` with
     ``D_l``'s diagonal i.i.d. Bernoulli(½) and independent of ``W̃_l`` (the rows folded to
     ``w̃_i·x > 0``); ``W̃_l`` differs from a Gaussian matrix only in the sign of its component
-    along the layer input ``x``, and every term of the moments below is even in that component,
-    so they are those of independent Bernoulli(½) ``D_l`` and Gaussian ``W_l``. With
+    along the layer input ``x``: every term of the moments below that is odd in that component
+    of a row is also odd in the row's other components, which are symmetric and independent of
+    it, so it vanishes for both, and the moments are those of independent Bernoulli(½) ``D_l``
+    and Gaussian ``W_l`` (checked against ReLU networks in the package tests). With
     ``E ε_iε_j = ¼`` (``i ≠ j``), ``½`` (``i = j``) in the pairings above (``σ_w² = 1``; general
     ``σ_w²`` as for linear nets):
 
@@ -458,8 +460,9 @@ def finite_width_moments(
 
     Raises ``ValueError`` for ``width < 1``, ``depth < 0``, an unknown field or activation, bad
     ``σ_w²``, ``fourth_cumulant < −2`` (every law has ``E x⁴ ≥ (E x²)² = 1``) or a nonzero
-    ``fourth_cumulant`` with ``field="complex"`` or ``activation="relu"``, and for
-    ``activation="relu"`` with ``field="complex"`` (not derived here).
+    ``fourth_cumulant`` with ``field="complex"`` or ``activation="relu"``, for
+    ``activation="relu"`` with ``field="complex"`` (not derived here), and for ``active_fraction``
+    outside ``(0, 1]`` or given without ``activation="relu"``.
     """
     n = check_int("width", width, minimum=1)
     depth_ = check_int("depth", depth, minimum=0)
