@@ -63,7 +63,7 @@ def _figure(series: dict, depths: list[int], n: int, trials: int, out_dir: Path)
     g = series["xavier_normal"]
     axes[0].plot(ls, g["var_pred"], "k-", lw=1, label=f"exact at N = {n} (Gaussian)")
     axes[0].fill_between(ls, np.array(g["var_pred"]) - g["var_tol"], np.array(g["var_pred"]) + g["var_tol"],
-                         color="0.85", zorder=0, label="check tolerance (5 SE)")
+                         color="0.85", zorder=0, label="check tolerance (5 SE, Gaussian)")
     axes[0].plot(fine, fine, "k:", lw=1, label=r"$N\to\infty$: $L$")
     axes[1].plot(ls, g["edge_pred"], "k-", lw=1, label=f"finite-N prediction (N = {n}, Tracy–Widom)")
     axes[1].fill_between(ls, np.array(g["edge_pred"]) - g["edge_tol"], np.array(g["edge_pred"]) + g["edge_tol"],
