@@ -390,6 +390,130 @@ def test_moment_recursion_against_monte_carlo(field, width, depth):
         assert abs(sample.mean() - target) <= SAFETY * sample.std() / math.sqrt(repeats), (sample.mean(), target)
 
 
+def _exact_discrete_moments(n, depth, values, probs):
+    """Exact (E tr JJᵀ/N, E (tr JJᵀ/N)², E tr (JJᵀ)²/N) for J = W_L ⋯ W_1, W = X/√n, X with i.i.d. entries
+    taking ``values`` with ``probs`` — by enumerating every matrix tuple (len(values)^(n²·depth) of them)."""
+    import itertools
+
+    values, probs = np.asarray(values, float), np.asarray(probs, float)
+    idx = np.array(list(itertools.product(range(values.size), repeat=n * n * depth)))
+    w = np.prod(probs[idx], axis=1)
+    mats = values[idx].reshape(-1, depth, n, n) / math.sqrt(n)
+    j = mats[:, 0]
+    for layer in range(1, depth):
+        j = mats[:, layer] @ j
+    jj = j @ np.swapaxes(j, 1, 2)
+    t = np.trace(jj, axis1=1, axis2=2) / n
+    t2 = np.sum(jj**2, axis=(1, 2)) / n
+    return float(w @ t), float(w @ t**2), float(w @ t2)
+
+
+# entries with variance 1: Rademacher (E x⁴ = 1, κ = −2) and {0 w.p. ¾, ±2 w.p. ⅛ each} (E x⁴ = 4, κ = 1)
+_RADEMACHER = ((-1.0, 1.0), (0.5, 0.5), -2.0)
+_THREE_POINT = ((-2.0, 0.0, 2.0), (0.125, 0.75, 0.125), 1.0)
+
+
+@pytest.mark.parametrize("entries", [_RADEMACHER, _THREE_POINT], ids=["rademacher", "three_point"])
+@pytest.mark.parametrize("width, depth", [(1, 3), (2, 1), (2, 2), (2, 3), (3, 1)])
+def test_fourth_cumulant_moments_against_exact_enumeration(entries, width, depth):
+    """Exact expectations over every matrix tuple (no sampling) — an independent reference for the κ ≠ 0 terms,
+    which enter at every depth through the ``d`` recursion (κ² terms from depth 2 on)."""
+    values, probs, kappa = entries
+    if width**2 * depth * math.log2(len(values)) > 20:
+        pytest.skip("enumeration too large")
+    m1, a, b = _exact_discrete_moments(width, depth, values, probs)
+    got = finite_width_moments(width, depth, fourth_cumulant=kappa)
+    assert got.m1 == pytest.approx(m1, rel=1e-12)
+    assert got.a == pytest.approx(a, rel=1e-12)
+    assert got.b == pytest.approx(b, rel=1e-12)
+    assert got.fourth_cumulant == kappa
+
+
+def test_fourth_cumulant_closed_forms():
+    # depth 1, i.i.d. entries of kurtosis 3 + κ: E tr(WWᵀ)²/N = 2 + (1 + κ)/N, E (tr WWᵀ/N)² = 1 + (2 + κ)/N²
+    # (count the index coincidences of Σ_{i,k} (Σ_a X_ia X_ka)²)
+    for n in (1, 3, 50):
+        for kappa in (-2.0, -1.2, 0.0, 4.5):
+            m = finite_width_moments(n, 1, fourth_cumulant=kappa)
+            assert m.b == pytest.approx(2 + (1 + kappa) / n, rel=1e-14)
+            assert m.a == pytest.approx(1 + (2 + kappa) / n**2, rel=1e-14)
+    # N = 1: the product of L scalars: E x^4 per layer
+    assert finite_width_moments(1, 4, fourth_cumulant=-1.2).b == pytest.approx(1.8**4, rel=1e-14)
+    # κ = 0 is the Gaussian recursion; σ_w² scaling is unchanged; N → ∞: universal L + 1
+    assert finite_width_moments(7, 5, fourth_cumulant=0.0) == finite_width_moments(7, 5)
+    m = finite_width_moments(5, 3, sigma_w2=2.0, fourth_cumulant=-1.2)
+    ref = finite_width_moments(5, 3, fourth_cumulant=-1.2)
+    assert (m.m1, m.a, m.b) == pytest.approx((8.0, 64 * ref.a, 64 * ref.b))
+    assert finite_width_moments(10**7, 6, fourth_cumulant=-1.2).b == pytest.approx(7.0, abs=1e-4)
+    assert ref.per_matrix_variance == pytest.approx(ref.b - ref.a)
+
+
+def test_fourth_cumulant_against_monte_carlo_uniform():
+    """Uniform entries (κ = −6/5, as torch's xavier_uniform_) at N = 6, L = 3: 5 SE from the sample spread."""
+    n, depth, repeats = 6, 3, 40000
+    rng = np.random.default_rng(5)
+    j = np.eye(n)
+    for _ in range(depth):
+        j = rng.uniform(-math.sqrt(3), math.sqrt(3), (repeats, n, n)) / math.sqrt(n) @ j
+    jj = j @ np.swapaxes(j, 1, 2)
+    t = np.trace(jj, axis1=1, axis2=2) / n
+    t2 = np.sum(jj**2, axis=(1, 2)) / n
+    got = finite_width_moments(n, depth, fourth_cumulant=-1.2)
+    gauss = finite_width_moments(n, depth)
+    for sample, target, other in ((t**2, got.a, gauss.a), (t2, got.b, gauss.b)):
+        se = sample.std() / math.sqrt(repeats)
+        assert abs(sample.mean() - target) <= SAFETY * se, (sample.mean(), target)
+    # the check can fail: the Gaussian value is more than 5 SE away for b
+    assert abs(t2.mean() - gauss.b) > SAFETY * t2.std() / math.sqrt(repeats)
+
+
+def test_relu_moments_closed_forms():
+    # N = 1: J = Π ε_l w_l, E J⁴ = (E ε w⁴)^L = (3σ_w⁴/2)^L, E J² = (σ_w²/2)^L
+    for depth in (1, 3, 6):
+        m = finite_width_moments(1, depth, sigma_w2=2.0, activation="relu")
+        assert m.m1 == pytest.approx(1.0) and m.b == pytest.approx(6.0**depth, rel=1e-13) and m.a == m.b
+    # N → ∞ at He init: mean 1, Var λ = 2L (the ReLU Jacobian law's variance)
+    m = finite_width_moments(10**7, 5, sigma_w2=2.0, activation="relu")
+    assert m.m1 == 1.0 and m.spectral_variance == pytest.approx(10.0, abs=1e-4)
+    # depth 1: E tr(DWWᵀD)²/N with s = σ_w²/N: [(N²/4 + 3N/4)·N + (N/2)·N²]·s²/N
+    n = 5
+    m = finite_width_moments(n, 1, sigma_w2=2.0, activation="relu")
+    assert m.b == pytest.approx(4.0 / n**3 * ((n**2 / 4 + 3 * n / 4) * n + n**3 / 2), rel=1e-14)
+    assert m.a == pytest.approx(4.0 / n**4 * ((n**2 / 4 + n / 4) * n**2 + n**2), rel=1e-14)
+    # active_fraction: ½ is the ReLU default; 1 is the linear product; N = 1: E (ε w)⁴ = 3π σ_w⁴
+    assert finite_width_moments(6, 4, activation="relu", active_fraction=0.5) == finite_width_moments(
+        6, 4, activation="relu")
+    lin, full = finite_width_moments(6, 4), finite_width_moments(6, 4, activation="relu", active_fraction=1.0)
+    assert (full.m1, full.a, full.b) == pytest.approx((lin.m1, lin.a, lin.b), rel=1e-14)
+    assert finite_width_moments(1, 3, activation="relu", active_fraction=0.2).b == pytest.approx(0.6**3, rel=1e-13)
+
+
+def test_relu_moments_against_monte_carlo_networks():
+    """Independent simulator: numpy ReLU nets (Gaussian N(0, 2/N) weights, no bias, Gaussian input) at N = 8,
+    L = 3; tr JJᵀ/N, its square and tr(JJᵀ)²/N against the recursion, 5 SE from the sample spread. The
+    N → ∞ value of b − a (2L) is more than 5 SE away, so the check resolves the finite-N correction."""
+    n, depth, repeats = 8, 3, 40000
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal((repeats, n, 1))
+    j = np.broadcast_to(np.eye(n), (repeats, n, n))
+    for _ in range(depth):
+        w = rng.standard_normal((repeats, n, n)) * math.sqrt(2.0 / n)
+        h = w @ x
+        d = (h > 0).astype(float)
+        j = d * (w @ j)
+        x = np.maximum(h, 0.0)
+    jj = j @ np.swapaxes(j, 1, 2)
+    t = np.trace(jj, axis1=1, axis2=2) / n
+    t2 = np.sum(jj**2, axis=(1, 2)) / n
+    got = finite_width_moments(n, depth, sigma_w2=2.0, activation="relu")
+    for sample, target in ((t, got.m1), (t**2, got.a), (t2, got.b), (t2 - t**2, got.per_matrix_variance)):
+        se = sample.std() / math.sqrt(repeats)
+        assert abs(sample.mean() - target) <= SAFETY * se, (sample.mean(), target)
+    v = t2 - t**2
+    n_inf = finite_width_moments(10**9, depth, sigma_w2=2.0, activation="relu").per_matrix_variance
+    assert abs(v.mean() - n_inf) > SAFETY * v.std() / math.sqrt(repeats)
+
+
 # ---------------------------------------------------------------------------------------------
 # Extreme singular values
 # ---------------------------------------------------------------------------------------------
@@ -522,6 +646,15 @@ def test_top_singular_value_large_width_edge():
         (lambda: finite_width_moments(0, 2), "width"),
         (lambda: finite_width_moments(3, -1), "depth"),
         (lambda: finite_width_moments(3, 2, "quaternion"), "quaternion"),
+        (lambda: finite_width_moments(3, 2, fourth_cumulant=-2.5), "fourth_cumulant"),
+        (lambda: finite_width_moments(3, 2, fourth_cumulant=float("nan")), "fourth_cumulant"),
+        (lambda: finite_width_moments(3, 2, "complex", fourth_cumulant=1.0), "complex"),
+        (lambda: finite_width_moments(3, 2, activation="tanh"), "tanh"),
+        (lambda: finite_width_moments(3, 2, activation="relu", fourth_cumulant=-1.2), "relu"),
+        (lambda: finite_width_moments(3, 2, "complex", activation="relu"), "relu"),
+        (lambda: finite_width_moments(3, 2, active_fraction=0.5), "active_fraction"),
+        (lambda: finite_width_moments(3, 2, activation="relu", active_fraction=0.0), "active_fraction"),
+        (lambda: finite_width_moments(3, 2, activation="relu", active_fraction=1.5), "1.5"),
         (lambda: condition_number_growth(3, 0), "depth"),
         (lambda: condition_number_growth(0, 3), "width"),
         (lambda: condition_number_growth(3, 3, "bogus"), "bogus"),

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import validation
@@ -139,3 +140,50 @@ def test_atomic_json_write_keeps_old_file_on_failure(tmp_path):
                              "w")
     assert json.loads(path.read_text()) == {"a": 1} and not _leftovers(tmp_path)
     assert common.jsonable({"x": float("nan"), "y": (1, 2)}) == {"x": None, "y": [1, 2]}
+
+
+def test_no_tolerance_is_as_large_as_the_effect(smoke):
+    """Every check records the size of what it resolves (``effect``: |predicted| by default, the KS distance to
+    the neighbouring depth's law, the finite-N shift of an edge, ...) and its tolerance stays below it, so
+    each check can fail on the wrong answer it is meant to exclude (before: an edge check at L = 8 had
+    tolerance 21.9 around a prediction of 23.1, the ReLU atom 0.125 around 0.5)."""
+    out, _ = smoke
+    loose = []
+    for name in CLAIMS:
+        for c in json.loads((out / f"{name}.json").read_text())["checks"]:
+            assert "effect" in c and c["effect"] is not None and c["effect"] > 0, (name, c)
+            if not c["tolerance"] < c["effect"]:
+                loose.append((name, c["name"], c["tolerance"], c["effect"]))
+    assert not loose, loose
+
+
+def test_relu_zero_fraction_exact():
+    # N = 1: J = 0 unless every unit is active: f = 1 − 2^{−L}
+    for depth in (1, 3, 7):
+        mean, sd = common.relu_zero_fraction(1, depth)
+        assert mean == pytest.approx(1 - 2.0**-depth, abs=1e-15)
+        assert sd == pytest.approx(math.sqrt(2.0**-depth * (1 - 2.0**-depth)), abs=1e-15)
+    # against sampled binomial minima (5 SE of the 200 000-sample mean)
+    rng = np.random.default_rng(2)
+    f = 1 - rng.binomial(64, 0.5, size=(200_000, 3)).min(axis=1) / 64
+    mean, sd = common.relu_zero_fraction(64, 3)
+    assert abs(f.mean() - mean) <= 5 * f.std() / math.sqrt(f.size)
+    assert sd == pytest.approx(f.std(), rel=0.02)  # SE of a sample sd: ~1/sqrt(2n) relative = 0.16 %
+    assert mean == pytest.approx(0.5528, abs=1e-4)
+
+
+def test_finite_n_edge_wishart():
+    """At L = 1 (Marchenko–Pastur, ratio 1) ρ(x) ≈ sqrt(4 − x)/(4π) at the edge, so the shift is
+    −1.2065·4^{2/3}·N^{−2/3}; Johnstone's (2001) centring and scaling of the real Wishart λ_max,
+    ((√(N−1) + √N)² + E TW₁·(√(N−1) + √N)(1/√(N−1) + 1/√N)^{1/3})/N, lies within the stated bias
+    bound."""
+    import rmt_init
+
+    law = rmt_init.fuss_catalan(1)
+    assert common.edge_density_coefficient(law) == pytest.approx(1 / (4 * math.pi), rel=1e-5)
+    for n in (32, 128, 1024):
+        pred, shift, bias = common.finite_n_edge(law, n)
+        assert shift == pytest.approx(common.TW1_MEAN * 4 ** (2 / 3) * n ** (-2 / 3), rel=1e-5)
+        s = math.sqrt(n - 1) + math.sqrt(n)
+        johnstone = (s**2 + common.TW1_MEAN * s * (1 / math.sqrt(n - 1) + 1 / math.sqrt(n)) ** (1 / 3)) / n
+        assert abs(johnstone - pred) <= bias, (n, johnstone, pred, bias)

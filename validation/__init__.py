@@ -5,7 +5,9 @@ Run from the repository root: ``python -m validation [--size smoke|default|full]
 [--resume] [--device auto|cpu|cuda]``. One module per claim in :mod:`validation.claims`; each exposes
 ``SIZES`` (``{"smoke": {...}, "default": {...}, "full": {...}}``) and ``run(size, device, out_dir) -> dict``
 returning the record ``{"claim", "statement", "source", "size", "checks": [{"name", "predicted", "measured",
-"stderr", "tolerance", "passed"}, ...], "passed", "figures", "seconds", "config"}``.
+"stderr", "tolerance", "effect", "passed"}, ...], "passed", "figures", "seconds", "config"}``. Predictions are
+finite-N values wherever they are derived (otherwise the check is narrowed, or a stated bias bound is added
+to 5 standard errors), and every check records the ``effect`` it resolves, which its tolerance stays below.
 """
 CLAIMS: tuple[str, ...] = (
     "bjorck_product_spectra",

@@ -37,11 +37,13 @@ def render_report(records: list[dict], size: str, device: str) -> str:
     for r in records:
         lines += ["", f"## {r['claim']} — {'PASS' if r['passed'] else 'FAIL'}", "", r["statement"], "",
                   f"Source: {r['source']}", "", f"Configuration: `{r['config']}`", "",
-                  "| check | predicted | measured | SE | tolerance | passed |", "|---|---|---|---|---|---|"]
+                  "| check | predicted | measured | SE | tolerance | effect | passed |",
+                  "|---|---|---|---|---|---|---|"]
         for c in r["checks"]:
             note = f" ({c['note']})" if c.get("note") else ""
             lines.append(f"| {_cell(c['name'] + note)} | {_fmt(c['predicted'])} | {_fmt(c['measured'])} | "
-                         f"{_fmt(c['stderr'])} | {_fmt(c['tolerance'])} | {'yes' if c['passed'] else '**NO**'} |")
+                         f"{_fmt(c['stderr'])} | {_fmt(c['tolerance'])} | {_fmt(c.get('effect'))} | "
+                         f"{'yes' if c['passed'] else '**NO**'} |")
         if r["figures"]:
             lines += [""] + [f"![{f}]({f})" for f in r["figures"]]
     return "\n".join(lines) + "\n"

@@ -10,8 +10,9 @@ infinite-width spectral laws live elsewhere. Conventions follow the package (wid
 * **Log-norm law** of ``‖J u‖²`` for a fixed unit ``u`` (:func:`log_norm_squared_law`) —
   exact mean and variance at every finite width and depth from chi-square / binomial identities;
   its Gaussian form is the Hanin & Nica (2020) limit.
-* **Trace moments** of ``J Jᵀ`` for square Gaussian products (:func:`finite_width_moments`) —
-  an exact recursion (Wick/Wishart calculus, derived in the docstring).
+* **Trace moments** of ``J Jᵀ`` for square products with i.i.d. entries of any kurtosis, and for
+  square Gaussian ReLU networks (:func:`finite_width_moments`) — an exact recursion
+  (Wick/Wishart calculus, derived in the docstring).
 * **Extreme singular values** (:func:`top_singular_value_growth`,
   :func:`condition_number_growth`) — exact two-sided bounds on ``E ln σ_max`` and ``E ln κ``
   at every ``(N, L)``, their exact ``L → ∞`` asymptotes, the exact ``N → ∞`` edge, and one
@@ -351,10 +352,12 @@ def log_norm_squared_law(
 
 @dataclass(frozen=True)
 class FiniteWidthMoments:
-    """Exact low moments of ``J Jᵀ`` for ``J = W_L ⋯ W_1``, ``W_l`` i.i.d. ``N × N`` Gaussian.
+    """Exact low moments of ``J Jᵀ`` for ``J = W_L ⋯ W_1`` (or the ReLU net ``D_L W_L ⋯ D_1 W_1``),
+    ``W_l`` i.i.d. ``N × N`` with i.i.d. entries.
 
-    Attributes: ``m1 = E[tr(JJᵀ)/N]``, ``a = E[(tr(JJᵀ)/N)²]``, ``b = E[tr((JJᵀ)²)/N]``
-    (see :func:`finite_width_moments`).
+    Attributes: ``m1 = E[tr(JJᵀ)/N]``, ``a = E[(tr(JJᵀ)/N)²]``, ``b = E[tr((JJᵀ)²)/N]``,
+    ``fourth_cumulant`` the entries' excess kurtosis κ (0 for Gaussian entries), ``activation``
+    ``"linear"`` or ``"relu"`` (see :func:`finite_width_moments`).
     """
 
     width: int
@@ -364,6 +367,8 @@ class FiniteWidthMoments:
     m1: float
     a: float
     b: float
+    fourth_cumulant: float = 0.0
+    activation: str = "linear"
 
     @property
     def trace_variance(self) -> float:
@@ -378,54 +383,139 @@ class FiniteWidthMoments:
         """
         return self.b - self.m1**2
 
+    @property
+    def per_matrix_variance(self) -> float:
+        """``b − a = E[tr(JJᵀ)²/N − (tr JJᵀ/N)²]``: expected variance of one matrix's own spectrum.
+
+        This is what the spread of a single sampled spectrum estimates (``np.var`` of its squared
+        singular values); it is smaller than :attr:`spectral_variance` by the trace variance.
+        """
+        return self.b - self.a
+
 
 def finite_width_moments(
-    width: int, depth: int, field: str = "real", sigma_w2: float = 1.0
+    width: int,
+    depth: int,
+    field: str = "real",
+    sigma_w2: float = 1.0,
+    fourth_cumulant: float = 0.0,
+    activation: str = "linear",
+    active_fraction: float | None = None,
 ) -> FiniteWidthMoments:
     """Exact ``E[tr JJᵀ/N]``, ``E[(tr JJᵀ/N)²]`` and ``E[tr (JJᵀ)²/N]`` at finite ``N``.
 
     ``J = W_L ⋯ W_1``, i.i.d. ``N × N`` matrices with i.i.d. entries of variance ``σ_w²/N``
-    (complex: ``E|w|² = σ_w²/N``). With ``a_0 = b_0 = 1`` and, for ``σ_w² = 1``,
+    (complex: ``E|w|² = σ_w²/N``) and, for real entries, excess kurtosis
+    ``κ = fourth_cumulant`` (``E x⁴ = 3 + κ`` for the standardised entry ``x``; ``0`` Gaussian,
+    ``−6/5`` uniform, e.g. ``torch.nn.init.xavier_uniform_``, ``−2`` Rademacher). Three
+    quantities are carried: ``a = E(tr A/N)²``, ``b = E tr A²/N`` and ``d = E Σ_i A_ii²/N`` for
+    ``A = JJᵀ``. With ``a_0 = b_0 = d_0 = 1`` and, for ``σ_w² = 1``,
 
-    * real:    ``a_L = a_{L−1} + 2 b_{L−1}/N²``,  ``b_L = a_{L−1} + (1 + 1/N) b_{L−1}``;
-    * complex: ``a_L = a_{L−1} + b_{L−1}/N²``,    ``b_L = a_{L−1} + b_{L−1}``;
+    * real:    ``a_L = a + (2b + κd)/N²``,  ``b_L = a + (1 + 1/N) b + κd/N``,
+      ``d_L = a + 2b/N + κd/N`` (right-hand sides at ``L − 1``);
+    * complex (Gaussian only): ``a_L = a + b/N²``,  ``b_L = a + b``;
 
     ``E[tr JJᵀ/N] = 1``; general ``σ_w²`` multiplies ``m1`` by ``σ_w^{2L}`` and ``a, b`` by
-    ``σ_w^{4L}``. Checked values: real, ``N = 10``: ``b_2 = 3.33``, ``b_3 = 4.725``;
-    ``b_1 = 2 + 1/N`` (real Wishart), ``2`` (complex); ``N = 1``: ``3^L`` (real), ``2^L`` (complex);
-    ``N → ∞``: ``b_L → L + 1`` (Fuss–Catalan).
+    ``σ_w^{4L}``. Checked values: real Gaussian, ``N = 10``: ``b_2 = 3.33``, ``b_3 = 4.725``;
+    ``b_1 = 2 + (1 + κ)/N`` and ``a_1 = 1 + (2 + κ)/N²`` (real), ``b_1 = 2`` (complex);
+    ``N = 1``: ``(3 + κ)^L`` (real), ``2^L`` (complex); ``N → ∞``: ``b_L → L + 1``
+    (Fuss–Catalan, universal: κ enters at order ``1/N``).
 
-    Source: derived here by Gaussian (Wick) calculus, one layer at a time, and checked against
-    exact symbolic expectations for small ``N`` and Monte Carlo (package tests). Write
-    ``J_L = W J_{L−1}``, ``A = J_{L−1}J_{L−1}ᵀ`` (independent of ``W``), ``W = X/√N``. Then
-    ``tr(WAWᵀ) = (1/N) Σ_i x_iᵀ A x_i`` over the ``N`` i.i.d. rows ``x_i`` of ``X``, each with
-    mean ``tr A`` and variance ``2 tr A²`` (real) or ``tr A²`` (complex), which gives the
-    ``a`` recursion; and ``E[XᵀX A XᵀX] = N(N+1) A + N tr(A) I`` (real Wishart;
-    ``N² A + N tr(A) I`` complex), so ``E tr((WAWᵀ)²) = (1 + 1/N) tr A² + (tr A)²/N`` (real),
-    which gives the ``b`` recursion (standard Wishart moment identities, e.g. Muirhead,
-    *Aspects of Multivariate Statistical Theory*, 1982).
+    Source: derived here by one-layer moment (Wick) calculus, checked against exact symbolic
+    expectations (Gaussian), exact enumeration (Rademacher and three-point entries) and Monte
+    Carlo (package tests). Write ``J_L = W J_{L−1}``, ``A = J_{L−1}J_{L−1}ᵀ`` (independent of
+    ``W``), ``W = X/√N``; ``E[X_ia X_kb X_kc X_id]`` is the three Gaussian pairings plus
+    ``κ·1[i = k, a = b = c = d]``. Then ``tr(WAWᵀ) = (1/N) Σ_i x_iᵀ A x_i`` over the ``N``
+    i.i.d. rows ``x_i`` of ``X``, each quadratic form with mean ``tr A`` and variance
+    ``2 tr A² + κ Σ_a A_aa²`` (real) or ``tr A²`` (complex), which gives the ``a``
+    recursion; ``E tr((WAWᵀ)²) = (1 + 1/N) tr A² + (tr A)²/N + (κ/N) Σ_a A_aa²`` (the Gaussian
+    part is the real Wishart identity ``E[XᵀX A XᵀX] = N(N+1) A + N tr(A) I``, e.g. Muirhead,
+    *Aspects of Multivariate Statistical Theory*, 1982), which gives the ``b`` recursion; and a
+    diagonal entry ``(1/N) x_iᵀ A x_i`` of ``WAWᵀ`` has second moment
+    ``((tr A)² + 2 tr A² + κ Σ_a A_aa²)/N²``, which gives the ``d`` recursion.
 
-    Raises ``ValueError`` for ``width < 1``, ``depth < 0``, an unknown field or bad ``σ_w²``.
+    **ReLU networks** (``activation="relu"``; real Gaussian weights, no biases, any input):
+    ``J = D_L W_L ⋯ D_1 W_1`` with ``D_l = diag(1{h_l > 0})``. Flipping the sign of row ``i`` of
+    ``W_l`` flips ``h_{l,i}`` but leaves the row's law unchanged, so ``D_l W_l = D_l W̃_l`` with
+    ``D_l``'s diagonal i.i.d. Bernoulli(½) and independent of ``W̃_l`` (the rows folded to
+    ``w̃_i·x > 0``); ``W̃_l`` differs from a Gaussian matrix only in the sign of its component
+    along the layer input ``x``: every term of the moments below that is odd in that component
+    of a row is also odd in the row's other components, which are symmetric and independent of
+    it, so it vanishes for both, and the moments are those of independent Bernoulli(½) ``D_l``
+    and Gaussian ``W_l`` (checked against ReLU networks in the package tests). With
+    ``E ε_iε_j = ¼`` (``i ≠ j``), ``½`` (``i = j``) in the pairings above (``σ_w² = 1``; general
+    ``σ_w²`` as for linear nets):
+
+    * ``m1_L = m1/2``, ``a_L = (¼ + 1/(4N)) a + b/N²``, ``b_L = (¼ + 3/(4N)) b + a/2``;
+
+    more generally, for masks with i.i.d. Bernoulli(π) diagonals independent of Gaussian ``W_l``
+    (``active_fraction=π``; ``activation="relu"`` alone means π = ½, the exact ReLU case),
+    ``m1_L = π m1``, ``a_L = (π²(1 − 1/N) + π/N) a + 2π b/N²``,
+    ``b_L = (π²(1 − 1/N) + 2π/N) b + π a``. For π ≠ ½ this is exact for independent masks
+    only — a model, e.g., of hard-tanh nets (``φ'² ∈ {0, 1}``), whose masks also depend on
+    ``|h|`` and hence weakly on the weights;
+
+    at He init (``σ_w² = 2``) ``m1 = 1``, ``b_L → 2L + 1`` (``Var λ = 2L``, the ReLU Jacobian law)
+    as ``N → ∞``, and ``N = 1`` gives ``(3σ_w⁴/2)^L`` (``E (ε w)⁴``).
+
+    Raises ``ValueError`` for ``width < 1``, ``depth < 0``, an unknown field or activation, bad
+    ``σ_w²``, ``fourth_cumulant < −2`` (every law has ``E x⁴ ≥ (E x²)² = 1``) or a nonzero
+    ``fourth_cumulant`` with ``field="complex"`` or ``activation="relu"``, for
+    ``activation="relu"`` with ``field="complex"`` (not derived here), and for ``active_fraction``
+    outside ``(0, 1]`` or given without ``activation="relu"``.
     """
     n = check_int("width", width, minimum=1)
     depth_ = check_int("depth", depth, minimum=0)
     field = _check_field(field)
     s2 = _check_sigma_w2(sigma_w2)
-    a, b = 1.0, 1.0
-    if field == "real":
-        ca, cb = 2.0 / n**2, 1.0 + 1.0 / n
+    kappa = check_real("fourth_cumulant", fourth_cumulant, low=-2.0)
+    act = check_choice("activation", activation, ("linear", "relu"))
+    if active_fraction is None:
+        pi = 0.5
+    elif act != "relu":
+        raise ValueError(
+            f"active_fraction={active_fraction!r} needs activation='relu' (masked Gaussian layers); "
+            f"got activation={act!r}"
+        )
     else:
-        ca, cb = 1.0 / n**2, 1.0
-    for _ in range(depth_):
-        a, b = a + ca * b, a + cb * b
+        pi = check_real("active_fraction", active_fraction, low=0.0, high=1.0, low_inclusive=False)
+    if field == "complex" and kappa != 0.0:
+        raise ValueError(
+            f"fourth_cumulant={kappa!r} is only supported with field='real' (complex entries: "
+            "Gaussian only, fourth_cumulant=0.0)"
+        )
+    if act == "relu" and (field != "real" or kappa != 0.0):
+        raise ValueError(
+            f"activation='relu' is derived for real Gaussian weights only (field='real', "
+            f"fourth_cumulant=0.0); got field={field!r}, fourth_cumulant={kappa!r}"
+        )
+    a, b, d = 1.0, 1.0, 1.0
+    m1 = s2**depth_
+    if act == "relu":
+        ca, cb = pi * pi * (1.0 - 1.0 / n), 2.0 * pi / n**2
+        for _ in range(depth_):
+            a, b = (ca + pi / n) * a + cb * b, (ca + 2.0 * pi / n) * b + pi * a
+        m1 *= pi**depth_
+    elif field == "real":
+        for _ in range(depth_):
+            a, b, d = (
+                a + (2.0 * b + kappa * d) / n**2,
+                a + (1.0 + 1.0 / n) * b + kappa * d / n,
+                a + (2.0 * b + kappa * d) / n,
+            )
+    else:
+        for _ in range(depth_):
+            a, b = a + b / n**2, a + b
     return FiniteWidthMoments(
         width=n,
         depth=depth_,
         field=field,
         sigma_w2=s2,
-        m1=s2**depth_,
+        m1=m1,
         a=a * s2 ** (2 * depth_),
         b=b * s2 ** (2 * depth_),
+        fourth_cumulant=kappa,
+        activation=act,
     )
 
 

@@ -85,14 +85,16 @@ def run(size: str, device: str, out_dir: Path) -> dict:
         se = math.sqrt(L * v.sum() / trials)
         checks.append(check(f"E ln|det P| N={n}", L * lam.sum(), logdet.mean(), SAFETY * se, stderr=se))
         i = np.arange(1, n + 1)
-        axes[0].plot((i - 0.5) / n, lam, "-", label=f"Newman, N = {n}")
-        axes[0].errorbar((i - 0.5) / n, rates.mean(axis=0), yerr=SAFETY * rates.std(axis=0, ddof=1) / math.sqrt(trials),
-                         fmt="o", ms=3, label=f"QR MC, N = {n}")
+        line, = axes[0].plot((i - 0.5) / n, lam, "-", lw=1, label=f"N = {n}: Newman (line), QR Monte Carlo ± 1 SE")
+        axes[0].errorbar((i - 0.5) / n, rates.mean(axis=0), yerr=rates.std(axis=0, ddof=1) / math.sqrt(trials),
+                         fmt="o", ms=4, capsize=2, color=line.get_color())
     key["max |rate − λ_i|"] = worst
     u = np.linspace(0.0, 0.995, 200)
     axes[0].plot(u, 0.5 * np.log(1 - u), "k:", label="N → ∞: ½ ln(1 − i/N)")
-    axes[0].set(xlabel="i / N", ylabel="λ_i", title=f"Lyapunov exponents (L = {L}, {trials} products)")
-    axes[0].legend(fontsize=6)
+    axes[0].set_xlabel("i / N", fontsize=10)
+    axes[0].set_ylabel(r"$\lambda_i$", fontsize=10)
+    axes[0].set_title(f"Lyapunov exponents (L = {L}, {trials} products)", fontsize=10)
+    axes[0].legend(fontsize=8)
     # --- Hanin–Nica log-norm law with real torch relu nets
     widths = cfg["hn_widths"]
     law = log_norm_squared_law(widths, "relu")
@@ -117,8 +119,11 @@ def run(size: str, device: str, out_dir: Path) -> dict:
     bins = np.linspace(alive.min(), alive.max(), 60)
     axes[1].hist(alive, bins=bins, density=True, color="0.75", label=f"{t} torch relu nets")
     axes[1].plot(bins, law.as_scipy().pdf(bins), "C3-", label="Gaussian, exact mean/var")
-    axes[1].set(xlabel="ln‖Ju‖²", ylabel="density", title=f"Hanin–Nica, β = {law.beta:.3f}")
-    axes[1].legend(fontsize=7)
+    axes[1].set_xlabel(r"$\ln\|Ju\|^2$", fontsize=10)
+    axes[1].set_ylabel("density", fontsize=10)
+    axes[1].set_title(f"Hanin–Nica: ReLU widths {widths[0]}, depth {len(widths) - 1}, β = {law.beta:.3f}",
+                      fontsize=10)
+    axes[1].legend(fontsize=8)
     # --- condition number growth
     n = cfg["kappa_width"]
     for depth in cfg["kappa_depths"]:
@@ -134,6 +139,6 @@ def run(size: str, device: str, out_dir: Path) -> dict:
                             passed=lo <= m <= hi, note=f"bounds [{pred.lower_bound:.3f}, {pred.lyapunov_mean:.3f}]"))
         key[f"E ln κ N={n} L={depth}"] = f"{m:.2f} in [{pred.lower_bound:.2f}, {pred.lyapunov_mean:.2f}]"
     fig.tight_layout()
-    atomic_savefig(fig, out_dir / "finite_width.png", dpi=90)
+    atomic_savefig(fig, out_dir / "finite_width.png", dpi=110)
     return record("finite_width", __name__, size, config_for(__name__, size, device), checks, ["finite_width.png"],
                   t0, key)
