@@ -27,7 +27,7 @@ from fractions import Fraction
 import numpy as np
 
 from .._validate import check_real
-from .laws import Atom, SpectralLaw, _tanhsinh
+from .laws import _LOG_TINY, Atom, SpectralLaw, _tanhsinh
 
 __all__ = ["MarchenkoPastur", "marchenko_pastur"]
 
@@ -153,12 +153,12 @@ class MarchenkoPastur(SpectralLaw):
         k = np.clip(np.searchsorted(values, mass) - 1, 0, _INVERSE_GRID - 2)
         lo, hi = grid[k].copy(), grid[k + 1].copy()
         theta = np.interp(mass, values, grid)
-        c, v = self.ratio, self.variance
+        v = self.variance
         for _ in range(60):
             f = self._continuous_below_theta(theta) - mass
             lo = np.where(f < 0, theta, lo)
             hi = np.where(f > 0, theta, hi)
-            x = v * (1.0 + c - 2.0 * math.sqrt(c) * np.cos(theta))
+            x = self._x_from_theta(theta)  # v(1 + c − 2√c cos θ) cancels for c ≈ 1, θ → 0
             slope = (2.0 / math.pi) * np.sin(theta) ** 2 * v / x
             with np.errstate(divide="ignore", invalid="ignore"):
                 newton = theta - f / slope
@@ -186,6 +186,54 @@ class MarchenkoPastur(SpectralLaw):
 
     def _isf(self, p: np.ndarray) -> np.ndarray:
         return self._ppf(1.0 - p)
+
+    # ------------------------------------------------------------------ log-scale view (t = ln λ)
+    # For ratio = 1 the continuous part reaches the hard edge 0 (ρ ~ x^{−1/2}); there, with
+    # x = 4v sin²(θ/2) and F = (sin θ + θ)/π, the log view is closed form below the float range:
+    # θ = 2 arcsin(e^{(t − ln 4v)/2}), e^t ρ(e^t) = √((4v − x) x)/(2πv), and for q < 1e−100 (θ < 2e−100,
+    # where sin θ = θ to O(θ²)) the quantile is t = ln 4v + 2 ln(πq/4). Other ratios have no continuous
+    # mass near 0: the defaults through λ = e^t serve.
+    _LOG_DEEP_Q = 1e-100
+
+    def _hard_edge_log(self, t: np.ndarray) -> np.ndarray:
+        """Points of t below the float range (where the ratio-1 hard edge needs the closed form)."""
+        return (t < _LOG_TINY) & (t > -np.inf) if self.ratio == 1.0 else np.zeros(t.shape, bool)
+
+    def _log_hard_cdf(self, t: np.ndarray) -> np.ndarray:
+        theta = 2.0 * np.arcsin(np.exp(0.5 * (t - math.log(4.0 * self.variance))))
+        return (np.sin(theta) + theta) / math.pi
+
+    def _log_cdf(self, t: np.ndarray) -> np.ndarray:
+        low = self._hard_edge_log(t)
+        out = np.empty(t.shape)
+        out[~low] = super()._log_cdf(t[~low])
+        out[low] = self._log_hard_cdf(t[low])
+        return out
+
+    def _log_sf(self, t: np.ndarray) -> np.ndarray:
+        low = self._hard_edge_log(t)
+        out = np.empty(t.shape)
+        out[~low] = super()._log_sf(t[~low])
+        out[low] = 1.0 - self._log_hard_cdf(t[low])
+        return out
+
+    def _log_pdf(self, t: np.ndarray) -> np.ndarray:
+        low = self._hard_edge_log(t)
+        out = np.empty(t.shape)
+        out[~low] = super()._log_pdf(t[~low])
+        log_4v = math.log(4.0 * self.variance)
+        tl = t[low]
+        out[low] = np.exp(0.5 * (tl + log_4v + np.log1p(-np.exp(tl - log_4v)))) / (2.0 * math.pi * self.variance)
+        return out
+
+    def _log_ppf(self, q: np.ndarray) -> np.ndarray:
+        if self.ratio != 1.0:
+            return super()._log_ppf(q)
+        deep = (q > 0) & (q < self._LOG_DEEP_Q)
+        out = np.empty(q.shape)
+        out[~deep] = super()._log_ppf(q[~deep])
+        out[deep] = math.log(4.0 * self.variance) + 2.0 * np.log(0.25 * math.pi * q[deep])
+        return out
 
     # ------------------------------------------------------------------ moments
     def _moment_exact(self, order: int) -> Fraction:
