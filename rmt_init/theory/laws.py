@@ -534,6 +534,11 @@ class Law(ABC):
         """
         return LogLaw(self)
 
+    def _log_support(self) -> tuple[float, float]:
+        """(ln lo, ln hi) of the support (ln 0 = −∞); a law that knows ln of its edges better overrides."""
+        lo, hi = self.support
+        return (-math.inf if lo == 0.0 else math.log(lo), -math.inf if hi == 0.0 else math.log(hi))
+
     def _mass_at_zero(self) -> float:
         return math.fsum(m for loc, m in self.atoms if loc == 0.0)
 
@@ -737,8 +742,7 @@ class LogLaw:
     @property
     def support(self) -> tuple[float, float]:
         """(ln lo, ln hi) of the law's support (ln 0 = −∞)."""
-        lo, hi = self.law.support
-        return (self._log(lo), self._log(hi))
+        return self.law._log_support()
 
     @property
     def atoms(self) -> tuple[Atom, ...]:
