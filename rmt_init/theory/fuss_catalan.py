@@ -635,15 +635,49 @@ class FussCatalan(SpectralLaw):
         s = self.depth
         return math.comb((s + 1) * order, order) // (s * order + 1)
 
-    def _moment(self, order: float) -> float:
-        """E[x^t] = Γ((s+1)t+1) / (Γ(t+1) Γ(st+2)) for t > −1/(s+1) (Penson & Życzkowski 2011)."""
+    def _log_moment_float(self, t: float) -> float:
+        """ln E[x^t] = lnΓ((s+1)t+1) − lnΓ(t+1) − lnΓ(st+2)."""
         s = self.depth
+        return float(gammaln((s + 1) * t + 1) - gammaln(t + 1) - gammaln(s * t + 2))
+
+    @cached_property
+    def largest_float_moment_order(self) -> int:
+        """The largest integer order whose raw moment is below the float64 maximum (1.8e308).
+
+        E[x^k] grows like x_e^k (ln x_e = (s+1) ln(s+1) − s ln s), so this is ≈ 709.78/ln x_e.
+        """
+        log_max = math.log(np.finfo(float).max)
+        lo, hi = 1, 2
+        while self._log_moment_float(hi) <= log_max:
+            lo, hi = hi, 2 * hi
+        while hi - lo > 1:  # moments increase with the order (x_e > 1)
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if self._log_moment_float(mid) <= log_max else (lo, mid)
+        while float(self._moment_exact(lo)) > np.finfo(float).max:  # pragma: no cover (lnΓ rounding)
+            lo -= 1
+        return lo
+
+    def _moment(self, order: float) -> float:
+        """E[x^t] = Γ((s+1)t+1) / (Γ(t+1) Γ(st+2)) for t > −1/(s+1) (Penson & Życzkowski 2011).
+
+        Orders whose moment exceeds the float range are refused (ValueError stating the largest
+        order), before any big-integer arithmetic (C((s+1)k, k) for k = 10¹⁰ would not finish).
+        """
+        s = self.depth
+        if order > 1 and self._log_moment_float(order) > math.log(np.finfo(float).max) + 1e-9 * order:
+            raise ValueError(
+                f"order must be <= {self.largest_float_moment_order} for {self!r}: the moment of order "
+                f"{order!r} is ≈ e^{self._log_moment_float(order):.6g}, beyond the float64 range "
+                "(use moment(k, method='exact') for an exact integer)"
+            )
         if float(order).is_integer() and order >= 0:
-            exact = self._moment_exact(int(order))
             try:
-                return float(exact)
-            except OverflowError:
-                return math.inf
+                return float(self._moment_exact(int(order)))
+            except OverflowError:  # within lnΓ's rounding of the float maximum
+                raise ValueError(
+                    f"order must be <= {self.largest_float_moment_order} for {self!r}: the moment of order "
+                    f"{order!r} is beyond the float64 range (use moment(k, method='exact'))"
+                ) from None
         if order <= -1.0 / (s + 1):
             raise ValueError(
                 f"the moment of order {order!r} of FussCatalan(depth={s}) diverges; "

@@ -437,12 +437,11 @@ class Law(ABC):
             return self._raw_moment(order)
         k = check_int("order", order, minimum=0)
         _check_order_at_most(k, MAX_CENTRAL_ORDER, f"{kind} moments")
-        if self._has_exact_moments():
+        exact_moments = [self._moment_exact(j) for j in range(k + 1)] if self._has_exact_moments() else []
+        if exact_moments and all(isinstance(m, (int, Fraction)) for m in exact_moments):
             # exact rationals: the binomial expansion then loses nothing to cancellation
-            m1 = Fraction(self._moment_exact(1))
-            exact = sum(
-                math.comb(k, j) * Fraction(self._moment_exact(j)) * (-m1) ** (k - j) for j in range(k + 1)
-            )
+            m1 = Fraction(exact_moments[1]) if k >= 1 else Fraction(0)
+            exact = sum(math.comb(k, j) * Fraction(m) * (-m1) ** (k - j) for j, m in enumerate(exact_moments))
             central = self._finite_float(exact, k, kind)
         else:
             mean = self._raw_moment(1.0)

@@ -27,7 +27,7 @@ from fractions import Fraction
 import numpy as np
 
 from .._validate import check_real
-from .laws import _LOG_TINY, Atom, SpectralLaw, _tanhsinh
+from .laws import _LOG_TINY, MAX_EXACT_ORDER, Atom, SpectralLaw, _tanhsinh
 
 __all__ = ["MarchenkoPastur", "marchenko_pastur"]
 
@@ -237,17 +237,33 @@ class MarchenkoPastur(SpectralLaw):
 
     # ------------------------------------------------------------------ moments
     def _moment_exact(self, order: int) -> Fraction:
-        """v^k Σ_{j=0}^{k−1} N(k, j+1) c^j (Narayana), exact in the binary values of c and v."""
+        """v^k Σ_{j=0}^{k−1} N(k, j+1) c^j (Narayana), exact in the binary values of c and v.
+
+        With c = a/2^e (a float is a dyadic rational) the sum times 2^{e(k−1)} is an integer, summed by
+        Horner's rule in integers; N(k, j+2) = N(k, j+1)(k−j)(k−j−1)/((j+1)(j+2)). Summing Fractions
+        took 5 s at order 1024 (and did not finish at 10⁴); this takes 0.3 s at order 4096.
+        """
+        k = order
         c, v = Fraction(self.ratio), Fraction(self.variance)
-        if order == 0:
+        if k == 0:
             return Fraction(1)
-        total = sum(
-            Fraction(math.comb(order, j + 1) * math.comb(order, j), order) * c**j for j in range(order)
-        )
-        return v**order * total
+        a, b = c.numerator, c.denominator
+        e = b.bit_length() - 1  # b = 2^e
+        narayana = [1]
+        for j in range(k - 1):
+            narayana.append(narayana[-1] * (k - j) * (k - j - 1) // ((j + 1) * (j + 2)))
+        acc = 0
+        for j in range(k - 1, -1, -1):
+            acc = acc * a + (narayana[j] << (e * (k - 1 - j)))
+        return v**k * Fraction(acc, 1 << (e * (k - 1)))
 
     def _moment(self, order: float) -> float:
         if float(order).is_integer() and order >= 0:
+            if order > MAX_EXACT_ORDER:
+                raise ValueError(
+                    f"order must be <= {MAX_EXACT_ORDER} (the largest supported integer order of {self!r}); "
+                    f"got {order!r}"
+                )
             return float(self._moment_exact(int(order)))
         diverges = (self.ratio == 1.0 and order <= -0.5) or (self.ratio > 1.0 and order < 0)
         if diverges:
