@@ -73,10 +73,20 @@ _SQRT2 = math.sqrt(2.0)
 
 
 def _check_variances(sigma_w2: object, sigma_b2: object) -> tuple[float, float]:
-    return (
-        check_real("sigma_w2", sigma_w2, low=0.0),
-        check_real("sigma_b2", sigma_b2, low=0.0),
-    )
+    """σ_w², σ_b² finite and ≥ 0, not both 0.
+
+    σ_w² = 0 with σ_b² > 0 is a valid (trivial) network: every layer outputs its bias, q* = σ_b², χ₁ = 0.
+    σ_w² = σ_b² = 0 is refused: every pre-activation is identically 0, so the correlation c, c* and the
+    depth scales are undefined (before, ``mean_field("tanh", 0, 0.0)`` returned q* = 0 and χ₁ = 0).
+    """
+    sw2 = check_real("sigma_w2", sigma_w2, low=0.0)
+    sb2 = check_real("sigma_b2", sigma_b2, low=0.0)
+    if sw2 == 0.0 and sb2 == 0.0:
+        raise ValueError(
+            "sigma_w2 and sigma_b2 are both 0: every pre-activation is identically 0 and the correlation is "
+            "undefined; valid: sigma_w2 >= 0 and sigma_b2 >= 0, not both 0 (got sigma_w2=0.0, sigma_b2=0.0)"
+        )
+    return sw2, sb2
 
 
 def _check_q(q: object, name: str = "q") -> float:
