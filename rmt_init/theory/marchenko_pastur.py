@@ -76,7 +76,8 @@ class MarchenkoPastur(SpectralLaw):
     # ------------------------------------------------------------------ density
     def _pdf(self, x: np.ndarray) -> np.ndarray:
         c, v = self.ratio, self.variance
-        return np.sqrt((self._upper - x) * (x - self._lower)) / (2.0 * math.pi * v * c * x)
+        # factored so that neither (x₊ − x)(x − x₋) nor v·c·x overflows (variance 1e300 gave NaN)
+        return (np.sqrt(self._upper - x) / x) * (np.sqrt(x - self._lower) / (2.0 * math.pi * v * c))
 
     # ------------------------------------------------------------------ distribution function
     def _theta(self, x: np.ndarray) -> np.ndarray:
