@@ -35,7 +35,8 @@ from __future__ import annotations
 import math
 import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from functools import cached_property
 from typing import Any
@@ -85,6 +86,15 @@ def _as_float_array(x: ArrayLike, name: str = "x") -> tuple[np.ndarray, bool]:
         raise TypeError(f"{name} must be a real number or an array of real numbers; got {x!r} (dtype {raw.dtype})")
     arr = np.asarray(raw, dtype=float)
     return arr, arr.ndim == 0
+
+
+@contextmanager
+def _refuse_out_of_memory(n: Any) -> Iterator[None]:
+    """Turn numpy's MemoryError for a sample of size ``n`` into a ValueError that names ``n``."""
+    try:
+        yield
+    except MemoryError:
+        raise ValueError(f"n={n!r} samples (8 bytes each, several temporaries) do not fit in memory") from None
 
 
 def _check_order_at_most(order: int, largest: int, what: str) -> None:
@@ -509,8 +519,9 @@ class Law(ABC):
         for i, dim in enumerate(shape):
             check_int(f"n[{i}]" if len(shape) > 1 else "n", dim, minimum=0)
         generator = check_rng("rng", rng)
-        u = generator.random(int(np.prod(shape)))
-        return np.asarray(self._sample_uniform(u), float).reshape(shape)
+        with _refuse_out_of_memory(n):
+            u = generator.random(int(np.prod(shape)))
+            return np.asarray(self._sample_uniform(u), float).reshape(shape)
 
     def rvs(self, size: int | tuple[int, ...] | None = None, random_state: Any = None) -> np.ndarray | float:
         """SciPy-style alias of :meth:`sample` (``size=None`` draws one float)."""
@@ -806,5 +817,6 @@ class LogLaw:
         for i, dim in enumerate(shape):
             check_int(f"n[{i}]" if len(shape) > 1 else "n", dim, minimum=0)
         generator = check_rng("rng", rng)
-        u = generator.random(int(np.prod(shape)))
-        return np.asarray(self.law._log_sample_uniform(u), float).reshape(shape)
+        with _refuse_out_of_memory(n):
+            u = generator.random(int(np.prod(shape)))
+            return np.asarray(self.law._log_sample_uniform(u), float).reshape(shape)

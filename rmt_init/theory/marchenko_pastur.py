@@ -155,20 +155,23 @@ class MarchenkoPastur(SpectralLaw):
         lo, hi = grid[k].copy(), grid[k + 1].copy()
         theta = np.interp(mass, values, grid)
         v = self.variance
+        active = np.arange(mass.size)  # only the points not yet converged are iterated (10⁶ samples: 9.6 s before)
         for _ in range(60):
-            f = self._continuous_below_theta(theta) - mass
-            lo = np.where(f < 0, theta, lo)
-            hi = np.where(f > 0, theta, hi)
-            x = self._x_from_theta(theta)  # v(1 + c − 2√c cos θ) cancels for c ≈ 1, θ → 0
-            slope = (2.0 / math.pi) * np.sin(theta) ** 2 * v / x
+            th = theta[active]
+            f = self._continuous_below_theta(th) - mass[active]
+            la = np.where(f < 0, th, lo[active])
+            ha = np.where(f > 0, th, hi[active])
+            lo[active], hi[active] = la, ha
+            x = self._x_from_theta(th)  # v(1 + c − 2√c cos θ) cancels for c ≈ 1, θ → 0
+            slope = (2.0 / math.pi) * np.sin(th) ** 2 * v / x
             with np.errstate(divide="ignore", invalid="ignore"):
-                newton = theta - f / slope
-            ok = np.isfinite(newton) & (newton >= lo) & (newton <= hi)
-            new = np.where(ok, newton, 0.5 * (lo + hi))
-            if np.all(np.abs(new - theta) <= 1e-15 * np.maximum(theta, 1e-300)):
-                theta = new
+                newton = th - f / slope
+            ok = np.isfinite(newton) & (newton >= la) & (newton <= ha)
+            new = np.where(ok, newton, 0.5 * (la + ha))
+            theta[active] = new
+            active = active[np.abs(new - th) > 1e-15 * np.maximum(th, 1e-300)]
+            if active.size == 0:
                 break
-            theta = new
         return theta
 
     def _x_from_theta(self, theta: np.ndarray) -> np.ndarray:
