@@ -249,3 +249,17 @@ def test_log_view_bad_input():
         view.sample(3, rng=-1)
     assert np.isnan(view.cdf(np.nan)) and np.isnan(view.ppf(np.nan))
     assert view.cdf(np.inf) == 1.0 and view.cdf(-np.inf) == 0.0 and view.pdf(np.inf) == 0.0
+
+
+def test_singular_value_law_has_the_halved_log_view():
+    """ln σ = (ln λ)/2: quantiles halve, the density doubles at 2t (σ of depth 100 underflows too)."""
+    law = fuss_catalan(100)
+    view, sv_view = law.log_law(), law.singular_value_law().log_law()
+    q = np.array([1e-300, 1e-6, 0.5, 0.99])
+    assert np.array_equal(sv_view.ppf(q), view.ppf(q) / 2)
+    t = np.array([-2000.0, -100.0, 1.0])
+    assert np.array_equal(sv_view.cdf(t), view.cdf(2 * t)) and np.array_equal(sv_view.pdf(t), 2 * view.pdf(2 * t))
+    assert sv_view.mean() == -50.0 and sv_view.support[1] == view.support[1] / 2
+    # where σ is a normal float, the same as through the ordinary cdf of σ
+    small = marchenko_pastur(0.5).singular_value_law()
+    assert small.log_law().cdf(-0.2) == pytest.approx(small.cdf(math.exp(-0.2)), rel=1e-14)

@@ -719,6 +719,32 @@ class SingularValueLaw(Law):
     def _sample_uniform(self, u: np.ndarray) -> np.ndarray:
         return np.sqrt(self.squared._sample_uniform(u))
 
+    # log view: ln σ = (ln λ)/2, so every hook is the squared law's at 2t (a deep law's σ underflows too)
+    def _log_support(self) -> tuple[float, float]:
+        lo, hi = self.squared._log_support()
+        return (lo / 2.0, hi / 2.0)
+
+    def _log_cdf(self, t: np.ndarray) -> np.ndarray:
+        return self.squared._log_cdf(2.0 * t)
+
+    def _log_sf(self, t: np.ndarray) -> np.ndarray:
+        return self.squared._log_sf(2.0 * t)
+
+    def _log_pdf(self, t: np.ndarray) -> np.ndarray:
+        return 2.0 * self.squared._log_pdf(2.0 * t)
+
+    def _log_ppf(self, q: np.ndarray) -> np.ndarray:
+        return self.squared._log_ppf(q) / 2.0
+
+    def _log_isf(self, p: np.ndarray) -> np.ndarray:
+        return self.squared._log_isf(p) / 2.0
+
+    def _log_sample_uniform(self, u: np.ndarray) -> np.ndarray:
+        return self.squared._log_sample_uniform(u) / 2.0
+
+    def _log_mean(self) -> float:
+        return self.squared._log_mean() / 2.0
+
     def squared_law(self) -> SpectralLaw:
         """The law of λ = σ² this law was made from."""
         return self.squared
