@@ -21,6 +21,14 @@ up to a constant; checked against quadrature of ρ to 1e-25 for s ≤ 400):
 Both forms are sums of positive terms (cdf near 0) or free of cancellation (sf near x_e), so cdf and
 sf keep full relative accuracy in their tails.
 
+Log-scale view (``law.log_law()``, the law of ln λ): at depth s the λ of a quantile q near the hard
+edge is ≈ e^{(s+1) ln q}, below the float range for s ≥ 100 and q ≤ 1e−3 (``fuss_catalan(100).ppf(1e-6)``
+is 0.0). The parametrisation never needs λ itself: ln x(φ), F, 1 − F and x·ρ(x) = sin((s+1)φ) sin φ /
+(π sin(sφ)) are all formed from the sines, so the cdf, sf, density, quantiles and samples of ln λ are
+closed form at every depth ≤ 10⁶. Below u = 1 − φ(s+1)/π = 1e−280 the hard-edge asymptotics take over:
+ln x = (s+1) ln u + C + O(u), F = u·(A + O(u)), x·ρ = u·(B + O(u)), so ln F and ln(xρ) are linear in
+ln x with slope 1/(s+1), exact in float64. E[ln λ] = −s.
+
 Evaluation methods for the density (``pdf(x, method=...)``):
 
 * ``"fast"`` (default): vectorised numpy. With t = φ(s+1)/π, the equation x(φ) = x is solved for
