@@ -136,7 +136,10 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
 OTHER_FUNCTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
     "jacobian_spectrum": (
         T.jacobian_spectrum,
-        {"depth": 3, "activation": "relu", "init": None, "weights": None, "sigma_w2": None, "sigma_b2": 0.0, "widths": None},
+        {
+            "depth": 3, "activation": "relu", "init": None, "weights": None,
+            "sigma_w2": None, "sigma_b2": 0.0, "widths": None,
+        },  # fmt: skip
     ),
     "rectangular_product": (T.rectangular_product, {"widths": (4, 6, 8), "variances": 1.0}),
     "two_point_s": (T.two_point_s, {"p": 0.5, "location": 1.0}),
@@ -146,8 +149,14 @@ OTHER_FUNCTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
     "lyapunov_variances": (T.lyapunov_variances, {"width": 4, "field": "real"}),
     "finite_width_moments": (T.finite_width_moments, {"width": 8, "depth": 3, "field": "real", "sigma_w2": 1.0}),
     "condition_number_growth": (T.condition_number_growth, {"width": 4, "depth": 3, "field": "real"}),
-    "top_singular_value_growth": (T.top_singular_value_growth, {"width": 4, "depth": 3, "field": "real", "sigma_w2": 1.0}),
-    "log_norm_squared_law": (T.log_norm_squared_law, {"widths": (4, 4, 4), "activation": "linear", "sigma_w2": None}),
+    "top_singular_value_growth": (
+        T.top_singular_value_growth,
+        {"width": 4, "depth": 3, "field": "real", "sigma_w2": 1.0},
+    ),
+    "log_norm_squared_law": (
+        T.log_norm_squared_law,
+        {"widths": (4, 4, 4), "activation": "linear", "sigma_w2": None},
+    ),
 }
 _OBJECT = BAD_VALUES[BAD_VALUES.index(True) + 1]
 #: (function, argument, bad value, what happens), found failing (exhaustively, every argument × every
@@ -266,7 +275,9 @@ def test_law_methods_refuse_bad_input_by_name(law_name, data):
 
 # ------------------------------------------------------------------------- the named cases
 @pytest.mark.parametrize("law", [T.fuss_catalan(3), T.marchenko_pastur(0.5), T.marchenko_pastur(2.0)])
-@pytest.mark.parametrize("method,name", [("pdf", "x"), ("logpdf", "x"), ("cdf", "x"), ("sf", "x"), ("ppf", "q"), ("isf", "p")])
+@pytest.mark.parametrize(
+    "method,name", [("pdf", "x"), ("logpdf", "x"), ("cdf", "x"), ("sf", "x"), ("ppf", "q"), ("isf", "p")]
+)
 def test_none_is_refused_not_nan(law, method, name):
     with pytest.raises(TypeError, match=f"^{name} must be"):
         getattr(law, method)(None)
@@ -278,7 +289,9 @@ def test_sample_names_rng(rng):
         T.fuss_catalan(2).sample(5, rng=rng)
 
 
-@pytest.mark.parametrize("law", [T.fuss_catalan(3), T.fuss_catalan(10_000), T.marchenko_pastur(0.5), T.marchenko_pastur(4.0)])
+@pytest.mark.parametrize(
+    "law", [T.fuss_catalan(3), T.fuss_catalan(10_000), T.marchenko_pastur(0.5), T.marchenko_pastur(4.0)]
+)
 def test_huge_moment_orders_are_refused_fast_with_the_largest_order(law):
     for order in (10**4, 10**9, 1e300):
         with time_limit(2), pytest.raises(ValueError, match=r"order must be <= \d+"):
@@ -326,7 +339,10 @@ def test_known_bad_input_failures_elsewhere(function, argument, bad):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="free.py/jacobian.py: a point mass at 1 (orthogonal linear) is built by the free solver at depth 1e6 (> 60 s)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="free.py/jacobian.py: a point mass at 1 (orthogonal linear) goes through the free solver at depth 1e6 (> 60 s)",
+)
 def test_known_deep_orthogonal_point_mass_is_fast():
     with time_limit(TIME_LIMIT_S):
         T.jacobian_spectrum(10**6, "linear", weights="orthogonal").cdf(1.0)
