@@ -64,6 +64,13 @@ _QUAD_RTOL = 1e-13
 _TABLE_NODES = 65
 
 
+def _is_real_scalar(e: object) -> bool:
+    """A real number (``Fraction``, ``mpmath.mpf`` and other types with ``__float__`` included), not a bool."""
+    if isinstance(e, bool):
+        return False
+    return isinstance(e, numbers.Real) or (hasattr(e, "__float__") and not isinstance(e, numbers.Complex))
+
+
 def _as_float_array(x: ArrayLike, name: str = "x") -> tuple[np.ndarray, bool]:
     """``x`` as a float64 array (and whether it was a scalar); ``TypeError`` naming ``name`` unless real.
 
@@ -77,7 +84,7 @@ def _as_float_array(x: ArrayLike, name: str = "x") -> tuple[np.ndarray, bool]:
         raise TypeError(f"{name} must be a real number or an array of real numbers; got {x!r}") from exc
     kind = raw.dtype.kind
     if kind == "O":
-        bad = [e for e in raw.ravel() if not isinstance(e, numbers.Real) or isinstance(e, bool)]
+        bad = [e for e in raw.ravel() if not _is_real_scalar(e)]
         if bad:
             raise TypeError(
                 f"{name} must be a real number or an array of real numbers; got {x!r} (contains {bad[0]!r})"
