@@ -86,9 +86,8 @@ def _as_float_array(x: ArrayLike, name: str = "x") -> tuple[np.ndarray, bool]:
     if kind == "O":
         bad = [e for e in raw.ravel() if not _is_real_scalar(e)]
         if bad:
-            raise TypeError(
-                f"{name} must be a real number or an array of real numbers; got {x!r} (contains {bad[0]!r})"
-            )
+            where = "" if raw.ndim == 0 else f" (contains {bad[0]!r})"
+            raise TypeError(f"{name} must be a real number or an array of real numbers; got {x!r}{where}")
     elif kind not in "iuf":
         raise TypeError(f"{name} must be a real number or an array of real numbers; got {x!r} (dtype {raw.dtype})")
     arr = np.asarray(raw, dtype=float)
