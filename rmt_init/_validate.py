@@ -9,7 +9,7 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping
 
-__all__ = ["check_int", "check_real", "check_choice", "check_widths"]
+__all__ = ["check_int", "check_real", "check_choice", "check_widths", "check_rng"]
 
 
 def _is_bool(value: object) -> bool:
@@ -110,3 +110,21 @@ def check_widths(name: str, widths: object, length: int | None = None) -> tuple[
             f"{name} must have {length} entries (one per layer boundary); got {len(values)}: {values!r}"
         )
     return tuple(check_int(f"{name}[{i}]", w, minimum=1) for i, w in enumerate(values))
+
+
+def check_rng(name: str, rng: object) -> "numpy.random.Generator":
+    """``numpy.random.default_rng(rng)`` for ``rng`` None, a nonnegative integer seed (or a sequence of
+    them), a ``SeedSequence``, a ``BitGenerator`` or a ``Generator``; otherwise ``ValueError`` naming ``name``.
+
+    numpy's own messages ("expected non-negative integer", "SeedSequence expects int …") do not say
+    which argument was wrong.
+    """
+    import numpy as np
+
+    valid = "None, a nonnegative integer seed, a numpy.random.SeedSequence/BitGenerator or a numpy.random.Generator"
+    if _is_bool(rng) or isinstance(rng, (float, str, bytes)):
+        raise ValueError(f"{name} must be {valid}; got {rng!r}")
+    try:
+        return np.random.default_rng(rng)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be {valid}; got {rng!r}") from exc

@@ -341,3 +341,14 @@ def test_mgf_tanh_matches_mpmath_off_the_support():
 
         ref = 2 * mp.quad(integrand, [0, 0.5, 1, 2, 4, mp.inf]) / mp.sqrt(2 * mp.pi)
         assert complex(law.mgf(u)) == pytest.approx(complex(ref), rel=1e-12), z
+
+
+def test_gaussian_expectation_names_a_bad_function_or_kinks():
+    from rmt_init.theory.activations import gaussian_expectation
+
+    with pytest.raises(TypeError, match="f must be a vectorised function"):
+        gaussian_expectation(None)
+    with pytest.raises(TypeError, match="kinks must be"):
+        gaussian_expectation(np.tanh, 1.0, kinks=None)
+    with pytest.raises(ValueError, match="f must be finite"):
+        gaussian_expectation(lambda x: np.where(x > 5, np.inf, x), 1.0)  # inf in the tail

@@ -224,3 +224,13 @@ def test_bn_vs_no_bn():
         bn_vs_no_bn("relu", 2.0, 0.0, batch_size=2)
     with pytest.raises(ValueError, match="sigma_w2"):
         bn_vs_no_bn("relu", -2.0, 0.0)
+
+
+def test_batch_size_beyond_the_accurate_range_is_refused():
+    """The finite-B formula cancels in its O(1/B) terms: relu gave 0.44 instead of ≈ 1.467 at B = 1e17."""
+    from rmt_init.theory.batchnorm import MAX_BATCH_SIZE
+
+    assert bn_gradient_growth("relu", MAX_BATCH_SIZE) == pytest.approx(bn_gradient_growth("relu"), rel=1e-5)
+    for batch in (MAX_BATCH_SIZE + 1, 10**17, 1e300):
+        with pytest.raises(ValueError, match="batch_size must be an integer in"):
+            bn_gradient_growth("relu", batch)

@@ -160,3 +160,8 @@ def test_names_and_aliases():
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_leaky_relu_gain_for_a_huge_slope_does_not_overflow():
+    # √(2/(1 + a²)) = √2/hypot(1, a): a = 1e300 gave OverflowError
+    assert calculate_gain("leaky_relu", 1e300) == pytest.approx(math.sqrt(2.0) * 1e-300, rel=1e-15)

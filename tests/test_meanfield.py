@@ -416,3 +416,38 @@ def test_phase_labels():
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_q_star_from_a_huge_q0_is_the_fixed_point():
+    """q0 = 1e300: q0 + gap(q0) rounded to 0 and q* came out 0; q_map(q0) is now formed directly."""
+    from rmt_init.theory import q_map
+
+    qs = q_star("tanh", 1.5, 0.1, q0=1e300)
+    assert qs == pytest.approx(q_star("tanh", 1.5, 0.1), rel=1e-14)
+    assert q_map(qs, "tanh", 1.5, 0.1) == pytest.approx(qs, rel=1e-14)
+
+
+def test_trajectories_fill_exact_fixed_points_and_refuse_huge_depths():
+    q = q_trajectory(1.0, 5000, "tanh", 1.5, 0.1)  # exact fixed point reached: the rest is filled
+    assert q[-1] == q[-2] and q[-1] == pytest.approx(q_star("tanh", 1.5, 0.1), rel=1e-14)
+    # the filled tail equals plain iteration (the map is deterministic)
+    from rmt_init.theory.meanfield import _phi_sq_moment
+
+    value, act = q[0], get_activation("tanh")
+    for expected in q[1:200]:
+        value = 1.5 * _phi_sq_moment(act, value) + 0.1
+        assert value == expected
+    with pytest.raises(ValueError, match="depth must be an integer <= 100000"):
+        q_trajectory(1.0, 10**6, "tanh", 1.5, 0.1)
+    with pytest.raises(ValueError, match="depth must be an integer <= 100000"):
+        c_trajectory(0.5, 10**6, "tanh", 1.5, 0.1)
+
+
+def test_no_weights_and_no_bias_is_refused():
+    for call in (
+        lambda: mean_field("tanh", 0, 0.0),
+        lambda: q_star("tanh", 0.0, 0.0),
+        lambda: chi1("relu", 0.0, 0.0),
+    ):
+        with pytest.raises(ValueError, match="sigma_w2 and sigma_b2 are both 0"):
+            call()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -311,10 +311,31 @@ def get_activation(name: str | Activation, **params: float) -> Activation:
 # ============================================================================ Gaussian expectations
 
 
-def _check_kinks(kinks: Sequence[float]) -> tuple[float, ...]:
+def _check_kinks(kinks: Sequence[float], name: str = "kinks") -> tuple[float, ...]:
     if isinstance(kinks, numbers.Real):
         kinks = (kinks,)
-    return tuple(check_real(f"kinks[{i}]", k) for i, k in enumerate(kinks))
+    if isinstance(kinks, (str, bytes)) or not isinstance(kinks, Iterable):
+        raise TypeError(f"{name} must be a real number or a sequence of real numbers; got {kinks!r}")
+    return tuple(check_real(f"{name}[{i}]", k) for i, k in enumerate(kinks))
+
+
+def _check_callable(name: str, f: object) -> Callable[[np.ndarray], np.ndarray]:
+    if not callable(f):
+        raise TypeError(f"{name} must be a vectorised function of a float64 array; got {f!r}")
+    return f  # type: ignore[return-value]
+
+
+def _evaluate(name: str, f: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """``f(x)`` as a float64 array of the shape of x; ``ValueError`` naming ``f`` if not finite."""
+    values = np.asarray(f(x), dtype=float)
+    if values.shape != x.shape:
+        values = np.broadcast_to(values, x.shape) if values.ndim == 0 else values
+    if values.shape != x.shape:
+        raise ValueError(f"{name} must return an array of the shape of its argument {x.shape}; got {values.shape}")
+    if not np.isfinite(values).all():
+        bad = x[~np.isfinite(values)][0]
+        raise ValueError(f"{name} must be finite on the real line; {name}({bad!r}) = {values[~np.isfinite(values)][0]!r}")
+    return values
 
 
 def gaussian_expectation(
@@ -330,9 +351,10 @@ def gaussian_expectation(
 
     Example: ``gaussian_expectation(lambda x: np.maximum(x, 0) ** 2, 2.0, kinks=(0,))`` → ``1.0`` (= q/2).
     """
+    f = _check_callable("f", f)
     q = check_real("q", q, low=0.0, low_inclusive=False)
     x, w = _quadrature.gaussian_rule_1d(q, _check_kinks(kinks))
-    return float(np.dot(w, np.asarray(f(x), dtype=float)))
+    return float(np.dot(w, _evaluate("f", f, x)))
 
 
 def bivariate_gaussian_expectation(
@@ -355,6 +377,7 @@ def bivariate_gaussian_expectation(
     Example: ``f = g = relu``, ``q11 = q22 = 1``, ``q12 = c`` gives the arc-cosine kernel
     ``(√(1−c²) + (π − arccos c) c)/(2π)`` (Cho & Saul 2009); ``c = 0`` → ``1/(2π)``.
     """
+    f, g = _check_callable("f", f), _check_callable("g", g)
     q11 = check_real("q11", q11, low=0.0, low_inclusive=False)
     q22 = check_real("q22", q22, low=0.0, low_inclusive=False)
     q12 = check_real("q12", q12)
@@ -367,7 +390,8 @@ def bivariate_gaussian_expectation(
     q12 = max(-bound, min(bound, q12))
     rho = q12 / bound
     s2 = math.sqrt(max(q22 * (1.0 - rho) * (1.0 + rho), 0.0))
-    return _bivariate(f, g, math.sqrt(q11), q12 / q11, s2, _check_kinks(kinks_f), _check_kinks(kinks_g))
+    kinks_f, kinks_g = _check_kinks(kinks_f, "kinks_f"), _check_kinks(kinks_g, "kinks_g")
+    return _bivariate(f, g, math.sqrt(q11), q12 / q11, s2, kinks_f, kinks_g)
 
 
 def _bivariate(f, g, s1: float, beta: float, s2: float, kinks_f, kinks_g, chunk: int = 256) -> float:

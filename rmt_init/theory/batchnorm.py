@@ -47,14 +47,26 @@ __all__ = [
 ]
 
 
+#: largest finite batch size: the finite-B formula cancels in its O(1/B) terms (relu: relative error
+#: 1e−8 at B = 1e9, the result 0.44 instead of 1.467 at B = 1e17); at B = 1e6 the finite-B correction
+#: to the large-batch limit (batch_size=None) is itself only ≈ 1.6/B
+MAX_BATCH_SIZE = 10**6
+
+
 def _check_batch(batch_size: object) -> int:
     try:
-        return check_int("batch_size", batch_size, minimum=4)
+        batch = check_int("batch_size", batch_size, minimum=4)
     except ValueError as err:
         raise ValueError(
             f"{err}; the expected gradient growth of a batch-normalised layer is infinite for B <= 3, "
             "because it involves E[1/chi^2_(B-1)] = 1/(B-3); use batch_size=None for the large-batch limit"
         ) from None
+    if batch > MAX_BATCH_SIZE:
+        raise ValueError(
+            f"batch_size must be an integer in [4, {MAX_BATCH_SIZE}] or None (the large-batch limit, within "
+            f"~1.6/B of the finite-B value); got {batch_size!r}"
+        )
+    return batch
 
 
 def _large_batch_growth(act: Activation) -> float:

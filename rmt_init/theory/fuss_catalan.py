@@ -21,6 +21,14 @@ up to a constant; checked against quadrature of ρ to 1e-25 for s ≤ 400):
 Both forms are sums of positive terms (cdf near 0) or free of cancellation (sf near x_e), so cdf and
 sf keep full relative accuracy in their tails.
 
+Log-scale view (``law.log_law()``, the law of ln λ): at depth s the λ of a quantile q near the hard
+edge is ≈ e^{(s+1) ln q}, below the float range for s ≥ 100 and q ≤ 1e−3 (``fuss_catalan(100).ppf(1e-6)``
+is 0.0). The parametrisation never needs λ itself: ln x(φ), F, 1 − F and x·ρ(x) = sin((s+1)φ) sin φ /
+(π sin(sφ)) are all formed from the sines, so the cdf, sf, density, quantiles and samples of ln λ are
+closed form at every depth ≤ 10⁶. Below u = 1 − φ(s+1)/π = 1e−280 the hard-edge asymptotics take over:
+ln x = (s+1) ln u + C + O(u), F = u·(A + O(u)), x·ρ = u·(B + O(u)), so ln F and ln(xρ) are linear in
+ln x with slope 1/(s+1), exact in float64. E[ln λ] = −s.
+
 Evaluation methods for the density (``pdf(x, method=...)``):
 
 * ``"fast"`` (default): vectorised numpy. With t = φ(s+1)/π, the equation x(φ) = x is solved for
@@ -55,11 +63,16 @@ from .laws import SpectralLaw
 
 __all__ = ["FussCatalan", "fuss_catalan"]
 
+#: largest depth accepted: the fast path's relative error grows like ε·s on the soft side (measured
+#: against mpmath: 5e−12 at s = 10⁶, 5e−10 at s = 10⁷); beyond 10⁶ it is refused rather than degraded
+MAX_DEPTH = 10**6
 _TABLE_SIZE = 8193
 _SOFT_TABLE_MIN = 1e-10  # smallest t tabulated near the soft edge (x_e − x ≈ 1e-19 x_e)
 _HARD_TABLE_MIN = 1e-30  # smallest 1 − t tabulated near the hard edge
 _MAX_ITERATIONS = 100
-_NEWTON_TOL = 1e-9  # a Newton step below this (in log t) leaves an error of order its square
+_NEWTON_TOL = 1e-9
+#: below u = 1 − t = _U_ANCHOR the hard-edge relations are used in closed form (see _hard_anchor)
+_U_ANCHOR = 1e-280  # a Newton step below this (in log t) leaves an error of order its square
 
 
 def _safeguarded_newton(func, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -140,11 +153,16 @@ class FussCatalan(SpectralLaw):
 
     def __init__(self, depth: int) -> None:
         s = check_int("depth", depth, minimum=1)
+        if s > MAX_DEPTH:
+            raise ValueError(f"depth must be an integer <= {MAX_DEPTH} (and >= 1); got {depth!r}")
         self.depth = s
         with mpmath.workdps(60):
             edge = mpmath.mpf(s + 1) ** (s + 1) / mpmath.mpf(s) ** s
             self._edge_hi = float(edge)
             self._edge_lo = float(edge - self._edge_hi)
+            log_edge = mpmath.log(edge)
+            self._log_edge_hi = float(log_edge)
+            self._log_edge_lo = float(log_edge - self._log_edge_hi)
         self._log_edge = math.log(s + 1) + s * math.log1p(1.0 / s)
         self._phi_max = math.pi / (s + 1)
 
@@ -178,6 +196,12 @@ class FussCatalan(SpectralLaw):
         log_x = (s + 1) * log_top - log_phi - s * log_mid
         log_rho = 2.0 * log_phi + (s - 1) * log_mid - s * log_top - math.log(math.pi)
         return log_x, log_rho
+
+    def _log_x_rho(self, t: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """log(x·ρ(x)) = log[sin((s+1)φ) sin φ / (π sin(sφ))] directly: log x and log ρ are each of
+        size ~ s·|log u| near the hard edge and would cancel in their sum (1e−9 relative at s = 10⁴)."""
+        _, sin_phi, sin_top, sin_mid = self._sines(t, u)
+        return np.log(sin_top) + np.log(sin_phi) - np.log(sin_mid) - math.log(math.pi)
 
     def _soft_deficit(self, t: np.ndarray):
         """D(t) = log x_e − log x(φ) > 0 and dD/dt, without cancellation for small t."""
@@ -214,9 +238,9 @@ class FussCatalan(SpectralLaw):
         deficit, slope = self._soft_deficit(t)
         log_x_hard, dlog_x_hard = self._hard_log_x(u)
         cdf_hard = self._cdf_from_hard(u)
-        x_rho_hard = np.exp(np.sum(self._log_x_and_rho(1.0 - u, u), axis=0))
+        x_rho_hard = np.exp(self._log_x_rho(1.0 - u, u))
         sf_soft = self._sf_from_soft(t)
-        x_rho_soft = np.exp(np.sum(self._log_x_and_rho(t, 1.0 - t), axis=0))
+        x_rho_soft = np.exp(self._log_x_rho(t, 1.0 - t))
         return {
             # log D(t) → log t; dlog D/dlog t = t D'/D
             "soft_x": _InverseTable(np.log(deficit), np.log(t), deficit / (t * slope), 2.0),
@@ -232,33 +256,35 @@ class FussCatalan(SpectralLaw):
 
     def _solve_t(self, x: np.ndarray):
         """(t, u = 1 − t) with x(φ) = x for 0 < x < x_e, each accurate where it is the smaller."""
-        tables = self._tables
         log_x = np.log(x)
-        t = np.empty_like(x)
-        u = np.empty_like(x)
-        soft = log_x >= tables["log_x_mid"]
+        soft = log_x >= self._tables["log_x_mid"]
+        # log(x / x_e) with x_e as a double-double: the gap x_e − x is exact for x near x_e.
+        gap = (self._edge_hi - x[soft]) + self._edge_lo
+        return self._solve_t_split(soft, -np.log1p(-gap / self._edge_hi), log_x[~soft])
+
+    def _solve_t_split(self, soft: np.ndarray, deficit: np.ndarray, log_x_hard: np.ndarray):
+        """(t, u = 1 − t): from the deficit D = log x_e − log x where ``soft``, from log x elsewhere."""
+        t = np.empty(soft.shape)
+        u = np.empty(soft.shape)
         if soft.any():
-            xs = x[soft]
-            # log(x / x_e) with x_e as a double-double: the gap x_e − x is exact for x near x_e.
-            gap = (self._edge_hi - xs) + self._edge_lo
-            target = np.log(-np.log1p(-gap / self._edge_hi))
+            target = np.log(deficit)
 
             def residual(v, idx):
                 tt = np.exp(v)
-                deficit, slope = self._soft_deficit(tt)
-                return np.log(deficit) - target[idx], tt * slope / deficit
+                d, slope = self._soft_deficit(tt)
+                return np.log(d) - target[idx], tt * slope / d
 
-            ts = np.exp(_safeguarded_newton(residual, *tables["soft_x"](target)))
+            ts = np.exp(_safeguarded_newton(residual, *self._tables["soft_x"](target)))
             t[soft], u[soft] = ts, 1.0 - ts
         hard = ~soft
         if hard.any():
-            target = log_x[hard]
+            target = log_x_hard
 
             def residual(w, idx):
                 log_xw, dlog = self._hard_log_x(np.exp(w))
                 return log_xw - target[idx], dlog
 
-            us = np.exp(_safeguarded_newton(residual, *tables["hard_x"](target)))
+            us = np.exp(_safeguarded_newton(residual, *self._tables["hard_x"](target)))
             t[hard], u[hard] = 1.0 - us, us
         return t, u
 
@@ -371,13 +397,25 @@ class FussCatalan(SpectralLaw):
     # ------------------------------------------------------------------ distribution function
     def _cdf_from_hard(self, u: np.ndarray) -> np.ndarray:
         """F = u + s·x·ρ(x) at t = 1 − u (both terms positive: full relative accuracy as x → 0)."""
-        log_x, log_rho = self._log_x_and_rho(1.0 - u, u)
-        return u + self.depth * np.exp(log_x + log_rho)
+        return u + self.depth * np.exp(self._log_x_rho(1.0 - u, u))
 
-    def _sf_from_soft(self, t: np.ndarray) -> np.ndarray:
-        """1 − F = −t·expm1(E(φ)), E = log sinc φ + log sinc((s+1)φ) − log sinc(sφ), at φ = πt/(s+1)."""
+    def _sf_from_soft(self, t: np.ndarray, u: np.ndarray | None = None) -> np.ndarray:
+        """1 − F = −t·expm1(E(φ)), E = log sinc φ + log sinc((s+1)φ) − log sinc(sφ), at φ = πt/(s+1).
+
+        For t ≤ ½ through the cancellation-free ``log_sinc`` (E → 0 as t → 0). For t > ½, given the
+        exact complement u = 1 − t, the sines come from the complementary angles (as in ``_sines``):
+        sin(πt) formed directly loses a relative ε/u, which at depth 10⁴ reached 1e−12 in 1 − F.
+        """
         phi = self._phi_max * t
         exponent = log_sinc(phi) + log_sinc(math.pi * t) - log_sinc(self.depth * phi)
+        if u is not None:
+            far = t > 0.5
+            if far.any():
+                _, sin_phi, sin_top, sin_mid = self._sines(t[far], u[far])
+                ph = phi[far]
+                exponent[far] = (
+                    np.log(sin_phi / ph) + np.log(sin_top / (math.pi * t[far])) - np.log(sin_mid / (self.depth * ph))
+                )
         return -t * np.expm1(exponent)
 
     def _split(self, x: np.ndarray):
@@ -388,23 +426,31 @@ class FussCatalan(SpectralLaw):
         t[inside], u[inside] = self._solve_t(x[inside])
         return inside, t, u
 
+    def _cdf_and_sf(self, t: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(F, 1 − F) at the parameters (t, u = 1 − t): each from its own positive formula where it is
+        ≤ ½, as the complement of the other elsewhere (no cancellation in either tail).
+
+        The choice is made on the value, not on u ≤ ½: for deep laws F(u = ½) is close to 1 (F ≈ 1 −
+        2e−4 at s = 10⁴) and 1 − F from the hard side lost 1e−10 relative there.
+        """
+        cdf = self._cdf_from_hard(u)
+        upper = cdf > 0.5
+        sf = 1.0 - cdf
+        sf[upper] = self._sf_from_soft(t[upper], u[upper])
+        cdf[upper] = 1.0 - sf[upper]
+        return cdf, sf
+
     def _cdf(self, x: np.ndarray) -> np.ndarray:
         inside, t, u = self._split(x)
         out = np.where(x >= self._edge_hi, 1.0, 0.0)
         out[~inside & (x < self._edge_hi) & (x > 0)] = 1.0  # between the true edge and its rounding
-        hard = inside & (u <= 0.5)
-        soft = inside & ~hard
-        out[hard] = self._cdf_from_hard(u[hard])
-        out[soft] = 1.0 - self._sf_from_soft(t[soft])
+        out[inside] = self._cdf_and_sf(t[inside], u[inside])[0]
         return out
 
     def _sf(self, x: np.ndarray) -> np.ndarray:
         inside, t, u = self._split(x)
         out = np.where(x <= 0, 1.0, 0.0)
-        hard = inside & (u <= 0.5)
-        soft = inside & ~hard
-        out[hard] = 1.0 - self._cdf_from_hard(u[hard])
-        out[soft] = self._sf_from_soft(t[soft])
+        out[inside] = self._cdf_and_sf(t[inside], u[inside])[1]
         return out
 
     # ------------------------------------------------------------------ quantiles and sampling
@@ -419,7 +465,10 @@ class FussCatalan(SpectralLaw):
         out = np.empty(p.shape)
         upper = p < 1.0 - self._tables["cdf_mid"]
         out[upper] = self._x_from_sf(p[upper])
-        out[~upper] = self._x_from_cdf(1.0 - p[~upper])
+        lower = ~upper & (p < 1.0)
+        uu = self._u_from_log_sf(np.log(p[lower]))
+        out[lower] = np.exp(self._log_x_and_rho(1.0 - uu, uu)[0])
+        out[p >= 1.0] = 0.0
         return out
 
     def _x_from_cdf(self, q: np.ndarray) -> np.ndarray:
@@ -427,36 +476,58 @@ class FussCatalan(SpectralLaw):
         out = np.zeros(q.shape)
         positive = q > 0
         if positive.any():
-            target = np.log(q[positive])
-
-            def residual(w, idx):
-                uu = np.exp(w)
-                x_rho = np.exp(np.sum(self._log_x_and_rho(1.0 - uu, uu), axis=0))
-                cdf = uu + self.depth * x_rho
-                _, dlog_x = self._hard_log_x(uu)
-                return np.log(cdf) - target[idx], x_rho * dlog_x / cdf
-
-            uu = np.exp(_safeguarded_newton(residual, *self._tables["hard_cdf"](target)))
+            uu = self._u_from_log_cdf(np.log(q[positive]))
             out[positive] = np.exp(self._log_x_and_rho(1.0 - uu, uu)[0])
         return out
+
+    def _u_from_log_cdf(self, target: np.ndarray) -> np.ndarray:
+        """u = 1 − t with log F = target (F ≤ F(mid)), by safeguarded Newton in log u."""
+
+        def residual(w, idx):
+            uu = np.exp(w)
+            x_rho = np.exp(self._log_x_rho(1.0 - uu, uu))
+            cdf = uu + self.depth * x_rho
+            _, dlog_x = self._hard_log_x(uu)
+            return np.log(cdf) - target[idx], x_rho * dlog_x / cdf
+
+        return np.exp(_safeguarded_newton(residual, *self._tables["hard_cdf"](target)))
+
+    def _u_from_log_sf(self, target: np.ndarray) -> np.ndarray:
+        """u = 1 − t with log(1 − F) = target on the hard side (1 − F ≥ 1 − F(mid)), Newton in log u.
+
+        Solving F = 1 − p instead would round 1 − p: a relative error ε/p in p (2e−12 at p = 5e−5).
+        """
+
+        def residual(w, idx):
+            uu = np.exp(w)
+            sf = self._cdf_and_sf(1.0 - uu, uu)[1]
+            x_rho = np.exp(self._log_x_rho(1.0 - uu, uu))
+            _, dlog_x = self._hard_log_x(uu)
+            return target[idx] - np.log(sf), x_rho * dlog_x / sf
+
+        guess, lo, hi = self._tables["hard_cdf"](np.log1p(-np.exp(target)))
+        return np.exp(_safeguarded_newton(residual, guess, lo, hi))
 
     def _x_from_sf(self, p: np.ndarray) -> np.ndarray:
         """x with 1 − F(x) = p < 1 − F(mid), solving for log t by safeguarded Newton."""
         out = np.full(p.shape, self._edge_hi)
         positive = p > 0
         if positive.any():
-            target = np.log(p[positive])
-
-            def residual(v, idx):
-                tt = np.exp(v)
-                sf = self._sf_from_soft(tt)
-                _, slope = self._soft_deficit(tt)
-                x_rho = np.exp(np.sum(self._log_x_and_rho(tt, 1.0 - tt), axis=0))
-                return np.log(sf) - target[idx], x_rho * tt * slope / sf
-
-            tt = np.exp(_safeguarded_newton(residual, *self._tables["soft_sf"](target)))
-            out[positive] = self._x_from_deficit(self._soft_deficit(tt)[0])
+            out[positive] = self._x_from_deficit(self._deficit_from_log_sf(np.log(p[positive])))
         return out
+
+    def _deficit_from_log_sf(self, target: np.ndarray) -> np.ndarray:
+        """D = log x_e − log x with log(1 − F(x)) = target (1 − F < 1 − F(mid)), Newton in log t."""
+
+        def residual(v, idx):
+            tt = np.exp(v)
+            sf = self._sf_from_soft(tt)
+            _, slope = self._soft_deficit(tt)
+            x_rho = np.exp(self._log_x_rho(tt, 1.0 - tt))
+            return np.log(sf) - target[idx], x_rho * tt * slope / sf
+
+        tt = np.exp(_safeguarded_newton(residual, *self._tables["soft_sf"](target)))
+        return self._soft_deficit(tt)[0]
 
     def _x_from_deficit(self, deficit: np.ndarray) -> np.ndarray:
         """x = x_e·exp(−D) with x_e a double-double; near the edge as x_e + x_e·expm1(−D)."""
@@ -470,21 +541,156 @@ class FussCatalan(SpectralLaw):
     def _sample_uniform(self, u: np.ndarray) -> np.ndarray:
         return self._ppf(u)
 
+    # ------------------------------------------------------------------ log-scale view (t = ln λ)
+    @cached_property
+    def _hard_anchor(self) -> tuple[float, float, float]:
+        """(log x, log F, log xρ) at u = _U_ANCHOR, the start of the hard-edge asymptotics.
+
+        At t = 1 − u with u → 0, from the parametrisation: log x = (s+1) log u + C + O(u), and F = u +
+        s·xρ and xρ = sin(πu) sin φ / (π sin(sφ)) are u·(const + O(u)). So below the anchor log F and
+        log xρ are log u plus constants and log x is (s+1) log u plus a constant, to a relative O(u)
+        ≤ 1e−280: exact in float64. This carries the law below the float range of u itself (where
+        x(φ) and F underflow), e.g. ln λ < −(s+1)·745.
+        """
+        u = np.array([_U_ANCHOR])
+        log_x = self._log_x_and_rho(1.0 - u, u)[0]
+        return float(log_x[0]), float(np.log(self._cdf_from_hard(u))[0]), float(self._log_x_rho(1.0 - u, u)[0])
+
+    def _log_support(self) -> tuple[float, float]:
+        """(−∞, ln x_e), ln x_e correctly rounded (ln of the rounded x_e may differ by an ulp)."""
+        return (-math.inf, self._log_edge_hi)
+
+    def _log_split(self, log_x: np.ndarray):
+        """For points t = ln λ: masks (inside the support and above the anchor / below it) and (t, u)."""
+        deficit = (self._log_edge_hi - log_x) + self._log_edge_lo  # ln x_e − ln λ, x_e a double-double
+        inside = (deficit > 0) & (log_x > -np.inf)
+        deep = inside & (log_x < self._hard_anchor[0])
+        mid = inside & ~deep
+        soft = log_x[mid] >= self._tables["log_x_mid"]
+        t_par, u_par = self._solve_t_split(soft, deficit[mid][soft], log_x[mid][~soft])
+        return inside, deep, mid, t_par, u_par
+
+    def _log_cdf(self, log_x: np.ndarray) -> np.ndarray:
+        """P(ln λ ≤ t) in closed form: F = u + s·xρ (hard side), 1 − t·(−expm1 E) (soft side)."""
+        inside, deep, mid, t_par, u_par = self._log_split(log_x)
+        out = np.where(log_x > 0, 1.0, 0.0)  # outside: 1 above the edge, 0 at t = −∞
+        out[np.isnan(log_x)] = np.nan
+        out[mid] = self._cdf_and_sf(t_par, u_par)[0]
+        log_x0, log_f0, _ = self._hard_anchor
+        out[deep] = np.exp(log_f0 + (log_x[deep] - log_x0) / (self.depth + 1))
+        return out
+
+    def _log_sf(self, log_x: np.ndarray) -> np.ndarray:
+        """P(ln λ > t) in closed form (no cancellation near the soft edge)."""
+        inside, deep, mid, t_par, u_par = self._log_split(log_x)
+        out = np.where(log_x > 0, 0.0, 1.0)
+        out[np.isnan(log_x)] = np.nan
+        out[mid] = self._cdf_and_sf(t_par, u_par)[1]
+        out[deep] = 1.0  # 1 − F with F < 1e−280
+        return out
+
+    def _log_pdf(self, log_x: np.ndarray) -> np.ndarray:
+        """Density of ln λ: xρ(x) = sin(πt')·sin φ / (π sin(sφ)) at the solved φ (0 outside)."""
+        inside, deep, mid, t_par, u_par = self._log_split(log_x)
+        out = np.zeros(log_x.shape)
+        out[np.isnan(log_x)] = np.nan
+        out[mid] = np.exp(self._log_x_rho(t_par, u_par))
+        log_x0, _, log_xrho0 = self._hard_anchor
+        out[deep] = np.exp(log_xrho0 + (log_x[deep] - log_x0) / (self.depth + 1))
+        return out
+
+    def _log_from_lower(self, q: np.ndarray) -> np.ndarray:
+        """ln λ with F(λ) = q ≤ F(mid): Newton in log u, or the hard-edge asymptotics below the anchor."""
+        out = np.full(q.shape, -np.inf)
+        log_x0, log_f0, _ = self._hard_anchor
+        with np.errstate(divide="ignore"):
+            log_q = np.log(q)
+        deep = (q > 0) & (log_q < log_f0)
+        out[deep] = log_x0 + (self.depth + 1) * (log_q[deep] - log_f0)
+        mid = (q > 0) & ~deep
+        uu = self._u_from_log_cdf(log_q[mid])
+        out[mid] = self._log_x_and_rho(1.0 - uu, uu)[0]
+        return out
+
+    def _log_from_upper(self, p: np.ndarray) -> np.ndarray:
+        """ln λ with 1 − F(λ) = p < 1 − F(mid): ln x_e − D (x_e a double-double)."""
+        out = np.full(p.shape, self._log_edge_hi)
+        positive = p > 0
+        deficit = self._deficit_from_log_sf(np.log(p[positive]))
+        out[positive] = (self._log_edge_hi - deficit) + self._log_edge_lo
+        return out
+
+    def _log_ppf(self, q: np.ndarray) -> np.ndarray:
+        out = np.empty(q.shape)
+        lower = q <= self._tables["cdf_mid"]
+        out[lower] = self._log_from_lower(q[lower])
+        out[~lower] = self._log_from_upper(1.0 - q[~lower])
+        return out
+
+    def _log_isf(self, p: np.ndarray) -> np.ndarray:
+        out = np.empty(p.shape)
+        upper = p < 1.0 - self._tables["cdf_mid"]
+        out[upper] = self._log_from_upper(p[upper])
+        # 1 − p below ~1e−280 (the anchor) would need p within 1e−280 of 1: only p = 1 itself
+        lower = ~upper & (p < 1.0)
+        uu = self._u_from_log_sf(np.log(p[lower]))
+        out[lower] = self._log_x_and_rho(1.0 - uu, uu)[0]
+        out[p >= 1.0] = -np.inf
+        return out
+
+    def _log_mean(self) -> float:
+        """E[ln λ] = −s."""
+        return self.log_moment()
+
     # ------------------------------------------------------------------ moments
     def _moment_exact(self, order: int) -> int:
         """The Fuss–Catalan number C((s+1)k, k)/(sk+1) (an integer)."""
         s = self.depth
         return math.comb((s + 1) * order, order) // (s * order + 1)
 
-    def _moment(self, order: float) -> float:
-        """E[x^t] = Γ((s+1)t+1) / (Γ(t+1) Γ(st+2)) for t > −1/(s+1) (Penson & Życzkowski 2011)."""
+    def _log_moment_float(self, t: float) -> float:
+        """ln E[x^t] = lnΓ((s+1)t+1) − lnΓ(t+1) − lnΓ(st+2)."""
         s = self.depth
+        return float(gammaln((s + 1) * t + 1) - gammaln(t + 1) - gammaln(s * t + 2))
+
+    @cached_property
+    def largest_float_moment_order(self) -> int:
+        """The largest integer order whose raw moment is below the float64 maximum (1.8e308).
+
+        E[x^k] grows like x_e^k (ln x_e = (s+1) ln(s+1) − s ln s), so this is ≈ 709.78/ln x_e.
+        """
+        log_max = math.log(np.finfo(float).max)
+        lo, hi = 1, 2
+        while self._log_moment_float(hi) <= log_max:
+            lo, hi = hi, 2 * hi
+        while hi - lo > 1:  # moments increase with the order (x_e > 1)
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if self._log_moment_float(mid) <= log_max else (lo, mid)
+        while float(self._moment_exact(lo)) > np.finfo(float).max:  # pragma: no cover (lnΓ rounding)
+            lo -= 1
+        return lo
+
+    def _moment(self, order: float) -> float:
+        """E[x^t] = Γ((s+1)t+1) / (Γ(t+1) Γ(st+2)) for t > −1/(s+1) (Penson & Życzkowski 2011).
+
+        Orders whose moment exceeds the float range are refused (ValueError stating the largest
+        order), before any big-integer arithmetic (C((s+1)k, k) for k = 10¹⁰ would not finish).
+        """
+        s = self.depth
+        if order > 1 and self._log_moment_float(order) > math.log(np.finfo(float).max) + 1e-9 * order:
+            raise ValueError(
+                f"order must be <= {self.largest_float_moment_order} for {self!r}: the moment of order "
+                f"{order!r} is ≈ e^{self._log_moment_float(order):.6g}, beyond the float64 range "
+                "(use moment(k, method='exact') for an exact integer)"
+            )
         if float(order).is_integer() and order >= 0:
-            exact = self._moment_exact(int(order))
             try:
-                return float(exact)
-            except OverflowError:
-                return math.inf
+                return float(self._moment_exact(int(order)))
+            except OverflowError:  # within lnΓ's rounding of the float maximum
+                raise ValueError(
+                    f"order must be <= {self.largest_float_moment_order} for {self!r}: the moment of order "
+                    f"{order!r} is beyond the float64 range (use moment(k, method='exact'))"
+                ) from None
         if order <= -1.0 / (s + 1):
             raise ValueError(
                 f"the moment of order {order!r} of FussCatalan(depth={s}) diverges; "

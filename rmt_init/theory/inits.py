@@ -61,7 +61,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         return 3.0 / 4.0
     if name == "leaky_relu":
         slope = 0.01 if param is None else check_real("param (leaky_relu negative_slope)", param)
-        return math.sqrt(2.0 / (1.0 + slope**2))
+        return math.sqrt(2.0) / math.hypot(1.0, slope)  # √(2/(1 + a²)) without overflow of a² (a = 1e300)
     return 1.0
 
 

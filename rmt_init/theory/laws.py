@@ -33,29 +33,79 @@ give NaN (as in SciPy); probabilities outside [0, 1] raise ``ValueError``.
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validate import check_choice, check_int, check_real
+from .._validate import check_choice, check_int, check_real, check_rng
 
-__all__ = ["Law", "SpectralLaw", "SingularValueLaw", "Atom"]
+__all__ = ["Law", "SpectralLaw", "SingularValueLaw", "LogLaw", "Atom"]
 
 Atom = tuple[float, float]
 """A point mass as ``(location, mass)``."""
 
 _MOMENT_KINDS = ("raw", "central", "standardized")
+#: largest order of an exact (rational) moment, and of a central or standardized moment: above it the
+#: exact rationals take seconds (Marchenko–Pastur's Narayana sum at order 16384: 5 s) and the
+#: binomial expansion of central moments has no digits left.
+MAX_EXACT_ORDER = 4096
+MAX_CENTRAL_ORDER = 128
+_TINY = float(np.finfo(float).tiny)
+#: ln of the smallest normal float: below it e^t is subnormal (or 0) and λ = e^t has lost its digits
+_LOG_TINY = math.log(_TINY)
 _QUAD_RTOL = 1e-13
 _TABLE_NODES = 65
 
 
-def _as_float_array(x: ArrayLike) -> tuple[np.ndarray, bool]:
-    arr = np.asarray(x, dtype=float)
+def _is_real_scalar(e: object) -> bool:
+    """A real number (``Fraction``, ``mpmath.mpf`` and other types with ``__float__`` included), not a bool."""
+    if isinstance(e, bool):
+        return False
+    return isinstance(e, numbers.Real) or (hasattr(e, "__float__") and not isinstance(e, numbers.Complex))
+
+
+def _as_float_array(x: ArrayLike, name: str = "x") -> tuple[np.ndarray, bool]:
+    """``x`` as a float64 array (and whether it was a scalar); ``TypeError`` naming ``name`` unless real.
+
+    ``np.asarray(None, float)`` is NaN: without this check ``pdf(None)`` returned NaN instead of
+    refusing. Booleans, strings, complex numbers and objects that are not real numbers are refused;
+    NaN entries are accepted and give NaN (the SciPy convention).
+    """
+    try:
+        raw = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested sequences
+        raise TypeError(f"{name} must be a real number or an array of real numbers; got {x!r}") from exc
+    kind = raw.dtype.kind
+    if kind == "O":
+        bad = [e for e in raw.ravel() if not _is_real_scalar(e)]
+        if bad:
+            where = "" if raw.ndim == 0 else f" (contains {bad[0]!r})"
+            raise TypeError(f"{name} must be a real number or an array of real numbers; got {x!r}{where}")
+    elif kind not in "iuf":
+        raise TypeError(f"{name} must be a real number or an array of real numbers; got {x!r} (dtype {raw.dtype})")
+    arr = np.asarray(raw, dtype=float)
     return arr, arr.ndim == 0
+
+
+@contextmanager
+def _refuse_out_of_memory(n: Any) -> Iterator[None]:
+    """Turn numpy's MemoryError for a sample of size ``n`` into a ValueError that names ``n``."""
+    try:
+        yield
+    except MemoryError:
+        raise ValueError(f"n={n!r} samples (8 bytes each, several temporaries) do not fit in memory") from None
+
+
+def _check_order_at_most(order: int, largest: int, what: str) -> None:
+    if order > largest:
+        raise ValueError(f"order must be <= {largest} (the largest supported order of {what}); got {order!r}")
 
 
 def _finish(out: np.ndarray, scalar: bool) -> np.ndarray | float:
@@ -140,7 +190,7 @@ class Law(ABC):
         ``options`` are passed to it (e.g. ``dps`` for arbitrary-precision methods).
         """
         method = self._check_method(method)
-        arr, scalar = _as_float_array(x)
+        arr, scalar = _as_float_array(x, "x")
         out = np.zeros(arr.shape)
         inside = self._inside(arr)
         if inside.any():
@@ -262,7 +312,7 @@ class Law(ABC):
 
     @staticmethod
     def _check_probabilities(name: str, q: ArrayLike) -> tuple[np.ndarray, bool]:
-        arr, scalar = _as_float_array(q)
+        arr, scalar = _as_float_array(q, name)
         bad = (arr < 0.0) | (arr > 1.0)
         if bad.any():
             raise ValueError(f"{name} must be a probability in [0, 1]; got {float(arr[bad].ravel()[0])!r}")
@@ -396,23 +446,49 @@ class Law(ABC):
             if kind != "raw":
                 raise ValueError(f"method='exact' is available for kind='raw' only; got kind={kind!r}")
             k = check_int("order", order, minimum=0)
+            _check_order_at_most(k, MAX_EXACT_ORDER, "exact moments")
             return self._moment_exact(k)
         order = check_real("order", order)
         if kind == "raw":
             return self._raw_moment(order)
         k = check_int("order", order, minimum=0)
-        mean = self._raw_moment(1.0)
-        central = math.fsum(
-            math.comb(k, j) * self._raw_moment(float(j)) * (-mean) ** (k - j) for j in range(k + 1)
-        )
+        _check_order_at_most(k, MAX_CENTRAL_ORDER, f"{kind} moments")
+        exact_moments = [self._moment_exact(j) for j in range(k + 1)] if self._has_exact_moments() else []
+        if exact_moments and all(isinstance(m, (int, Fraction)) for m in exact_moments):
+            # exact rationals: the binomial expansion then loses nothing to cancellation
+            m1 = Fraction(exact_moments[1]) if k >= 1 else Fraction(0)
+            exact = sum(math.comb(k, j) * Fraction(m) * (-m1) ** (k - j) for j, m in enumerate(exact_moments))
+            central = self._finite_float(exact, k, kind)
+        else:
+            mean = self._raw_moment(1.0)
+            central = math.fsum(
+                math.comb(k, j) * self._raw_moment(float(j)) * (-mean) ** (k - j) for j in range(k + 1)
+            )
         if kind == "central":
             return central
-        return central / self.var() ** (k / 2)
+        return self._finite_float(central / self.var() ** (k / 2), k, kind)
+
+    def _has_exact_moments(self) -> bool:
+        return type(self)._moment_exact is not Law._moment_exact
+
+    def _finite_float(self, value: Any, order: float, kind: str = "raw") -> float:
+        """``float(value)``, or ``ValueError`` if it is not finite in float64 (overflow, divergence)."""
+        try:
+            out = float(value)
+        except OverflowError:
+            out = math.inf
+        if not math.isfinite(out):
+            raise ValueError(
+                f"the {kind} moment of order {order!r} of {self!r} is not finite in float64 "
+                f"(it overflows 1.8e308 or diverges); got {out!r}. Use a smaller order"
+                + (", or method='exact' for integer orders" if kind == "raw" and self._has_exact_moments() else "")
+            )
+        return out
 
     def _raw_moment(self, order: float) -> float:
         if order == 0:
             return 1.0
-        return float(self._moment(order))
+        return self._finite_float(self._moment(order), order)
 
     def _moment(self, order: float) -> float:
         """Generic raw moment: atoms plus quadrature of ``x**order * pdf`` over each interval."""
@@ -448,9 +524,10 @@ class Law(ABC):
         shape = (n,) if isinstance(n, (int, np.integer)) else tuple(n)
         for i, dim in enumerate(shape):
             check_int(f"n[{i}]" if len(shape) > 1 else "n", dim, minimum=0)
-        generator = np.random.default_rng(rng)
-        u = generator.random(int(np.prod(shape)))
-        return np.asarray(self._sample_uniform(u), float).reshape(shape)
+        generator = check_rng("rng", rng)
+        with _refuse_out_of_memory(n):
+            u = generator.random(int(np.prod(shape)))
+            return np.asarray(self._sample_uniform(u), float).reshape(shape)
 
     def rvs(self, size: int | tuple[int, ...] | None = None, random_state: Any = None) -> np.ndarray | float:
         """SciPy-style alias of :meth:`sample` (``size=None`` draws one float)."""
@@ -461,6 +538,120 @@ class Law(ABC):
     def _sample_uniform(self, u: np.ndarray) -> np.ndarray:
         """Map uniforms on [0, 1) to samples; default: the quantile function."""
         return self._ppf(u)
+
+    # ------------------------------------------------------------------ log-scale view
+    def log_law(self) -> "LogLaw":
+        """The law of t = ln λ (see :class:`LogLaw`): usable where λ itself under- or overflows.
+
+        An atom at λ = 0 becomes mass at t = −∞. The law answers through the hooks ``_log_cdf``,
+        ``_log_sf``, ``_log_ppf``, ``_log_isf``, ``_log_pdf`` and ``_log_mean``; their defaults go
+        through λ = e^t where e^t is a normal float and refuse (``ValueError``) where it is not and the
+        continuous part may carry mass there. Laws with a closed form in log variables override them.
+        """
+        return LogLaw(self)
+
+    def _log_support(self) -> tuple[float, float]:
+        """(ln lo, ln hi) of the support (ln 0 = −∞); a law that knows ln of its edges better overrides."""
+        lo, hi = self.support
+        return (-math.inf if lo == 0.0 else math.log(lo), -math.inf if hi == 0.0 else math.log(hi))
+
+    def _mass_at_zero(self) -> float:
+        return math.fsum(m for loc, m in self.atoms if loc == 0.0)
+
+    def _refuse_below_float_range(self, name: str, values: np.ndarray) -> None:
+        """``ValueError`` unless nothing but the atom at 0 lies below the smallest normal float."""
+        reaches = any(a < _TINY for a, _ in self.intervals) or any(0.0 < loc < _TINY for loc, _ in self.atoms)
+        if reaches and values.size:
+            raise ValueError(
+                f"{name}={float(values.ravel()[0])!r} is below the float range of {self!r}: there λ = e^t "
+                f"< {_TINY:.4g} (t < {_LOG_TINY:.6g}) is not a normal float, the law's continuous part has "
+                "mass there and it has no closed form in log variables"
+            )
+
+    def _log_cdf(self, t: np.ndarray) -> np.ndarray:
+        """P(ln λ ≤ t) (mass at 0 included), through cdf(e^t) where e^t is a normal float."""
+        with np.errstate(over="ignore"):
+            x = np.exp(t)
+        out = np.full(t.shape, np.nan)
+        direct = (x >= _TINY) | np.isneginf(t)
+        out[direct] = self._cdf(x[direct])
+        low = ~direct & ~np.isnan(t)
+        self._refuse_below_float_range("t", t[low])
+        out[low] = self._mass_at_zero()
+        return out
+
+    def _log_sf(self, t: np.ndarray) -> np.ndarray:
+        """P(ln λ > t), through sf(e^t) where e^t is a normal float."""
+        with np.errstate(over="ignore"):
+            x = np.exp(t)
+        out = np.full(t.shape, np.nan)
+        direct = (x >= _TINY) | np.isneginf(t)
+        out[direct] = self._sf(x[direct])
+        low = ~direct & ~np.isnan(t)
+        self._refuse_below_float_range("t", t[low])
+        out[low] = self._sf(np.zeros(1))[0]
+        return out
+
+    def _log_pdf(self, t: np.ndarray) -> np.ndarray:
+        """Density of ln λ, e^t ρ(e^t), where e^t is a normal float (0 beyond the top edge)."""
+        with np.errstate(over="ignore"):
+            x = np.exp(t)
+        out = np.zeros(t.shape)
+        finite = np.isfinite(x) & (x >= _TINY)
+        out[finite] = x[finite] * self._pdf_vectorised(x[finite])
+        low = (x < _TINY) & ~np.isneginf(t)
+        self._refuse_below_float_range("t", t[low])
+        out[np.isnan(t)] = np.nan
+        return out
+
+    def _log_of_quantile(self, name: str, target: np.ndarray, x: np.ndarray, at_zero: np.ndarray) -> np.ndarray:
+        out = np.full(x.shape, np.nan)
+        normal = x >= _TINY
+        with np.errstate(divide="ignore"):
+            out[normal] = np.log(x[normal])
+        zero = ~normal & at_zero
+        out[zero] = -np.inf
+        self._refuse_below_float_range(name, target[~normal & ~zero & ~np.isnan(target)])
+        return out
+
+    def _log_ppf(self, q: np.ndarray) -> np.ndarray:
+        """Quantile of ln λ: ln ppf(q); −∞ for q at most the mass at 0 (or q = 0 at a hard edge)."""
+        at_zero = (q <= self._mass_at_zero()) | (q == 0.0)
+        return self._log_of_quantile("q", q, self._ppf(q), at_zero)
+
+    def _log_isf(self, p: np.ndarray) -> np.ndarray:
+        """Inverse survival function of ln λ: ln isf(p); −∞ for p ≥ P(λ > 0)."""
+        at_zero = (p >= self._sf(np.zeros(1))[0]) | (p == 1.0)
+        return self._log_of_quantile("p", p, self._isf(p), at_zero)
+
+    def _log_sample_uniform(self, u: np.ndarray) -> np.ndarray:
+        """Uniforms on [0, 1) to samples of ln λ; default: the quantile function of ln λ."""
+        return self._log_ppf(u)
+
+    def _log_mean(self) -> float:
+        """E[ln λ]: −∞ with an atom at 0; else atoms plus quadrature of ln x · ρ(x).
+
+        Where the continuous part reaches 0, the mass m below the smallest normal float is left out of
+        the quadrature: accepted when m < 1e−30 (its share m·(ln tiny − 1/α) of the mean is then below
+        1e−24 for any edge exponent α ≥ 1e−6, ρ ~ x^{α−1}), refused otherwise.
+        """
+        if self._mass_at_zero() > 0.0:
+            return -math.inf
+        if any(a < _TINY for a, _ in self.intervals):
+            below = float(self._cdf(np.array([_TINY]))[0]) - self._mass_at_zero()
+            if below > 1e-30:
+                raise ValueError(
+                    f"E[ln λ] of {self!r} is not known: its mass below the smallest normal float is {below:.3g}"
+                )
+        total = math.fsum(m * math.log(loc) for loc, m in self.atoms if m > 0)
+        for a, b in self.intervals:
+            lo = max(a, _TINY)
+
+            def integrand(x: np.ndarray) -> np.ndarray:
+                return np.log(np.maximum(x, _TINY)) * self._pdf_vectorised(x)
+
+            total += float(_tanhsinh(integrand, np.array(lo), np.array(b)))
+        return total
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
@@ -534,9 +725,130 @@ class SingularValueLaw(Law):
     def _sample_uniform(self, u: np.ndarray) -> np.ndarray:
         return np.sqrt(self.squared._sample_uniform(u))
 
+    # log view: ln σ = (ln λ)/2, so every hook is the squared law's at 2t (a deep law's σ underflows too)
+    def _log_support(self) -> tuple[float, float]:
+        lo, hi = self.squared._log_support()
+        return (lo / 2.0, hi / 2.0)
+
+    def _log_cdf(self, t: np.ndarray) -> np.ndarray:
+        return self.squared._log_cdf(2.0 * t)
+
+    def _log_sf(self, t: np.ndarray) -> np.ndarray:
+        return self.squared._log_sf(2.0 * t)
+
+    def _log_pdf(self, t: np.ndarray) -> np.ndarray:
+        return 2.0 * self.squared._log_pdf(2.0 * t)
+
+    def _log_ppf(self, q: np.ndarray) -> np.ndarray:
+        return self.squared._log_ppf(q) / 2.0
+
+    def _log_isf(self, p: np.ndarray) -> np.ndarray:
+        return self.squared._log_isf(p) / 2.0
+
+    def _log_sample_uniform(self, u: np.ndarray) -> np.ndarray:
+        return self.squared._log_sample_uniform(u) / 2.0
+
+    def _log_mean(self) -> float:
+        return self.squared._log_mean() / 2.0
+
     def squared_law(self) -> SpectralLaw:
         """The law of λ = σ² this law was made from."""
         return self.squared
 
     def __repr__(self) -> str:
         return f"SingularValueLaw({self.squared!r})"
+
+
+class LogLaw:
+    """Law of t = ln λ for a law of λ ≥ 0: the log-scale view of :meth:`Law.log_law`.
+
+    cdf(t) = P(λ ≤ e^t), sf(t) = P(λ > e^t), ppf(q) = ln F⁻¹(q), pdf(t) = e^t ρ(e^t) (density of the
+    continuous part, in t); support: ln of the law's edges (−∞ for an edge at 0). An atom of mass m at
+    λ = 0 is mass m at t = −∞: cdf(−∞) = m and ppf(q) = −∞ for q ≤ m. Deep laws keep their digits here
+    where λ itself is below the float range: the Fuss–Catalan law of depth 100 has ppf(1e−6) ≈ e^{−1370}
+    (0 as a float), while ``fuss_catalan(100).log_law().ppf(1e-6)`` is finite.
+
+    Every method delegates to the hooks ``_log_*`` of the law (see :meth:`Law.log_law`).
+    """
+
+    def __init__(self, law: Law) -> None:
+        self.law = law
+
+    def __repr__(self) -> str:
+        return f"LogLaw({self.law!r})"
+
+    @staticmethod
+    def _log(x: float) -> float:
+        return -math.inf if x == 0.0 else math.log(x)
+
+    @property
+    def support(self) -> tuple[float, float]:
+        """(ln lo, ln hi) of the law's support (ln 0 = −∞)."""
+        return self.law._log_support()
+
+    @property
+    def atoms(self) -> tuple[Atom, ...]:
+        """The law's atoms at ln of their locations (an atom at 0 is at −∞)."""
+        return tuple((self._log(loc), m) for loc, m in self.law.atoms)
+
+    @property
+    def intervals(self) -> tuple[tuple[float, float], ...]:
+        """ln of the intervals of the continuous part."""
+        return tuple((self._log(a), self._log(b)) for a, b in self.law.intervals)
+
+    @property
+    def continuous_mass(self) -> float:
+        return self.law.continuous_mass
+
+    def _apply(self, hook: Callable[[np.ndarray], np.ndarray], arr: np.ndarray, scalar: bool):
+        flat = np.atleast_1d(arr).ravel()
+        out = np.asarray(hook(flat), float).reshape(arr.shape)
+        out[np.isnan(arr)] = np.nan
+        return _finish(out, scalar)
+
+    def pdf(self, t: ArrayLike) -> np.ndarray | float:
+        """Density of ln λ at t: e^t ρ(e^t)."""
+        return self._apply(self.law._log_pdf, *_as_float_array(t, "t"))
+
+    def logpdf(self, t: ArrayLike) -> np.ndarray | float:
+        """ln of :meth:`pdf` (−∞ where it is 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.pdf(t))
+
+    def cdf(self, t: ArrayLike) -> np.ndarray | float:
+        """P(ln λ ≤ t)."""
+        arr, scalar = _as_float_array(t, "t")
+        return self._apply(lambda v: np.clip(self.law._log_cdf(v), 0.0, 1.0), arr, scalar)
+
+    def sf(self, t: ArrayLike) -> np.ndarray | float:
+        """P(ln λ > t), without cancellation in the upper tail."""
+        arr, scalar = _as_float_array(t, "t")
+        return self._apply(lambda v: np.clip(self.law._log_sf(v), 0.0, 1.0), arr, scalar)
+
+    def ppf(self, q: ArrayLike) -> np.ndarray | float:
+        """Quantile of ln λ: the smallest t with cdf(t) ≥ q."""
+        return self._apply(self.law._log_ppf, *Law._check_probabilities("q", q))
+
+    icdf = ppf
+
+    def isf(self, p: ArrayLike) -> np.ndarray | float:
+        """Inverse survival function of ln λ (accurate for small p)."""
+        return self._apply(self.law._log_isf, *Law._check_probabilities("p", p))
+
+    def median(self) -> float:
+        """ppf(1/2)."""
+        return float(self.ppf(0.5))
+
+    def mean(self) -> float:
+        """E[ln λ] (−∞ with an atom at 0); ``ValueError`` where the law does not know it."""
+        return self.law._log_mean()
+
+    def sample(self, n: int | tuple[int, ...] = 1, rng: Any = None) -> np.ndarray:
+        """``n`` independent samples of ln λ (inverse transform in log variables); ``rng``: seed or Generator."""
+        shape = (n,) if isinstance(n, (int, np.integer)) else tuple(n)
+        for i, dim in enumerate(shape):
+            check_int(f"n[{i}]" if len(shape) > 1 else "n", dim, minimum=0)
+        generator = check_rng("rng", rng)
+        with _refuse_out_of_memory(n):
+            u = generator.random(int(np.prod(shape)))
+            return np.asarray(self.law._log_sample_uniform(u), float).reshape(shape)

@@ -27,7 +27,7 @@ from fractions import Fraction
 import numpy as np
 
 from .._validate import check_real
-from .laws import Atom, SpectralLaw, _tanhsinh
+from .laws import _LOG_TINY, MAX_EXACT_ORDER, Atom, SpectralLaw, _tanhsinh
 
 __all__ = ["MarchenkoPastur", "marchenko_pastur"]
 
@@ -76,7 +76,8 @@ class MarchenkoPastur(SpectralLaw):
     # ------------------------------------------------------------------ density
     def _pdf(self, x: np.ndarray) -> np.ndarray:
         c, v = self.ratio, self.variance
-        return np.sqrt((self._upper - x) * (x - self._lower)) / (2.0 * math.pi * v * c * x)
+        # factored so that neither (x₊ − x)(x − x₋) nor v·c·x overflows (variance 1e300 gave NaN)
+        return (np.sqrt(self._upper - x) / x) * (np.sqrt(x - self._lower) / (2.0 * math.pi * v * c))
 
     # ------------------------------------------------------------------ distribution function
     def _theta(self, x: np.ndarray) -> np.ndarray:
@@ -153,21 +154,24 @@ class MarchenkoPastur(SpectralLaw):
         k = np.clip(np.searchsorted(values, mass) - 1, 0, _INVERSE_GRID - 2)
         lo, hi = grid[k].copy(), grid[k + 1].copy()
         theta = np.interp(mass, values, grid)
-        c, v = self.ratio, self.variance
+        v = self.variance
+        active = np.arange(mass.size)  # only the points not yet converged are iterated (10⁶ samples: 9.6 s before)
         for _ in range(60):
-            f = self._continuous_below_theta(theta) - mass
-            lo = np.where(f < 0, theta, lo)
-            hi = np.where(f > 0, theta, hi)
-            x = v * (1.0 + c - 2.0 * math.sqrt(c) * np.cos(theta))
-            slope = (2.0 / math.pi) * np.sin(theta) ** 2 * v / x
+            th = theta[active]
+            f = self._continuous_below_theta(th) - mass[active]
+            la = np.where(f < 0, th, lo[active])
+            ha = np.where(f > 0, th, hi[active])
+            lo[active], hi[active] = la, ha
+            x = self._x_from_theta(th)  # v(1 + c − 2√c cos θ) cancels for c ≈ 1, θ → 0
+            slope = (2.0 / math.pi) * np.sin(th) ** 2 * v / x
             with np.errstate(divide="ignore", invalid="ignore"):
-                newton = theta - f / slope
-            ok = np.isfinite(newton) & (newton >= lo) & (newton <= hi)
-            new = np.where(ok, newton, 0.5 * (lo + hi))
-            if np.all(np.abs(new - theta) <= 1e-15 * np.maximum(theta, 1e-300)):
-                theta = new
+                newton = th - f / slope
+            ok = np.isfinite(newton) & (newton >= la) & (newton <= ha)
+            new = np.where(ok, newton, 0.5 * (la + ha))
+            theta[active] = new
+            active = active[np.abs(new - th) > 1e-15 * np.maximum(th, 1e-300)]
+            if active.size == 0:
                 break
-            theta = new
         return theta
 
     def _x_from_theta(self, theta: np.ndarray) -> np.ndarray:
@@ -187,19 +191,83 @@ class MarchenkoPastur(SpectralLaw):
     def _isf(self, p: np.ndarray) -> np.ndarray:
         return self._ppf(1.0 - p)
 
+    # ------------------------------------------------------------------ log-scale view (t = ln λ)
+    # For ratio = 1 the continuous part reaches the hard edge 0 (ρ ~ x^{−1/2}); there, with
+    # x = 4v sin²(θ/2) and F = (sin θ + θ)/π, the log view is closed form below the float range:
+    # θ = 2 arcsin(e^{(t − ln 4v)/2}), e^t ρ(e^t) = √((4v − x) x)/(2πv), and for q < 1e−100 (θ < 2e−100,
+    # where sin θ = θ to O(θ²)) the quantile is t = ln 4v + 2 ln(πq/4). Other ratios have no continuous
+    # mass near 0: the defaults through λ = e^t serve.
+    _LOG_DEEP_Q = 1e-100
+
+    def _hard_edge_log(self, t: np.ndarray) -> np.ndarray:
+        """Points of t below the float range (where the ratio-1 hard edge needs the closed form)."""
+        return (t < _LOG_TINY) & (t > -np.inf) if self.ratio == 1.0 else np.zeros(t.shape, bool)
+
+    def _log_hard_cdf(self, t: np.ndarray) -> np.ndarray:
+        theta = 2.0 * np.arcsin(np.exp(0.5 * (t - math.log(4.0 * self.variance))))
+        return (np.sin(theta) + theta) / math.pi
+
+    def _log_cdf(self, t: np.ndarray) -> np.ndarray:
+        low = self._hard_edge_log(t)
+        out = np.empty(t.shape)
+        out[~low] = super()._log_cdf(t[~low])
+        out[low] = self._log_hard_cdf(t[low])
+        return out
+
+    def _log_sf(self, t: np.ndarray) -> np.ndarray:
+        low = self._hard_edge_log(t)
+        out = np.empty(t.shape)
+        out[~low] = super()._log_sf(t[~low])
+        out[low] = 1.0 - self._log_hard_cdf(t[low])
+        return out
+
+    def _log_pdf(self, t: np.ndarray) -> np.ndarray:
+        low = self._hard_edge_log(t)
+        out = np.empty(t.shape)
+        out[~low] = super()._log_pdf(t[~low])
+        log_4v = math.log(4.0 * self.variance)
+        tl = t[low]
+        out[low] = np.exp(0.5 * (tl + log_4v + np.log1p(-np.exp(tl - log_4v)))) / (2.0 * math.pi * self.variance)
+        return out
+
+    def _log_ppf(self, q: np.ndarray) -> np.ndarray:
+        if self.ratio != 1.0:
+            return super()._log_ppf(q)
+        deep = (q > 0) & (q < self._LOG_DEEP_Q)
+        out = np.empty(q.shape)
+        out[~deep] = super()._log_ppf(q[~deep])
+        out[deep] = math.log(4.0 * self.variance) + 2.0 * np.log(0.25 * math.pi * q[deep])
+        return out
+
     # ------------------------------------------------------------------ moments
     def _moment_exact(self, order: int) -> Fraction:
-        """v^k Σ_{j=0}^{k−1} N(k, j+1) c^j (Narayana), exact in the binary values of c and v."""
+        """v^k Σ_{j=0}^{k−1} N(k, j+1) c^j (Narayana), exact in the binary values of c and v.
+
+        With c = a/2^e (a float is a dyadic rational) the sum times 2^{e(k−1)} is an integer, summed by
+        Horner's rule in integers; N(k, j+2) = N(k, j+1)(k−j)(k−j−1)/((j+1)(j+2)). Summing Fractions
+        took 5 s at order 1024 (and did not finish at 10⁴); this takes 0.3 s at order 4096.
+        """
+        k = order
         c, v = Fraction(self.ratio), Fraction(self.variance)
-        if order == 0:
+        if k == 0:
             return Fraction(1)
-        total = sum(
-            Fraction(math.comb(order, j + 1) * math.comb(order, j), order) * c**j for j in range(order)
-        )
-        return v**order * total
+        a, b = c.numerator, c.denominator
+        e = b.bit_length() - 1  # b = 2^e
+        narayana = [1]
+        for j in range(k - 1):
+            narayana.append(narayana[-1] * (k - j) * (k - j - 1) // ((j + 1) * (j + 2)))
+        acc = 0
+        for j in range(k - 1, -1, -1):
+            acc = acc * a + (narayana[j] << (e * (k - 1 - j)))
+        return v**k * Fraction(acc, 1 << (e * (k - 1)))
 
     def _moment(self, order: float) -> float:
         if float(order).is_integer() and order >= 0:
+            if order > MAX_EXACT_ORDER:
+                raise ValueError(
+                    f"order must be <= {MAX_EXACT_ORDER} (the largest supported integer order of {self!r}); "
+                    f"got {order!r}"
+                )
             return float(self._moment_exact(int(order)))
         diverges = (self.ratio == 1.0 and order <= -0.5) or (self.ratio > 1.0 and order < 0)
         if diverges:

@@ -67,16 +67,29 @@ CRITICAL_TOL = 1e-10
 _Q_TINY = 1e-200  # the q → 0⁺ limit is evaluated here (exact to double precision for every activation)
 _Q_HUGE = 1e15  # a length map still increasing beyond this is declared divergent (q* = ∞)
 _SQRT2 = math.sqrt(2.0)
+#: largest depth of q_trajectory / c_trajectory: a c-map step costs up to ~5 ms (bivariate quadrature),
+#: so 10⁵ steps is minutes; deeper, use the fixed points and depth_scales
+MAX_TRAJECTORY_DEPTH = 100_000
 
 
 # ============================================================================ validation helpers
 
 
 def _check_variances(sigma_w2: object, sigma_b2: object) -> tuple[float, float]:
-    return (
-        check_real("sigma_w2", sigma_w2, low=0.0),
-        check_real("sigma_b2", sigma_b2, low=0.0),
-    )
+    """σ_w², σ_b² finite and ≥ 0, not both 0.
+
+    σ_w² = 0 with σ_b² > 0 is a valid (trivial) network: every layer outputs its bias, q* = σ_b², χ₁ = 0.
+    σ_w² = σ_b² = 0 is refused: every pre-activation is identically 0, so the correlation c, c* and the
+    depth scales are undefined (before, ``mean_field("tanh", 0, 0.0)`` returned q* = 0 and χ₁ = 0).
+    """
+    sw2 = check_real("sigma_w2", sigma_w2, low=0.0)
+    sb2 = check_real("sigma_b2", sigma_b2, low=0.0)
+    if sw2 == 0.0 and sb2 == 0.0:
+        raise ValueError(
+            "sigma_w2 and sigma_b2 are both 0: every pre-activation is identically 0 and the correlation is "
+            "undefined; valid: sigma_w2 >= 0 and sigma_b2 >= 0, not both 0 (got sigma_w2=0.0, sigma_b2=0.0)"
+        )
+    return sw2, sb2
 
 
 def _check_q(q: object, name: str = "q") -> float:
@@ -188,13 +201,38 @@ def q_trajectory(
     """
     act = get_activation(activation)
     q = _check_q(q0, "q0")
-    depth = check_int("depth", depth, minimum=0)
+    depth = _check_trajectory_depth(depth)
     sigma_w2, sigma_b2 = _check_variances(sigma_w2, sigma_b2)
-    out = [q]
-    for _ in range(depth):
+    out = np.empty(depth + 1)
+    out[0] = q
+    for i in range(1, depth + 1):
         q = sigma_w2 * _phi_sq_moment(act, q) + sigma_b2 if q > 0 else sigma_b2
-        out.append(q)
-    return np.array(out)
+        out[i] = q
+        if _fill_cycle(out, i):
+            break
+    return out
+
+
+def _check_trajectory_depth(depth: object) -> int:
+    depth = check_int("depth", depth, minimum=0)
+    if depth > MAX_TRAJECTORY_DEPTH:
+        raise ValueError(
+            f"depth must be an integer <= {MAX_TRAJECTORY_DEPTH} (and >= 0) for a trajectory; got {depth!r} "
+            "(for deeper networks use the fixed point and depth_scales)"
+        )
+    return depth
+
+
+def _fill_cycle(out: np.ndarray, i: int) -> bool:
+    """Once the iterates repeat exactly (period 1 or 2 — a deterministic map then repeats forever), fill
+    the rest of ``out`` from index ``i`` on and return True; the result is identical to iterating."""
+    for period in (1, 2):
+        # x_i = x_{i−p} implies x_{i+1} = f(x_i) = f(x_{i−p}) = x_{i+1−p}, and so on
+        if i >= period and out[i] == out[i - period]:
+            rest = out[i + 1 :]
+            rest[:] = np.resize(out[i - period + 1 : i + 1], rest.shape)
+            return True
+    return False
 
 
 def q_star(
@@ -244,7 +282,8 @@ def _q_star(act: Activation, sigma_w2: float, sigma_b2: float, q0: float) -> flo
             if hi > _Q_HUGE:
                 return math.inf
     else:  # iterates decrease
-        hi, lo = q0, max(q0 + g0, 0.0) / 2.0  # q0 + g0 = q_map(q0) >= 0
+        # q_map(q0) >= 0 formed directly: q0 + gap(q0) rounded to 0 for q0 = 1e300 and returned q* = 0
+        hi, lo = q0, (sigma_w2 * _phi_sq_moment(act, q0) + sigma_b2) / 2.0
         while lo > 0.0 and gap(lo) < 0.0:
             hi, lo = lo, lo / 16.0
             if lo < 1e-250:
@@ -352,7 +391,7 @@ def c_trajectory(
     """
     act = get_activation(activation)
     c = check_real("c0", c0, low=-1.0, high=1.0)
-    depth = check_int("depth", depth, minimum=0)
+    depth = _check_trajectory_depth(depth)
     sigma_w2, sigma_b2 = _check_variances(sigma_w2, sigma_b2)
     if q is None:
         qs, q, sigma_b2 = _operating_point(act, sigma_w2, sigma_b2, _check_q(q0, "q0"), need_c=True)
@@ -371,6 +410,8 @@ def c_trajectory(
     for i in range(1, depth + 1):
         c = min(1.0, max(-1.0, _c_map_value(act, q, c, sigma_w2, sigma_b2)))
         out[i] = c
+        if _fill_cycle(out, i):
+            break
     return out
 
 
