@@ -11,7 +11,7 @@ from .activations import (
 from .batchnorm import BatchNormComparison, bn_gradient_growth, bn_structural_zeros, bn_vs_no_bn
 from .fuss_catalan import FussCatalan, fuss_catalan
 from .inits import InitScheme, calculate_gain, init_scheme
-from .laws import Law, SingularValueLaw, SpectralLaw
+from .laws import Law, LogLaw, SingularValueLaw, SpectralLaw
 from .marchenko_pastur import MarchenkoPastur, marchenko_pastur
 from .meanfield import (
     CriticalPoint,
@@ -79,6 +79,7 @@ __all__ = [
     "calculate_gain",
     "init_scheme",
     "Law",
+    "LogLaw",
     "SingularValueLaw",
     "SpectralLaw",
     "MarchenkoPastur",
