@@ -16,21 +16,23 @@ def _is_bool(value: object) -> bool:
     return isinstance(value, bool) or type(value).__name__ == "bool_"
 
 
-def check_int(name: str, value: object, minimum: int = 1) -> int:
-    """Return ``value`` as an ``int`` if it is an integer ``>= minimum``; otherwise raise ``ValueError``.
+def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` as an ``int`` if it is an integer in ``[minimum, maximum]``; otherwise raise ``ValueError``.
 
     Floats with an integral value (``3.0``) are accepted; ``3.5``, NaN, booleans and strings are not.
+    ``maximum`` (``None``: unbounded) is where a function would leave the float range or memory.
     """
+    allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
     if _is_bool(value):
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+        raise ValueError(f"{name} must be an integer {allowed}; got {value!r}")
     if isinstance(value, numbers.Integral):
         ivalue = int(value)
     elif isinstance(value, numbers.Real) and math.isfinite(float(value)) and float(value).is_integer():
         ivalue = int(value)
     else:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    if ivalue < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+        raise ValueError(f"{name} must be an integer {allowed}; got {value!r}")
+    if ivalue < minimum or (maximum is not None and ivalue > maximum):
+        raise ValueError(f"{name} must be an integer {allowed}; got {value!r}")
     return ivalue
 
 

@@ -675,3 +675,25 @@ def test_valid_choices_named_in_errors():
         log_norm_squared_law([3, 3], "gelu")
     assert log_norm_squared_law([3, 3], "Identity").activation == "linear"
     assert lyapunov_exponents(3, "REAL").shape == (3,)
+
+
+def test_out_of_range_sizes_and_moments_are_refused_by_name():
+    """Widths whose per-index spectra would not fit in memory, depths beyond the recursion's budget and
+    moments that over- or underflow float64 raise ValueError naming the argument (they raised
+    MemoryError/OverflowError, or returned an underflowed 0, before)."""
+    from rmt_init.theory import finite_width_moments as fwm
+
+    for call, word in (
+        (lambda: lyapunov_exponents(10**12), "width"),
+        (lambda: condition_number_growth(10**12, 3), "width"),
+        (lambda: top_singular_value_growth(10**12, 3), "width"),
+        (lambda: fwm(1e300, 3), "width"),
+        (lambda: fwm(8, 10**12), "depth"),
+        (lambda: fwm(8, 3, sigma_w2=1e300), "sigma_w2"),
+        (lambda: fwm(8, 300, sigma_w2=1e-3), "sigma_w2"),  # m1 = 1e-900 underflows to 0
+        (lambda: log_norm_squared_law((4, 4, 4), sigma_w2=1e300), "sigma_w2"),
+    ):
+        with pytest.raises(ValueError, match=word):
+            call()
+    # in range: still exact (N = 10, L = 3: b = 4.725, docs/derivations.md T11)
+    assert fwm(10, 3).b == pytest.approx(4.725, rel=1e-12)

@@ -23,6 +23,7 @@ Only numpy and scipy are used (theory side of the package).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -53,6 +54,14 @@ FIELDS: tuple[str, ...] = ("real", "complex")
 
 #: Activations for which :func:`log_norm_squared_law` is exact.
 _LOG_NORM_ACTIVATIONS: tuple[str, ...] = ("linear", "relu")
+#: widest layer for the per-index spectra (Lyapunov exponents and what is built on them): one float
+#: per index, 80 MB at this width
+MAX_SPECTRUM_WIDTH = 10**7
+#: finite_width_moments: widths beyond this are N → ∞ to float precision (1/N² underflows against 1),
+#: depths beyond this take seconds of recursion
+MAX_MOMENT_WIDTH = 10**12
+MAX_MOMENT_DEPTH = 10**6
+_LOG_FLOAT_MAX = math.log(sys.float_info.max)
 _LOG_NORM_ALIASES: dict[str, str] = {"identity": "linear"}
 
 
@@ -107,7 +116,7 @@ def lyapunov_exponents(width: int, field: str = "real", sigma_w2: float = 1.0) -
 
     Returns a float64 array of length ``width``, in decreasing order.
     """
-    n = check_int("width", width, minimum=1)
+    n = check_int("width", width, minimum=1, maximum=MAX_SPECTRUM_WIDTH)
     field = _check_field(field)
     s2 = _check_sigma_w2(sigma_w2)
     a = _bartlett_dof(n, field)
@@ -132,7 +141,7 @@ def lyapunov_variances(width: int, field: str = "real") -> np.ndarray:
 
     Example: ``N = 1`` (real) gives ``¼ ψ'(½) = π²/8 = 1.233701``.
     """
-    n = check_int("width", width, minimum=1)
+    n = check_int("width", width, minimum=1, maximum=MAX_SPECTRUM_WIDTH)
     field = _check_field(field)
     return 0.25 * polygamma(1, _bartlett_dof(n, field))
 
@@ -332,6 +341,12 @@ def log_norm_squared_law(
             log_m1 += math.log(n_out / 2.0) + scale
             log_m2 += math.log(n_out * (n_out + 5.0) / 4.0) + 2.0 * scale
             log_alive += math.log1p(-p_dead)
+    if max(log_m1, log_m2) > _LOG_FLOAT_MAX:
+        raise ValueError(
+            f"E||Ju||^2 and E||Ju||^4 leave the float range at sigma_w2={sigma_w2!r} with widths {list(ws)!r} "
+            f"(ln E||Ju||^4 = {log_m2:.4g} > {_LOG_FLOAT_MAX:.4g}); the law of ln||Ju||^2 (mean, var) is "
+            "finite: compute it at sigma_w2=1 and add depth*ln(sigma_w2) to the mean"
+        )
     return LogNormSquaredLaw(
         widths=ws,
         activation=act,
@@ -464,8 +479,8 @@ def finite_width_moments(
     ``activation="relu"`` with ``field="complex"`` (not derived here), and for ``active_fraction``
     outside ``(0, 1]`` or given without ``activation="relu"``.
     """
-    n = check_int("width", width, minimum=1)
-    depth_ = check_int("depth", depth, minimum=0)
+    n = check_int("width", width, minimum=1, maximum=MAX_MOMENT_WIDTH)
+    depth_ = check_int("depth", depth, minimum=0, maximum=MAX_MOMENT_DEPTH)
     field = _check_field(field)
     s2 = _check_sigma_w2(sigma_w2)
     kappa = check_real("fourth_cumulant", fourth_cumulant, low=-2.0)
@@ -490,7 +505,10 @@ def finite_width_moments(
             f"fourth_cumulant=0.0); got field={field!r}, fourth_cumulant={kappa!r}"
         )
     a, b, d = 1.0, 1.0, 1.0
-    m1 = s2**depth_
+    try:
+        m1 = s2**depth_
+    except OverflowError:
+        m1 = math.inf
     if act == "relu":
         ca, cb = pi * pi * (1.0 - 1.0 / n), 2.0 * pi / n**2
         for _ in range(depth_):
@@ -506,14 +524,25 @@ def finite_width_moments(
     else:
         for _ in range(depth_):
             a, b = a + b / n**2, a + b
+    try:
+        scale2 = s2 ** (2 * depth_)
+        a, b = a * scale2, b * scale2
+    except OverflowError:
+        a = b = math.inf
+    if not all(math.isfinite(v) and v > 0.0 for v in (m1, a, b)):  # true values are > 0: 0 is underflow
+        raise ValueError(
+            f"the moments over- or underflow the float range at sigma_w2={sigma_w2!r}, depth={depth_} "
+            f"(m1 = sigma_w2**depth, a and b ~ sigma_w2**(2*depth)); use log-space quantities "
+            "(log_norm_squared_law, lyapunov_exponents) or a smaller depth"
+        )
     return FiniteWidthMoments(
         width=n,
         depth=depth_,
         field=field,
         sigma_w2=s2,
         m1=m1,
-        a=a * s2 ** (2 * depth_),
-        b=b * s2 ** (2 * depth_),
+        a=a,
+        b=b,
         fourth_cumulant=kappa,
         activation=act,
     )
@@ -577,7 +606,7 @@ def top_singular_value_growth(
       1.902; ``L = 32`` 1.401 vs 1.847; ``L = 256`` −1.794 vs −1.689; ``N = 8, L = 8``: 0.700
       vs 1.089 — errors up to ≈ 0.45 nat near ``L ≈ N``, shrinking away from it.
     """
-    n = check_int("width", width, minimum=1)
+    n = check_int("width", width, minimum=1, maximum=MAX_SPECTRUM_WIDTH)
     depth_ = check_int("depth", depth, minimum=1)
     field = _check_field(field)
     s2 = _check_sigma_w2(sigma_w2)
@@ -650,7 +679,7 @@ def condition_number_growth(width: int, depth: int, field: str = "real") -> Cond
       ``L = 8`` 22.7 (17.2, 23.5); ``L = 256`` 606.8 ± 0.9 (448.6, 606.9). ``N = 2``,
       ``L = 256``: 179.3 ± 0.5 vs ``(L+2)Δ = 178.8``.
     """
-    n = check_int("width", width, minimum=1)
+    n = check_int("width", width, minimum=1, maximum=MAX_SPECTRUM_WIDTH)
     depth_ = check_int("depth", depth, minimum=1)
     field = _check_field(field)
     v = lyapunov_variances(n, field)
