@@ -91,6 +91,7 @@ _EDGE_TAIL_OK = 1e-7  # below the table, the power law's mass is used when it is
 _EDGE_PANELS_PER_DECADE = 4  # panels of the ln F table per decade (one per decade left 3e−6 errors, depth-5 FC)
 _EDGE_NODE = 32  # the log–log edge table covers the sampling table's panels below this node
 _CONTINUATION_FLOOR = 1e-3  # η-continuation stops at this fraction of the distance to the nearest edge
+_MAX_MOMENT_ORDER = 100  # largest moment order computed from the S-series (cost ~order³, see _exact_moments)
 _EXACT_BITS = 20000  # above this, S-series are multiplied in 60-digit mpmath instead of rationals
 
 
@@ -1111,19 +1112,20 @@ class FreeProductLaw(SpectralLaw):
         return 1.0 if math.cos(value[0].imag) > 0 else -1.0
 
     # ------------------------------------------------------------------ moments
-    def _series(self, order: int) -> list[Any]:
+    def _series(self, order: int, exact: bool = True) -> list[Any]:
         """The S-series to ``order``: exact rationals while their size stays small, else 60-digit mpmath.
 
         Raising a series with 53-bit rational coefficients to the power L (depth) makes denominators of
-        ~53·L·order bits; beyond _EXACT_BITS the product is taken in mpmath floats with 60 significant
-        digits instead (ample for float64 moments: each series operation loses at most a few digits).
+        ~53·L·order bits; beyond _EXACT_BITS (or always, with ``exact=False``) the product is taken in
+        mpmath floats with 60 significant digits instead (ample for float64 moments: each series
+        operation loses at most a few digits).
         """
         factor_series = [_series.scale_argument(t.factor.series(order), _exact(t.scale), order) for t in self.terms]
         bits = sum(
             abs(t.power) * max((c.denominator.bit_length() for c in fs if isinstance(c, Fraction)), default=0)
             for t, fs in zip(self.terms, factor_series)
         )
-        if bits > _EXACT_BITS:
+        if bits > _EXACT_BITS or not exact:
             factor_series = [[mpmath.mpf(c.numerator) / c.denominator if isinstance(c, Fraction) else mpmath.mpf(c) for c in fs] for fs in factor_series]
         s: list[Any] = [1] + [0] * order
         for t, fs in zip(self.terms, factor_series):
@@ -1136,13 +1138,21 @@ class FreeProductLaw(SpectralLaw):
             return _series.moments_from_s(self._series(_SERIES_ORDER), _SERIES_ORDER)
 
     def _float_moments(self, order: int) -> list[float]:
-        return [float(m) for m in self._exact_moments(order)]
+        return [float(m) for m in self._exact_moments(order, exact=False)]
 
-    def _exact_moments(self, order: int) -> list[Any]:
+    def _exact_moments(self, order: int, exact: bool = True) -> list[Any]:
+        """m_1..m_order from the S-series (exact rationals where possible; 60-digit floats with
+        ``exact=False``). Orders above ``_MAX_MOMENT_ORDER`` are refused: the series reversion costs ~order³
+        operations on numbers that grow with the order (order 100 of a depth-4 ReLU law: 3 s exact)."""
         if order <= _SERIES_ORDER:
             return self._moment_cache[:order]
+        if order > _MAX_MOMENT_ORDER:
+            raise ValueError(
+                f"order must be at most {_MAX_MOMENT_ORDER} for the moments of a free product (from its S-series); "
+                f"got {order}"
+            )
         with mpmath.workdps(60):
-            return _series.moments_from_s(self._series(order), order)
+            return _series.moments_from_s(self._series(order, exact), order)
 
     def _moment_exact(self, order: int) -> Any:
         if order == 0:
@@ -1151,7 +1161,7 @@ class FreeProductLaw(SpectralLaw):
 
     def _moment(self, order: float) -> float:
         if float(order).is_integer() and order >= 1:
-            return float(self._moment_exact(int(order)))
+            return float(self._exact_moments(int(order), exact=False)[int(order) - 1])
         self._require_density()
         return super()._moment(order)
 
