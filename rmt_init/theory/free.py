@@ -84,7 +84,8 @@ _NEWTON_TOL = 4e-15
 _INNER_STEPS = 4
 _ATOM_TOL = 1e-13
 _SAMPLING_NODES = 2049
-_EDGE_FLOOR = 1e-300  # the hard-edge table at 0 goes down to this x at most (the density is resolved there)
+_EDGE_FLOOR = float(np.finfo(float).tiny)  # the hard-edge table at 0 goes down to the smallest normal float at most
+# (the density is resolved there: ~1e−13 against Fuss–Catalan down to 1e−310)
 _EDGE_DEPTH = 16.0  # … or until F has fallen by e^{−16·ln 10}: 10^{16/κ} decades for F ∝ x^κ
 _EDGE_SUBTRACTION_NOISE = 1e-12  # a mass below the floor found by subtraction is known to this (absolute)
 _EDGE_TAIL_OK = 1e-7  # below the table, the power law's mass is used when it is below this (error ~ its square)
@@ -603,14 +604,14 @@ class FreeProductLaw(SpectralLaw):
         """The distribution function of the first interval near a hard edge at 0, in s = ln x.
 
         There ρ ~ C x^{−α} (α = L/(L+1) for a Fuss–Catalan-type edge) and F ∝ x^κ, κ = 1 − α, so in s the
-        measure xρ(x) ds is smooth and decays like e^{κs}. It is integrated on quarter-decade panels by
-        8-point Gauss–Legendre from x_J (the first node of the cdf tables, ~6e−4 of the interval) down to
-        the floor x_low: where F has fallen by 10^{−16} (10^{16/κ} decades) or to 1e−300, whichever comes
-        first (the density is resolved there; it is not resolved below ~1e−300). The mass below the floor
+        measure xρ(x) ds is smooth and decays like e^{κs}. It is integrated by 8-point Gauss–Legendre on
+        panels of a quarter decade below x_J, widening to 0.05/κ in ln x further down, from x_J (the first node of the cdf tables, ~6e−4 of the interval) down to
+        the floor x_low: where F has fallen by 10^{−16} (16/κ decades) or to the smallest normal float,
+        whichever comes first (the density is resolved there, ~1e−13 relative). The mass below the floor
         is the power law's x_low ρ(x_low)/κ when that is below 1e−7 (its relative error is of the order of
         F itself, so ≲ 1e−14 absolute), else — for deep laws, where much mass lies below every float
         (Fuss–Catalan of depth 1000: F(1e−300) = 0.50) — the interval's exact mass less the mass above the
-        floor. ``None`` when the density does not diverge like a power at 0.
+        floor. ``None`` when the density near 0 is not positive (not resolved there).
         """
         if not self.intervals or self.intervals[0][0] != 0.0:
             return None
@@ -618,30 +619,34 @@ class FreeProductLaw(SpectralLaw):
         x_j, total = float(nodes[1]), self._interval_masses[0]
         # κ from the density at the deepest resolved pair of points (the power law sets in late for deep
         # products: depth-200 Fuss–Catalan has a local exponent −1.0003 at 1e−3 of the interval, −200/201 at 0)
-        probes = np.array([1e2, 1e-8, 1e-18]) * _EDGE_FLOOR
-        probes = np.concatenate([probes, x_j * np.array([1e-3, 1e-5])])
+        probes = np.array([1e2 * _EDGE_FLOOR, 1e10 * _EDGE_FLOOR, 1e-5 * x_j, 1e-3 * x_j])  # two pairs (low, high)
         rho = self._pdf_vectorised(probes)
         good = np.isfinite(rho) & (rho > 0)
-        if not good[-2:].all():
+        if not good[2:].all():
             return None
-        pairs = [(i, j) for i, j in ((1, 0), (2, 1), (4, 3)) if good[i] and good[j] and probes[i] >= _EDGE_FLOOR]
-        i, j = pairs[0]
-        kappa = min(max(1.0 - math.log(rho[i] / rho[j]) / math.log(probes[j] / probes[i]), 1e-6), 2.0)
-        wanted = math.ceil(_EDGE_DEPTH / kappa)
-        decades = min(wanted, math.floor(math.log10(x_j / _EDGE_FLOOR)))
+        i = 0 if good[:2].all() else 2
+        kappa = min(max(1.0 - math.log(rho[i] / rho[i + 1]) / math.log(probes[i + 1] / probes[i]), 1e-6), 2.0)
+        # panels: quarter decades below x_J, widening by 1.25 per panel down to 0.05/κ in ln x (F varies on
+        # the scale 1/κ there: F = C x^κ (1 + c x^κ + …)), so a depth-1000 law needs ~40 panels, not 1200
+        depth_limited = _EDGE_DEPTH / kappa < math.log10(x_j / _EDGE_FLOOR)
+        bottom_log = math.log(x_j) - _EDGE_DEPTH / kappa * math.log(10.0) if depth_limited else math.log(_EDGE_FLOOR)
         step = math.log(10.0) / _EDGE_PANELS_PER_DECADE
-        log_edges = math.log(x_j) - step * np.arange(decades * _EDGE_PANELS_PER_DECADE, -1, -1)  # increasing
+        cap = max(step, 0.05 / kappa)
+        ends = [math.log(x_j)]
+        while ends[-1] > bottom_log:
+            ends.append(max(ends[-1] - min(step * 1.25 ** (len(ends) - 1), cap), bottom_log))
+        log_edges = np.array(ends[::-1])  # increasing
         g, gw = _GAUSS_8
-        half = 0.5 * step
-        x = np.exp(0.5 * (log_edges[:-1] + log_edges[1:])[:, None] + half * g[None, :])
+        half = 0.5 * np.diff(log_edges)
+        x = np.exp((0.5 * (log_edges[:-1] + log_edges[1:]))[:, None] + half[:, None] * g[None, :])
         density = self._pdf_vectorised(x)
         resolved = np.all(np.isfinite(density) & (density > 0), axis=1)
         if not resolved.all():  # keep the panels above the highest unresolved one
             first = int(np.flatnonzero(~resolved)[-1]) + 1
             if first >= len(resolved):
                 return None
-            log_edges, x, density = log_edges[first:], x[first:], density[first:]
-            decades = -1  # the table did not reach its depth
+            log_edges, x, density, half = log_edges[first:], x[first:], density[first:], half[first:]
+            depth_limited = False  # the table did not reach its depth
         masses = (density * x * gw[None, :]).sum(axis=1) * half
         x_low = math.exp(log_edges[0])
         rho_low = self._pdf_vectorised(np.array([x_low, 10.0 * x_low]))
@@ -649,7 +654,7 @@ class FreeProductLaw(SpectralLaw):
             return None
         local = min(max(1.0 - math.log(rho_low[0] / rho_low[1]) / math.log(10.0), 1e-12), 2.0)
         tail = x_low * float(rho_low[0]) / local
-        if decades == wanted or tail <= _EDGE_TAIL_OK:
+        if depth_limited or tail <= _EDGE_TAIL_OK:
             bottom, exponent = tail, local
         else:  # the mass above the floor subtracted from the exact total (absolute error ~1e−13)
             bottom = total - float(above[1]) - math.fsum(masses)
@@ -784,7 +789,7 @@ class FreeProductLaw(SpectralLaw):
 
         Between the 2049 Chebyshev nodes of each interval a cubic Hermite interpolant with the exact slopes
         ρ; below ~6e−4 of an interval starting at 0 (a hard edge) ln F against ln x on quarter decades
-        (:attr:`_hard_edge`, down to 1e−300 or where F is 1e−16 of its value there), the power law F ∝ x^κ
+        (:attr:`_hard_edge`, down to ~2e−308 or where F is 1e−16 of its value there), the power law F ∝ x^κ
         below; atoms with their exact masses, and F exactly constant outside the intervals (at an atom at
         0, F(0) is the atom's mass). Accuracy (tests, against the closed-form Fuss–Catalan cdf): ≤ 2e−7
         absolute everywhere, ≤ 5e−7 relative below 1e−2 (depths 2–50); deep laws keep the mass below the
