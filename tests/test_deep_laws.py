@@ -1,0 +1,129 @@
+"""Deep free-product laws keep the mass that lies below the smallest float (issue 11, items 10 and 12).
+
+For a law with a hard edge at 0, F(x) ∝ x^κ near 0 (κ = 1/(L+1) for L Gaussian layers), so at depth L a
+mass ~ (1e−308)^{1/(L+1)} lies below every positive float: 1e−3 at L = 100, 0.49 at L = 1000. The
+distribution function must still reach 1 at the upper edge and agree with an independent closed form.
+
+References: the linear network with Gaussian weights is the Fuss–Catalan law of depth L, whose cdf is in
+closed form (``fuss_catalan(L).cdf``, tested on its own against mpmath); the critical ReLU network with
+Gaussian weights has S(w) = (1 + 2w)^{−L}, i.e. ½δ₀ + ½ν with ν = FC(L − 1) ⊠ MP(ratio ½, variance 2)
+(change of dimension by 2: S_μ(w) = S_ν(2w)·2(1 + w)/(1 + 2w)), a free product with no atom, solved by a
+different branch of the solver (w → −1 instead of w → −½).
+
+Tolerances. The mass below the table's floor is the exact total less tanh–sinh panel masses (relative
+1e−13 each, ~1e−12 in all) less 8-point Gauss–Legendre masses in ln x (~1e−15 relative); the density itself
+is within 1.5e−12 (relative) of the closed form up to depth 1000 (measured). So |ΔF| ≤ 5e−12 in float
+range. A quantile x = F⁻¹(q) then moves by δx/x = δF/(xρ(x)) (ρ the density): the bound is 5e−12/(xρ(x)),
+with xρ(x) from the closed form (≥ κ·F, so a relative 5e−10 at depth 1000 and q = 0.01).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from rmt_init.theory import free_product, fuss_catalan, jacobian_spectrum, marchenko_pastur
+
+_F_TOL = 5e-12
+
+
+def _check_against(law, reference, quantiles) -> None:
+    b = reference.support[1]
+    x = np.array([1e-300, 1e-200, 1e-100, 1e-10, 1.0, 0.5 * b])
+    assert np.max(np.abs(law.cdf(x) - reference.cdf(x))) <= _F_TOL
+    assert np.max(np.abs(law.sf(x) - reference.sf(x))) <= _F_TOL
+    assert law.cdf(law.upper_edge) == 1.0 and law.sf(law.upper_edge) == 0.0
+    # below the smallest normal float F continues as a power law from the table's floor: 16 decades over
+    # which d ln F/d ln x changes by ≤ 1e−6 (measured 5.7e−7 at depth 1000)
+    assert abs(law.cdf(5e-324) - reference.cdf(5e-324)) <= 1e-6
+    q = np.asarray(quantiles)
+    expected = reference.ppf(q)
+    got = law.ppf(q)
+    resolved = expected > 1e-300
+    # below the float range both quantiles are 0 (the true value is below 2e−308)
+    assert np.all(got[~resolved] <= 1e-300)
+    xr = expected[resolved]
+    bound = _F_TOL / (xr * reference.pdf(xr)) + 1e-13
+    assert np.all(np.abs(got[resolved] / xr - 1.0) <= bound)
+
+
+@pytest.mark.parametrize("depth", [10, pytest.param(100, marks=pytest.mark.slow), pytest.param(200, marks=pytest.mark.slow), pytest.param(1000, marks=pytest.mark.slow)])
+def test_deep_linear_laws_are_fuss_catalan(depth: int) -> None:
+    """Was (main): cdf(1) 0.96645 vs 0.96734 at depth 100, 0.95144 vs 0.98081 at 200; cdf(upper edge) 0.507 at
+    1000; ppf(0.99) 816.8 vs 4.44 at 300 and ppf(0.3) > 290 s at 1000."""
+    law = jacobian_spectrum(depth, "linear", weights="gaussian")
+    start = time.perf_counter()
+    _check_against(law, fuss_catalan(depth), [0.01, 0.3, 0.5, 0.9, 0.99])
+    assert time.perf_counter() - start < 30.0
+
+
+@pytest.mark.slow
+def test_deep_relu_law_against_its_atomless_factorisation() -> None:
+    """Depth-200 critical ReLU (Gaussian): F = ½ + ½F_ν with ν = FC(199) ⊠ MP(½, 2) (module docstring);
+    was cdf(edge) = 0.754 at depth 1000."""
+    depth = 200
+    law = jacobian_spectrum(depth, "relu", weights="gaussian")
+    nu = free_product(fuss_catalan(depth - 1), marchenko_pastur(0.5, 2.0))
+    assert law.atoms == ((0.0, 0.5),)
+    assert law.upper_edge == pytest.approx(nu.upper_edge, rel=1e-12)
+    x = np.array([1e-300, 1e-100, 1e-10, 1.0, 0.5 * law.upper_edge])
+    assert np.max(np.abs(law.cdf(x) - (0.5 + 0.5 * nu.cdf(x)))) <= 2 * _F_TOL
+    assert law.cdf(law.upper_edge) == 1.0
+    q = np.array([0.6, 0.9, 0.99])
+    expected = nu.ppf(2 * q - 1)
+    bound = 2 * _F_TOL / (expected * nu.pdf(expected)) + 1e-13
+    assert np.all(np.abs(law.ppf(q) / expected - 1.0) <= bound)
+
+
+@pytest.mark.slow
+def test_relu_depth_1000_reaches_one_at_the_edge() -> None:
+    """Was 0.754: a quarter of the mass lies below 1e−300 at this depth (sf(1e−300) = 0.2497)."""
+    law = jacobian_spectrum(1000, "relu")
+    assert law.cdf(law.upper_edge) == 1.0
+    assert law.cdf(0.0) == 0.5
+    assert 0.74 < law.cdf(1e-300) < 0.76  # F(1e−300) − ½ ≈ ½·F_ν(1e−300), F_ν ~ x^{1/1000}: about half of ν
+
+
+def test_tiny_arguments_below_the_table_floor() -> None:
+    """cdf(5e−324) was NaN at depth 1; below the table's floor F continues as the power law
+    F(x_low)(x/x_low)^κ. At depth 1 (κ = ½, floor where F has fallen by 1e−16) that is the exact asymptotic,
+    with a relative error of the order of F itself (deep laws: in the parametrised test above)."""
+    law = jacobian_spectrum(1, "linear")
+    x = np.array([5e-324, 1e-320, 1e-310])
+    assert np.all(np.isfinite(law.cdf(x)))
+    assert np.allclose(law.cdf(x), fuss_catalan(1).cdf(x), rtol=1e-10, atol=0)
+    assert np.all(np.isfinite(law.cdf(x, method="table")))
+
+
+def test_dirac_law_of_a_deep_orthogonal_linear_network_is_fast() -> None:
+    """A point mass at 1 at depth 10⁶ (was > 1 min: the layer loop rebuilt a growing description)."""
+    start = time.perf_counter()
+    law = jacobian_spectrum(10**6, "linear", weights="orthogonal")
+    assert law.atoms == ((1.0, 1.0),) and law.intervals == () and law.is_critical
+    assert law.cdf(1.0) == 1.0 and law.cdf(np.nextafter(1.0, 0.0)) == 0.0
+    assert law.ppf(0.5) == 1.0 and law.mean() == 1.0 and law.var() == 0.0
+    assert time.perf_counter() - start < 5.0
+
+
+def test_identical_layers_as_a_power_match_the_layer_by_layer_product() -> None:
+    """The O(log L) construction of identical square layers against a product built layer by layer."""
+    fast = jacobian_spectrum(6, "relu", weights="orthogonal")
+    slow = jacobian_spectrum(6, "relu", weights="orthogonal", widths=[100] * 7)  # equal widths: the layer loop
+    assert fast.atoms == slow.atoms
+    assert [fast.moment(k, method="exact") for k in (1, 2, 3)] == [slow.moment(k, method="exact") for k in (1, 2, 3)]
+    assert fast.upper_edge == pytest.approx(slow.upper_edge, rel=1e-13)
+
+
+def test_high_moment_orders_are_refused_quickly() -> None:
+    """moment(10⁴) hung; orders above 100 are refused with the largest supported order, and order 100 is
+    computed (float from 60-digit series, equal to the exact rational to 1e−15)."""
+    law = jacobian_spectrum(4, "relu")
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="at most 100"):
+        law.moment(10**4)
+    with pytest.raises(ValueError, match="at most 100"):
+        law.moment(101, method="exact")
+    assert time.perf_counter() - start < 1.0
+    m = law.moment(60)
+    assert m == pytest.approx(float(law.moment(60, method="exact")), rel=1e-15)
