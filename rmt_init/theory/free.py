@@ -88,6 +88,7 @@ _EDGE_FLOOR = float(np.finfo(float).tiny)  # the hard-edge table at 0 goes down 
 # (the density is resolved there: ~1e−13 against Fuss–Catalan down to 1e−310)
 _EDGE_DEPTH = 16.0  # … or until F has fallen by e^{−16·ln 10}: 10^{16/κ} decades for F ∝ x^κ
 _EDGE_SUBTRACTION_NOISE = 1e-12  # a mass below the floor found by subtraction is known to this (absolute)
+_EDGE_NOISE = 1e-12  # next to an atom at 0, xρ(x) below this is rounding noise (see FreeProductLaw._hard_edge)
 _EDGE_TAIL_OK = 1e-7  # below the table, the power law's mass is used when it is below this (error ~ its square)
 _EDGE_PANELS_PER_DECADE = 4  # panels of the ln F table per decade (one per decade left 3e−6 errors, depth-5 FC)
 _EDGE_NODE = 32  # the log–log edge table covers the sampling table's panels below this node
@@ -620,8 +621,12 @@ class FreeProductLaw(SpectralLaw):
         # κ from the density at the deepest resolved pair of points (the power law sets in late for deep
         # products: depth-200 Fuss–Catalan has a local exponent −1.0003 at 1e−3 of the interval, −200/201 at 0)
         probes = np.array([1e2 * _EDGE_FLOOR, 1e10 * _EDGE_FLOOR, 1e-5 * x_j, 1e-3 * x_j])  # two pairs (low, high)
+        # Next to an atom at 0 the solver's w tends to −(1 − atom), and xρ(x) = −Im w/π carries an absolute
+        # rounding noise ~1e−17 (depth-8 ReLU: 2.6× off at x = 1e−200, where xρ ~ 1e−27): only xρ above
+        # _EDGE_NOISE counts as resolved there; the mass below is then ~_EDGE_NOISE/κ, far below 1e−7.
+        noise = _EDGE_NOISE if any(loc == 0.0 for loc, _ in self.atoms) else 0.0
         rho = self._pdf_vectorised(probes)
-        good = np.isfinite(rho) & (rho > 0)
+        good = np.isfinite(rho) & (rho > 0) & (probes * rho > noise)
         if not good[2:].all():
             return None
         i = 0 if good[:2].all() else 2
@@ -640,7 +645,7 @@ class FreeProductLaw(SpectralLaw):
         half = 0.5 * np.diff(log_edges)
         x = np.exp((0.5 * (log_edges[:-1] + log_edges[1:]))[:, None] + half[:, None] * g[None, :])
         density = self._pdf_vectorised(x)
-        resolved = np.all(np.isfinite(density) & (density > 0), axis=1)
+        resolved = np.all(np.isfinite(density) & (density > 0) & (x * density > noise), axis=1)
         if not resolved.all():  # keep the panels above the highest unresolved one
             first = int(np.flatnonzero(~resolved)[-1]) + 1
             if first >= len(resolved):
