@@ -500,6 +500,22 @@ class FreeProductLaw(SpectralLaw):
 
     Build it with :func:`free_product`, :func:`change_dimension`, :func:`rectangular_product` or
     :func:`rmt_init.jacobian_spectrum`; see the module docstring for the algorithms.
+
+    Distribution function (``cdf``/``sf``/``ppf``/``isf``, ``method=``):
+
+    * ``"default"``: tanh–sinh quadrature of the density (relative 1e−13, absolute 1e−15 per panel);
+      next to a hard edge at 0 the mass is integrated in ln x down to the smallest normal float (or to
+      where it is negligible), and the mass below that is the law's exact continuous mass less the mass
+      above — so deep laws, much of whose mass lies below every float (Fuss–Catalan of depth 1000:
+      F(1e−300) = 0.50), still reach 1 at the upper edge (depths 10–1000 agree with the closed-form
+      Fuss–Catalan cdf to 5e−12; below ~2e−308, F continues as a power law, within 1e−6). Quantiles
+      below the smallest float come out as 0.
+    * ``"table"``: cubic Hermite interpolation of F on 2049 Chebyshev nodes per interval (exact slopes ρ),
+      log–log interpolation next to a hard edge at 0, atoms with their exact masses (F(0) is the atom's
+      mass). Absolute error ≤ 2e−7 in probability (tests: ≤ 1.6e−7 for Fuss–Catalan depths 2–1000,
+      ≤ 3e−8 for ReLU depths 4–16, at the edges, next to the atom and in the bulk), ≤ 5e−7 relative below
+      1e−2; its quantiles are within ~2e−7/(xρ(x)) relative in x. Building it costs ~20k densities, then
+      each point costs microseconds: for many points (KS distances, plots).
     """
 
     # Within δ of a soft edge the density carries a relative error ~ulp(edge)/δ (the edge itself is known to
@@ -860,6 +876,7 @@ class FreeProductLaw(SpectralLaw):
                 accumulated += cumulative[-1]
             done |= hit
         out[q == 0.0] = self.support[0]
+        out[q == 1.0] = self.support[1]
         return out
 
     def _isf_table(self, p: np.ndarray) -> np.ndarray:
