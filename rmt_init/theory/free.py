@@ -756,6 +756,78 @@ class FreeProductLaw(SpectralLaw):
             out[near] = np.where(floor, x, np.exp(s))
         return out
 
+    # ------------------------------------------------------------------ the law of t = ln λ (log-scale view)
+    def _below_floor_mass(self, t: np.ndarray, name: str, value: float) -> np.ndarray:
+        """Continuous mass below e^t for t below the floor (~ln 2.2e−308): F(x_low)·e^{κ(t − ln x_low)} (the
+        hard edge's power law, whose relative error is of the order of F itself), or ValueError where
+        F(x_low) > 1e−7 (deep laws: the mass below the smallest float is known, not how it spreads in t)."""
+        if not self.intervals or self.intervals[0][0] > 0.0:
+            return np.zeros(t.shape)
+        edge = self._hard_edge
+        if edge is None or edge.cumulative[0] > _EDGE_TAIL_OK:
+            mass = "an unknown mass" if edge is None else f"mass {edge.cumulative[0]:.3g}"
+            raise ValueError(
+                f"{name} = {value!r} is out of reach: the law of ln λ is resolved down to ln λ = "
+                f"{math.log(_EDGE_FLOOR):.6g}, and {mass} lies below, where F is not yet a power law ({self!r})"
+            )
+        return edge.cumulative[0] * np.exp(edge.exponent * (t - edge.log_x[0]))
+
+    def _atoms_at_zero(self) -> float:
+        return math.fsum(m for loc, m in self.atoms if loc == 0.0)
+
+    def _log_cdf(self, t: np.ndarray) -> np.ndarray:
+        """P(ln λ ≤ t); t = −∞ is λ = 0 (atoms at 0). Numpy float64 array in, array out."""
+        t = np.asarray(t, float)
+        out = np.full(t.shape, np.nan)
+        floor = math.log(_EDGE_FLOOR)
+        low = t < floor
+        high = ~low & ~np.isnan(t)
+        if high.any():
+            out[high] = self._cdf(np.exp(t[high]))
+        if low.any():
+            out[low] = self._atoms_at_zero() + self._below_floor_mass(t[low], "t", float(t[low].min()))
+        return out
+
+    def _log_sf(self, t: np.ndarray) -> np.ndarray:
+        """P(ln λ > t)."""
+        t = np.asarray(t, float)
+        out = np.full(t.shape, np.nan)
+        low = t < math.log(_EDGE_FLOOR)
+        high = ~low & ~np.isnan(t)
+        if high.any():
+            out[high] = self._sf(np.exp(t[high]))
+        if low.any():
+            out[low] = 1.0 - self._atoms_at_zero() - self._below_floor_mass(t[low], "t", float(t[low].min()))
+        return out
+
+    def _log_pdf(self, t: np.ndarray) -> np.ndarray:
+        """Density of ln λ at t: e^t ρ(e^t) (the continuous part; κ F(e^t) below the floor)."""
+        t = np.asarray(t, float)
+        out = np.full(t.shape, np.nan)
+        low = t < math.log(_EDGE_FLOOR)
+        high = ~low & ~np.isnan(t)
+        if high.any():
+            x = np.exp(t[high])
+            out[high] = x * self._pdf_vectorised(x)
+        if low.any():
+            mass = self._below_floor_mass(t[low], "t", float(t[low].min()))
+            out[low] = (self._hard_edge.exponent * mass) if self._hard_edge is not None else 0.0
+        return out
+
+    def _log_ppf(self, q: np.ndarray) -> np.ndarray:
+        """The q-quantile of ln λ (−∞ inside the atoms at 0)."""
+        q = np.asarray(q, float)
+        zero = self._atoms_at_zero()
+        edge = self._hard_edge
+        x = self._ppf(q)
+        with np.errstate(divide="ignore"):
+            out = np.log(x)
+        low = (q > zero) & (x < _EDGE_FLOOR) & ~np.isnan(q)
+        if low.any():
+            self._below_floor_mass(np.array([-np.inf]), "q", float(q[low].max()))  # refuses where not a power law
+            out[low] = edge.log_x[0] + np.log((q[low] - zero) / edge.cumulative[0]) / edge.exponent
+        return out
+
     # ------------------------------------------------------------------ tables (method="table") and sampling
     @cached_property
     def _sampling_tables(self) -> list[tuple[np.ndarray, np.ndarray, EdgeTable | None]]:
