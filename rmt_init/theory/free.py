@@ -707,9 +707,18 @@ class FreeProductLaw(SpectralLaw):
             return super()._interval_cdf(i, x)
         out = np.empty(x.shape)
         near = x < edge.top
-        out[near] = edge.mass_below(x[near], self._pdf_vectorised)
+        out[near] = self._edge_mass_below(edge, x[near])
         if (~near).any():
             out[~near] = super()._interval_cdf(i, x[~near])
+        return out
+
+    def _edge_mass_below(self, edge: HardEdge, x: np.ndarray) -> np.ndarray:
+        """F near the hard edge: the table down to its floor, the log-variable table below it where the
+        law has one (subnormal x), else the power law."""
+        out = edge.mass_below(x, self._pdf_vectorised)
+        tiny = (x > 0) & (np.log(np.where(x > 0, x, 1.0)) < edge.log_x[0])
+        if tiny.any() and edge.cumulative[0] > _EDGE_TAIL_OK and self._deep_edge is not None:
+            out[tiny] = self._below_floor_mass(np.log(x[tiny]), "x", float(x[tiny].min()))
         return out
 
     def _interval_sf(self, i: int, x: np.ndarray) -> np.ndarray:
@@ -718,7 +727,7 @@ class FreeProductLaw(SpectralLaw):
             return super()._interval_sf(i, x)
         out = np.empty(x.shape)
         near = x < edge.top
-        out[near] = edge.total - edge.mass_below(x[near], self._pdf_vectorised)
+        out[near] = edge.total - self._edge_mass_below(edge, x[near])
         if (~near).any():
             out[~near] = super()._interval_sf(i, x[~near])
         return out
@@ -739,6 +748,8 @@ class FreeProductLaw(SpectralLaw):
             target = mass[near]
             x = edge.edge_table().ppf(target)
             floor = target < edge.cumulative[0]
+            if floor.any() and edge.cumulative[0] > _EDGE_TAIL_OK and self._deep_edge is not None:
+                x[floor] = np.exp(self._deep_log_quantile(target[floor]))
             lo_s, hi_s = edge.log_x[0], edge.log_x[-1]
             s = np.log(np.where(floor, 1.0, x))
             for _ in range(6):
@@ -746,7 +757,7 @@ class FreeProductLaw(SpectralLaw):
                 if not active.any():
                     break
                 xa = np.exp(s[active])
-                g = edge.mass_below(xa, self._pdf_vectorised) - target[active]
+                g = self._edge_mass_below(edge, xa) - target[active]
                 p = xa * self._pdf_vectorised(xa)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     step = np.where(p > 0, g / p, 0.0)
@@ -758,12 +769,29 @@ class FreeProductLaw(SpectralLaw):
 
     # ------------------------------------------------------------------ the law of t = ln λ (log-scale view)
     def _below_floor_mass(self, t: np.ndarray, name: str, value: float) -> np.ndarray:
-        """Continuous mass below e^t for t below the floor (~ln 2.2e−308): F(x_low)·e^{κ(t − ln x_low)} (the
-        hard edge's power law, whose relative error is of the order of F itself), or ValueError where
-        F(x_low) > 1e−7 (deep laws: the mass below the smallest float is known, not how it spreads in t)."""
+        """Continuous mass below e^t for t below the floor (~ln 2.2e−308): where the mass below the floor is
+        ≤ 1e−7, the hard edge's power law F(x_low)·e^{κ(t − ln x_low)} (relative error of the order of F
+        itself); above, the log-variable table :attr:`_deep_edge` (deep laws); ValueError where the law has
+        none (a factor given through ψ, or the two masses below the floor disagree)."""
         if not self.intervals or self.intervals[0][0] > 0.0:
             return np.zeros(t.shape)
         edge = self._hard_edge
+        deep = self._deep_edge if edge is not None and edge.cumulative[0] > _EDGE_TAIL_OK else None
+        if deep is not None:
+            ends, t_ends, slopes, cumulative, exponent = deep
+            out = np.empty(t.shape)
+            below = t < ends[0]
+            out[below] = cumulative[0] * np.exp(exponent * (t[below] - ends[0]))
+            inside = ~below
+            if inside.any():
+                si = np.minimum(t[inside], ends[-1])
+                k = np.clip(np.searchsorted(ends, si, side="right") - 1, 0, len(ends) - 2)
+                g, gw = _GAUSS_8
+                half = 0.5 * (si - ends[k])
+                nodes = ends[k][:, None] + half[:, None] * (1.0 + g[None, :])
+                p = self._log_density(ends, t_ends, slopes, nodes.ravel()).reshape(nodes.shape)
+                out[inside] = cumulative[k] + (p * gw[None, :]).sum(axis=1) * half
+            return out
         if edge is None or edge.cumulative[0] > _EDGE_TAIL_OK:
             mass = "an unknown mass" if edge is None else f"mass {edge.cumulative[0]:.3g}"
             raise ValueError(
@@ -771,6 +799,98 @@ class FreeProductLaw(SpectralLaw):
                 f"{math.log(_EDGE_FLOOR):.6g}, and {mass} lies below, where F is not yet a power law ({self!r})"
             )
         return edge.cumulative[0] * np.exp(edge.exponent * (t - edge.log_x[0]))
+
+    @cached_property
+    def _deep_edge(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float] | None:
+        """The law of s = ln λ below the hard-edge table's floor, for laws with much mass there.
+
+        The characteristic equation involves z only through log z (see :meth:`_newton`), so it is solved
+        at log z = s for s below ln(2.2e−308): from the table's floor downward along the real s axis
+        (inside the support, the root with Im t ∈ (−π, 0); predictor t + Δs·dt/ds with dt/ds = −1/∂_t log χ),
+        on panels widening to 0.05/κ, until F has fallen by 1e−16 (or, next to an atom at 0, to where
+        sρ-rounding dominates); the density of s is p(s) = −Im w/π. Then the mass below the floor found
+        this way must equal the one found by subtraction (the exact total less the mass above), to 1e−9;
+        otherwise ``None`` (and the log view refuses). Only for laws whose factors are all rational.
+        Returns (panel ends, increasing; t at them; dt/ds at them; cumulative mass; exponent below).
+        """
+        edge = self._hard_edge
+        if edge is None or edge.cumulative[0] <= _EDGE_TAIL_OK or self.numerical:
+            return None
+        noise = _EDGE_NOISE if any(loc == 0.0 for loc, _ in self.atoms) else 0.0
+        s0 = float(edge.log_x[0])
+        kappa = edge.exponent
+        start = self._solve(np.array([math.exp(s0)]))
+        dummy = np.array([1j])
+
+        def slope(t):
+            return -1.0 / self._log_chi(t, [])[1]
+
+        ends, ts, slopes = [s0], [start], [slope(start)]
+        step = math.log(10.0) / _EDGE_PANELS_PER_DECADE
+        cap = max(step, 0.05 / kappa)
+        h = step
+        target = edge.cumulative[0] * 1e-16
+        while True:
+            s_new = ends[-1] - h
+            guess = ts[-1] - h * slopes[-1]
+            t_new, _, ok = self._newton(dummy, guess, [], log_z=np.array([s_new + 0j]))
+            if not (ok.all() and -math.pi < t_new[0].imag < 0):
+                h *= 0.5
+                if h < 1e-6:
+                    return None
+                continue
+            ends.append(s_new)
+            ts.append(t_new)
+            slopes.append(slope(t_new))
+            p = -math.exp(t_new[0].real) * math.sin(t_new[0].imag) / math.pi
+            if p <= max(noise, kappa * target) or len(ends) > 20000:
+                break
+            h = min(1.5 * h, cap)
+        ends_arr, t_arr, slope_arr = np.array(ends[::-1]), np.concatenate(ts[::-1]), np.concatenate(slopes[::-1])
+        density = self._log_density(ends_arr, t_arr, slope_arr, ends_arr)
+        g, gw = _GAUSS_8
+        half = 0.5 * np.diff(ends_arr)
+        nodes = (0.5 * (ends_arr[:-1] + ends_arr[1:]))[:, None] + half[:, None] * g[None, :]
+        p_nodes = self._log_density(ends_arr, t_arr, slope_arr, nodes.ravel()).reshape(nodes.shape)
+        masses = (p_nodes * gw[None, :]).sum(axis=1) * half
+        local = max(math.log(density[1] / density[0]) / (ends_arr[1] - ends_arr[0]), 1e-12)  # d ln p/ds at the bottom
+        tail = density[0] / local
+        cumulative = tail + np.concatenate([[0.0], np.cumsum(masses)])
+        if not abs(cumulative[-1] - edge.cumulative[0]) <= 1e-9:
+            return None
+        cumulative *= edge.cumulative[0] / cumulative[-1]  # the subtraction's value at the floor (~1e−13 change)
+        return ends_arr, t_arr, slope_arr, cumulative, local
+
+    def _deep_log_quantile(self, local: np.ndarray) -> np.ndarray:
+        """s = ln x with continuous mass ``local`` below x, below the floor (:attr:`_deep_edge`): Newton in s
+        on the table's mass, from ln F interpolated linearly in s; the power law below the table."""
+        ends, t_ends, slopes, cumulative, exponent = self._deep_edge
+        result = ends[0] + np.log(local / cumulative[0]) / exponent
+        inside = local >= cumulative[0]
+        if inside.any():
+            target = np.minimum(local[inside], cumulative[-1])
+            k = np.clip(np.searchsorted(cumulative, target, side="right") - 1, 0, len(ends) - 2)
+            lf0, lf1 = np.log(cumulative[k]), np.log(cumulative[k + 1])
+            si = ends[k] + (np.log(target) - lf0) / (lf1 - lf0) * (ends[k + 1] - ends[k])
+            for _ in range(8):
+                g = self._below_floor_mass(si, "q", float(target.max())) - target
+                p = self._log_density(ends, t_ends, slopes, si)
+                step = np.where(p > 0, g / np.where(p > 0, p, 1.0), 0.0)
+                si = np.clip(si - step, ends[k], ends[k + 1])
+                if np.all(np.abs(step) <= 1e-14 * np.maximum(1.0, np.abs(si))):
+                    break
+            result[inside] = si
+        return result
+
+    def _log_density(self, ends: np.ndarray, t_ends: np.ndarray, slopes: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """p(s) = −Im w(e^s)/π below the float range, Newton from the nearest solved point (a predictor)."""
+        k = np.clip(np.searchsorted(ends, s), 0, len(ends) - 1)
+        k = np.where((k > 0) & (np.abs(s - ends[np.maximum(k - 1, 0)]) < np.abs(s - ends[k])), k - 1, k)
+        guess = t_ends[k] + (s - ends[k]) * slopes[k]
+        t, _, ok = self._newton(np.full(s.shape, 1j), guess, [], log_z=s + 0j)
+        if not ok.all():
+            raise RuntimeError(f"{self!r}: the log-variable solve did not converge at s = {s[~ok][:3]}")
+        return -np.exp(t.real) * np.sin(t.imag) / math.pi
 
     def _atoms_at_zero(self) -> float:
         return math.fsum(m for loc, m in self.atoms if loc == 0.0)
@@ -811,7 +931,17 @@ class FreeProductLaw(SpectralLaw):
             out[high] = x * self._pdf_vectorised(x)
         if low.any():
             mass = self._below_floor_mass(t[low], "t", float(t[low].min()))
-            out[low] = (self._hard_edge.exponent * mass) if self._hard_edge is not None else 0.0
+            deep = self._deep_edge if self._hard_edge is not None and self._hard_edge.cumulative[0] > _EDGE_TAIL_OK else None
+            if deep is not None:
+                ends, t_ends, slopes, _, exponent = deep
+                tl = t[low]
+                inside = tl >= ends[0]
+                density = exponent * mass
+                if inside.any():
+                    density[inside] = self._log_density(ends, t_ends, slopes, tl[inside])
+                out[low] = density
+            else:
+                out[low] = (self._hard_edge.exponent * mass) if self._hard_edge is not None else 0.0
         return out
 
     def _log_ppf(self, q: np.ndarray) -> np.ndarray:
@@ -824,8 +954,13 @@ class FreeProductLaw(SpectralLaw):
             out = np.log(x)
         low = (q > zero) & (x < _EDGE_FLOOR) & ~np.isnan(q)
         if low.any():
-            self._below_floor_mass(np.array([-np.inf]), "q", float(q[low].max()))  # refuses where not a power law
-            out[low] = edge.log_x[0] + np.log((q[low] - zero) / edge.cumulative[0]) / edge.exponent
+            self._below_floor_mass(np.array([-np.inf]), "q", float(q[low].max()))  # refuses where not resolved
+            local = q[low] - zero
+            deep = self._deep_edge if edge.cumulative[0] > _EDGE_TAIL_OK else None
+            if deep is None:
+                out[low] = edge.log_x[0] + np.log(local / edge.cumulative[0]) / edge.exponent
+            else:
+                out[low] = self._deep_log_quantile(local)
         return out
 
     # ------------------------------------------------------------------ tables (method="table") and sampling
@@ -985,13 +1120,16 @@ class FreeProductLaw(SpectralLaw):
             extras.append((one_plus_psi - one_plus_sw, u_dpsi, s * one_plus_w, term.power, term.factor.psi_tolerance * np.abs(one_plus_psi)))
         return value, slope, extras
 
-    def _newton(self, z: np.ndarray, t: np.ndarray, taus: list[np.ndarray], iterations: int = 40):
-        """Newton on Log(zχ) = 0 and ψ_j(u_j) = s_j w in (t, τ_j); keeps Im w < 0 (Im t ∈ (−π, 0)) for Im z > 0."""
+    def _newton(self, z: np.ndarray, t: np.ndarray, taus: list[np.ndarray], iterations: int = 40, log_z: np.ndarray | None = None):
+        """Newton on Log(zχ) = 0 and ψ_j(u_j) = s_j w in (t, τ_j); keeps Im w < 0 (Im t ∈ (−π, 0)) for Im z > 0.
+
+        z enters only through log z: ``log_z`` (if given) replaces np.log(z), so that z = e^{log z} may lie
+        below the float range (then pass z = 1j to keep the branch guard, valid inside the support)."""
         t = t.copy()
         taus = [tau.copy() for tau in taus]
         positive_eta = z.imag > 0
         converged = np.zeros(z.shape, bool)
-        log_z = np.log(z)
+        log_z = np.log(z) if log_z is None else log_z
         for _ in range(iterations):
             log_chi, a, extras = self._log_chi(t, taus)
             # inner Newton: solve ψ_j(u_j) = s_j w at the current t first, so that the outer step is
