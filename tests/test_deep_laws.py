@@ -166,3 +166,5 @@ def test_log_scale_hooks_below_the_float_range_of_deep_laws(depth: int) -> None:
     assert np.allclose(law._log_pdf(log_x[below]), np.exp(log_x_r + log_rho)[below], rtol=1e-10, atol=0)
     bound = _F_TOL * (depth + 1) / cdf[below] + 1e-13 * np.abs(log_x[below])
     assert np.all(np.abs(law._log_ppf(cdf[below]) - log_x[below]) <= bound)
+    assert np.all(np.abs(law._log_isf(1.0 - cdf[below]) - log_x[below]) <= bound + 1e-16 * (depth + 1) / cdf[below])
+    assert law._log_pdf(np.array([np.inf]))[0] == 0.0

@@ -927,8 +927,10 @@ class FreeProductLaw(SpectralLaw):
         low = t < math.log(_EDGE_FLOOR)
         high = ~low & ~np.isnan(t)
         if high.any():
-            x = np.exp(t[high])
-            out[high] = x * self._pdf_vectorised(x)
+            with np.errstate(over="ignore"):
+                x = np.exp(t[high])
+            finite = np.isfinite(x)
+            out[high] = np.where(finite, x * self._pdf_vectorised(np.where(finite, x, 0.0)), 0.0)
         if low.any():
             mass = self._below_floor_mass(t[low], "t", float(t[low].min()))
             deep = self._deep_edge if self._hard_edge is not None and self._hard_edge.cumulative[0] > _EDGE_TAIL_OK else None
@@ -961,6 +963,18 @@ class FreeProductLaw(SpectralLaw):
                 out[low] = edge.log_x[0] + np.log(local / edge.cumulative[0]) / edge.exponent
             else:
                 out[low] = self._deep_log_quantile(local)
+        return out
+
+    def _log_isf(self, p: np.ndarray) -> np.ndarray:
+        """Inverse survival function of ln λ: ln isf(p); below the floor the lower-tail quantile
+        :meth:`_log_ppf` at 1 − p (an absolute error of 1e−16 in p, as the mass there is far from 0)."""
+        p = np.asarray(p, float)
+        x = self._isf(p)
+        with np.errstate(divide="ignore"):
+            out = np.log(x)
+        low = (x < _EDGE_FLOOR) & (p < 1.0 - self._atoms_at_zero()) & ~np.isnan(p)
+        if low.any():
+            out[low] = self._log_ppf(1.0 - p[low])
         return out
 
     # ------------------------------------------------------------------ tables (method="table") and sampling
