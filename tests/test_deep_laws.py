@@ -116,13 +116,13 @@ def test_identical_layers_as_a_power_match_the_layer_by_layer_product() -> None:
 
 
 def test_high_moment_orders_are_refused_quickly() -> None:
-    """moment(10⁴) hung; orders above 100 are refused with the largest supported order, and order 100 is
+    """moment(10⁴) hung; orders above 100 are refused naming the largest supported order, and order 100 is
     computed (float from 60-digit series, equal to the exact rational to 1e−15)."""
     law = jacobian_spectrum(4, "relu")
     start = time.perf_counter()
-    with pytest.raises(ValueError, match="at most 100"):
+    with pytest.raises(ValueError, match="<= 100"):
         law.moment(10**4)
-    with pytest.raises(ValueError, match="at most 100"):
+    with pytest.raises(ValueError, match="<= 100"):
         law.moment(101, method="exact")
     assert time.perf_counter() - start < 1.0
     m = law.moment(60)

@@ -1437,8 +1437,8 @@ class FreeProductLaw(SpectralLaw):
             return self._moment_cache[:order]
         if order > _MAX_MOMENT_ORDER:
             raise ValueError(
-                f"order must be at most {_MAX_MOMENT_ORDER} for the moments of a free product (from its S-series); "
-                f"got {order}"
+                f"order must be <= {_MAX_MOMENT_ORDER} (the largest supported order of the moments of a free "
+                f"product, from its S-series); got {order!r}"
             )
         with mpmath.workdps(60):
             return _series.moments_from_s(self._series(order, exact), order)
