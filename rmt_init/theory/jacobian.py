@@ -23,6 +23,7 @@ Closed-form consequences used in the tests (theory.md §4.3–4.4): the mean is 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +36,8 @@ from .free import (
     DiscreteS,
     FreeProductLaw,
     SFactor,
+    Term,
+    _belinschi,
     change_dimension,
     dirac_s,
     free_product,
@@ -266,6 +269,13 @@ def jacobian_spectrum(
 
     fixed_points = []
     law: Any = None
+    if layer_widths is None and len(set(variances)) == 1 and depth > 1:
+        # identical square layers: one layer's law to the power L (the S-transform's power and the atoms by
+        # Belinschi's rule, by repeated squaring): O(log L), where a product layer by layer is O(L)
+        one = jacobian_spectrum(1, act, weights=ensemble, sigma_w2=variances[0], sigma_b2=sigma_b2)
+        law = FreeProductLaw([Term(t.factor, t.scale, t.power * depth) for t in one.terms], _power_atoms(one.atoms, depth))
+        fixed_points = list(one.q_star) * depth
+        fans = []  # nothing left to multiply
     for layer, ((n_in, n_out), v) in enumerate(zip(fans, variances), start=1):
         q = cached(("q", v), lambda: _fixed_point(act, v, sigma_b2))
         fixed_points.append(q)
@@ -276,12 +286,13 @@ def jacobian_spectrum(
             w_factor = cached(("dirac", v), lambda: dirac_s(v))
         else:
             w_factor = cached(("proj", n_out / n_in, v), lambda: two_point_s(n_out / n_in, v))
-        law = w_factor if law is None else free_product(law, w_factor)
+        # (a short description: the final law gets its own, and a growing one made the loop O(L²))
+        law = w_factor if law is None else free_product(law, w_factor, description="layers")
         if n_out != n_in:
-            law = change_dimension(law, n_out / n_in)
+            law = change_dimension(law, n_out / n_in, description="layers")
         d_factor = cached(("d", q), lambda: _d_squared_factor(act, q))
         if d_factor is not None:
-            law = free_product(law, d_factor)
+            law = free_product(law, d_factor, description="layers")
     if not isinstance(law, FreeProductLaw):
         law = free_product(law)
     shape = "square" if layer_widths is None else f"widths {list(layer_widths)}"
@@ -297,8 +308,22 @@ def jacobian_spectrum(
     result.sigma_b2 = sigma_b2
     result.q_star = tuple(fixed_points)
     result.widths = layer_widths
-    result.chi1 = math.prod(_layer_chi(act, v, q) for v, q in zip(variances, fixed_points)) ** (1.0 / depth)
+    layers = Counter(zip(variances, fixed_points))  # χ₁ once per distinct layer (depth 10⁶ in a few seconds)
+    result.chi1 = math.exp(math.fsum(k * math.log(_layer_chi(act, v, q)) for (v, q), k in layers.items()) / depth)
     return result
+
+
+def _power_atoms(atoms: Sequence[tuple[float, float]], power: int) -> list[tuple[float, float]]:
+    """The atoms of μ^{⊠power} from those of μ: Belinschi's rule (associative) applied by repeated squaring."""
+    out: list[tuple[float, float]] | None = None
+    base = list(atoms)
+    while power:
+        if power & 1:
+            out = base if out is None else _belinschi(out, base)
+        power >>= 1
+        if power:
+            base = _belinschi(base, base)
+    return out or []
 
 
 def _layer_chi(act: Activation, sigma_w2: float, q: float) -> float:

@@ -62,6 +62,9 @@ _TINY = float(np.finfo(float).tiny)
 _LOG_TINY = math.log(_TINY)
 _QUAD_RTOL = 1e-13
 _TABLE_NODES = 65
+#: evaluation strategies of ``cdf``, ``sf``, ``ppf``, ``isf`` (``method=``): the law's most accurate one, or
+#: a cached table (free products; other laws use their closed forms for both)
+_CDF_METHODS = ("default", "table")
 
 
 def _is_real_scalar(e: object) -> bool:
@@ -219,21 +222,51 @@ class Law(ABC):
         return check_choice("method", method, self.pdf_methods)
 
     # ------------------------------------------------------------------ distribution function
-    def cdf(self, x: ArrayLike) -> np.ndarray | float:
-        """P(λ ≤ x), atoms included."""
+    def _use_table(self, method: str | None) -> bool:
+        """True for ``method="table"``; ``None``/``"default"`` is the law's most accurate strategy."""
+        if method is None:
+            return False
+        return check_choice("method", method, _CDF_METHODS) == "table"
+
+    def cdf(self, x: ArrayLike, method: str | None = None) -> np.ndarray | float:
+        """P(λ ≤ x), atoms included.
+
+        ``method``: ``"default"`` (or ``None``) is the law's most accurate strategy (a closed form, or
+        quadrature of the density to ~1e−13); ``"table"`` interpolates a cached table of the distribution
+        function, for many points at once (laws with a closed-form cdf use it there too). Each law states
+        the table's accuracy (free products: :class:`~rmt_init.theory.free.FreeProductLaw`).
+        """
+        evaluate = self._cdf_table if self._use_table(method) else self._cdf
         arr, scalar = _as_float_array(x)
-        out = np.asarray(self._cdf(np.atleast_1d(arr).ravel()), float).reshape(arr.shape)
+        out = np.asarray(evaluate(np.atleast_1d(arr).ravel()), float).reshape(arr.shape)
         out = np.asarray(np.clip(out, 0.0, 1.0))
         out[np.isnan(arr)] = np.nan
         return _finish(out, scalar)
 
-    def sf(self, x: ArrayLike) -> np.ndarray | float:
-        """Survival function P(λ > x) = 1 − cdf(x), computed without cancellation near the top edge."""
+    def sf(self, x: ArrayLike, method: str | None = None) -> np.ndarray | float:
+        """Survival function P(λ > x) = 1 − cdf(x), computed without cancellation near the top edge.
+
+        ``method`` as for :meth:`cdf` (the table's accuracy is absolute, in probability).
+        """
+        evaluate = self._sf_table if self._use_table(method) else self._sf
         arr, scalar = _as_float_array(x)
-        out = np.asarray(self._sf(np.atleast_1d(arr).ravel()), float).reshape(arr.shape)
+        out = np.asarray(evaluate(np.atleast_1d(arr).ravel()), float).reshape(arr.shape)
         out = np.asarray(np.clip(out, 0.0, 1.0))
         out[np.isnan(arr)] = np.nan
         return _finish(out, scalar)
+
+    # tabulated strategies (method="table"); by default the law's own (closed-form, fast) methods
+    def _cdf_table(self, x: np.ndarray) -> np.ndarray:
+        return self._cdf(x)
+
+    def _sf_table(self, x: np.ndarray) -> np.ndarray:
+        return self._sf(x)
+
+    def _ppf_table(self, q: np.ndarray) -> np.ndarray:
+        return self._ppf(q)
+
+    def _isf_table(self, p: np.ndarray) -> np.ndarray:
+        return self._isf(p)
 
     def _atoms_at_most(self, x: np.ndarray) -> np.ndarray:
         total = np.zeros(x.shape)
@@ -294,19 +327,24 @@ class Law(ABC):
         return above[k] + _tanhsinh(self._pdf_vectorised, x, nodes[k], self._mass_atol)
 
     # ------------------------------------------------------------------ inverse distribution function
-    def ppf(self, q: ArrayLike) -> np.ndarray | float:
-        """Quantile function: the smallest x with cdf(x) ≥ q (q in [0, 1])."""
+    def ppf(self, q: ArrayLike, method: str | None = None) -> np.ndarray | float:
+        """Quantile function: the smallest x with cdf(x) ≥ q (q in [0, 1]); ``method`` as for :meth:`cdf`."""
+        evaluate = self._ppf_table if self._use_table(method) else self._ppf
         arr, scalar = self._check_probabilities("q", q)
-        out = np.asarray(self._ppf(np.atleast_1d(arr).ravel()), float).reshape(arr.shape)
+        out = np.asarray(evaluate(np.atleast_1d(arr).ravel()), float).reshape(arr.shape)
         out[np.isnan(arr)] = np.nan
         return _finish(out, scalar)
 
     icdf = ppf
 
-    def isf(self, p: ArrayLike) -> np.ndarray | float:
-        """Inverse survival function: the x with sf(x) = p; accurate for small p (near the top edge)."""
+    def isf(self, p: ArrayLike, method: str | None = None) -> np.ndarray | float:
+        """Inverse survival function: the x with sf(x) = p; accurate for small p (near the top edge).
+
+        ``method`` as for :meth:`cdf` (``"table"`` inverts the tabulated cdf: absolute accuracy in p).
+        """
+        evaluate = self._isf_table if self._use_table(method) else self._isf
         arr, scalar = self._check_probabilities("p", p)
-        out = np.asarray(self._isf(np.atleast_1d(arr).ravel()), float).reshape(arr.shape)
+        out = np.asarray(evaluate(np.atleast_1d(arr).ravel()), float).reshape(arr.shape)
         out[np.isnan(arr)] = np.nan
         return _finish(out, scalar)
 
@@ -394,16 +432,15 @@ class Law(ABC):
             k = np.searchsorted(below, local, side="left")
         k = np.clip(k, 1, n - 1)
         lo, hi = nodes[k - 1].copy(), nodes[k].copy()
-        anchor = k if upper_tail else k - 1
         x = 0.5 * (lo + hi)
         eps = 4 * np.finfo(float).eps
         active = np.arange(local.size)
         for _ in range(80):
-            xa, ja = x[active], anchor[active]
+            xa = x[active]
             if upper_tail:  # mass above x minus target: decreasing in x; flip the sign to increasing
-                g = -(above[ja] + _tanhsinh(self._pdf_vectorised, xa, nodes[ja], self._mass_atol) - local[active])
+                g = -(self._interval_sf(i, xa) - local[active])
             else:
-                g = below[ja] + _tanhsinh(self._pdf_vectorised, nodes[ja], xa, self._mass_atol) - local[active]
+                g = self._interval_cdf(i, xa) - local[active]
             lo[active] = np.where(g < 0, xa, lo[active])
             hi[active] = np.where(g >= 0, xa, hi[active])
             la, ha = lo[active], hi[active]
@@ -718,6 +755,18 @@ class SingularValueLaw(Law):
 
     def _isf(self, p: np.ndarray) -> np.ndarray:
         return np.sqrt(self.squared.isf(p))
+
+    def _cdf_table(self, x: np.ndarray) -> np.ndarray:
+        return self.squared.cdf(np.where(x > 0, x * x, 0.0), method="table")
+
+    def _sf_table(self, x: np.ndarray) -> np.ndarray:
+        return self.squared.sf(np.where(x > 0, x * x, 0.0), method="table")
+
+    def _ppf_table(self, q: np.ndarray) -> np.ndarray:
+        return np.sqrt(self.squared.ppf(q, method="table"))
+
+    def _isf_table(self, p: np.ndarray) -> np.ndarray:
+        return np.sqrt(self.squared.isf(p, method="table"))
 
     def _moment(self, order: float) -> float:
         return self.squared.moment(order / 2.0)
