@@ -179,3 +179,16 @@ def test_log_mean_is_minus_the_depth(depth: int) -> None:
     law = jacobian_spectrum(depth, "linear")
     assert law._log_mean() == pytest.approx(-depth, rel=1e-11)
     assert jacobian_spectrum(4, "relu")._log_mean() == -np.inf
+
+
+def test_chaotic_deep_law_is_the_scaled_fuss_catalan_law():
+    """σ_w² = 3 at depth 100: the law is Fuss–Catalan's scaled by 3^100 (its 12th moment, ~10^570, is
+    beyond the float range: the spectral scale raised OverflowError before it was taken in logs)."""
+    law = jacobian_spectrum(100, "linear", sigma_w2=3.0)
+    ref = fuss_catalan(100)
+    scale = 3.0**100
+    assert law.upper_edge == pytest.approx(ref.upper_edge * scale, rel=1e-10)
+    x = np.array([1e-3, 1.0, 5.0, 100.0]) * scale
+    np.testing.assert_allclose(law.cdf(x), ref.cdf(x / scale), rtol=1e-9)
+    with pytest.raises(ValueError, match="sigma_w2"):
+        jacobian_spectrum(3, "relu", sigma_w2=1e300)  # the mean (5e299)^3 itself overflows

@@ -47,6 +47,7 @@ returns a ``Fraction`` when every factor's parameters are exact binary floats or
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -1250,7 +1251,10 @@ class FreeProductLaw(SpectralLaw):
     def _spectral_scale(self) -> float:
         """max_k m_k^{1/k}, k ≤ 12: a lower bound of the upper edge, close to it for deep products (where
         √m₂ is far below the edge and a start at 10√m₂ would be inside the moment series' circle)."""
-        return max(float(m) ** (1.0 / k) for k, m in enumerate(self._float_moments(_SERIES_ORDER), start=1))
+        # in logs: the high moments of a chaotic deep law (σ_w² = 3, depth 100: m_12 ~ 10^570) leave the
+        # float range long before m_k^{1/k} does
+        moments = self._exact_moments(_SERIES_ORDER, exact=False)
+        return math.exp(max(_log_of_positive(m) / k for k, m in enumerate(moments, start=1)))
 
     def _solve(self, x: np.ndarray, ratio: float = 0.25) -> np.ndarray:
         """t = log(1 + w), w = ψ(1/z), at z = x + i0 (η-continuation from far above the spectrum).
@@ -1462,6 +1466,17 @@ class FreeProductLaw(SpectralLaw):
         return float(m2 - m1 * m1)
 
 
+def _log_of_positive(value: Any) -> float:
+    """ln of a positive exact rational, integer, mpmath or float number, without converting it to a float first."""
+    if isinstance(value, Fraction):
+        return math.log(value.numerator) - math.log(value.denominator)
+    if isinstance(value, int):
+        return math.log(value)
+    if isinstance(value, mpmath.mpf):
+        return float(mpmath.log(value))
+    return math.log(float(value))
+
+
 def _segment_grid(a: float, b: float, n: int = 400) -> np.ndarray:
     """Points strictly inside (a, b), dense near finite ends and spread geometrically to infinite ones."""
     if math.isinf(a) and math.isinf(b):
@@ -1532,6 +1547,37 @@ def change_dimension(law: Any, ratio: float, description: str | None = None) -> 
     return FreeProductLaw(terms, atoms, description or f"{law!r} in dimension ×{f:g}")
 
 
+def per_layer_values(name: str, values: Any, count: int) -> list[float]:
+    """``values`` as ``count`` positive finite floats: one number for every layer, or one per layer.
+
+    Anything else (``None``, a string, a complex number, a wrong length) raises ``ValueError`` naming ``name``.
+    """
+    if isinstance(values, numbers.Real) and not isinstance(values, bool):
+        values = [values] * count
+    elif isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"{name} must be a positive number or a sequence of {count} positive numbers (one per layer); got {values!r}")
+    values = list(values)
+    if len(values) != count:
+        raise ValueError(f"{name} must be a number or have {count} entries (one per layer); got {len(values)}")
+    return [
+        check_real(f"{name}[{i}]" if count > 1 else name, v, low=0.0, low_inclusive=False) for i, v in enumerate(values)
+    ]
+
+
+def require_float_moments(law: "FreeProductLaw", name: str, value: Any) -> None:
+    """Refuse a law whose first moments leave the float range, naming the parameter that scales it."""
+    try:
+        m1, m2 = law._first_moments
+    except OverflowError:
+        m1 = m2 = math.inf
+    if not (math.isfinite(m1) and math.isfinite(m2)):
+        raise ValueError(
+            f"{name}={value!r}: the law's mean or second moment leaves the float range (the spectrum scales as "
+            f"the product of the layers' variances); the law at unit variances, scaled by that product, is the "
+            "same law in representable units"
+        )
+
+
 def rectangular_product(widths: Sequence[int], variances: Sequence[float] | float = 1.0) -> FreeProductLaw:
     """Squared singular values of W_L ⋯ W_1, W_l of shape n_l × n_{l−1} with entries of variance σ_l²/n_{l−1}.
 
@@ -1544,13 +1590,11 @@ def rectangular_product(widths: Sequence[int], variances: Sequence[float] | floa
     if len(widths) < 2:
         raise ValueError(f"widths must list n_0, …, n_L with L >= 1; got {widths!r}")
     depth = len(widths) - 1
-    if isinstance(variances, (int, float)):
-        variances = [variances] * depth
-    variances = [check_real(f"variances[{i}]", v, low=0.0, low_inclusive=False) for i, v in enumerate(variances)]
-    if len(variances) != depth:
-        raise ValueError(f"variances must have {depth} entries (one per layer); got {len(variances)}")
+    variances = per_layer_values("variances", variances, depth)
     n_out = widths[-1]
     terms = [Term(RationalS(1 / _exact(v), poles=(Fraction(n_out, n_in),), name=f"W{l + 1}")) for l, (v, n_in) in enumerate(zip(variances, widths[:-1]))]
     zero = 1.0 - min(widths) / n_out
     atoms = [(0.0, zero)] if zero > 0 else []
-    return FreeProductLaw(terms, atoms, f"rectangular Gaussian product, widths {list(widths)}")
+    law = FreeProductLaw(terms, atoms, f"rectangular Gaussian product, widths {list(widths)}")
+    require_float_moments(law, "variances", variances if len(set(variances)) > 1 else variances[0])
+    return law

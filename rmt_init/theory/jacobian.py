@@ -42,6 +42,8 @@ from .free import (
     dirac_s,
     free_product,
     marchenko_pastur_s,
+    per_layer_values,
+    require_float_moments,
     two_point_s,
 )
 from .gaussian_image import AnalyticPiece, GaussianImageS
@@ -53,6 +55,9 @@ __all__ = ["JacobianLaw", "jacobian_spectrum"]
 _HOMOGENEOUS = ("linear", "relu", "leaky_relu")
 _ZERO_Q = 1e-12
 _KINK_Q = 1e-200  # stands for q → 0⁺ at a kink of φ' at 0 (the law of φ'(√q z)² has its limit there)
+
+#: deepest network: the per-layer bookkeeping is O(L) (depth 10⁶: a few seconds); as for fuss_catalan
+MAX_DEPTH = 10**6
 
 
 class JacobianLaw(FreeProductLaw):
@@ -184,15 +189,7 @@ def _resolve_weights(
     if sigma_w2 is None:  # default: the critical point (order-to-chaos line) at this σ_b²
         value = 2.0 if activation.name == "relu" and sigma_b2 == 0.0 else critical_sigma_w2(activation, sigma_b2)
         return ensemble, [value] * len(fans)
-    if isinstance(sigma_w2, (int, float)):
-        sigma_w2 = [sigma_w2] * len(fans)
-    sigma_w2 = list(sigma_w2)
-    if len(sigma_w2) != len(fans):
-        raise ValueError(f"sigma_w2 must be a number or have {len(fans)} entries (one per layer); got {len(sigma_w2)}")
-    return ensemble, [
-        check_real(f"sigma_w2[{i}]" if len(sigma_w2) > 1 else "sigma_w2", v, low=0.0, low_inclusive=False)
-        for i, v in enumerate(sigma_w2)
-    ]
+    return ensemble, per_layer_values("sigma_w2", sigma_w2, len(fans))
 
 
 def _fixed_point(activation: Activation, sigma_w2: float, sigma_b2: float) -> float:
@@ -249,7 +246,7 @@ def jacobian_spectrum(
     Example: ``jacobian_spectrum(4, "relu", init="kaiming_normal", nonlinearity="relu")`` has mean 1,
     variance 8 = 2L, an atom of mass 1/2 at 0 and upper edge 21.858 (theory.md T13, T16).
     """
-    depth = check_int("depth", depth, minimum=1)
+    depth = check_int("depth", depth, minimum=1, maximum=MAX_DEPTH)
     act = get_activation(activation)
     sigma_b2 = check_real("sigma_b2", sigma_b2, low=0.0)
     if widths is None:
@@ -301,6 +298,7 @@ def jacobian_spectrum(
         f"σ_w²={_fmt(variances)}, σ_b²={sigma_b2:g}, {shape}"
     )
     result = JacobianLaw(law.terms, law.atoms, description)
+    require_float_moments(result, "sigma_w2" if init is None else "init", sigma_w2 if init is None else init)
     result.depth = depth
     result.activation = act
     result.ensemble = ensemble
