@@ -246,10 +246,10 @@ def test_derivative_moments_match_mpmath(name, q):
 
 
 def test_derivative_moment_closed_forms():
-    # erf: (4/π)^k / sqrt(1 + 4kq) — T14: μ2/μ1² = 5/3 at q = 1
+    # erf: (4/π)^k / sqrt(1 + 4kq) — docs/derivations.md T14: μ2/μ1² = 5/3 at q = 1
     mu1, mu2 = derivative_moments("erf", 1.0, 1), derivative_moments("erf", 1.0, 2)
     assert mu2 / mu1**2 == pytest.approx(5 / 3, rel=1e-15)
-    # hard-tanh: p = erf(1/√(2q)); T15 at q = 1/4: p = erf(√2) = 0.954500
+    # hard-tanh: p = erf(1/√(2q)); docs/derivations.md T15 at q = 1/4: p = erf(√2) = 0.954500
     assert derivative_moments("hardtanh", 0.25, 1) == pytest.approx(math.erf(math.sqrt(2)), rel=1e-15)
     assert round(derivative_moments("hardtanh", 0.25, 1), 6) == 0.954500
     assert derivative_moments("leaky_relu", 2.0, 2) == pytest.approx((1 + 0.01**4) / 2, rel=1e-15)

@@ -21,7 +21,7 @@ from rmt_init.theory.meanfield import critical_sigma_w2
 ALL = ["linear", "relu", "leaky_relu", "tanh", "hardtanh", "erf", "sigmoid", "selu", "gelu"]
 
 
-# --------------------------------------------------------------------------- large batch (T20, T22)
+# --------------------------------------------------------------------------- large batch (docs/derivations.md T20, T22)
 
 
 def test_large_batch_closed_forms_T20_T22():

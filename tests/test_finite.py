@@ -132,7 +132,7 @@ def test_lyapunov_width_one_closed_form():
 @pytest.mark.parametrize(
     "width, expected",
     [
-        # theory reference §7.2 / T23–T24 (Newman 1986, recomputed)
+        # docs/derivations.md §6, T23–T24 (Newman 1986)
         (2, [-0.288608, -0.981755]),
         (3, [-0.184488, -0.491340, -1.184488]),
         (4, [-0.135181, -0.328329, -0.635181, -1.328329]),
@@ -186,7 +186,7 @@ def test_lyapunov_against_qr_monte_carlo(field, width, steps):
 
 
 def test_log_norm_reference_values_relu():
-    # theory reference §7.1 / T26 (exact binomial sums, recomputed there)
+    # docs/derivations.md §6, T26 (exact binomial sums)
     law = log_norm_squared_law([32] * 9, "relu")
     assert law.mean == pytest.approx(-0.6603, abs=6e-5)
     assert law.var == pytest.approx(1.4200, abs=6e-5)
@@ -353,7 +353,7 @@ def test_moment_recursion_against_exact_expectation(field, width, depth):
 
 
 def test_moment_recursion_closed_forms():
-    # theory reference §2.5 / T11 (real, N = 10)
+    # docs/derivations.md §1.4, T11 (real, N = 10)
     assert finite_width_moments(10, 2).b == pytest.approx(3.33, abs=1e-12)
     assert finite_width_moments(10, 3).b == pytest.approx(4.725, abs=1e-12)
     # Wishart (L = 1): b_1 = 2 + 1/N real, 2 complex; a_1 = 1 + 2/N² real, 1 + 1/N² complex
@@ -527,7 +527,7 @@ def test_gap_closed_forms_and_width_one():
         assert condition_number_growth(n, 3).gap == pytest.approx(gap, abs=1e-7)
         lam = lyapunov_exponents(n)
         assert condition_number_growth(n, 3).gap == pytest.approx(lam[0] - lam[-1], abs=1e-13)
-    # large N: Δ ≈ ½ ln N + ½(γ + ln 2) (theory reference S10: ≈ ½ ln N + 0.64)
+    # large N: Δ ≈ ½ ln N + ½(γ + ln 2) (docs/derivations.md §6: ≈ ½ ln N + 0.64)
     assert condition_number_growth(10**6, 1).gap == pytest.approx(0.5 * math.log(1e6) + 0.5 * (EULER_GAMMA + math.log(2)), abs=1e-5)
     # the bounds are the stated combinations of the (separately tested) exponents
     for field, n, depth in (("real", 6, 3), ("complex", 4, 9)):
@@ -545,7 +545,7 @@ def test_gap_closed_forms_and_width_one():
 
 
 def test_large_width_heuristic_formula():
-    # theory reference S10: κ ≈ sqrt(e(M+1)) N^{(M+1)/2} (heuristic)
+    # docs/derivations.md §6: κ ≈ sqrt(e(M+1)) N^{(M+1)/2} (heuristic)
     c = condition_number_growth(50, 4)
     assert c.large_width_heuristic == pytest.approx(math.log(math.sqrt(math.e * 5) * 50**2.5), rel=1e-13)
 

@@ -6,7 +6,7 @@ Independent references used here:
 * the density from mpmath at 40 digits (``pdf_mp``: the parametrisation solved in arbitrary precision)
   and from Penson & Życzkowski's Meijer G form (``mpmath.meijerg``), which agree with each other;
 * normalisation, mean and variance by mpmath quadrature of the mpmath density;
-* closed values from theory.md §10 (T3–T10, T30).
+* closed values from docs/derivations.md §7 (T3–T10, T30).
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_exact_moments_are_fuss_catalan_numbers(depth):
     assert [law.moment(k) for k in range(1, 9)] == [float(m) for m in expected]
 
 
-def test_theory_md_moment_table():
+def test_reference_moment_table():
     assert [fuss_catalan(2).moment(k, method="exact") for k in range(1, 5)] == [1, 3, 12, 55]
     assert [fuss_catalan(3).moment(k, method="exact") for k in range(1, 5)] == [1, 4, 22, 140]
     assert [fuss_catalan(5).moment(k, method="exact") for k in range(1, 6)] == [1, 6, 51, 506, 5481]
@@ -157,7 +157,7 @@ def test_singular_value_edges_of_bjorck_figure_t30():
 
 @pytest.mark.parametrize("depth", [2, 3])
 def test_soft_edge_constant_t9(depth):
-    """ρ(x) ≈ C_s √(x_e − x) with C_s = (√2/π) s^{3(s−1)/2} (s+1)^{−(3s+2)/2} (theory.md §2.2)."""
+    """ρ(x) ≈ C_s √(x_e − x) with C_s = (√2/π) s^{3(s−1)/2} (s+1)^{−(3s+2)/2} (docs/derivations.md §1.2)."""
     law = fuss_catalan(depth)
     c_s = math.sqrt(2) / math.pi * depth ** (1.5 * (depth - 1)) * (depth + 1) ** (-(3 * depth + 2) / 2)
     gap = 1e-10 * law.support[1]

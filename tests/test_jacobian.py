@@ -1,8 +1,8 @@
 """Tests of rmt_init.theory.jacobian: deep-network Jacobian laws.
 
 References used here are independent of the package's series code: moments by the Lagrange inversion
-formula m_k = (1/k)[w^{k−1}] ((1 + w)/S(w))^k with exact binomial sums (theory.md §0: χ(w) = S(w)w/(1+w),
-ψ = χ⁻¹), support edges in closed form (theory.md §4.4), and Monte Carlo in numpy at width 1000.
+formula m_k = (1/k)[w^{k−1}] ((1 + w)/S(w))^k with exact binomial sums (docs/derivations.md §0: χ(w) = S(w)w/(1+w),
+ψ = χ⁻¹), support edges in closed form (docs/derivations.md §3.2), and Monte Carlo in numpy at width 1000.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _lagrange_moments(power_1w: int, power_12w: int, order: int) -> list[Fractio
     return out
 
 
-# (1 + w)/S(w) at criticality (theory.md §4.3–4.4): S_W = 1/(σ²(1 + w)) (Gaussian), 1/σ² (orthogonal);
+# (1 + w)/S(w) at criticality (docs/derivations.md §3.1–3.2): S_W = 1/(σ²(1 + w)) (Gaussian), 1/σ² (orthogonal);
 # S_{D²} = 1 (linear), (1 + w)/(½ + w) (ReLU, σ² = 2).
 CASES = {
     ("linear", "gaussian"): lambda L: (L + 1, 0),
@@ -111,7 +111,7 @@ def test_density_with_atoms_integrates_to_one(kwargs: dict) -> None:
 
 @pytest.mark.parametrize("depth", [1, 4, 16, 100])
 def test_relu_edges_match_closed_forms(depth: int) -> None:
-    # Gaussian: min_w (1 + w)(1 + 2w)^L / w at 2L w² + (2L − 2) w − 1 = 0 (theory.md §4.4)
+    # Gaussian: min_w (1 + w)(1 + 2w)^L / w at 2L w² + (2L − 2) w − 1 = 0 (docs/derivations.md §3.2)
     w = (-(2 * depth - 2) + math.sqrt((2 * depth - 2) ** 2 + 8 * depth)) / (4 * depth)
     edge = (1 + w) * (1 + 2 * w) ** depth / w
     assert jacobian_spectrum(depth, "relu").support[1] == pytest.approx(edge, rel=1e-12)
@@ -160,7 +160,7 @@ def test_smooth_activations_have_exact_moments(activation: str, sigma_b2: float,
     mu1, mu2 = derivative_moments(act, q, 1), derivative_moments(act, q, 2)
     assert law.mean() == pytest.approx(chi1(act, sw, sigma_b2) ** depth, rel=1e-10)
     assert chi1(act, sw, sigma_b2) == pytest.approx(1.0, abs=1e-9)  # the critical line
-    # at criticality (theory.md §4.3): var = L μ₂/μ₁² (Gaussian), L(μ₂/μ₁² − 1) (orthogonal)
+    # at criticality (docs/derivations.md §3.1): var = L μ₂/μ₁² (Gaussian), L(μ₂/μ₁² − 1) (orthogonal)
     expected = depth * mu2 / mu1**2 - (depth if weights == "orthogonal" else 0)
     assert law.var() == pytest.approx(expected, rel=1e-9)
 
@@ -320,7 +320,7 @@ def _relu_network_jacobian_eigs(width: int, depth: int, weights: str, rng: np.ra
 def test_monte_carlo_relu_network_width_1000(weights: str) -> None:
     """Tolerances: over T trials the statistic's standard error is estimated from the trials; we allow
     5 standard errors plus a finite-width bias of 2·L²/N relative (the O(L²/N) correction of the
-    second moment, theory.md §5; 0.018 at L = 3, N = 1000). The fraction of zero eigenvalues is
+    second moment, docs/derivations.md §3.3; 0.018 at L = 3, N = 1000). The fraction of zero eigenvalues is
     (N − active units in the last layer)/N, a Binomial(N, ½)/N: standard error 0.5/√(N T)."""
     width, depth, trials = 1000, 3, 3
     rng = np.random.default_rng(12345)
@@ -375,7 +375,7 @@ def test_bad_input_raises_value_error_naming_it(kwargs: dict, match: str) -> Non
 @pytest.mark.parametrize("activation", ["linear", "relu"])
 def test_torch_engine_moments_match_the_law(activation: str, weights: str) -> None:
     """The Monte Carlo engine (real torch.nn networks) against the exact moments: tolerance 5 standard
-    errors across trials plus the finite-width bias allowance 2·L²/N relative (theory.md §5)."""
+    errors across trials plus the finite-width bias allowance 2·L²/N relative (docs/derivations.md §3.3)."""
     torch = pytest.importorskip("torch")
     from rmt_init.montecarlo import network_jacobian_spectrum
 

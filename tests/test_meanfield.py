@@ -1,6 +1,6 @@
 """Tests for rmt_init.theory.meanfield.
 
-References: closed forms (relu, erf), the tables of theory notes §5.2 / §4.3 (computed there by an
+References: closed forms (relu, erf), the tables of docs/derivations.md §4 and §3.4 (computed there by an
 independent Gauss–Hermite + Brent code), mpmath.quad at 30 digits, and definitional checks (iterating
 the maps and measuring the decay rates that the depth scales predict).
 """
@@ -36,7 +36,7 @@ def mp_gauss(f, q):
     return mp.quad(lambda z: f(s * z) * mp.exp(-z * z / 2), [-mp.inf, -2, 0, 2, mp.inf]) / mp.sqrt(2 * mp.pi)
 
 
-# --------------------------------------------------------------------------- T17: ReLU
+# --------------------------------------------------------------------------- docs/derivations.md T17: ReLU
 
 
 def test_relu_critical_point_T17():
@@ -65,9 +65,9 @@ def test_relu_fixed_point_and_divergence():
         chi1("selu", 3.0, 0.1)  # selu grows like relu for large q: q* = ∞, χ₁ depends on q
 
 
-# --------------------------------------------------------------------------- tanh critical line (§5.2, T18)
+# --------------------------------------------------------------------------- tanh critical line (docs/derivations.md §4, T18)
 
-# (σ_b², critical σ_w², q*) as printed in the theory notes §5.2 (6 decimals).
+# (σ_b², critical σ_w², q*) as printed in docs/derivations.md §4 (6 decimals).
 TANH_TABLE = [
     (1e-4, 1.086026, 0.045709),
     (1e-3, 1.189190, 0.107292),
@@ -109,7 +109,7 @@ def test_tanh_zero_bias_limit():
     assert critical_sigma_w2("erf", 0.0) == pytest.approx(math.pi / 4, rel=1e-15)
 
 
-# --------------------------------------------------------------------------- ordered-phase example (§5.2)
+# --------------------------------------------------------------------------- ordered-phase example (docs/derivations.md §4)
 
 
 def test_tanh_ordered_phase_example():
@@ -219,9 +219,9 @@ def test_leaky_relu_c_map_and_erf_chaotic_depth_scale():
     assert s.xi_c == pytest.approx(-1 / math.log(slope), rel=1e-12)
 
 
-# --------------------------------------------------------------------------- §4.3 table, T14, T15
+# --------------------------------------------------------------------------- docs/derivations.md §3.4 table, T14, T15
 
-# q*, hard-tanh (p, σ_w², σ_b², orth σ²/L), erf (σ_w², σ_b², orth σ²/L) as printed in the notes §4.3;
+# q*, hard-tanh (p, σ_w², σ_b², orth σ²/L), erf (σ_w², σ_b², orth σ²/L) as printed in docs/derivations.md §3.4;
 # entries printed with significant figures are (value, number of significant figures); None = "~0".
 PSG_TABLE = [
     (1 / 64, 1.000000, 1.000000, None, None, 0.809570, (4.78e-6, 3), (1.73e-3, 3)),
@@ -325,7 +325,7 @@ def test_critical_point_needs_nonnegative_bias():
         critical_point_from_q("sigmoid", 0.01)  # φ(0) = 1/2: E[φ²]/μ₁ ≈ 4 > q*
 
 
-# --------------------------------------------------------------------------- ReLU c-map, T19
+# --------------------------------------------------------------------------- ReLU c-map, docs/derivations.md T19
 
 
 @pytest.mark.parametrize("c", [-1.0, -0.3, 0.0, 0.6, 0.999999, 1.0])

@@ -156,9 +156,9 @@ def bn_gradient_growth(activation: str | Activation, batch_size: int | None = No
     (Yang et al. 2019, "A Mean Field Theory of Batch Normalization", ICLR, arXiv 1902.08129).
 
     * ``batch_size=None`` — large-batch limit ``λ_∞ = E_z[φ'(z)²] / Var_z[φ(z)]``: relu ``π/(π − 1) =
-      1.466942`` (T20), tanh ``1.177807`` (T22), linear 1. The Gaussian Poincaré inequality
+      1.466942`` (docs/derivations.md T20), tanh ``1.177807`` (docs/derivations.md T22), linear 1. The Gaussian Poincaré inequality
       ``Var φ(z) ≤ E φ'(z)²`` gives ``λ_∞ ≥ 1`` with equality only for affine φ.
-    * finite ``B`` (``≥ 4``; ``ValueError`` otherwise) — linear: exactly ``(B − 2)/(B − 3)`` (T21: B = 4 → 2,
+    * finite ``B`` (``≥ 4``; ``ValueError`` otherwise) — linear: exactly ``(B − 2)/(B − 3)`` (docs/derivations.md T21: B = 4 → 2,
       B = 8 → 1.2). Other φ: the heuristic prediction of the module docstring — infinite width, the BSB1
       fixed point (normalised batch vectors uniform on the centred sphere), and the gradient-independence
       assumption (backward weights independent of forward ones). It reproduces the linear formula exactly

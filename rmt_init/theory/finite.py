@@ -309,7 +309,7 @@ def log_norm_squared_law(
     ``c = 1`` (linear) or ``½`` (ReLU), ``E[K(K+2)] = n(n+2)`` (linear) or ``n(n+5)/4`` (ReLU),
     so ``E‖Ju‖⁴/(E‖Ju‖²)² = Π(1 + 2/n_l)`` (linear) or ``Π(1 + 5/n_l)`` (ReLU).
 
-    Checked values (theory reference, recomputed): ReLU/He, ``n_l = 32``, ``L = 8``:
+    Checked values (docs/derivations.md T26): ReLU/He, ``n_l = 32``, ``L = 8``:
     mean −0.6603, var 1.4200; ``n_l = 1000``, ``L = 100``: −0.2504, 0.5019 (Hanin–Nica leading
     order ``−5β/2 = −0.25``, ``5β = 0.5``).
 
@@ -667,7 +667,7 @@ def condition_number_growth(width: int, depth: int, field: str = "real") -> Cond
       ``vol_{N−1}(P H) = |det P| ‖P^{−T} n‖``, and ``E ln vol_{N−1}(PH) = L Σ_{i<N} λ_i``,
       ``E ln|det P| = L Σ_i λ_i`` exactly (Bartlett), so
       ``L λ_N − Δ ≤ E ln σ_min ≤ L λ_N`` with the lower end attained as ``L → ∞``. In the
-      fixed-``N``, ``L → ∞`` regime ``ln κ / L → Δ`` (Newman 1986 gap; theory note on rank
+      fixed-``N``, ``L → ∞`` regime ``ln κ / L → Δ`` (Newman 1986 gap; rank
       collapse: Daneshmand et al. 2020, arXiv 2003.01652).
     * ``lyapunov_std = sqrt(L (v_1 + v_N))``: large-``L`` standard deviation (the QR
       accumulators of the first and last direction are independent).

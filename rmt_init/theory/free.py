@@ -2,7 +2,7 @@
 
 For asymptotically free positive random matrices A, B, the law of A^{1/2} B A^{1/2} is the free
 multiplicative convolution μ_A ⊠ μ_B, and S-transforms multiply: S_{A⊠B}(w) = S_A(w) S_B(w)
-(Voiculescu 1987). Conventions (theory.md §0): ψ(u) = Σ_{k≥1} m_k u^k = ∫ uλ/(1 − uλ) dμ(λ),
+(Voiculescu 1987). Conventions (docs/derivations.md §0): ψ(u) = Σ_{k≥1} m_k u^k = ∫ uλ/(1 − uλ) dμ(λ),
 χ = ψ⁻¹, S(w) = χ(w)(1 + w)/w, Green function G(z) = (1 + ψ(1/z))/z, density ρ(x) = −Im G(x + i0)/π.
 
 Factors
@@ -28,7 +28,7 @@ whenever that is positive. :func:`change_dimension` re-normalises a law on an n-
 an N-dimensional one (adding or removing zero eigenvalues): μ' = (n/N)μ + (1 − n/N)δ₀ and
 S'(w) = S(f w)·f(1 + w)/(1 + f w) with f = N/n. With it, the Jacobian of a rectangular network is built
 layer by layer, and for linear Gaussian layers reproduces S_{JJᵀ}(w) = Π_l σ_l^{−2}/(1 + (n_L/n_{l−1})w)
-(Burda, Jarosz, Livan, Nowak & Swiech 2010, PRE 82, 061114; theory.md §3.2).
+(Burda, Jarosz, Livan, Nowak & Swiech 2010, PRE 82, 061114; docs/derivations.md §2.2).
 
 Density (Stieltjes inversion)
 -----------------------------
@@ -38,7 +38,7 @@ solve of the ψ_j equations, so that the step is Newton's on the reduced equatio
 power is the depth), and lets η go from far above the spectrum (10 max_k m_k^{1/k}) down to exactly 0,
 predicting each level's start from w ∝ 1/z while far from the spectrum. For Im z > 0 the physical root (the one with Im w < 0) is unique and moves
 continuously with z, so this continuation in η never switches branches, and it is vectorised over x.
-Then ρ(x) = −Im w/(πx). Support edges are the real critical points of log χ (theory.md §3.4, §4.4);
+Then ρ(x) = −Im w/(πx). Support edges are the real critical points of log χ (docs/derivations.md §2.3, §3.2);
 the intervals between them that carry density are found by probing.
 
 Moments are exact: the S-series of the factors are multiplied and reverted (``moment(k, method="exact")``
@@ -1582,7 +1582,7 @@ def rectangular_product(widths: Sequence[int], variances: Sequence[float] | floa
     """Squared singular values of W_L ⋯ W_1, W_l of shape n_l × n_{l−1} with entries of variance σ_l²/n_{l−1}.
 
     ``widths`` = [n_0, …, n_L]; the law lives on the n_L-dimensional output side:
-    S(w) = Π_l σ_l^{−2}/(1 + (n_L/n_{l−1}) w), atom 1 − min_l n_l / n_L at 0 (theory.md §3.2).
+    S(w) = Π_l σ_l^{−2}/(1 + (n_L/n_{l−1}) w), atom 1 − min_l n_l / n_L at 0 (docs/derivations.md §2.2).
     """
     from .._validate import check_widths
 

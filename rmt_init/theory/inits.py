@@ -49,7 +49,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
     ``param`` is used only for leaky_relu, as in torch (which ignores it otherwise). Differences from torch:
     names are matched case-insensitively and a non-number ``param`` for leaky_relu raises the package's
-    ``ValueError`` message (torch raises ``ValueError`` too). Example (T29): ``calculate_gain("leaky_relu",
+    ``ValueError`` message (torch raises ``ValueError`` too). Example (docs/derivations.md T29): ``calculate_gain("leaky_relu",
     0.2) = √(2/1.04) = 1.386750…``.
     """
     name = check_choice("nonlinearity", nonlinearity, TORCH_GAIN_NONLINEARITIES)
@@ -77,7 +77,7 @@ class InitScheme:
             Xavier) or ``"fan_max"`` (= max(fan_in, fan_out), orthogonal rows/columns of unit norm).
         params: the scheme's keyword arguments after validation (e.g. kaiming's a, mode, nonlinearity).
 
-    Example (T27): ``init_scheme("torch_default").sigma_w2(256, 256) == 1/3`` (bound ``1/√fan_in``).
+    Example (docs/derivations.md T27): ``init_scheme("torch_default").sigma_w2(256, 256) == 1/3`` (bound ``1/√fan_in``).
     """
 
     name: str
@@ -115,7 +115,7 @@ class InitScheme:
     def bound(self, fan_in: int, fan_out: int) -> float:
         """Half-width ``b = √(3 v)`` of the uniform law ``U(−b, b)`` (uniform ensembles only).
 
-        Examples (T28): xavier_uniform → ``g√(6/(fan_in + fan_out))``; torch_default → ``1/√fan_in``.
+        Examples (docs/derivations.md T28): xavier_uniform → ``g√(6/(fan_in + fan_out))``; torch_default → ``1/√fan_in``.
         """
         if self.ensemble != "uniform":
             raise ValueError(

@@ -1,6 +1,6 @@
 """The spectrum of the input–output Jacobian of a deep network at initialization.
 
-J = D_L W_L ⋯ D_1 W_1 with D_l = diag φ'(h_l) (theory.md §0). In the mean-field steady state
+J = D_L W_L ⋯ D_1 W_1 with D_l = diag φ'(h_l) (docs/derivations.md §0). In the mean-field steady state
 (q^l = q*, Poole et al. 2016) and for wide layers, the law of the squared singular values of J is the
 free multiplicative convolution of the weight laws and of the law of φ'(√q* z)², z ~ N(0, 1)
 (Pennington, Schoenholz & Ganguli 2017, arXiv 1711.04735, §3; 2018, arXiv 1802.09979):
@@ -14,9 +14,9 @@ n_{l−1}-dimensional input side (Marchenko–Pastur of ratio n_{l−1}/n_l and 
 Gaussian W; σ_l² times a projection of rank min(n_l, n_{l−1}) for a semi-orthogonal W = σ_l·Q), the
 product is moved to the n_l-dimensional output side by :func:`~rmt_init.theory.free.change_dimension`,
 and multiplied by the law of D_l². For linear Gaussian layers this gives the Burda et al. (2010) formula
-S(w) = Π_l σ_l^{−2}/(1 + (n_L/n_{l−1})w) (theory.md §3.2).
+S(w) = Π_l σ_l^{−2}/(1 + (n_L/n_{l−1})w) (docs/derivations.md §2.2).
 
-Closed-form consequences used in the tests (theory.md §4.3–4.4): the mean is χ₁^L with
+Closed-form consequences used in the tests (docs/derivations.md §3.1–3.2): the mean is χ₁^L with
 χ₁ = σ_w² E[φ'(√q* z)²]; at criticality the variance is L μ₂/μ₁² (Gaussian) or L(μ₂/μ₁² − 1)
 (orthogonal); ReLU Jacobians have an atom of mass 1/2 at 0 at every depth.
 """
@@ -244,7 +244,7 @@ def jacobian_spectrum(
     D = φ'(0) I). Returns a :class:`JacobianLaw`.
 
     Example: ``jacobian_spectrum(4, "relu", init="kaiming_normal", nonlinearity="relu")`` has mean 1,
-    variance 8 = 2L, an atom of mass 1/2 at 0 and upper edge 21.858 (theory.md T13, T16).
+    variance 8 = 2L, an atom of mass 1/2 at 0 and upper edge 21.858 (docs/derivations.md T13, T16).
     """
     depth = check_int("depth", depth, minimum=1, maximum=MAX_DEPTH)
     act = get_activation(activation)

@@ -387,7 +387,7 @@ def c_trajectory(
 ) -> np.ndarray:
     """``[c⁰, c¹, …, c^depth]`` from iterating :func:`c_map` at fixed ``q`` (default: ``q*`` reached from ``q0``).
 
-    Example (T19): relu at ``σ_w² = 2``, ``σ_b² = 0`` from ``c⁰ = 0``: ``1 − c^l ≈ 9π²/(2 l²)``.
+    Example (docs/derivations.md T19): relu at ``σ_w² = 2``, ``σ_b² = 0`` from ``c⁰ = 0``: ``1 − c^l ≈ 9π²/(2 l²)``.
     """
     act = get_activation(activation)
     c = check_real("c0", c0, low=-1.0, high=1.0)
@@ -558,7 +558,7 @@ def critical_point_from_q(activation: str | Activation, q_star: float) -> Critic
     the required ``σ_b²`` is negative (no critical point has this q*); rounding-level negatives
     (``> −1e−13 q*``) are returned as 0.
 
-    Example (T15): hardtanh at ``q* = 1/4``: ``σ_w² = 1/erf(√2) = 1.047669…``, ``σ_b² = 8.9e−3``.
+    Example (docs/derivations.md T15): hardtanh at ``q* = 1/4``: ``σ_w² = 1/erf(√2) = 1.047669…``, ``σ_b² = 8.9e−3``.
     """
     act = get_activation(activation)
     q = _check_q(q_star, "q_star")
@@ -597,7 +597,7 @@ def critical_sigma_w2(activation: str | Activation, sigma_b2: float, *, attracti
     ``attracting=False`` returns the smallest critical q*'s ``σ_w²`` whether or not it attracts (the formal
     line; see also :func:`critical_point_from_q`).
 
-    Example (T18): tanh, ``σ_b² = 0.05`` → ``1.760955…`` (q* = 0.570048…).
+    Example (docs/derivations.md T18): tanh, ``σ_b² = 0.05`` → ``1.760955…`` (q* = 0.570048…).
     """
     act = get_activation(activation)
     sigma_b2 = check_real("sigma_b2", sigma_b2, low=0.0)

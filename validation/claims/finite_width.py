@@ -35,7 +35,7 @@ from ..common import SAFETY, atomic_savefig, check, config_for, mean_se, record
 
 STATEMENT = ("At finite width the log singular values of Gaussian products grow at Newman's Lyapunov rates, "
              "ln‖Ju‖² of ReLU nets follows the exact finite-width (Hanin–Nica) law, and ln κ grows as predicted.")
-SOURCE = "Newman 1986; Hanin & Nica 2020 (arXiv 1812.05994, Thm 1); condition_number_growth bounds (theory.md)"
+SOURCE = "Newman 1986; Hanin & Nica 2020 (arXiv 1812.05994, Thm 1); condition_number_growth bounds (docs/derivations.md §6)"
 
 SIZES = {
     "smoke": {"lyap_widths": [2, 4, 8], "lyap_depth": 200, "lyap_trials": 100, "hn_widths": [16] * 7,
