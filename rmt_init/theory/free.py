@@ -930,8 +930,8 @@ class FreeProductLaw(SpectralLaw):
         if high.any():
             with np.errstate(over="ignore"):
                 x = np.exp(t[high])
-            finite = np.isfinite(x)
-            out[high] = np.where(finite, x * self._pdf_vectorised(np.where(finite, x, 0.0)), 0.0)
+            x = np.where(np.isfinite(x), x, 0.0)  # e^t beyond the float range: above the top edge, density 0
+            out[high] = x * self._pdf_vectorised(x)
         if low.any():
             mass = self._below_floor_mass(t[low], "t", float(t[low].min()))
             deep = self._deep_edge if self._hard_edge is not None and self._hard_edge.cumulative[0] > _EDGE_TAIL_OK else None
@@ -1295,7 +1295,10 @@ class FreeProductLaw(SpectralLaw):
             t_old, taus_old = t[active], [tau[active] for tau in taus]
             # predictor: far from the spectrum w = ψ(1/z) ≈ m₁/z, and each u_j ∝ w, so all scale like 1/z
             far = np.abs(za) > 4.0 * scale
-            shift = np.where(far, np.log((x[active] + 1j * np.maximum(eta / ratio, floor[active])) / za), 0.0)
+            # log(z_prev/z) as a difference of logs: both lie in the upper half-plane, so the difference is the
+            # principal log of the ratio, and no complex division over/underflows at |z| ~ 1e-300 or 1e300
+            z_prev = x[active] + 1j * np.maximum(eta / ratio, floor[active])
+            shift = np.where(far, np.log(z_prev) - np.log(za), 0.0)
             t_start = np.where(far, np.log1p(np.expm1(t_old) * np.exp(shift)), t_old)
             ta, taua, ok = self._newton(za, t_start, [tau + shift for tau in taus_old])
             if not ok.all():
