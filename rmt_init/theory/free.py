@@ -893,32 +893,25 @@ class FreeProductLaw(SpectralLaw):
             raise RuntimeError(f"{self!r}: the log-variable solve did not converge at s = {s[~ok][:3]}")
         return -np.exp(t.real) * np.sin(t.imag) / math.pi
 
-    def _atoms_at_zero(self) -> float:
-        return math.fsum(m for loc, m in self.atoms if loc == 0.0)
-
     def _log_cdf(self, t: np.ndarray) -> np.ndarray:
         """P(ln λ ≤ t); t = −∞ is λ = 0 (atoms at 0). Numpy float64 array in, array out."""
-        t = np.asarray(t, float)
-        out = np.full(t.shape, np.nan)
-        floor = math.log(_EDGE_FLOOR)
-        low = t < floor
-        high = ~low & ~np.isnan(t)
-        if high.any():
-            out[high] = self._cdf(np.exp(t[high]))
-        if low.any():
-            out[low] = self._atoms_at_zero() + self._below_floor_mass(t[low], "t", float(t[low].min()))
-        return out
+        return self._log_tail(t, upper=False)
 
     def _log_sf(self, t: np.ndarray) -> np.ndarray:
         """P(ln λ > t)."""
+        return self._log_tail(t, upper=True)
+
+    def _log_tail(self, t: np.ndarray, upper: bool) -> np.ndarray:
+        """cdf (or sf) of ln λ: through e^t above the floor, the mass below the floor under it."""
         t = np.asarray(t, float)
         out = np.full(t.shape, np.nan)
         low = t < math.log(_EDGE_FLOOR)
         high = ~low & ~np.isnan(t)
         if high.any():
-            out[high] = self._sf(np.exp(t[high]))
+            out[high] = (self._sf if upper else self._cdf)(np.exp(t[high]))
         if low.any():
-            out[low] = 1.0 - self._atoms_at_zero() - self._below_floor_mass(t[low], "t", float(t[low].min()))
+            below = self._mass_at_zero() + self._below_floor_mass(t[low], "t", float(t[low].min()))
+            out[low] = 1.0 - below if upper else below
         return out
 
     def _log_pdf(self, t: np.ndarray) -> np.ndarray:
@@ -950,7 +943,7 @@ class FreeProductLaw(SpectralLaw):
     def _log_ppf(self, q: np.ndarray) -> np.ndarray:
         """The q-quantile of ln λ (−∞ inside the atoms at 0)."""
         q = np.asarray(q, float)
-        zero = self._atoms_at_zero()
+        zero = self._mass_at_zero()
         edge = self._hard_edge
         x = self._ppf(q)
         with np.errstate(divide="ignore"):
@@ -973,7 +966,7 @@ class FreeProductLaw(SpectralLaw):
         x = self._isf(p)
         with np.errstate(divide="ignore"):
             out = np.log(x)
-        low = (x < _EDGE_FLOOR) & (p < 1.0 - self._atoms_at_zero()) & ~np.isnan(p)
+        low = (x < _EDGE_FLOOR) & (p < 1.0 - self._mass_at_zero()) & ~np.isnan(p)
         if low.any():
             out[low] = self._log_ppf(1.0 - p[low])
         return out
@@ -983,7 +976,7 @@ class FreeProductLaw(SpectralLaw):
         table, ∫ s p(s) ds (s = ln x) by Gauss–Legendre on its panels and on the log-variable table below the
         float range, and the power-law tail ∫ s dF = F(s_b)(s_b − 1/κ) below that (Fuss–Catalan: −L)."""
         self._require_density()
-        if self._atoms_at_zero() > 0.0:
+        if self._mass_at_zero() > 0.0:
             return -math.inf
         terms = [m * math.log(loc) for loc, m in self.atoms]
         g, gw = _GAUSS_8

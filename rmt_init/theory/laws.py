@@ -607,26 +607,23 @@ class Law(ABC):
 
     def _log_cdf(self, t: np.ndarray) -> np.ndarray:
         """P(ln λ ≤ t) (mass at 0 included), through cdf(e^t) where e^t is a normal float."""
-        with np.errstate(over="ignore"):
-            x = np.exp(t)
-        out = np.full(t.shape, np.nan)
-        direct = (x >= _TINY) | np.isneginf(t)
-        out[direct] = self._cdf(x[direct])
-        low = ~direct & ~np.isnan(t)
-        self._refuse_below_float_range("t", t[low])
-        out[low] = self._mass_at_zero()
-        return out
+        return self._through_exp(t, self._cdf, below=self._mass_at_zero())
 
     def _log_sf(self, t: np.ndarray) -> np.ndarray:
         """P(ln λ > t), through sf(e^t) where e^t is a normal float."""
+        return self._through_exp(t, self._sf, below=float(self._sf(np.zeros(1))[0]))
+
+    def _through_exp(self, t: np.ndarray, evaluate: Any, below: float) -> np.ndarray:
+        """``evaluate(e^t)`` where e^t is a normal float (or t = −∞); ``below`` under the float range, where
+        only the atom at 0 may carry mass (refused otherwise)."""
         with np.errstate(over="ignore"):
             x = np.exp(t)
         out = np.full(t.shape, np.nan)
         direct = (x >= _TINY) | np.isneginf(t)
-        out[direct] = self._sf(x[direct])
+        out[direct] = evaluate(x[direct])
         low = ~direct & ~np.isnan(t)
         self._refuse_below_float_range("t", t[low])
-        out[low] = self._sf(np.zeros(1))[0]
+        out[low] = below
         return out
 
     def _log_pdf(self, t: np.ndarray) -> np.ndarray:
