@@ -253,6 +253,35 @@ def test_internal_points_equal_subnetwork_jacobian():
         assert _close(r.squared_singular_values, ref2) < TOL
 
 
+def test_batch_map_without_coupling_is_block_diagonal():
+    """per_example=False on a model without coupling: the batch Jacobian is block diagonal, so its squared
+    singular values are the union of the examples' ones."""
+    torch.manual_seed(14)
+    model = nn.Sequential(nn.Linear(4, 5), nn.LayerNorm(5), nn.Linear(5, 3))
+    x = torch.randn(3, 4)
+    per = model_jacobian_spectrum(model, x)
+    whole = model_jacobian_spectrum(model, x, per_example=False)
+    assert whole.config["jacobian"] == "batch" and whole.config["jacobian_shape"] == [9, 12]
+    assert whole.squared_singular_values.shape == (1, 9) and whole.structural_zeros.tolist() == [0]
+    union = np.sort(per.squared_singular_values.ravel())[::-1]
+    assert _close(whole.squared_singular_values[0], union) < TOL
+    assert abs(whole.moment(2)[0] - per.moment(2)[0]) <= TOL * per.moment(2)[0]
+
+
+def test_integer_inputs_with_internal_start():
+    """Token ids: the Jacobian from the embedding's output (a floating tensor) onwards."""
+    torch.manual_seed(15)
+    model = nn.Sequential(nn.Embedding(10, 3), nn.Flatten(), nn.Linear(6, 4), nn.Tanh()).double()
+    ids = torch.tensor([[1, 7], [3, 3]])
+    res = model_jacobian_spectrum(model, ids, start="0")
+    with torch.no_grad():
+        emb = model[0](ids)
+    ref = _per_example_reference(nn.Sequential(*list(model)[1:]), emb)
+    assert _close(res.squared_singular_values, ref) < TOL
+    with pytest.raises(ValueError, match="only floating tensors"):
+        model_jacobian_spectrum(model, ids)
+
+
 # -- the user's model is never modified ----------------------------------------------------------------------------
 def test_user_model_state_unchanged():
     torch.manual_seed(9)

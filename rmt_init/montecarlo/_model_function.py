@@ -11,7 +11,11 @@ The map is evaluated by running the whole model on the inputs with forward hooks
 forward pre-hook replaces the first positional argument), and the end tensor is captured and the forward
 pass stopped there by raising a private exception. So the Jacobian is the partial derivative of the end
 tensor with respect to the start tensor: anything computed before the start point that reaches the end by
-another path (a skip connection around the start) is held fixed at its value for these inputs.
+another path (a skip connection around the start) is held fixed at its value for these inputs. In
+particular a module's *output* is substituted in all its later uses, but ``"name:input"`` replaces the
+tensor only as that module's argument: in ``h = h + block(h)``, ``start="block:input"`` differentiates
+through ``block`` alone (the skip keeps its value), while the output of the module that produced ``h``
+differentiates through both paths.
 
 Hooks only ever go on the engine's private copy of the model, never on the user's.
 """

@@ -328,7 +328,7 @@ def model_jacobian_spectrum(
             input / output. ``J`` is the partial Jacobian: tensors computed before ``start`` that reach ``end``
             by another path (a skip connection around ``start``) are held fixed.
         per_example: ``True``: one Jacobian per example (``n_out × n_in``, the model run on that example
-            alone); ``False``: the Jacobian of the whole batch map (``B·n_out × B·n_in``, rows and columns
+            alone; the start and end tensors must have the batch dimension first); ``False``: the Jacobian of the whole batch map (``B·n_out × B·n_in``, rows and columns
             ordered example-major); ``None`` (default): batch-coupled when some BatchNorm module is in
             training mode (batch statistics couple the examples), else per-example. ``True`` with a
             train-mode BatchNorm raises.
@@ -357,7 +357,8 @@ def model_jacobian_spectrum(
     With a train-mode BatchNorm the batch Jacobian has structural zeros (``2`` per BN channel for a chain,
     :func:`~rmt_init.montecarlo.engine.structural_zero_count`); their number, found by two numerical ranks
     for any architecture (see ``_structural_zero_count_by_rank``), is reported in ``structural_zeros`` and
-    that many smallest values are removed unless ``drop_structural_zeros=False``.
+    that many smallest values are removed unless ``drop_structural_zeros=False`` (the count costs two
+    more batch Jacobians and SVDs per trial).
 
     Matrix-free (:mod:`rmt_init.montecarlo.matrix_free`, never forms ``J``): lanczos gives the ``k``
     extreme squared singular values by Golub–Kahan–Lanczos bidiagonalisation; slq the spectral
@@ -424,10 +425,11 @@ def model_jacobian_spectrum(
             net = _trial_model(model, dev, dt, reinit, gen)
             mf = ModelFunction(net, x, start_p, end_p)
             b = mf.start_value.shape[0]
-            if mf.end_shape[:1] != (b,) and not batch:
+            if not batch and (b != x.shape[0] or mf.end_shape[:1] != (b,)):
                 raise ValueError(
-                    f"per-example Jacobians need the end tensor to keep the batch dimension {b} first; got shape "
-                    f"{mf.end_shape}; use per_example=False"
+                    f"per-example Jacobians need the start and end tensors to keep the batch dimension "
+                    f"{x.shape[0]} first; got shapes {tuple(mf.start_value.shape)} and {mf.end_shape}; use "
+                    "per_example=False"
                 )
             n_in = mf.start_value[0].numel()
             n_out = math.prod(mf.end_shape[1:])
