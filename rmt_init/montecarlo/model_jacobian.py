@@ -326,12 +326,14 @@ def model_jacobian_spectrum(
         start, end: points of the forward pass by submodule name (``model.named_modules()``): ``"layer2"``
             is the output of ``layer2``, ``"layer2:input"`` its first positional input; ``None`` the model's
             input / output. ``J`` is the partial Jacobian: tensors computed before ``start`` that reach ``end``
-            by another path (a skip connection around ``start``) are held fixed.
+            by another path (a skip connection around ``start``) are held fixed; a module's output is replaced
+            in all its uses, ``"name:input"`` only as that module's argument (in ``h = h + block(h)``,
+            ``start="block:input"`` differentiates through ``block`` alone, not through the skip).
         per_example: ``True``: one Jacobian per example (``n_out × n_in``, the model run on that example
-            alone; the start and end tensors must have the batch dimension first); ``False``: the Jacobian of the whole batch map (``B·n_out × B·n_in``, rows and columns
-            ordered example-major); ``None`` (default): batch-coupled when some BatchNorm module is in
-            training mode (batch statistics couple the examples), else per-example. ``True`` with a
-            train-mode BatchNorm raises.
+            alone; the start and end tensors must have the batch dimension first); ``False``: the Jacobian
+            of the whole batch map (``B·n_out × B·n_in``, rows and columns ordered example-major); ``None``
+            (default): batch-coupled when some BatchNorm module is in training mode (batch statistics couple
+            the examples), else per-example. ``True`` with a train-mode BatchNorm raises.
         trials: independently initialised networks. ``trials > 1`` needs ``reinit`` (identical copies
             would give identical rows, faking a standard error).
         seed: seeds trial ``t``'s ``torch.Generator`` (passed to ``reinit``, then to the matrix-free probes);
@@ -350,12 +352,13 @@ def model_jacobian_spectrum(
         moments: whether :meth:`~ModelSpectrumResult.moment` is available: always for dense and slq; for
             lanczos only with ``moments=True`` (adds a stochastic Lanczos quadrature pass).
         probes, steps: SLQ probe vectors and Lanczos steps (``None``: matrix_free's defaults).
-        points: values per row for slq (default ``min(n_out, n_in, 1000)``).
+        points: values per row for slq (default ``min(n_out, n_in, 1000)`` of a row's Jacobian).
 
     Dense (exact): ``J`` by ``torch.func`` — ``vmap`` over the examples of ``jacfwd`` when ``n_in < n_out``,
     else ``jacrev``, of a per-example function — or by chained layer Jacobians; then ``torch.linalg.svdvals``.
-    With a train-mode BatchNorm the batch Jacobian has structural zeros (``2`` per BN channel for a chain,
-    :func:`~rmt_init.montecarlo.engine.structural_zero_count`); their number, found by two numerical ranks
+    With a train-mode BatchNorm the batch Jacobian has structural zeros (``2N`` for a chain of width ``N``,
+    :func:`~rmt_init.montecarlo.engine.structural_zero_count`; none when a skip connection carries the
+    shift around the BN); their number, found by two numerical ranks
     for any architecture (see ``_structural_zero_count_by_rank``), is reported in ``structural_zeros`` and
     that many smallest values are removed unless ``drop_structural_zeros=False`` (the count costs two
     more batch Jacobians and SVDs per trial).
@@ -499,7 +502,9 @@ def model_jacobian_spectrum(
                     )
                     row = np.sort(vals)[::-1]
                 else:
-                    q = points if points is not None else min(dim, _DEFAULT_POINTS)
+                    q = points if points is not None else min(dim, max(_DEFAULT_POINTS, k or 0))
+                    if k is not None and q < k:
+                        raise ValueError(f"points={q} must be >= k={k} (the values kept from each row)")
                     total = q if cols_j <= rows_j else int(math.ceil(q * cols_j / rows_j))
                     quant = np.sort(np.asarray(estimate.quantiles(total), dtype=np.float64))
                     row = quant[total - q :][::-1]
