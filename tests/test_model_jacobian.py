@@ -362,6 +362,13 @@ def test_compare_accepts_result():
     ds = res.to_xarray()
     assert ds["squared_singular_values"].shape == (1, n) and ds.attrs["method"] == "dense"
     assert "ModelSpectrumResult" in repr(res) and "moment(1)" in repr(res)
+    import matplotlib.pyplot as plt
+
+    from rmt_init import plot
+
+    ax = plot.compare(rmt_init.fuss_catalan(2), res)
+    assert ax.patches or ax.lines  # histogram bars / density curve drawn
+    plt.close(ax.figure)
 
 
 # -- matrix-free dispatch (against an exact stand-in of the matrix_free contract) ---------------------------------------
