@@ -13,9 +13,10 @@ from .engine import BATCHNORM_MODES, LAYER_STATS, network_jacobian_spectrum, str
 from .ensembles import WeightInit, sample_matrices, weight_init
 from .jacobians import ELEMENTWISE_ACTIVATIONS, SUPPORTED_MODULES, chained_jacobian
 from .layer_stats import layer_statistics, network_layer_stats
+from .model_jacobian import MODEL_JACOBIAN_METHODS, model_jacobian_spectrum
 from .networks import Erf, build_conv, build_mlp, make_activation
 from .products import product_spectrum, qr_log_singular_values
-from .results import GrowthEstimate, LayerStatsResult, SpectrumResult
+from .results import GrowthEstimate, LayerStatsResult, ModelSpectrumResult, SpectrumResult
 
 __all__ = [
     # entry points
@@ -43,4 +44,8 @@ __all__ = [
     "LAYER_STATS",
     "ELEMENTWISE_ACTIVATIONS",
     "SUPPORTED_MODULES",
+    # any nn.Module
+    "model_jacobian_spectrum",
+    "ModelSpectrumResult",
+    "MODEL_JACOBIAN_METHODS",
 ]

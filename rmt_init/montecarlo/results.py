@@ -4,11 +4,11 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["SpectrumResult", "LayerStatsResult", "GrowthEstimate"]
+__all__ = ["SpectrumResult", "ModelSpectrumResult", "LayerStatsResult", "GrowthEstimate"]
 
 
 class GrowthEstimate(NamedTuple):
@@ -202,6 +202,153 @@ class SpectrumResult:
                 data[name] = (("trial", "layer"), arr)
             coords["layer"] = np.arange(next(iter(self.layer_stats.values())).shape[1])
         attrs = {k: _attr_value(v) for k, v in self.config.items()}
+        if self.saturated:
+            attrs["saturated"] = self.saturated
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+#: Configuration entries shown by :class:`ModelSpectrumResult`'s ``repr``.
+_SHOWN_MODEL_CONFIG = (
+    "model", "start", "end", "input_shape", "jacobian", "jacobian_shape", "method", "path", "k", "which",
+    "trials", "seed", "device", "dtype",
+)
+
+
+class ModelSpectrumResult(SpectrumResult):
+    """Squared singular values of the Jacobian of a ``torch.nn.Module``, one row per Jacobian.
+
+    Made by :func:`rmt_init.montecarlo.model_jacobian_spectrum`; shares the protocol of
+    :class:`SpectrumResult` (``squared_singular_values``, ``samples``, ``config``, ``structural_zeros``,
+    short ``repr``, ``to_xarray``), so :func:`rmt_init.compare` and :func:`rmt_init.plot.compare` take it.
+
+    Rows: one per Jacobian — per example (``config["jacobian"] == "per_example"``: ``trials × B`` rows,
+    ordered trial-major) or per trial (``"batch"``: the batch-coupled Jacobian, ``trials`` rows).
+    :attr:`row_trial` and :attr:`row_example` say which trial/example a row is. Each row is in
+    *decreasing* order, as in :class:`SpectrumResult`, whatever the method:
+
+    * ``"dense"``: all squared singular values (or the ``k`` largest/smallest), structural zeros of a
+      train-mode BatchNorm batch Jacobian removed (their number in ``structural_zeros``);
+    * ``"lanczos"``: the ``k`` largest (or smallest) squared singular values;
+    * ``"slq"``: a deterministic ``points``-value representation (quantiles) of the *estimated* spectral
+      distribution of the row's Jacobian — a picture of the estimated density, not samples of it.
+
+    :attr:`trials` is the number of independently initialised networks (``config["trials"]``), not the
+    number of rows. :meth:`moment` gives ``(1/n) tr (J Jᵀ)^k`` with its standard error.
+    """
+
+    def __init__(
+        self,
+        squared_singular_values: np.ndarray,
+        structural_zeros: np.ndarray,
+        config: dict[str, object],
+        *,
+        row_trial: np.ndarray,
+        row_example: np.ndarray,
+        dense_values: list[np.ndarray] | None = None,
+        jacobian_rows: int | None = None,
+        slq: list[list[tuple[Any, float]]] | None = None,
+    ) -> None:
+        super().__init__(squared_singular_values, None, structural_zeros, config, None)
+        self.row_trial = np.asarray(row_trial)
+        self.row_example = np.asarray(row_example)
+        self._dense_values = dense_values
+        self._jacobian_rows = jacobian_rows
+        self._slq = slq
+
+    @property
+    def trials(self) -> int:
+        """Number of independently initialised networks (each may give several rows, one per example)."""
+        return int(self.config["trials"])
+
+    @property
+    def has_moments(self) -> bool:
+        """Whether :meth:`moment` can answer (always for dense and slq; lanczos only with ``moments=True``)."""
+        return self._dense_values is not None or self._slq is not None
+
+    def moment(self, k: int) -> tuple[float, float]:
+        """``(estimate, standard_error)`` of the spectral moment ``m_k = (1/n) tr (J Jᵀ)^k``.
+
+        ``n`` is the number of rows of ``J`` (outputs): ``n_out`` for a per-example Jacobian, averaged over
+        the examples of a trial (so ``n = B·n_out``, the trace of the block-diagonal per-example map), and
+        ``B·n_out`` for the batch-coupled Jacobian. Structural zeros do not change the trace. Per trial:
+
+        * dense: the exact ``m_k`` of the trial's Jacobian(s) (``Σ σ_i^{2k} / n`` over all squared singular
+          values, the removed structural zeros included);
+        * slq: the stochastic Lanczos quadrature estimate (Ubaru, Chen & Saad 2017, SIAM J. Matrix Anal.
+          Appl. 38(4), Eq. 3.3) of the input-side moment ``(1/n_in) tr (JᵀJ)^k`` times ``n_in/n_out`` (the
+          two traces are equal, ``k ≥ 1``), its probe standard error scaled alike, averaged over the trial's
+          Jacobians (standard errors combined as independent: ``√(Σ se²)/count``).
+
+        Over trials: the mean of the per-trial values; standard error ``std(ddof=1)/√trials`` across the
+        independently initialised trials (for slq this includes the probe noise). With one trial: dense
+        gives ``nan`` as standard error (one exact value says nothing about the spread over
+        initialisations); slq gives the probe standard error alone (the error of the estimate *for this
+        network*, conditional on its weights).
+
+        Raises ``ValueError`` for ``k`` not an integer ``>= 1`` and for a lanczos result made without
+        ``moments=True``.
+        """
+        from rmt_init._validate import check_int
+
+        k = check_int("k", k, minimum=1)
+        if self._dense_values is not None:
+            per = np.array([float(np.sum(v.astype(np.float64) ** k)) for v in self._dense_values]) / float(
+                self._jacobian_rows
+            )
+            if per.size > 1:
+                return float(per.mean()), float(per.std(ddof=1) / math.sqrt(per.size))
+            return float(per[0]), math.nan
+        if self._slq is None:
+            raise ValueError(
+                "this result has no moments: method 'lanczos' computes only the k extreme values; rerun with "
+                "moments=True (adds a stochastic Lanczos quadrature pass) or method='slq'/'dense'"
+            )
+        est, err = [], []
+        for jacobians in self._slq:
+            pairs = [tuple(float(v) * factor for v in estimate.moment(k)) for estimate, factor in jacobians]
+            e = np.array([p[0] for p in pairs])
+            s = np.array([p[1] for p in pairs])
+            est.append(float(e.mean()))
+            err.append(float(math.sqrt(float(np.sum(s**2))) / e.size))
+        est_a = np.array(est)
+        if est_a.size > 1:
+            return float(est_a.mean()), float(est_a.std(ddof=1) / math.sqrt(est_a.size))
+        return float(est_a[0]), float(err[0])
+
+    def __repr__(self) -> str:
+        shown = [f"{key}={_short(self.config[key])}" for key in _SHOWN_MODEL_CONFIG if key in self.config]
+        more = len(self.config) - len(shown)
+        head = "ModelSpectrumResult(" + ", ".join(shown) + (f", … ({more} more in .config)" if more > 0 else "") + ")"
+        sq = _array_summary(self._squared, ~self._bad)
+        lines = [head, f"  squared_singular_values  {sq} (rows: {self.config.get('rows', '?')})"]
+        z = np.unique(self.structural_zeros)
+        lines.append(f"  structural_zeros         {', '.join(str(v) for v in z[:4])} per row")
+        if self.has_moments:
+            m1, s1 = self.moment(1)
+            lines.append(f"  moment(1)                {m1:.6g} ± {s1:.3g}")
+        return "\n".join(lines)
+
+    __str__ = __repr__
+
+    def to_xarray(self):
+        """An ``xarray.Dataset`` with dims ``(row, index)``; ``trial`` and ``example`` are per-row coordinates.
+
+        Data variables: ``squared_singular_values`` and ``structural_zeros`` (per row); the configuration in
+        ``.attrs`` as in :meth:`SpectrumResult.to_xarray`.
+        """
+        import xarray as xr
+
+        data = {
+            "squared_singular_values": (("row", "index"), self._squared),
+            "structural_zeros": (("row",), np.asarray(self.structural_zeros)),
+        }
+        coords = {
+            "row": np.arange(self._squared.shape[0]),
+            "index": np.arange(self._squared.shape[1]),
+            "trial": (("row",), self.row_trial),
+            "example": (("row",), self.row_example),
+        }
+        attrs = {key: _attr_value(v) for key, v in self.config.items()}
         if self.saturated:
             attrs["saturated"] = self.saturated
         return xr.Dataset(data, coords=coords, attrs=attrs)
