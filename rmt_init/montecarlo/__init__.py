@@ -13,6 +13,12 @@ from .engine import BATCHNORM_MODES, LAYER_STATS, network_jacobian_spectrum, str
 from .ensembles import WeightInit, sample_matrices, weight_init
 from .jacobians import ELEMENTWISE_ACTIVATIONS, SUPPORTED_MODULES, chained_jacobian
 from .layer_stats import layer_statistics, network_layer_stats
+from .matrix_free import (
+    JacobianOperator,
+    SLQEstimate,
+    lanczos_squared_singular_values,
+    stochastic_lanczos_quadrature,
+)
 from .networks import Erf, build_conv, build_mlp, make_activation
 from .products import product_spectrum, qr_log_singular_values
 from .results import GrowthEstimate, LayerStatsResult, SpectrumResult
@@ -38,6 +44,11 @@ __all__ = [
     "layer_statistics",
     "qr_log_singular_values",
     "structural_zero_count",
+    # matrix-free Jacobian spectra
+    "JacobianOperator",
+    "SLQEstimate",
+    "lanczos_squared_singular_values",
+    "stochastic_lanczos_quadrature",
     # vocabularies
     "BATCHNORM_MODES",
     "LAYER_STATS",
