@@ -84,10 +84,13 @@ def test_products_match_dense_jacobian(case):
     assert torch.allclose(op.matvec(V), J @ V, rtol=0, atol=1e-12 * scale)
     assert torch.allclose(op.rmatvec(U), J.T @ U, rtol=0, atol=1e-12 * scale)
     assert torch.allclose(op.matvec(V[:, 0]), J @ V[:, 0], rtol=0, atol=1e-12 * scale)
-    assert op.forward_mode == "vmap-jvp"
+    assert op.forward_mode == "double-vjp"  # forward="auto" on the CPU
+    fwd = JacobianOperator(fn, x0, forward="jvp")
+    assert torch.allclose(fwd.matvec(V), J @ V, rtol=0, atol=1e-12 * scale)
+    assert fwd.forward_mode == "vmap-jvp"
     assert (op.matvecs, op.rmatvecs) == (8, 5)
     # the fallbacks give the same products
-    for mode in ("jvp-loop", "double-vjp"):
+    for mode in ("jvp-loop", "vmap-jvp"):
         assert torch.allclose(op._matvec_mode(mode, V), J @ V, rtol=0, atol=1e-12 * scale)
 
 
@@ -259,6 +262,8 @@ def test_bad_inputs():
         JacobianOperator(fn, [1.0, 2.0])
     with pytest.raises(ValueError, match="fn"):
         JacobianOperator(lambda x: torch.stack([x, x]), x0)  # 2-D output
+    with pytest.raises(ValueError, match="forward"):
+        JacobianOperator(fn, x0, forward="backward")
     with pytest.raises(ValueError, match="V"):
         op.matvec(torch.zeros(5, 2, dtype=F64))
     with pytest.raises(ValueError, match="U"):

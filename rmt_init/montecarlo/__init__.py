@@ -14,6 +14,7 @@ from .ensembles import WeightInit, sample_matrices, weight_init
 from .jacobians import ELEMENTWISE_ACTIVATIONS, SUPPORTED_MODULES, chained_jacobian
 from .layer_stats import layer_statistics, network_layer_stats
 from .matrix_free import (
+    FORWARD_MODES,
     JacobianOperator,
     SLQEstimate,
     lanczos_squared_singular_values,
@@ -53,5 +54,6 @@ __all__ = [
     "BATCHNORM_MODES",
     "LAYER_STATS",
     "ELEMENTWISE_ACTIVATIONS",
+    "FORWARD_MODES",
     "SUPPORTED_MODULES",
 ]
