@@ -132,6 +132,14 @@ def test_lanczos_repeated_values_found_by_restarts():
     )
 
 
+def test_lanczos_warns_when_not_converged():
+    fn, x0 = _matrix_case(90, 60, 9)
+    op = JacobianOperator(fn, x0)
+    with pytest.warns(RuntimeWarning, match="not converged"):
+        values = lanczos_squared_singular_values(op, 3, max_iter=4, generator=0)
+    assert values.shape == (3,) and op.matvecs == 4
+
+
 def _exact_moments(J: torch.Tensor, kmax: int) -> list[float]:
     A = J.T @ J
     lam = torch.linalg.eigvalsh(A).clamp_min(0).numpy()
@@ -215,16 +223,17 @@ def test_slq_quantiles_ks_against_dense_eigenvalues():
     n = 200
     g = torch.Generator().manual_seed(15)
     Q, _ = torch.linalg.qr(torch.randn(260, n, generator=g, dtype=F64))
-    s = torch.sqrt(torch.distributions.Chi2(torch.tensor(3.0, dtype=F64)).sample((n,)))
+    s = torch.linalg.vector_norm(torch.randn(n, 3, generator=g, dtype=F64), dim=1)  # s² ~ χ²_3
     J = Q * s
     lam = np.sort((s**2).numpy())
-    est = stochastic_lanczos_quadrature(JacobianOperator(lambda x: J @ x, torch.zeros(n, dtype=F64)), probes=5, steps=40, generator=6)
+    op = JacobianOperator(lambda x: J @ x, torch.zeros(n, dtype=F64))
+    est = stochastic_lanczos_quadrature(op, probes=5, steps=40, generator=6)
     n_q = 400
     ks = stats.ks_2samp(est.quantiles(n_q), lam).statistic
     bound = 1 / (2 * n_q) + est.max_weight()
     assert ks <= bound, (ks, bound)
     # the same with too few steps is visibly worse (the bound is not vacuous): 3 nodes per probe
-    est3 = stochastic_lanczos_quadrature(JacobianOperator(lambda x: J @ x, torch.zeros(n, dtype=F64)), probes=5, steps=3, generator=6)
+    est3 = stochastic_lanczos_quadrature(op, probes=5, steps=3, generator=6)
     assert stats.ks_2samp(est3.quantiles(n_q), lam).statistic > ks
     # density integrates to 1 and cdf is a distribution function
     x = np.linspace(lam[0] - 5, lam[-1] + 5, 4001)

@@ -340,7 +340,11 @@ def lanczos_squared_singular_values(
     op = _check_operator(op)
     n_out, n_in = op.shape
     p, q = min(n_out, n_in), max(n_out, n_in)
-    k = check_int("k", k, minimum=1, maximum=p)
+    k = check_int("k", k, minimum=1)
+    if k > p:
+        raise ValueError(
+            f"k must be an integer in [1, {p}] (min(n_out, n_in) = min({n_out}, {n_in}) squared singular values); got {k}"
+        )
     which = check_choice("which", which, ("largest", "smallest"))
     tol = check_real("tol", tol, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     if max_iter is None:
