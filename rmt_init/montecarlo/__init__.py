@@ -14,6 +14,13 @@ from .ensembles import WeightInit, sample_matrices, weight_init
 from .jacobians import ELEMENTWISE_ACTIVATIONS, SUPPORTED_MODULES, chained_jacobian
 from .layer_stats import layer_statistics, network_layer_stats
 from .model_jacobian import MODEL_JACOBIAN_METHODS, model_jacobian_spectrum
+from .matrix_free import (
+    FORWARD_MODES,
+    JacobianOperator,
+    SLQEstimate,
+    lanczos_squared_singular_values,
+    stochastic_lanczos_quadrature,
+)
 from .networks import Erf, build_conv, build_mlp, make_activation
 from .products import product_spectrum, qr_log_singular_values
 from .results import GrowthEstimate, LayerStatsResult, ModelSpectrumResult, SpectrumResult
@@ -39,10 +46,16 @@ __all__ = [
     "layer_statistics",
     "qr_log_singular_values",
     "structural_zero_count",
+    # matrix-free Jacobian spectra
+    "JacobianOperator",
+    "SLQEstimate",
+    "lanczos_squared_singular_values",
+    "stochastic_lanczos_quadrature",
     # vocabularies
     "BATCHNORM_MODES",
     "LAYER_STATS",
     "ELEMENTWISE_ACTIVATIONS",
+    "FORWARD_MODES",
     "SUPPORTED_MODULES",
     # any nn.Module
     "model_jacobian_spectrum",
