@@ -137,6 +137,8 @@ def test_default_modules_and_repeated_calls():
 
     r = model_layer_stats(Twice(), torch.randn(4, 3, dtype=F64))
     assert r.names == ("input", "lin", "lin#2")
+    r = model_layer_stats(_small(), torch.randn(4, 5, dtype=F64), per_example=["2"])
+    assert np.isnan(r["weight_grad_top_k_share"][:3]).all() and np.isfinite(r["weight_grad_top_k_share"][3])
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -146,6 +148,7 @@ def test_default_modules_and_repeated_calls():
     ({"loss": "mse"}, "valid choices are 'sum_of_outputs'"),
     ({"seed": -1}, "seed"),
     ({"per_example": 1}, "per_example"),
+    ({"per_example": ["0", "5"]}, "not among the watched modules"),
 ])
 def test_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):

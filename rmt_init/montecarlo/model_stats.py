@@ -160,7 +160,7 @@ def model_layer_stats(
     modules: Sequence[str] | None = None,
     loss: str | Callable[[torch.Tensor], torch.Tensor] = "sum_of_outputs",
     top_k: int = 1,
-    per_example: bool = True,
+    per_example: bool | Sequence[str] = True,
     seed: int | None = 0,
 ) -> ModelStatsResult:
     """Activation and gradient statistics of chosen modules of ``model`` on the batch ``inputs``.
@@ -179,7 +179,7 @@ def model_layer_stats(
       ``c_b = (∂y/∂θ)ᵀ g_b`` (``Σ_b c_b = ∂ℓ/∂θ`` exactly, by linearity; in train-mode batch norm ``c_b`` is the
       part of the gradient that flows back from example ``b``'s output, batch coupling included) — the
       "dominated by few examples" statistic of Bjorck et al. 2018 (§3, Figs. 4–5). One vector-Jacobian product
-      per example and module (``per_example=False`` skips it: NaN).
+      per example and module (``per_example=False`` skips it: NaN; a list of module names limits it to those).
 
     Equal contributions give the share ``k/B``; one dominant example gives 1.
 
@@ -193,7 +193,8 @@ def model_layer_stats(
             with independent uniformly random unit ``u_b``, as in ``network_layer_stats``), ``"cross_entropy"``
             (summed over the batch, against uniformly random labels), or a callable ``output → scalar tensor``.
         top_k: ``k`` of the shares (``1 ≤ k ≤ B``).
-        per_example: compute ``weight_grad_top_k_share``.
+        per_example: compute ``weight_grad_top_k_share`` for every module (``True``), none (``False``) or the
+            named ones (a sequence of names among ``modules``).
         seed: seeds the random direction / labels (``None``: fresh entropy, recorded in ``config``).
     """
     if not isinstance(model, nn.Module):
@@ -204,9 +205,17 @@ def model_layer_stats(
         raise ValueError(f"inputs must be floating point; got dtype {inputs.dtype}")
     batch = int(inputs.shape[0])
     top_k = check_int("top_k", top_k, minimum=1, maximum=batch)
-    if not isinstance(per_example, bool):
-        raise ValueError(f"per_example must be True or False; got {per_example!r}")
     chosen = _check_modules(model, modules)
+    chosen_names = [n for n, _ in chosen]
+    if isinstance(per_example, bool):
+        per_example_names = set(chosen_names) if per_example else set()
+    elif isinstance(per_example, Sequence) and not isinstance(per_example, str):
+        per_example_names = set(per_example)
+        unknown = sorted(per_example_names - set(chosen_names), key=str)
+        if unknown:
+            raise ValueError(f"per_example names {unknown!r} are not among the watched modules {chosen_names!r}")
+    else:
+        raise ValueError(f"per_example must be True, False or a sequence of module names; got {per_example!r}")
     seed = resolve_seed(seed)
     generator = torch.Generator(device=inputs.device)
     generator.manual_seed(seed)
@@ -214,7 +223,7 @@ def model_layer_stats(
 
     flags = [(m, m.training) for m in model.modules()]
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    records: list[tuple[str, nn.Module, torch.Tensor]] = []
+    records: list[tuple[str, nn.Module, torch.Tensor, str]] = []
     calls: dict[str, int] = {}
 
     def make_hook(name: str):
@@ -223,7 +232,7 @@ def model_layer_stats(
                 raise ValueError(f"module {name!r} returned {type(output).__name__}; its statistics need a tensor")
             calls[name] = calls.get(name, 0) + 1
             label = name if calls[name] == 1 else f"{name}#{calls[name]}"
-            records.append((label, module, output))
+            records.append((label, module, output, name))
             return output.clone()  # later in-place ops act on the copy, never on the recorded output
 
         return hook
@@ -248,7 +257,8 @@ def model_layer_stats(
             rows = []
             for i, (y, g) in enumerate(zip(outputs, grads)):
                 module = None if i == 0 else records[i - 1][1]
-                rows.append(_row(y, g, module, batch, top_k, per_example))
+                each = i > 0 and records[i - 1][3] in per_example_names
+                rows.append(_row(y, g, module, batch, top_k, each))
     finally:
         for h in handles:
             h.remove()
