@@ -353,10 +353,11 @@ class ResidualMLP(nn.Module):
         bias = _check_bool("bias", bias)
         if isinstance(alpha, numbers.Real) and not isinstance(alpha, bool):
             alphas = [check_real("alpha", alpha)] * depth
-        elif isinstance(alpha, Sequence) and not isinstance(alpha, (str, bytes)):
+        elif hasattr(alpha, "__len__") and not isinstance(alpha, (str, bytes)):  # list, tuple, numpy array, tensor
+            alpha = [float(a) if isinstance(a, torch.Tensor) else a for a in alpha]
             if len(alpha) != depth:
                 raise ValueError(f"alpha must be a number or have depth = {depth} entries; got {len(alpha)}")
-            alphas = [check_real(f"alpha[{i}]", a) for i, a in enumerate(alpha)]
+            alphas = [check_real(f"alpha[{i}]", a.item() if hasattr(a, "item") else a) for i, a in enumerate(alpha)]
         else:
             raise ValueError(f"alpha must be a real number or a sequence of depth = {depth} reals; got {alpha!r}")
         make_activation(activation)

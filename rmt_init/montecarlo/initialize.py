@@ -175,7 +175,8 @@ def initialize_(
                             arXiv 1312.6120), ``normal_`` (``mean``, ``std``), ``uniform_`` (``a``, ``b``),
                             ``trunc_normal_`` (``mean``, ``std``, ``a``, ``b``)
     ``gaussian``            ``N(0, σ_w²/fan_in)`` (``sigma_w2``, default 1; the mean-field convention)
-    ``lecun_normal/uniform``variance ``1/fan_in`` (LeCun et al. 1998)
+    ``lecun_normal``,       variance ``1/fan_in`` (LeCun et al. 1998, "Efficient BackProp"), Gaussian or
+    ``lecun_uniform``       uniform
     ``torch_default``       what ``reset_parameters()`` does: ``kaiming_uniform_(a=√5)``, variance ``1/(3 fan_in)``
     ``delta_orthogonal``    conv weights: Xiao et al. 2018 (arXiv 1806.05393) — an orthogonal matrix × ``gain``
                             at the centre tap, zeros elsewhere (``rmt_init.montecarlo.delta_orthogonal_``);

@@ -30,6 +30,11 @@ equally). With i.i.d. Gaussian inputs and no biases a relu ResNet is positively 
 activations scale with its input norm and not with depth: the shares stay near k/B in both nets; without BN the
 logits are so large that the softmax saturates and the output gradients are input-independent one-hot
 differences (‖g_b‖² ≈ 2 or 0), whose share is 1/#(misclassified examples).
+
+Measured at the default size (ResNet-110, batch 8, 8 initializations per net, CPU, 27 s): ln q_last/q_stem = 39.3
+without BN (bound ≥ 14.6; ≈ 0.73 per block, the variance doubling per block) and 3.99 with BN (bound ≤ 4.69); BN
+increments 0.85 per block on average (worst block 0.95 ≤ 1); fc weight-gradient norm 3.4e10 without BN, 240 with;
+top-1 example share at fc 0.153 in both (equal share 0.125).
 """
 from __future__ import annotations
 
