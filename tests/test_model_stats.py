@@ -84,7 +84,10 @@ def test_builtin_losses():
     r = model_layer_stats(model, x, loss="random_projection", seed=3)
     assert r["grad_norm"][-1] == pytest.approx(math.sqrt(7), rel=1e-13)  # one unit direction per example
     np.testing.assert_array_equal(r["act_std"], model_layer_stats(model, x, loss="random_projection", seed=3)["act_std"])
+    via_generator = model_layer_stats(model, x, loss="cross_entropy", seed=torch.Generator().manual_seed(4))
     ce = model_layer_stats(model, x, loss="cross_entropy", seed=4)
+    np.testing.assert_array_equal(via_generator["grad_norm"], ce["grad_norm"])
+    assert via_generator.config["seed"] == "generator" and ce.config["seed"] == 4
     y = model(x).detach()
     labels = torch.randint(0, 3, (7,), generator=torch.Generator().manual_seed(4))
     g = torch.softmax(y, 1) - nn.functional.one_hot(labels, 3)

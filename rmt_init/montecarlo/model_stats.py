@@ -161,7 +161,7 @@ def model_layer_stats(
     loss: str | Callable[[torch.Tensor], torch.Tensor] = "sum_of_outputs",
     top_k: int = 1,
     per_example: bool | Sequence[str] = True,
-    seed: int | None = 0,
+    seed: int | torch.Generator | None = 0,
 ) -> ModelStatsResult:
     """Activation and gradient statistics of chosen modules of ``model`` on the batch ``inputs``.
 
@@ -195,7 +195,8 @@ def model_layer_stats(
         top_k: ``k`` of the shares (``1 ≤ k ≤ B``).
         per_example: compute ``weight_grad_top_k_share`` for every module (``True``), none (``False``) or the
             named ones (a sequence of names among ``modules``).
-        seed: seeds the random direction / labels (``None``: fresh entropy, recorded in ``config``).
+        seed: seeds the random direction / labels (``None``: fresh entropy, recorded in ``config``), or a
+            ``torch.Generator`` on the inputs' device to draw them from (``config["seed"]`` is then ``"generator"``).
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -216,9 +217,12 @@ def model_layer_stats(
             raise ValueError(f"per_example names {unknown!r} are not among the watched modules {chosen_names!r}")
     else:
         raise ValueError(f"per_example must be True, False or a sequence of module names; got {per_example!r}")
-    seed = resolve_seed(seed)
-    generator = torch.Generator(device=inputs.device)
-    generator.manual_seed(seed)
+    if isinstance(seed, torch.Generator):
+        generator, seed = seed, "generator"
+    else:
+        seed = resolve_seed(seed)
+        generator = torch.Generator(device=inputs.device)
+        generator.manual_seed(seed)
     loss_fn = _loss_fn(loss, generator)
 
     flags = [(m, m.training) for m in model.modules()]
