@@ -34,7 +34,8 @@ def _expected_params(n: int, w: int = 16, classes: int = 10) -> int:
     return total + 4 * w * classes + classes
 
 
-@pytest.mark.parametrize("factory,depth,table6", [(resnet20, 20, 0.27e6), (resnet56, 56, 0.85e6), (resnet110, 110, 1.7e6)])
+@pytest.mark.parametrize("factory,depth,table6",
+                         [(resnet20, 20, 0.27e6), (resnet56, 56, 0.85e6), (resnet110, 110, 1.7e6)])
 def test_parameter_counts_match_he_et_al_table6(factory, depth, table6):
     model = factory()
     n = (depth - 2) // 6
@@ -49,7 +50,8 @@ def test_parameter_counts_match_he_et_al_table6(factory, depth, table6):
 @pytest.mark.parametrize("depth", [8, 20])
 def test_number_of_weight_layers_is_depth(depth, kwargs):
     model = cifar_resnet(depth, width=4, **kwargs)
-    stacked = [m for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and "shortcut" not in name]
+    stacked = [m for name, m in model.named_modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear)) and "shortcut" not in name]
     assert len(stacked) == depth
     projections = [m for name, m in model.named_modules() if isinstance(m, nn.Conv2d) and "shortcut" in name]
     assert len(projections) == (2 if kwargs.get("shortcut") == "B" and kwargs.get("residual", True) else 0)
@@ -85,7 +87,8 @@ def _outputs_by_module(model, x, names):
     return y, seen
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"preactivation": True}, {"residual": False, "batchnorm": False}, {"shortcut": "B"}])
+@pytest.mark.parametrize("kwargs", [{}, {"preactivation": True}, {"residual": False, "batchnorm": False},
+                                    {"shortcut": "B"}])
 def test_shapes_and_strides(kwargs):
     model = cifar_resnet(14, width=4, num_classes=7, dtype=torch.float64, **kwargs)
     x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
@@ -187,7 +190,8 @@ def test_residual_mlp_batchnorm_at_end_of_branch():
     torch.testing.assert_close(branch.var(0, unbiased=False), v / (v + blk.bn.eps), rtol=1e-10, atol=0)
 
 
-@pytest.mark.parametrize("kwargs", [{"alpha": [1.0, 2.0]}, {"alpha": "one"}, {"alpha": float("nan")}, {"batchnorm": "yes"}])
+@pytest.mark.parametrize("kwargs", [{"alpha": [1.0, 2.0]}, {"alpha": "one"}, {"alpha": float("nan")},
+                                    {"batchnorm": "yes"}])
 def test_residual_mlp_bad_input(kwargs):
     with pytest.raises(ValueError):
         ResidualMLP(4, 3, **kwargs)

@@ -260,7 +260,8 @@ def cifar_resnet(
     d = check_int("depth", depth, minimum=1)
     if (d - 2) % 6 != 0 or d < 8:
         raise ValueError(
-            f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, 1202, …; He et al. 2016 §4.2); got {depth!r}"
+            "depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, 1202, …; He et al. 2016 §4.2); "
+            f"got {depth!r}"
         )
     batchnorm = _check_bool("batchnorm", batchnorm)
     residual = _check_bool("residual", residual)

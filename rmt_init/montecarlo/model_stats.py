@@ -62,7 +62,7 @@ class ModelStatsResult:
         return len(self.names)
 
     def to_xarray(self):
-        """An ``xarray.Dataset`` with dimension ``module`` (coordinates: names, and ``module_type``); config in attrs."""
+        """An ``xarray.Dataset`` with dimension ``module`` (coordinates: names, ``module_type``); config in attrs."""
         import xarray as xr
 
         data = {k: (("module",), v) for k, v in self.stats.items()}
