@@ -24,6 +24,9 @@ from .matrix_free import (
 from .networks import Erf, build_conv, build_mlp, make_activation
 from .products import product_spectrum, qr_log_singular_values
 from .results import GrowthEstimate, LayerStatsResult, ModelSpectrumResult, SpectrumResult
+from .architectures import ResidualMLP, TransformerMLPBlock, cifar_resnet, resnet20, resnet56, resnet110
+from .initialize import INITIALIZE_SCHEMES, initialize_
+from .model_stats import MODEL_STATS, ModelStatsResult, model_layer_stats
 
 __all__ = [
     # entry points
@@ -61,4 +64,16 @@ __all__ = [
     "model_jacobian_spectrum",
     "ModelSpectrumResult",
     "MODEL_JACOBIAN_METHODS",
+    # reference architectures, whole-model initialization, per-module statistics of any model
+    "cifar_resnet",
+    "resnet20",
+    "resnet56",
+    "resnet110",
+    "ResidualMLP",
+    "TransformerMLPBlock",
+    "initialize_",
+    "INITIALIZE_SCHEMES",
+    "model_layer_stats",
+    "ModelStatsResult",
+    "MODEL_STATS",
 ]
