@@ -16,5 +16,6 @@ CLAIMS: tuple[str, ...] = (
     "bn_gradient_explosion",
     "finite_width",
     "dynamical_isometry",
+    "resnet_statistics",
 )
 SIZES: tuple[str, ...] = ("smoke", "default", "full")
