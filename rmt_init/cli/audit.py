@@ -200,8 +200,7 @@ def draw(rows: list[dict[str, Any]], depth: int, sigma_b2: float) -> Any:
     # colours saturate at 10^±4 so that one extreme row (sigmoid: 10^−13) does not wash out the others
     bound = min(4.0, max(1.0, float(np.abs(finite).max()) if finite.size else 1.0))
     fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(inits), 1.2 + 0.45 * len(acts)), layout="constrained")
-    cmap = plt.get_cmap("RdBu_r").copy()
-    cmap.set_bad("0.85")
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
     image = ax.imshow(values, cmap=cmap, vmin=-bound, vmax=bound, aspect="auto")
     for r in rows:
         i, j = acts.index(r["activation"]), inits.index(r["init"])

@@ -49,7 +49,8 @@ import numpy as np
 
 from ._common import fmt
 
-__all__ = ["MainJobConfig", "Check", "MainJobResult", "run", "lines", "record", "draw", "relu_zero_fraction"]
+__all__ = ["MainJobConfig", "DEFAULT_CONFIG", "Check", "MainJobResult", "run", "lines", "record", "draw",
+           "relu_zero_fraction"]
 
 SAFETY = 5.0  # standard errors in every tolerance
 BN_BIAS_C = 2.0  # finite-width bias bound c/N of the BN gradient growth (relu)
@@ -58,16 +59,16 @@ ZERO_THRESHOLD = 1e-24  # relative to λ_max: numerical zeros of a float64 SVD (
 
 @dataclass(frozen=True)
 class MainJobConfig:
-    """Sizes of the main job (the defaults run in ~20 s on one CPU core)."""
+    """Sizes of the main job (the defaults take ~15 s of one CPU core, plus ~3 s to import torch)."""
 
     depth: int = 10
     width: int = 256
-    trials: int = 100  # networks for the depth-L spectrum without BN
+    trials: int = 80  # networks for the depth-L spectrum without BN
     depth_trials: int = 10  # networks per shallower depth for the top singular value against depth
-    grad_trials: int = 100  # networks for each gradient-growth measurement
+    grad_trials: int = 60  # networks for each gradient-growth measurement
     batch_size: int = 8
     bn_width: int = 64  # width of the BN networks whose batch Jacobian (B·N square) is formed
-    bn_trials: int = 4  # BN networks per depth
+    bn_trials: int = 3  # BN networks per depth
     seed: int = 0
     activation: str = "relu"  # the finite-N predictions below are those of Gaussian ReLU networks
     init: str = "kaiming_normal"
@@ -131,15 +132,20 @@ def _check(name: str, predicted: float, measured: float, stderr: float, toleranc
     return Check(name, predicted, measured, stderr, tolerance, bool(abs(measured - predicted) <= tolerance), note)
 
 
-def run(config: MainJobConfig = MainJobConfig(), progress: bool | str = False) -> MainJobResult:
-    """Compute everything the main job prints and draws (single-threaded torch, seeded)."""
+#: what ``rmt-init`` runs
+DEFAULT_CONFIG = MainJobConfig()
+
+
+def run(config: MainJobConfig | None = None, progress: bool | str = False) -> MainJobResult:
+    """Compute everything the main job prints and draws (single-threaded torch, seeded); ``config`` defaults to
+    :data:`DEFAULT_CONFIG`."""
     import torch
 
     from ..compare import compare
     from ..montecarlo import network_jacobian_spectrum, network_layer_stats
     from ..theory import bn_gradient_growth, finite_width_moments, jacobian_spectrum
 
-    c = config
+    c = DEFAULT_CONFIG if config is None else config
     if c.activation != "relu" or c.init not in ("kaiming_normal", "gaussian"):
         raise ValueError("the main job's finite-width predictions are those of Gaussian ReLU networks")
     L, n, act, init = c.depth, c.width, c.activation, c.init
