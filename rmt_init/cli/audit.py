@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "json": False,
 }
 COLUMNS = ("activation", "init", "weights", "sigma_w2", "q_star", "chi1", "phase", "mean", "variance",
-           "rel_variance", "upper_edge", "xi_q", "xi_c", "critical_sigma_w2", "error")
+           "rel_variance", "upper_edge", "xi_q", "xi_c", "critical_sigma_w2", "error", "edge_error")
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -85,7 +85,7 @@ def audit_rows(depth: int, sigma_b2: float, activations: tuple[str, ...], inits:
     from ..theory import critical_sigma_w2, depth_scales, jacobian_spectrum
 
     rows: list[dict[str, Any]] = []
-    edge_cache: dict[tuple, float | None] = {}
+    edge_cache: dict[tuple, float | str] = {}  # the edge, or why it could not be computed
     for act in activations:
         try:
             critical: float | None = critical_sigma_w2(act, sigma_b2)
@@ -118,8 +118,12 @@ def audit_rows(depth: int, sigma_b2: float, activations: tuple[str, ...], inits:
             if key not in edge_cache and (fast or edges) and law.has_density:
                 if not fast and status is not None:
                     status(f"top edge of {act} with {law.ensemble} weights, σ_w² = {sw2:.4g}")
-                edge_cache[key] = float(law.upper_edge)
-            row["upper_edge"] = edge_cache.get(key)
+                try:
+                    edge_cache[key] = float(law.upper_edge)
+                except (ValueError, ArithmeticError) as err:  # e.g. moments below the float range (deep sigmoid)
+                    edge_cache[key] = f"top edge not computed: {err}"
+            edge = edge_cache.get(key)
+            row["upper_edge" if isinstance(edge, float) else "edge_error"] = edge
             rows.append(row)
     return rows
 
@@ -258,7 +262,11 @@ def run(args: argparse.Namespace, given: set[str], status: Any) -> int:
     print(f"Jacobian laws at depth {depth}, σ_b² = {fmt(sigma_b2)}: every init scheme × activation (theory, N → ∞)")
     for line in table_lines(rows):
         print(line)
-    if not args.edges and any(r["upper_edge"] is None and r["sigma_w2"] is not None for r in rows):
+    failed = sorted({f"{r['activation']} ({r['edge_error']})" for r in rows if r["edge_error"]})
+    if failed:
+        print("top edge failed for: " + "; ".join(failed))
+    if not args.edges and any(r["upper_edge"] is None and r["sigma_w2"] is not None and not r["edge_error"]
+                              for r in rows):
         print("top edge left empty for smooth activations at q* > 0 (seconds per law): add --edges")
     for path in written:
         print(f"wrote {path}")

@@ -293,7 +293,7 @@ def draw(result: MainJobResult) -> Any:
     b.bar(edges[:-1], heights, width=np.diff(edges), align="edge", color="0.6", linewidth=0,
           label=f"torch, BN train, B = {c.batch_size}")
     b.set_xscale("log")
-    b.set_xlabel("squared singular value λ (log axis)", fontsize=9)
+    b.set_xlabel("squared singular value λ (log scale)", fontsize=9)
     b.set_ylabel("density of ln λ", fontsize=9)
     zero = result.extra["bn_zero_fraction"]
     b.text(0.03, 0.97, f"measured only: no spectral theory with BN yet\n{c.bn_trials} nets, width {c.bn_width}, "
@@ -329,8 +329,8 @@ def draw(result: MainJobResult) -> Any:
     g.set_yscale("log")
     g.set_xlabel("layer l (0 = input)", fontsize=9)
     g.set_ylabel(r"$E\|g_l\|^2\ /\ E\|g_{L-1}\|^2$", fontsize=9)
-    g.legend(fontsize=7.5, frameon=False)
-    g.set_title(f"(d) squared gradient norm per layer (N = {c.width})", fontsize=9, loc="left")
+    g.legend(fontsize=7.5, frameon=False, loc="upper right")  # the data run from upper left to lower right
+    g.set_title(f"(d) gradient norm per layer, N = {c.width}", fontsize=9, loc="left")
     for ax in (b, t, g):
         ax.tick_params(labelsize=8)
     return fig
