@@ -56,7 +56,7 @@ Random-matrix theory of neural-network initialization: predicted Jacobian spectr
 
 Without a subcommand, rmt-init runs the main job: the predicted Jacobian law of a depth-10, width-256 ReLU
 network (kaiming_normal_) against real torch networks, without and with batch norm (train mode): a table of
-checks with tolerances and verdicts, and one figure (--out, default rmt_init_main.png). About 30 s on a CPU core.
+checks with tolerances and verdicts, and one figure (--out, default rmt_init_main.png); about 20 s of CPU time.
 """
 _EPILOG = """\
 Every subcommand has --help and --json; those that draw take --out FILE and --no-plot. Examples:
