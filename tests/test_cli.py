@@ -1,5 +1,8 @@
 """The command line: options on either side of the subcommand, refusals before any work, file permissions,
-a closed pipe (issue 11, item 4)."""
+a closed pipe (issue 11, item 4), the top-level help (issue 14).
+
+The ``spectrum`` subcommand (Fuss–Catalan by default) is used where any job would do: it is the fastest.
+The main job itself runs once, in tests/test_readme.py; tests/test_cli_main.py runs it on small sizes."""
 from __future__ import annotations
 
 import os
@@ -39,12 +42,11 @@ def assert_one_line_error(status: int, out: str, err: str, *words: str) -> None:
 @pytest.mark.parametrize(
     "argv, depth",
     [
-        (["--depth", "5", "spectrum", "--no-plot"], 5),  # was 3: the subcommand's default overwrote it
         (["spectrum", "--depth", "5", "--no-plot"], 5),
-        (["--depth", "5", "--no-plot"], 5),
-        (["--depth", "4", "spectrum", "--depth", "6", "--no-plot"], 6),  # the later one wins
-        (["--no-plot", "spectrum"], 3),
+        (["spectrum", "--depth", "4", "--depth", "6", "--no-plot"], 6),  # the later one wins
+        (["--no-plot", "spectrum"], 3),  # the job's output options may come before the subcommand
         (["spectrum", "--no-plot"], 3),
+        (["law", "--law", "fuss-catalan", "--depth", "5", "--no-plot"], 5),
     ],
 )
 def test_options_before_and_after_the_subcommand(capsys, argv, depth):
@@ -53,21 +55,21 @@ def test_options_before_and_after_the_subcommand(capsys, argv, depth):
     assert out.startswith(f"Fuss–Catalan law of depth {depth}:")
 
 
-def test_law_options_before_the_subcommand(capsys):
-    status, out, _ = run(capsys, "--law", "marchenko-pastur", "--ratio", "4", "spectrum", "--no-plot")
+def test_marchenko_pastur_through_spectrum(capsys):
+    status, out, _ = run(capsys, "spectrum", "--law", "marchenko-pastur", "--ratio", "4", "--no-plot")
     assert status == 0 and out.startswith("Marchenko–Pastur law, ratio 4,")
 
 
 @pytest.mark.parametrize(
     "argv, words",
     [
-        (["--ratio", "2", "--no-plot"], ["--ratio", "marchenko-pastur", "fuss-catalan"]),
-        (["--variance", "2", "--no-plot"], ["--variance", "marchenko-pastur"]),
-        (["--law", "marchenko-pastur", "--depth", "5", "--no-plot"], ["--depth", "fuss-catalan"]),
-        (["spectrum", "--law", "marchenko-pastur", "--depth", "5", "--no-plot"], ["--depth"]),
-        (["--depth", "5", "spectrum", "--law", "marchenko-pastur", "--no-plot"], ["--depth"]),
-        (["--no-plot", "--out", "figure.png"], ["--out", "--no-plot"]),
-        (["--no-plot", "--scale", "log"], ["--scale", "--no-plot"]),
+        (["spectrum", "--ratio", "2", "--no-plot"], ["--ratio", "marchenko-pastur", "fuss-catalan"]),
+        (["spectrum", "--variance", "2", "--no-plot"], ["--variance", "marchenko-pastur"]),
+        (["spectrum", "--law", "marchenko-pastur", "--depth", "5", "--no-plot"], ["--depth", "fuss-catalan"]),
+        (["law", "--law", "fuss-catalan", "--activation", "tanh", "--no-plot"], ["--activation", "jacobian"]),
+        (["spectrum", "--no-plot", "--out", "figure.png"], ["--out", "--no-plot"]),
+        (["--no-plot", "spectrum", "--scale", "log"], ["--scale", "--no-plot"]),
+        (["--no-plot", "--out", "figure.png"], ["--out", "--no-plot"]),  # the main job
     ],
 )
 def test_options_that_do_not_apply_are_refused(capsys, argv, words):
@@ -77,11 +79,12 @@ def test_options_that_do_not_apply_are_refused(capsys, argv, words):
 @pytest.mark.parametrize(
     "argv, words",
     [
-        (["--depth", "x"], ["--depth", "'x'"]),
-        (["--depth", "0"], ["depth", "0"]),
-        (["--law", "gaussian"], ["--law", "gaussian", "fuss-catalan"]),
-        (["--law", "marchenko-pastur", "--ratio", "-1"], ["ratio", "-1"]),
-        (["--scale", "cubic"], ["--scale", "cubic"]),
+        (["spectrum", "--depth", "x"], ["--depth", "'x'"]),
+        (["spectrum", "--depth", "0"], ["depth", "0"]),
+        (["spectrum", "--law", "gaussian"], ["--law", "gaussian", "fuss-catalan"]),
+        (["spectrum", "--law", "marchenko-pastur", "--ratio", "-1"], ["ratio", "-1"]),
+        (["spectrum", "--scale", "cubic"], ["--scale", "cubic"]),
+        (["--depth", "5"], ["'5'", "law"]),  # law options belong to law/spectrum, not to the main job
         (["--bogus"], ["--bogus"]),
         (["spectrum", "--bogus"], ["--bogus"]),
         (["nonsense"], ["nonsense"]),
@@ -93,24 +96,24 @@ def test_bad_arguments_are_one_line_errors(capsys, argv, words):
 
 def test_out_into_a_missing_directory_is_refused_before_any_work(tmp_path, capsys):
     target = tmp_path / "missing" / "figure.png"
-    assert_one_line_error(*run(capsys, "--out", str(target)), "--out", "does not exist")
+    assert_one_line_error(*run(capsys, "spectrum", "--out", str(target)), "--out", "does not exist")
     assert list(tmp_path.iterdir()) == []  # nothing created, not even the directory
 
 
 def test_out_onto_a_directory_is_refused_before_any_work(tmp_path, capsys):
     (tmp_path / "d").mkdir()
-    assert_one_line_error(*run(capsys, "--out", str(tmp_path / "d")), "--out", "is a directory")
+    assert_one_line_error(*run(capsys, "spectrum", "--out", str(tmp_path / "d")), "--out", "is a directory")
     assert [p.name for p in tmp_path.iterdir()] == ["d"] and list((tmp_path / "d").iterdir()) == []
 
 
 def test_out_with_an_unknown_format_is_refused(tmp_path, capsys):
-    assert_one_line_error(*run(capsys, "--out", str(tmp_path / "figure.xyz")), "--out", "'xyz'", "png")
+    assert_one_line_error(*run(capsys, "spectrum", "--out", str(tmp_path / "figure.xyz")), "--out", "'xyz'", "png")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_out_below_a_file_is_refused(tmp_path, capsys):
     (tmp_path / "file").write_text("")
-    assert_one_line_error(*run(capsys, "--out", str(tmp_path / "file" / "f.png")), "--out", "not a directory")
+    assert_one_line_error(*run(capsys, "spectrum", "--out", str(tmp_path / "file" / "f.png")), "--out", "not a directory")
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
@@ -120,7 +123,7 @@ def test_figure_has_the_permissions_of_a_new_file(tmp_path, capsys, umask, mode)
     out = tmp_path / "figure.png"
     previous = os.umask(umask)
     try:
-        status, stdout, _ = run(capsys, "--out", str(out))
+        status, stdout, _ = run(capsys, "spectrum", "--out", str(out))
     finally:
         os.umask(previous)
     assert status == 0 and stdout.rstrip().endswith(f"wrote {out}")
@@ -131,10 +134,10 @@ def test_figure_has_the_permissions_of_a_new_file(tmp_path, capsys, umask, mode)
 def test_figure_replaces_an_existing_file_and_takes_the_format_of_its_extension(tmp_path, capsys):
     out = tmp_path / "figure.svg"
     out.write_text("old")
-    status, _, _ = run(capsys, "--law", "marchenko-pastur", "--out", str(out))
+    status, _, _ = run(capsys, "spectrum", "--law", "marchenko-pastur", "--out", str(out))
     assert status == 0 and out.read_text().lstrip().startswith("<?xml")
     no_extension = tmp_path / "figure"
-    assert run(capsys, "--out", str(no_extension))[0] == 0
+    assert run(capsys, "spectrum", "--out", str(no_extension))[0] == 0
     assert no_extension.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # png, written at the path given
     assert sorted(p.name for p in tmp_path.iterdir()) == ["figure", "figure.svg"]
 
@@ -147,11 +150,33 @@ def test_help_and_version_exit_0(capsys):
     assert "--scale" in text and "fuss-catalan only" in text
 
 
+def test_top_level_help_says_what_each_job_is_for_in_one_screen(capsys):
+    assert cli.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert len(text.splitlines()) <= 50  # one terminal screen
+    assert "main job" in text and "batch norm" in text
+    for command, purpose in [("law", "jacobian_spectrum"), ("compare", "against the theory"),
+                             ("audit", "which init should I use"), ("spectrum", "Fuss–Catalan")]:
+        line = next(line for line in text.splitlines() if line.strip().startswith(command + " "))
+        assert purpose in text[text.index(line):], command
+
+
+@pytest.mark.parametrize("command, words", [("law", ["--activation", "--init-arg", "--widths", "--json"]),
+                                            ("compare", ["--trials", "--seed", "--json", "--out"]),
+                                            ("audit", ["--csv", "--markdown", "--edges", "--json"])])
+def test_each_subcommand_has_help(capsys, command, words):
+    assert cli.main([command, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: rmt-init {command}")
+    for word in words:
+        assert word in text, word
+
+
 def test_a_closed_pipe_ends_quietly():
     """``rmt-init | head -2``: the reader is gone before the summary is written. The read end is closed before
     the child prints anything, so every write fails (EPIPE), deterministically."""
     read_end, write_end = os.pipe()
-    code = "import sys; from rmt_init.cli import main; sys.exit(main(['--no-plot']))"
+    code = "import sys; from rmt_init.cli import main; sys.exit(main(['spectrum', '--no-plot']))"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     os.close(read_end)
     try:

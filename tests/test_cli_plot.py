@@ -1,4 +1,4 @@
-"""The command line's main job and the density figure."""
+"""The law figure of the command line (``rmt-init spectrum``) and the density plots."""
 from __future__ import annotations
 
 import os
@@ -13,9 +13,9 @@ import pytest
 from rmt_init import cli, fuss_catalan, marchenko_pastur, plot
 
 
-def test_main_job_prints_summary_and_writes_figure(tmp_path, capsys):
+def test_spectrum_prints_summary_and_writes_figure(tmp_path, capsys):
     out = tmp_path / "figure.png"
-    assert cli.main(["--out", str(out)]) == 0
+    assert cli.main(["spectrum", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "Fuss–Catalan law of depth 3" in text
     assert "9.48148" in text  # the edge 256/27
@@ -31,7 +31,7 @@ def test_spectrum_subcommand_marchenko_pastur(tmp_path, capsys):
 
 
 def test_bad_input_is_one_clear_line(capsys):
-    assert cli.main(["--depth", "0", "--no-plot"]) == 2
+    assert cli.main(["spectrum", "--depth", "0", "--no-plot"]) == 2
     assert "depth must be an integer >= 1; got 0" in capsys.readouterr().err
 
 

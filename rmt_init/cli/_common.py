@@ -1,0 +1,195 @@
+"""What every subcommand of ``rmt-init`` shares: the one-line-error parser, output-path checks, atomic
+figure writes, JSON output and the refusal of options a job would ignore."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
+
+import numpy as np
+
+PROG = "rmt-init"
+
+
+class CliError(ValueError):
+    """Bad input found by a subcommand: printed as one line ``rmt-init: error: …``, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``prog: error: message``, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, figure: str | None, json_help: str) -> None:
+    """``--out FILE`` and ``--no-plot`` (when the job draws ``figure``) and ``--json``; defaults suppressed so
+    that the job knows which were given (see :func:`given`)."""
+    none = argparse.SUPPRESS
+    if figure is not None:
+        parser.add_argument("--out", default=none, metavar="FILE",
+                            help=f"figure path; its extension sets the format (default {figure})")
+        parser.add_argument("--no-plot", action="store_true", default=none, help="do not draw the figure")
+    parser.add_argument("--json", action="store_true", default=none, help=json_help)
+
+
+def given(args: argparse.Namespace, defaults: dict[str, Any]) -> set[str]:
+    """Fill the defaults of the options not given and return the names of those given."""
+    names = {name for name in defaults if hasattr(args, name)}
+    for name in set(defaults) - names:
+        setattr(args, name, defaults[name])
+    return names
+
+
+def refuse_figure_options(args: argparse.Namespace, names: set[str], options: Iterable[str]) -> None:
+    """``--out``/``--scale``… with ``--no-plot`` would be ignored: refuse them."""
+    if getattr(args, "no_plot", False):
+        for name in options:
+            if name in names:
+                raise CliError(f"--{name.replace('_', '-')} sets the figure, which --no-plot does not write")
+
+
+def figure_format(path: str) -> str:
+    """The image format of ``path`` (its extension; ``png`` without one), checked against matplotlib's formats.
+
+    Raises ``ValueError`` naming the path and the supported formats.
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    supported = FigureCanvasBase.get_supported_filetypes()
+    extension = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    if extension not in supported:
+        raise CliError(
+            f"--out {path!r}: unknown figure format {extension!r}; valid formats are {', '.join(sorted(supported))}"
+        )
+    return extension
+
+
+def check_writable(path: str, option: str = "--out", example: str = "figure.png") -> None:
+    """Refuse, before any work, a path that cannot be written: empty, an existing directory, a missing or
+    non-directory parent, a parent without write permission."""
+    if not path:
+        raise CliError(f"{option} must be a file path; got ''")
+    if os.path.isdir(path):
+        raise CliError(f"{option} {path!r} is a directory; give a file path such as {os.path.join(path, example)!r}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        what = "is not a directory" if os.path.exists(directory) else "does not exist"
+        raise CliError(f"{option} {path!r}: the directory {os.path.dirname(path) or '.'!r} {what}")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise CliError(f"{option} {path!r}: the directory {os.path.dirname(path) or '.'!r} is not writable")
+
+
+def check_output_path(path: str, example: str = "figure.png") -> str:
+    """:func:`check_writable` for a figure, plus its format (returned)."""
+    check_writable(path, "--out", example)
+    return figure_format(path)
+
+
+def atomic_write(path: str, write: Callable[[Any], None], binary: bool = True) -> str:
+    """Call ``write(handle)`` on a temporary file next to ``path`` and rename it onto ``path``.
+
+    ``path`` is never left half-written: on any error the temporary file is removed and ``path`` keeps its
+    old content (or stays absent). The file is created with mode 0o666 less the umask (the permissions of any
+    file the user creates), not the 0o600 of :mod:`tempfile`.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path)
+    temporary = ""
+    try:
+        for attempt in range(100):
+            candidate = os.path.join(directory, f".{base}.{os.getpid()}.{attempt}.tmp")
+            try:
+                descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
+            except FileExistsError:
+                continue
+            temporary = candidate
+            break
+        else:
+            raise OSError(f"could not create a temporary file next to {path!r}")
+        with os.fdopen(descriptor, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
+            write(handle)
+        os.replace(temporary, path)
+    finally:
+        if temporary and os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
+
+
+def save_figure(fig: Any, path: str, dpi: int = 150) -> str:
+    """Write a matplotlib figure atomically (:func:`atomic_write`) in the format of ``path``'s extension and
+    close it."""
+    import matplotlib.pyplot as plt
+
+    fmt = figure_format(path)
+    try:
+        return atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=dpi))
+    finally:
+        plt.close(fig)
+
+
+def use_agg() -> None:
+    """Draw off-screen (the command line never opens a window)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+def jsonable(value: Any) -> Any:
+    """numpy scalars/arrays, tuples and non-finite floats (→ ``None``) as plain JSON values."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def print_json(record: dict[str, Any]) -> None:
+    """One JSON document on stdout (non-finite numbers as ``null``)."""
+    json.dump(jsonable(record), sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def parse_widths(text: str) -> tuple[int, ...]:
+    """``"784,512,10"`` → ``(784, 512, 10)`` (argparse type; a bad item is a one-line error)."""
+    try:
+        return tuple(int(item) for item in text.replace(" ", "").split(",") if item)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 784,512,10; got {text!r}")
+
+
+def parse_keyword(text: str) -> tuple[str, Any]:
+    """``"mode=fan_out"`` / ``"gain=1.5"`` → ``("mode", "fan_out")`` / ``("gain", 1.5)`` (argparse type)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE such as gain=1.5 or mode=fan_out; got {text!r}")
+    value = value.strip()
+    try:
+        number: Any = float(value)
+        return key.strip(), int(number) if number.is_integer() and value.lstrip("+-").isdigit() else number
+    except ValueError:
+        return key.strip(), value
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    """A number with ``digits`` significant digits (``—`` for None)."""
+    if value is None:
+        return "—"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return f"{value:.{digits}g}"
