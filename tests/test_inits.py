@@ -165,3 +165,19 @@ def test_bad_input_raises(call, match):
 def test_leaky_relu_gain_for_a_huge_slope_does_not_overflow():
     # √(2/(1 + a²)) = √2/hypot(1, a): a = 1e300 gave OverflowError
     assert calculate_gain("leaky_relu", 1e300) == pytest.approx(math.sqrt(2.0) * 1e-300, rel=1e-15)
+
+
+def test_kaiming_relu_is_exactly_critical():
+    """g² is computed without the square root: √2² = 2.0000000000000004 would leave a kaiming ReLU net a hair
+    above criticality (χ₁ > 1), where the mean-field length map has no fixed point (q* = ∞)."""
+    from rmt_init.theory import jacobian_spectrum, q_star
+
+    for kwargs in ({"nonlinearity": "relu"}, {}):  # torch's default: leaky_relu with a = 0
+        assert init_scheme("kaiming_normal", **kwargs).sigma_w2(300, 100) == 2.0
+        assert init_scheme("kaiming_uniform", **kwargs).sigma_w2(300, 100) == 2.0
+    assert init_scheme("kaiming_normal", nonlinearity="leaky_relu", a=0.5).sigma_w2(10, 10) == 2.0 / 1.25
+    assert init_scheme("gaussian", sigma_w2=2.0).sigma_w2(7, 3) == 2.0
+    assert init_scheme("torch_default").sigma_w2(9, 9) == 1.0 / 3.0
+    law = jacobian_spectrum(5, "relu", init="kaiming_normal")
+    assert law.sigma_w2[0] == 2.0 and law.chi1 == 1.0
+    assert math.isfinite(q_star("relu", 2.0, 0.0))

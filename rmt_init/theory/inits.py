@@ -65,6 +65,19 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     return 1.0
 
 
+def _gain_squared(nonlinearity: str, param: float | None = None) -> float:
+    """``calculate_gain(nonlinearity, param)²`` computed without the square root: relu → 2 exactly, not
+    ``√2² = 2.0000000000000004`` (which would put a kaiming-initialised ReLU network a hair off criticality and
+    send its mean-field q* to infinity); leaky_relu → ``2/(1 + a²)``."""
+    name = check_choice("nonlinearity", nonlinearity, TORCH_GAIN_NONLINEARITIES)
+    if name == "leaky_relu":
+        slope = 0.01 if param is None else check_real("param (leaky_relu negative_slope)", param)
+        return 2.0 / (1.0 + slope * slope) if abs(slope) < 1e150 else calculate_gain(name, slope) ** 2
+    if name == "relu":
+        return 2.0
+    return calculate_gain(name, param) ** 2
+
+
 @dataclass(frozen=True)
 class InitScheme:
     """A ``torch.nn.init`` scheme as a weight ensemble (build with :func:`init_scheme`).
@@ -76,6 +89,8 @@ class InitScheme:
         mode: which fan divides ``g²``: ``"fan_in"``, ``"fan_out"``, ``"fan_avg"`` (= (fan_in + fan_out)/2,
             Xavier) or ``"fan_max"`` (= max(fan_in, fan_out), orthogonal rows/columns of unit norm).
         params: the scheme's keyword arguments after validation (e.g. kaiming's a, mode, nonlinearity).
+        gain_squared: ``g²`` computed exactly where it is known in closed form (kaiming relu: 2, not
+            ``√2²``; ``gaussian``: σ_w²); :meth:`entry_variance` uses it.
 
     Example (docs/derivations.md T27): ``init_scheme("torch_default").sigma_w2(256, 256) == 1/3`` (bound ``1/√fan_in``).
     """
@@ -85,6 +100,11 @@ class InitScheme:
     gain: float
     mode: Literal["fan_in", "fan_out", "fan_avg", "fan_max"]
     params: tuple[tuple[str, object], ...] = ()
+    gain_squared: float = float("nan")
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.gain_squared):
+            object.__setattr__(self, "gain_squared", self.gain**2)
 
     def _fan(self, fan_in: int, fan_out: int) -> float:
         if self.mode == "fan_in":
@@ -99,7 +119,7 @@ class InitScheme:
         """Per-entry variance ``gain²/fan_mode`` of a ``(fan_out, fan_in)`` weight (torch semantics)."""
         fan_in = check_int("fan_in", fan_in)
         fan_out = check_int("fan_out", fan_out)
-        return self.gain**2 / self._fan(fan_in, fan_out)
+        return self.gain_squared / self._fan(fan_in, fan_out)
 
     def std(self, fan_in: int, fan_out: int) -> float:
         """Per-entry standard deviation ``√entry_variance``."""
@@ -148,7 +168,7 @@ def init_scheme(name: str, **kwargs: object) -> InitScheme:
     ensemble = INIT_ENSEMBLES[canon]
     if canon == "gaussian":
         sw2 = check_real("sigma_w2", opts["sigma_w2"], low=0.0)
-        return InitScheme(canon, ensemble, math.sqrt(sw2), "fan_in", (("sigma_w2", sw2),))
+        return InitScheme(canon, ensemble, math.sqrt(sw2), "fan_in", (("sigma_w2", sw2),), sw2)
     if canon in ("xavier_normal", "xavier_uniform", "orthogonal"):
         # torch rejects a negative std/bound for xavier; orthogonal_ just multiplies by the gain.
         gain = check_real("gain", opts["gain"], low=None if canon == "orthogonal" else 0.0)
@@ -159,8 +179,9 @@ def init_scheme(name: str, **kwargs: object) -> InitScheme:
         mode = check_choice("mode", opts["mode"], _MODES)
         nonlin = check_choice("nonlinearity", opts["nonlinearity"], TORCH_GAIN_NONLINEARITIES)
         gain = calculate_gain(nonlin, a)
-        return InitScheme(canon, ensemble, gain, mode, (("a", a), ("mode", mode), ("nonlinearity", nonlin)))
+        params = (("a", a), ("mode", mode), ("nonlinearity", nonlin))
+        return InitScheme(canon, ensemble, gain, mode, params, _gain_squared(nonlin, a))
     if canon in ("lecun_normal", "lecun_uniform"):
         return InitScheme(canon, ensemble, 1.0, "fan_in", ())
     # torch_default: kaiming_uniform_(a=√5) ⇒ gain² = 2/(1 + 5) = 1/3
-    return InitScheme(canon, ensemble, calculate_gain("leaky_relu", math.sqrt(5.0)), "fan_in", ())
+    return InitScheme(canon, ensemble, calculate_gain("leaky_relu", math.sqrt(5.0)), "fan_in", (), 1.0 / 3.0)
