@@ -9,6 +9,7 @@ activation/gradient statistics, or those statistics alone at the cost of one bac
 summary). :func:`chained_jacobian` is the exact Jacobian of a ``torch.nn.Sequential`` of the
 :data:`SUPPORTED_MODULES`; any other module is refused with a ``ValueError``.
 """
+from .delta_orthogonal import delta_orthogonal_
 from .engine import BATCHNORM_MODES, LAYER_STATS, network_jacobian_spectrum, structural_zero_count
 from .ensembles import WeightInit, sample_matrices, weight_init
 from .jacobians import ELEMENTWISE_ACTIVATIONS, SUPPORTED_MODULES, chained_jacobian
@@ -29,6 +30,7 @@ __all__ = [
     "GrowthEstimate",
     # building blocks
     "WeightInit",
+    "delta_orthogonal_",
     "weight_init",
     "sample_matrices",
     "build_mlp",
