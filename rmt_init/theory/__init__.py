@@ -43,6 +43,7 @@ from .free import (
     two_point_s,
 )
 from .jacobian import JacobianLaw, jacobian_spectrum
+from .conv import CONV_WEIGHTS, ConvJacobianLaw, ConvMoments, conv_fourier_blocks, conv_jacobian_spectrum, conv_linear_moments
 from .finite import (
     ConditionNumberGrowth,
     FiniteWidthMoments,
@@ -114,6 +115,13 @@ __all__ = [
     # network Jacobians
     "JacobianLaw",
     "jacobian_spectrum",
+    # convolutional networks
+    "CONV_WEIGHTS",
+    "ConvJacobianLaw",
+    "ConvMoments",
+    "conv_fourier_blocks",
+    "conv_jacobian_spectrum",
+    "conv_linear_moments",
     # finite width
     "ConditionNumberGrowth",
     "FiniteWidthMoments",
