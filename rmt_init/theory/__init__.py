@@ -44,6 +44,7 @@ from .free import (
 )
 from .jacobian import JacobianLaw, jacobian_spectrum
 from .conv import CONV_WEIGHTS, ConvJacobianLaw, ConvMoments, conv_fourier_blocks, conv_jacobian_spectrum, conv_linear_moments
+from .residual_bn import BNResidualMeanField, bn_residual_alphas, bn_residual_depth_parameter, bn_residual_mean_field
 from .finite import (
     ConditionNumberGrowth,
     FiniteWidthMoments,
@@ -122,6 +123,11 @@ __all__ = [
     "conv_fourier_blocks",
     "conv_jacobian_spectrum",
     "conv_linear_moments",
+    # batch norm in residual branches
+    "BNResidualMeanField",
+    "bn_residual_alphas",
+    "bn_residual_depth_parameter",
+    "bn_residual_mean_field",
     # finite width
     "ConditionNumberGrowth",
     "FiniteWidthMoments",
