@@ -1,5 +1,5 @@
 """Batch norm at the end of residual branches (De & Smith 2020, arXiv 2002.10444): rmt_init.theory.residual_bn
-against closed forms and torch residual MLPs with BatchNorm1d (docs/derivations_conv.md §10)."""
+against closed forms and torch residual MLPs with BatchNorm1d (docs/derivations.md §10)."""
 from __future__ import annotations
 
 import math

@@ -5,7 +5,7 @@ a conv weight of shape ``(c_out, c_in, k_1, …, k_d)`` with odd ``k_i`` is zero
 centre tap, which holds ``gain × H`` with ``H`` a Haar (semi-)orthogonal ``c_out × c_in`` matrix (orthonormal
 rows when ``c_out ≤ c_in``, orthonormal columns otherwise). The layer then acts on every spatial position
 with the same matrix ``gain·H``: with circular padding each Fourier block of the layer is ``gain·H``
-(docs/derivations_conv.md §9.3), so a linear chain of such layers has the Jacobian ``I_positions ⊗ gain^L
+(docs/derivations.md §9.3), so a linear chain of such layers has the Jacobian ``I_positions ⊗ gain^L
 H_L ⋯ H_1`` and all its singular values are ``gain^L`` (square channels).
 """
 from __future__ import annotations

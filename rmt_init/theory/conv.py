@@ -1,4 +1,4 @@
-"""Jacobian spectra of convolutional networks at initialization (docs/derivations_conv.md §9).
+"""Jacobian spectra of convolutional networks at initialization (docs/derivations.md §9).
 
 Network: L layers ``h_l = K_l ⋆ x_{l−1} + b_l``, ``x_l = φ(h_l)``, with c channels, stride 1, odd kernel size
 k in each of d spatial dimensions, "same" padding, on images of n positions. The per-example Jacobian
@@ -71,7 +71,7 @@ _PADDING_ALIASES = {"zero": "zeros", "periodic": "circular"}
 
 class ConvJacobianLaw(JacobianLaw):
     """The c → ∞ law of a conv net's per-example JJᵀ: a :class:`~rmt_init.theory.jacobian.JacobianLaw` (the
-    fully connected law it equals, docs/derivations_conv.md §9.4) plus the conv configuration:
+    fully connected law it equals, docs/derivations.md §9.4) plus the conv configuration:
     ``kernel_size``, ``channels`` (None: c → ∞ only), ``padding``, ``conv_weights``
     (``"gaussian"``/``"uniform"``/``"delta_orthogonal"``) and ``exact`` (True when the law is exact rather
     than mean-field: linear nets, any kernel, circular padding or delta-orthogonal kernels)."""
@@ -128,7 +128,7 @@ def conv_jacobian_spectrum(
     (Gaussian kernels → ``"gaussian"``, delta-orthogonal → ``"orthogonal"``) as a :class:`ConvJacobianLaw`.
     Exact (not mean-field) for linear nets with circular padding (Gaussian: Fuss–Catalan, the c → ∞ limit of
     each Fourier block's Ginibre product; delta-orthogonal: δ at σ_w^{2L}) and, at any c, for linear
-    delta-orthogonal nets; mean-field (Xiao et al. 2018, arXiv 1806.05393, §§3–4; docs/derivations_conv.md
+    delta-orthogonal nets; mean-field (Xiao et al. 2018, arXiv 1806.05393, §§3–4; docs/derivations.md
     §9.4) otherwise.
     """
     depth = check_int("depth", depth, minimum=1)
@@ -190,7 +190,7 @@ def conv_fourier_blocks(weight: Any, image_size: int | Sequence[int]) -> np.ndar
     ``image_size``: the d spatial sizes (an int: the same in every dimension). Returns a complex array of shape
     ``(*image_size, c_out, c_in)``: at frequency f = 2π m/n, ``K̂(f) = Σ_τ W[:, :, τ + r] e^{i f·τ}``
     (τ ∈ {−r, …, r}^d, r = k//2). With the unitary DFT over positions, ``ŷ(f) = K̂(f) x̂(f)``, so the layer's
-    (n c_out) × (n c_in) matrix is unitarily equivalent to ``⊕_f K̂(f)`` (docs/derivations_conv.md §9.1).
+    (n c_out) × (n c_in) matrix is unitarily equivalent to ``⊕_f K̂(f)`` (docs/derivations.md §9.1).
     """
     w = np.asarray(weight)
     if w.ndim not in (3, 4, 5) or not np.issubdtype(w.dtype, np.number):
@@ -240,7 +240,7 @@ def _block_m2(depth: int, c: int, q: float) -> float:
     """(1/c) E tr (PPᴴ)² for P a product of L c×c matrices with i.i.d. entries, E|x|² = 1/c, |E x²|² = q/c².
 
     With A = PPᴴ and (a, b, e) = (E tr A², E (tr A)², E tr(A Ā)), one more factor X maps them by Wick's
-    theorem (docs/derivations_conv.md §9.2), v = 1/c:
+    theorem (docs/derivations.md §9.2), v = 1/c:
         a' = v²(c² a + c b + q c e),  b' = v²(c a + c² b + q c e),  e' = v²(c a + c b + q c² e),
     from A = I: (a, b, e) = (c, c², c).
     """

@@ -1,6 +1,6 @@
 """Batch norm at the end of residual branches: per-block effective scales (De & Smith 2020).
 
-Network (docs/derivations_conv.md §10): the residual stream x_0 (entries of second moment q_0) and blocks
+Network (docs/derivations.md §10): the residual stream x_0 (entries of second moment q_0) and blocks
 
     h_l = W_l x_{l−1} + b_l,    x_l = x_{l−1} + BN(φ(h_l)),    W_ij ~ N(0, σ_w²/N), b ~ N(0, σ_b²),
 
@@ -95,7 +95,7 @@ def bn_residual_mean_field(
 
     q_l = q_0 + l, q̃_l = σ_w² q_{l−1} + σ_b², s_l² = Var φ(√q̃_l z), α_l = 1/s_l, μ₁,l = E φ'(√q̃_l z)²,
     gain_l = α_l² σ_w² μ₁,l, τ_l = Σ_{j≤l} gain_j (De & Smith 2020, arXiv 2002.10444, §2;
-    docs/derivations_conv.md §10). ``q0`` is the input's second moment per entry.
+    docs/derivations.md §10). ``q0`` is the input's second moment per entry.
     """
     depth = check_int("depth", depth, minimum=1)
     act = get_activation(activation)
