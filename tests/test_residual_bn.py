@@ -97,8 +97,9 @@ def test_stream_and_branch_variances_match_torch_bn_resnets(act, sw2):
     l²/N relu: relu's branch means depend on each example's norm, and the O(1/√N) per-example means they add to
     the stream correlate with those norms, a cross term O(l/N) per block). Branch: the pre-BN batch variance
     s_l² = (1 − 1/B) σ_w² Var φ(z) q̂_{l−1} (biased batch variance of B independent examples), relative
-    tolerance 5 SE + l/N (stated bound for the O(1/N) per-block effects: example correlations, BN's eps); it excludes the branch variance without BN's mean subtraction (relu:
-    σ_w² q/2, 47 % larger) and the stream without the +1 per block."""
+    tolerance 5 SE + l/N (stated bound for the O(1/N) per-block effects: example correlations, BN's eps); it
+    excludes the branch variance without BN's mean subtraction (relu: σ_w² q/2, 47 % larger) and the stream
+    without the +1 per block."""
     L, N, B, nets = 10, 512, 256, 8
     runs = [_bn_resnet(act, L, N, B, sw2, seed) for seed in range(nets)]
     q = np.stack([r[0] for r in runs])

@@ -72,7 +72,7 @@ class WeightInit:
         """Per-entry standard deviation torch uses for a weight of this shape (orthogonal: ``gain/√max(rows, cols)``)."""
         fan_in, fan_out = fans(shape)
         if self.sigma_w2 is not None:
-            if self.ensemble == "delta_orthogonal":  # rms entry: ‖W‖_F² = σ_w² min(c_out, c_in) over all taps
+            if self.ensemble == "delta_orthogonal":  # rms entry: ‖W‖_F² = σ_w² min(c_out, c_in), all taps
                 return math.sqrt(self.sigma_w2 * min(shape[0], shape[1]) / (shape[0] * fan_in))
             if self.ensemble == "orthogonal":
                 return math.sqrt(self.sigma_w2 / max(shape[0], fan_in))

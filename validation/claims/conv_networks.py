@@ -1,4 +1,4 @@
-"""Delta-orthogonal conv nets keep the orthogonal Jacobian law at depth; Gaussian-kernel conv nets spread like Fuss–Catalan.
+"""Delta-orthogonal conv nets keep the orthogonal Jacobian law at depth; Gaussian kernels spread like Fuss–Catalan.
 
 Source: Xiao, Bahri, Sohl-Dickstein, Schoenholz & Pennington 2018 (ICML, "Dynamical isometry and a mean field
 theory of CNNs", arXiv 1806.05393, §§3–4 and Algorithm 2). Theory: :func:`rmt_init.theory.conv_jacobian_spectrum`
@@ -222,14 +222,15 @@ def run(size: str, device: str, out_dir: Path) -> dict:
         ax.hist(ks_x.ravel(), bins=bins, density=True, color="0.78", label=f"torch delta-orth nets, c = {ck}")
         g = np.linspace(lo, float(ks_law.upper_edge) * 0.999, 60)
         ax.plot(g, ks_law.pdf(g), "C0-", label="orthogonal FC law (conv_jacobian_spectrum)")
-        ax.set_title(f"critical tanh, delta-orthogonal, L = {cfg['ks_depth']}: KS {key['KS delta-orth tanh (quartile probes)']:.3f}",
-                     fontsize=10)
+        ks_value = key["KS delta-orth tanh (quartile probes)"]
+        ax.set_title(f"critical tanh, delta-orthogonal, L = {cfg['ks_depth']}: KS {ks_value:.3f}", fontsize=10)
         ax.set_xlabel(r"$\lambda$")
     else:
         ax.bar(["exact finite c", "MC", "c → ∞"], [pred.m2, m2, pred.m2_c_infinite], color=["C0", "0.6", "C3"],
                yerr=[0, SAFETY * s2, 0])
         ax.set_title(f"linear Gaussian conv, c = {lc}, L = {le}: m2", fontsize=10)
-    ax.legend(fontsize=8) if ks_law is not None else None
+    if ks_law is not None:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     atomic_savefig(fig, out_dir / "conv_networks.png", dpi=110)
     return record("conv_networks", __name__, size, config_for(__name__, size, device), checks,
