@@ -7,8 +7,11 @@ activation/gradient statistics, or those statistics alone at the cost of one bac
 (:func:`network_layer_stats`); results are :class:`SpectrumResult` / :class:`LayerStatsResult` objects
 (``.samples``, ``.growth_rates``, ``.gradient_growth()``, ``.to_xarray()``; printing one shows a short
 summary). :func:`chained_jacobian` is the exact Jacobian of a ``torch.nn.Sequential`` of the
-:data:`SUPPORTED_MODULES`; any other module is refused with a ``ValueError``.
+:data:`SUPPORTED_MODULES`; any other module is refused with a ``ValueError``. :func:`delta_orthogonal_` is the
+delta-orthogonal conv kernel of Xiao et al. 2018 in ``torch.nn.init`` style (``weights="delta_orthogonal"`` for
+conv nets in :func:`network_jacobian_spectrum`).
 """
+from .delta_orthogonal import delta_orthogonal_
 from .engine import BATCHNORM_MODES, LAYER_STATS, network_jacobian_spectrum, structural_zero_count
 from .ensembles import WeightInit, sample_matrices, weight_init
 from .jacobians import ELEMENTWISE_ACTIVATIONS, SUPPORTED_MODULES, chained_jacobian
@@ -40,6 +43,7 @@ __all__ = [
     "GrowthEstimate",
     # building blocks
     "WeightInit",
+    "delta_orthogonal_",
     "weight_init",
     "sample_matrices",
     "build_mlp",

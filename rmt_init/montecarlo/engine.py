@@ -81,7 +81,9 @@ def network_jacobian_spectrum(
     (PSG 2017, arXiv 1711.04735). Weights by the ``torch.nn.init`` scheme ``init`` (kaiming gain matched
     to the activation, see :mod:`~rmt_init.montecarlo.networks`), or with an explicit ``sigma_w2``
     (entries of variance ``σ_w²/fan_in`` in ``weights`` = ``"gaussian"``/``"uniform"``, or ``√σ_w² ×``
-    Haar ``"orthogonal"``) to sit exactly on a mean-field critical point. Biases (``bias=True``):
+    Haar ``"orthogonal"``) to sit exactly on a mean-field critical point. Conv nets also take
+    ``weights="delta_orthogonal"``: ``√sigma_w2 ×`` (default 1) a Haar orthogonal matrix at the centre tap,
+    zeros elsewhere (:func:`~rmt_init.montecarlo.delta_orthogonal_`; Xiao et al. 2018, arXiv 1806.05393). Biases (``bias=True``):
     ``N(0, sigma_b2)``, or torch's default when ``sigma_b2`` is None. Inputs: i.i.d. ``N(0,
     input_variance)`` entries. The first pre-activations then have variance ``σ_w²·input_variance + σ_b²``,
     so to start at the fixed point ``q*`` of the mean-field length map pass ``(q* − σ_b²)/σ_w²``

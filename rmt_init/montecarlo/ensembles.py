@@ -14,6 +14,7 @@ kaiming_uniform     uniform      gain²/fan_mode                       ``kaiming
 lecun_normal        gaussian     1/fan_in                             ``normal_(0, 1/√fan_in)``
 lecun_uniform       uniform      1/fan_in                             ``uniform_(±√(3/fan_in))``
 orthogonal(g)       orthogonal   g²/max(rows, cols)                   ``orthogonal_(gain=g)``
+delta-orthogonal(g) d.-orth.     g² at the centre tap, 0 elsewhere    ``delta_orthogonal_(gain=g)``
 torch_default       uniform      1/(3 fan_in)                         ``kaiming_uniform_(a=√5)``
 =================== ============ ==================================== ==================================
 
@@ -23,7 +24,10 @@ sign of ``diag R`` folded into ``Q`` — Haar measure, Mezzadri 2007, arXiv math
 
 An explicit ``sigma_w2`` overrides the scheme's scale: entries of variance ``σ_w²/fan_in`` drawn from the
 chosen ensemble (``weights="gaussian"|"uniform"``), or ``√σ_w² ×`` a Haar (semi-)orthogonal matrix
-(``weights="orthogonal"``), so tests can sit exactly on a critical point.
+(``weights="orthogonal"``), so tests can sit exactly on a critical point. Conv weights only:
+``ensemble="delta_orthogonal"`` (built by :func:`rmt_init.montecarlo.network_jacobian_spectrum` for
+``weights="delta_orthogonal"``) puts ``√σ_w² ×`` a Haar (semi-)orthogonal matrix at the centre tap and zeros
+elsewhere (:func:`~rmt_init.montecarlo.delta_orthogonal.delta_orthogonal_`, Xiao et al. 2018, arXiv 1806.05393).
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ from rmt_init._validate import check_choice, check_real
 from rmt_init._vocabulary import GAIN_NONLINEARITIES, INIT_ALIASES, INIT_ENSEMBLES, INIT_KWARGS, INITS, WEIGHT_ENSEMBLES
 
 from ._device import linalg_threads
+from .delta_orthogonal import delta_orthogonal_
 
 __all__ = ["WeightInit", "weight_init", "sample_matrices", "fans", "GAIN_NONLINEARITIES"]
 
@@ -52,7 +57,8 @@ class WeightInit:
 
     Attributes:
         name: canonical scheme name (``rmt_init._vocabulary.INITS``), or ``"explicit"`` when ``sigma_w2`` was given.
-        ensemble: ``"gaussian"``, ``"uniform"`` or ``"orthogonal"``.
+        ensemble: ``"gaussian"``, ``"uniform"``, ``"orthogonal"`` or (conv weights, explicit ``sigma_w2``)
+            ``"delta_orthogonal"``.
         kwargs: keyword arguments passed to the torch init function (torch defaults filled in).
         sigma_w2: the explicit ``σ_w²`` (``None`` for a scheme's own scale).
     """
@@ -66,6 +72,8 @@ class WeightInit:
         """Per-entry standard deviation torch uses for a weight of this shape (orthogonal: ``gain/√max(rows, cols)``)."""
         fan_in, fan_out = fans(shape)
         if self.sigma_w2 is not None:
+            if self.ensemble == "delta_orthogonal":  # rms entry: ‖W‖_F² = σ_w² min(c_out, c_in), all taps
+                return math.sqrt(self.sigma_w2 * min(shape[0], shape[1]) / (shape[0] * fan_in))
             if self.ensemble == "orthogonal":
                 return math.sqrt(self.sigma_w2 / max(shape[0], fan_in))
             return math.sqrt(self.sigma_w2 / fan_in)
@@ -100,6 +108,12 @@ class WeightInit:
         init = torch.nn.init
         shape = tuple(weight.shape)
         with torch.no_grad():
+            if self.ensemble == "delta_orthogonal":
+                if weight.dim() < 3:
+                    raise ValueError(
+                        f"delta_orthogonal weights are for conv layers only; got a weight of shape {shape}"
+                    )
+                return delta_orthogonal_(weight, gain=self.gain(), generator=generator)
             if self.sigma_w2 is not None or self.name in ("gaussian", "lecun_normal", "lecun_uniform"):
                 if self.ensemble == "orthogonal":
                     with linalg_threads(weight.device):

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from rmt_init._validate import check_choice, check_int, check_real, check_widths
-from rmt_init._vocabulary import ACTIVATION_ALIASES, ACTIVATIONS
+from rmt_init._vocabulary import ACTIVATION_ALIASES, ACTIVATIONS, INIT_ALIASES, INITS
 
 from ._device import check_memory, resolve_device, resolve_dtype, resolve_seed, trial_generator
 from .ensembles import WeightInit, weight_init
@@ -53,6 +53,22 @@ def _calibrate(model: nn.Sequential, in_shape, n_batches: int, batch: int, std: 
         for _ in range(n_batches):
             model(std * torch.randn((batch, *in_shape), generator=gen, dtype=dtype, device=dev))
     model.eval()
+
+
+def _delta_orthogonal_spec(arch: str, init: str, sigma_w2: object, init_kwargs: object) -> WeightInit:
+    """``weights="delta_orthogonal"``: conv nets only, ``gain = √sigma_w2`` (default 1), no init keywords."""
+    if arch != "conv":
+        raise ValueError(
+            "weights='delta_orthogonal' is a convolution kernel (Xiao et al. 2018); it needs "
+            f"architecture='conv', got architecture={arch!r} (use weights='orthogonal' for an MLP)"
+        )
+    if init_kwargs or check_choice("init", init, INITS, INIT_ALIASES) != "gaussian":
+        raise ValueError(
+            f"weights='delta_orthogonal' takes its scale from sigma_w2 (gain² = sigma_w2) alone; got "
+            f"init={init!r}, init_kwargs={init_kwargs!r}"
+        )
+    s2 = 1.0 if sigma_w2 is None else check_real("sigma_w2", sigma_w2, low=0.0, low_inclusive=False)
+    return WeightInit("explicit", "delta_orthogonal", {"scheme": "delta_orthogonal"}, s2)
 
 
 @dataclass(frozen=True)
@@ -232,13 +248,16 @@ def network_setup(
     dt = resolve_dtype(dtype)
     input_variance = check_real("input_variance", input_variance, low=0.0, low_inclusive=False)
     bn_eps = check_real("bn_eps", bn_eps, low=0.0)
-    spec = weight_init(
-        init,
-        sigma_w2=sigma_w2,
-        weights=weights,
-        init_kwargs=init_kwargs,
-        default_kwargs=kaiming_defaults(act, negative_slope),
-    )
+    if isinstance(weights, str) and weights.strip().lower().replace("-", "_") == "delta_orthogonal":
+        spec = _delta_orthogonal_spec(arch, init, sigma_w2, init_kwargs)
+    else:
+        spec = weight_init(
+            init,
+            sigma_w2=sigma_w2,
+            weights=weights,
+            init_kwargs=init_kwargs,
+            default_kwargs=kaiming_defaults(act, negative_slope),
+        )
     hw: tuple[int, int] | None = None
     if arch == "conv":
         if isinstance(image_size, (list, tuple)):

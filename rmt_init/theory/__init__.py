@@ -43,6 +43,20 @@ from .free import (
     two_point_s,
 )
 from .jacobian import JacobianLaw, jacobian_spectrum
+from .conv import (
+    CONV_WEIGHTS,
+    ConvJacobianLaw,
+    ConvMoments,
+    conv_fourier_blocks,
+    conv_jacobian_spectrum,
+    conv_linear_moments,
+)
+from .residual_bn import (
+    BNResidualMeanField,
+    bn_residual_alphas,
+    bn_residual_depth_parameter,
+    bn_residual_mean_field,
+)
 from .finite import (
     ConditionNumberGrowth,
     FiniteWidthMoments,
@@ -114,6 +128,18 @@ __all__ = [
     # network Jacobians
     "JacobianLaw",
     "jacobian_spectrum",
+    # convolutional networks
+    "CONV_WEIGHTS",
+    "ConvJacobianLaw",
+    "ConvMoments",
+    "conv_fourier_blocks",
+    "conv_jacobian_spectrum",
+    "conv_linear_moments",
+    # batch norm in residual branches
+    "BNResidualMeanField",
+    "bn_residual_alphas",
+    "bn_residual_depth_parameter",
+    "bn_residual_mean_field",
     # finite width
     "ConditionNumberGrowth",
     "FiniteWidthMoments",
