@@ -17,5 +17,6 @@ CLAIMS: tuple[str, ...] = (
     "finite_width",
     "dynamical_isometry",
     "resnet_statistics",
+    "conv_networks",
 )
 SIZES: tuple[str, ...] = ("smoke", "default", "full")
