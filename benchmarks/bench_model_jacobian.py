@@ -1,22 +1,23 @@
 """Benchmark: matrix-free vs dense Jacobian spectra of the CIFAR ResNets through ``model_jacobian_spectrum``.
 
 Networks: ``cifar_resnet(depth, batchnorm=False)`` (He et al. 2016 §4.2, option A) initialised with
-``initialize_(model, "kaiming_normal_", nonlinearity="relu")`` (zero biases), float64 unless said, one 3×32×32 input drawn
-from N(0, 1), the per-example Jacobian (no train-mode BatchNorm, so examples are not coupled; with BN in eval
-mode at initialization the net is the same up to the factor 1/√(1 + eps) per BN).
+``initialize_(model, "kaiming_normal_", nonlinearity="relu")`` (zero biases), float64 unless said, one
+3×32×32 input drawn from N(0, 1), the per-example Jacobian (no train-mode BatchNorm, so examples are not
+coupled; with BN in eval mode at initialization the net is the same up to the factor 1/√(1 + eps) per BN).
 
-(a) ResNet-56 (float32: the dense forward-mode Jacobian holds all 3072 tangents of every activation at once,
-    ≈ 5 GiB in float32, twice that in float64 — the quick run's 0.6 GiB × 16), Jacobian from the input (3·32·32 = 3072) to the output of the last stage ``"layer3"``
-    (64·8·8 = 4096): the 10 largest squared singular values by ``method="lanczos"`` (Golub–Kahan–Lanczos on
-    Jacobian-vector / vector-Jacobian products, tol 1e-10) vs ``method="dense"`` (``vmap(jacfwd)`` — forward
-    mode, as n_in < n_out — then ``torch.linalg.svdvals``). Seconds, peak memory, their ratios, and the
-    largest relative difference of the two top-10 lists.
+(a) ResNet-56 in float32 (the dense forward-mode Jacobian holds all 3072 tangents of every activation at once:
+    ≈ 6.5 GiB in float32, twice that in float64 — the quick run's 0.6 GiB × 16), Jacobian from the input
+    (3·32·32 = 3072) to the output of the last stage ``"layer3"`` (64·8·8 = 4096): the 10 largest squared
+    singular values by ``method="lanczos"`` (Golub–Kahan–Lanczos on Jacobian-vector / vector-Jacobian
+    products, tol 1e-10) vs ``method="dense"`` (``vmap(jacfwd)`` — forward mode, as n_in < n_out — then
+    ``torch.linalg.svdvals``). Seconds, peak memory, their ratios, and the largest relative difference of the
+    two top-10 lists.
 (b) ResNet-110: the top-10 squared singular values of the per-example Jacobian input → ``"layer3"``
     (4096 × 3072) by Lanczos, and of input → logits (10 × 3072: rank 10, so the "top 10" are all its values;
     Lanczos runs exactly 10 steps there and is compared with ``method="dense"``, 10 reverse-mode passes).
     Time in minutes.
 
-Memory: each measurement runs in a fresh subprocess (``--worker CASE``) that reads
+Memory: each measurement runs in a fresh subprocess (``--worker METHOD DEPTH IMAGE END DTYPE``) that reads
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (peak RSS) after importing torch and warming up ``torch.func``
 (excluded, printed), after building the model, and after the computation: "working" = the increase of the peak
 during the computation, "total" = model + working (as ``bench_matrix_free.py``). One CPU thread throughout.
@@ -132,12 +133,13 @@ def main() -> None:
     print(f"    max relative difference of the top-{K} lists: {_rel(lanczos['top'], dense['top']):.1e}")
     print(f"    top-{K} squared singular values (Lanczos): {', '.join(f'{v:.4g}' for v in lanczos['top'][::-1])}")
 
-    print(f"(b) ResNet-{depth_b} (no BN), per-example Jacobian, top-{K} squared singular values by Lanczos, 32×32 input")
+    print(f"(b) ResNet-{depth_b} (no BN), per-example Jacobian, top-{K} squared singular values by Lanczos, "
+          "32×32 input")
     for end in ("layer3", None):
         r = _run("lanczos", depth_b, 32, end)
         label = "input → 'layer3'" if end else "input → logits"
-        print(f"    {label:17s} {r['shape'][0]:5d} × {r['shape'][1]}: {r['seconds']:8.2f} s = {r['seconds'] / 60:.2f} min"
-              f"   peak working {_mib(r['working_bytes'])}")
+        print(f"    {label:17s} {r['shape'][0]:5d} × {r['shape'][1]}: {r['seconds']:8.2f} s = "
+              f"{r['seconds'] / 60:.2f} min   peak working {_mib(r['working_bytes'])}")
         print(f"        top-{K}: {', '.join(f'{v:.4g}' for v in r['top'][::-1])}")
         if end is None:
             d = _run("dense", depth_b, 32, None)

@@ -55,7 +55,7 @@ twice the bound's, and σ_max² exceeds R by e^2.3–2.6). BN: ln σ_max² = 4.6
 Measured at the full size (ResNet-20/56/110, 4 nets each, batch 2, CPU, 447 s): no BN ln σ_max² = 9.27, 23.48,
 43.62 and ln m1 = 5.22, 17.81, 36.37 (0.76 / 0.69 per block; ResNet-110's σ_max² ≈ 8e18), ln E[σ_max²/L] = 29.2
 ± 0.4 and ln E[m1·n_out/L] = 30.1 ± 0.3 against ln Π = 14.65; BN ln σ_max² = 7.64, 10.66, 12.67 and ln m1 =
-3.81, 6.43, 8.25 (per block 0.15 then 0.07 for σ_max²; m1 ~ blocks^2.5); ‖JX‖/‖F‖ = 4.1e-5 with BN.
+3.81, 6.43, 8.25 (per block 0.17 then 0.07 for σ_max²; m1 ~ blocks^2.5); ‖JX‖/‖F‖ = 4.1e-5 with BN.
 """
 from __future__ import annotations
 
@@ -208,7 +208,8 @@ def run(size: str, device: str, out_dir: Path) -> dict:
         key[f"{name}: ln m1 by depth {depths}"] = ", ".join(f"{v:.2f}" for v in s["ln_m1"])
         key[f"{name}: slope per block of ln σ_max² / ln m1"] = (
             f"{np.polyfit(blocks, s['ln_top'], 1)[0]:.3f} / {np.polyfit(blocks, s['ln_m1'], 1)[0]:.3f}")
-        key[f"{name}: exponent p in m1 ~ blocks^p (log-log slope)"] = f"{np.polyfit(np.log(blocks), s['ln_m1'], 1)[0]:.2f}"
+        key[f"{name}: exponent p in m1 ~ blocks^p (log-log slope)"] = \
+            f"{np.polyfit(np.log(blocks), s['ln_m1'], 1)[0]:.2f}"
         key[f"{name}: ln σ_max²/R (input direction vs top) by depth"] = ", ".join(
             f"{a - r:.2f}" for a, r in zip(s["ln_top"], s["ln_R"]))
     key["bound ln Π per depth (no BN)"] = ", ".join(
@@ -234,7 +235,8 @@ def run(size: str, device: str, out_dir: Path) -> dict:
         ln_r = summary[False]["ln_R"] - (math.log(n_out) if what == "m1" else 0.0)
         ax.plot(blocks, ln_r, ":", color="C3", marker="x",
                 label="no BN: ln ‖f(x)‖²/‖x‖²" + (" − ln n_out" if what == "m1" else "") + " (≤ by J x = f(x))")
-        ax.plot(blocks, ln_l, "--", color="C3", label="no-BN lower bound: ln E R ≥ ln L" + (" − ln n_out" if what == "m1" else ""))
+        ax.plot(blocks, ln_l, "--", color="C3",
+                label="no-BN lower bound: ln E R ≥ ln L" + (" − ln n_out" if what == "m1" else ""))
         ax.set_xlabel("residual blocks 3n (ResNet-" + "/".join(str(d) for d in depths) + ")")
         ax.set_ylabel("ln " + ("σ²_max" if what == "top" else "m1"))
         ax.set_title(f"{title}\ninput {cfg['image']}×{cfg['image']} → layer3, {trials} nets each", fontsize=10)
