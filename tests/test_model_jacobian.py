@@ -490,3 +490,49 @@ def test_matrix_free_against_dense():
             est, se = slq.moment(k)
             exact = dense.moment(k)[0]
             assert abs(est - exact) <= 4 * se + 1e-12 * exact, (k, est, se, exact)
+
+
+# -- reinit by scheme name ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "spec, scheme, kwargs",
+    [
+        ("kaiming_normal_", "kaiming_normal_", {}),
+        (("kaiming_normal_", {"nonlinearity": "relu", "bias": ("normal", 0.1)}), "kaiming_normal_",
+         {"nonlinearity": "relu", "bias": ("normal", 0.1)}),
+        (("orthogonal", {"gain": 2.0}), "orthogonal_", {"gain": 2.0}),
+    ],
+)
+def test_reinit_by_scheme_name_equals_initialize_(spec, scheme, kwargs):
+    """A scheme name (or (name, kwargs)) is initialize_(copy, scheme, generator=trial's generator, **kwargs): the
+    same squared singular values as an explicit callable doing that, trials differ, and the model's own weights
+    (which would give identical rows) are not used."""
+    torch.manual_seed(17)
+    model = nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 4))
+    x = torch.randn(2, 5)
+
+    def explicit(m, gen):
+        mc.initialize_(m, scheme, generator=gen, **kwargs)
+
+    by_name = model_jacobian_spectrum(model, x, method="dense", trials=3, reinit=spec, seed=4)
+    by_callable = model_jacobian_spectrum(model, x, method="dense", trials=3, reinit=explicit, seed=4)
+    assert np.array_equal(by_name.squared_singular_values, by_callable.squared_singular_values)
+    rows = by_name.squared_singular_values
+    assert not np.allclose(rows[:2], rows[2:4])  # trials are different networks
+    own = model_jacobian_spectrum(model, x, method="dense").squared_singular_values
+    assert not np.allclose(rows[:2], own)
+    assert by_name.config["reinit"].startswith(scheme.rstrip("_"))
+
+
+@pytest.mark.parametrize(
+    "reinit, match",
+    [
+        ("kaiming_gaussian_", "unknown scheme 'kaiming_gaussian_'.*'kaiming_normal'"),
+        (("kaiming_normal_", {"gain": 2.0}), "unknown keyword argument.*'gain'.*'nonlinearity'"),
+        (("kaiming_normal_", {"generator": None}), "must not contain 'generator'"),
+        (("kaiming_normal_", "relu"), "reinit must be None, a callable"),
+        (3, "reinit must be None, a callable"),
+    ],
+)
+def test_reinit_bad_scheme_raises(reinit, match):
+    with pytest.raises(ValueError, match=match):
+        model_jacobian_spectrum(nn.Linear(3, 3), torch.randn(2, 3), method="dense", reinit=reinit)

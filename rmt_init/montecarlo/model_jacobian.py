@@ -81,6 +81,45 @@ def _model_device(model: nn.Module, inputs: torch.Tensor) -> torch.device:
     return inputs.device
 
 
+Reinit = Callable[[nn.Module, torch.Generator], None] | str | tuple[str, dict[str, Any]]
+
+
+def _resolve_reinit(reinit: object) -> tuple[Callable[[nn.Module, torch.Generator], None] | None, str | None]:
+    """``reinit`` as a callable ``f(model, generator)`` and its description for ``config`` (both None for None).
+
+    A scheme name (``"kaiming_normal_"``) or ``(name, kwargs)`` becomes
+    ``initialize_(model, name, generator=generator, **kwargs)``; the name and keyword arguments are checked
+    here, before any trial (a ``ValueError`` names the valid schemes or arguments).
+    """
+    if reinit is None:
+        return None, None
+    if callable(reinit):
+        return reinit, getattr(reinit, "__qualname__", repr(reinit))
+    if isinstance(reinit, str):
+        scheme, kwargs = reinit, {}
+    elif (
+        isinstance(reinit, tuple) and len(reinit) == 2 and isinstance(reinit[0], str) and isinstance(reinit[1], dict)
+    ):
+        scheme, kwargs = reinit[0], dict(reinit[1])
+    else:
+        raise ValueError(
+            "reinit must be None, a callable reinit(model, generator), a scheme name of initialize_ (e.g. "
+            f"'kaiming_normal_') or a pair (scheme, kwargs) such as ('kaiming_normal_', {{'nonlinearity': 'relu'}}); "
+            f"got {reinit!r}"
+        )
+    if "generator" in kwargs:
+        raise ValueError("reinit kwargs must not contain 'generator': each trial passes its own")
+    from .initialize import initialize_
+
+    initialize_(nn.Linear(2, 2), scheme, **kwargs)  # validates the scheme and its keyword arguments
+
+    def apply(m: nn.Module, gen: torch.Generator) -> None:
+        initialize_(m, scheme, generator=gen, **kwargs)
+
+    desc = scheme if not kwargs else f"{scheme}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    return apply, desc
+
+
 def _trial_model(
     model: nn.Module,
     device: torch.device,
@@ -301,7 +340,7 @@ def model_jacobian_spectrum(
     device: str | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
     progress: bool | str = False,
-    reinit: Callable[[nn.Module, torch.Generator], None] | None = None,
+    reinit: Reinit | None = None,
     memory_budget: int = _DEFAULT_BUDGET,
     drop_structural_zeros: bool = True,
     chained: bool | None = None,
@@ -342,8 +381,13 @@ def model_jacobian_spectrum(
             model's device (its first parameter or buffer), else the inputs'.
         dtype: ``float64`` (default) or ``float32``: the copy of the model and floating inputs are cast to it.
         progress: a progress bar over the Jacobians (``True``, ``False``, ``"auto"``).
-        reinit: ``reinit(model_copy, generator)`` re-initialises the copy of each trial in place (e.g. with
-            ``torch.nn.init`` functions and their ``generator=`` argument); ``None``: the model's weights.
+        reinit: re-initialises the copy of each trial in place with the trial's generator: a callable
+            ``reinit(model_copy, generator)`` (e.g. ``torch.nn.init`` functions with their ``generator=``
+            argument); a scheme name that :func:`~rmt_init.montecarlo.initialize_` accepts
+            (``"kaiming_normal_"``, ``"orthogonal_"``, ``"delta_orthogonal"``, …), or ``(scheme, kwargs)`` such
+            as ``("kaiming_normal_", {"nonlinearity": "relu"})`` or ``("orthogonal_", {"gain": 2 ** 0.5,
+            "bias": 0.0})``: then ``initialize_(model_copy, scheme, generator=generator, **kwargs)``;
+            ``None``: the model's weights.
         memory_budget: bytes (default 1 GiB) for ``method="auto"`` and for chunking the dense Jacobians.
         drop_structural_zeros: remove the structural zeros of a train-mode BN batch Jacobian (dense only).
         chained: dense path: ``None`` uses the chained layer Jacobians when the slice is a plain
@@ -382,11 +426,11 @@ def model_jacobian_spectrum(
     trials = check_int("trials", trials, minimum=1)
     if k is not None:
         k = check_int("k", k, minimum=1)
-    if reinit is not None and not callable(reinit):
-        raise ValueError(f"reinit must be None or a callable reinit(model, generator); got {reinit!r}")
+    reinit, reinit_desc = _resolve_reinit(reinit)
     if trials > 1 and reinit is None:
         raise ValueError(
-            f"trials={trials} needs reinit=(a function reinit(model, generator) re-initialising the model): without "
+            f"trials={trials} needs reinit=(a scheme name such as 'kaiming_normal_', or a function reinit(model, "
+            "generator) re-initialising the model): without "
             "it every trial would be the same network, and identical rows would fake a standard error"
         )
     for name, flag in (("drop_structural_zeros", drop_structural_zeros),):
@@ -542,7 +586,7 @@ def model_jacobian_spectrum(
         "rows": len(rows),
         "trials": trials,
         "seed": seed,
-        "reinit": None if reinit is None else getattr(reinit, "__qualname__", repr(reinit)),
+        "reinit": reinit_desc,
         "device": str(dev),
         "dtype": str(dt).replace("torch.", ""),
         "train_batchnorm": train_bn,
