@@ -18,5 +18,6 @@ CLAIMS: tuple[str, ...] = (
     "dynamical_isometry",
     "resnet_statistics",
     "conv_networks",
+    "resnet_jacobians",
 )
 SIZES: tuple[str, ...] = ("smoke", "default", "full")
