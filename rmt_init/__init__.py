@@ -28,7 +28,7 @@ from .theory import (
 )
 
 from .compare import Comparison, compare
-from .sweep import sweep  # the function; its modules stay importable as rmt_init.sweep.grid, …
+from .sweeps import sweep  # the function; its modules are rmt_init.sweeps.grid, .point, .store, .run, .report
 
 __version__ = "0.1.0"
 

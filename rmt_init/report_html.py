@@ -2,7 +2,7 @@
 URIs, styles inline, no script and no external resource.
 
 Building blocks shared by the validation report (``validation/report.py``) and the sweep report
-(:mod:`rmt_init.sweep.report`): :func:`document`, :func:`table` (cells escaped; a row class ``pass`` / ``fail``
+(:mod:`rmt_init.sweeps.report`): :func:`document`, :func:`table` (cells escaped; a row class ``pass`` / ``fail``
 colours it green / red), :func:`definitions` (a configuration as a two-column list), :func:`image` (a figure
 or an image file as an ``<img>`` with a ``data:`` URI) and :func:`write` (atomic).
 """

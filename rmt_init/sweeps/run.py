@@ -48,7 +48,7 @@ def sweep(
 
     Args:
         grid: parameter → list of values (one dimension of the result per list, in this order) or → one
-            value (the same for every point). Parameters (:data:`rmt_init.sweep.grid.DEFAULTS`): ``depth``,
+            value (the same for every point). Parameters (:data:`rmt_init.sweeps.grid.DEFAULTS`): ``depth``,
             ``width``, ``activation``, ``init`` (a ``torch.nn.init`` scheme), ``sigma_w2`` (``init="gaussian"``
             only; default critical), ``sigma_b2``, ``batchnorm`` (``"none"``, ``"train"``,
             ``"train_diagonal"``, ``"eval"``), ``batch_size``, ``trials``.
@@ -61,7 +61,7 @@ def sweep(
         processes: ``True`` (one worker per CPU) or a number of workers: a local process pool (spawn).
         resume: skip the points whose part already exists (``False``: recompute and overwrite them).
         seed: base seed; each point's seed is derived from it and the point's description
-            (:func:`~rmt_init.sweep.grid.point_seed`), so the numbers do not depend on the executor or order.
+            (:func:`~rmt_init.sweeps.grid.point_seed`), so the numbers do not depend on the executor or order.
         device: torch device of the networks (part of every point's description).
         threads: torch intra-op threads while a point runs (default 1: fixed, so that every executor gives
             the same numbers; ``None`` leaves torch's setting).
@@ -69,7 +69,7 @@ def sweep(
         progress: a progress bar on stderr (``"auto"``: only on a terminal).
         callback: called as ``callback(point, record)`` after each newly computed point is written.
 
-    Returns the dataset: per point the variables of :mod:`rmt_init.sweep.point` (``NaN`` where a number does
+    Returns the dataset: per point the variables of :mod:`rmt_init.sweeps.point` (``NaN`` where a number does
     not exist), ``note`` (text) and ``done`` (1 once computed); attrs: the fixed parameters, seed, device,
     seconds (wall time of this call), points computed now and resumed. A ``KeyboardInterrupt`` stops the
     sweep with the finished points kept in the parts folder: rerun to continue.
