@@ -11,7 +11,7 @@ from typing import Any
 
 from . import CLAIMS, SIZES
 from .common import atomic_write_json, atomic_write_text, config_for
-from .report import render_report, summary
+from .report import render_html, render_report, summary
 
 
 def load_claim(name: str) -> Any:
@@ -117,6 +117,8 @@ def _run(args: argparse.Namespace, device: str, out: Path) -> int:
               file=sys.stderr, flush=True)
         return 130
     atomic_write_text(out / "report.md", render_report(records, args.size, device))
+    atomic_write_text(out / "report.html", render_html(records, args.size, device, out,
+                                                       time.perf_counter() - start_all))
     atomic_write_json(out / "summary.json", summary(records, args.size, device, time.perf_counter() - start_all))
     ok = all(r["passed"] for r in records)
     print(f"{'ALL PASSED' if ok else 'SOME CLAIMS FAILED'}: {sum(r['passed'] for r in records)}/{len(records)} "
