@@ -138,9 +138,10 @@ def run(args: argparse.Namespace, given: set[str], status: Any) -> int:
         return 0
     print(f"sweep: {len(table)} points ({ds.attrs['computed']} computed, {ds.attrs['resumed']} resumed) in "
           f"{ds.attrs['seconds']:.1f} s")
-    print(f"{'point':<48} {'λmax theory':>11} {'λmax torch':>11} {'± SE':>8} {'KS':>7} {'edge err':>9}")
+    w = max(len("point"), *(len(row[0]) for row in table))
+    print(f"{'point':<{w}} {'λmax theory':>11} {'λmax torch':>11} {'± SE':>8} {'KS':>7} {'edge err':>9}")
     for row in table:
-        print(f"{row[0][:48]:<48} {fmt(row[1]):>11} {fmt(row[2]):>11} {fmt(row[3], 2):>8} {fmt(row[10], 3):>7} "
+        print(f"{row[0]:<{w}} {fmt(row[1]):>11} {fmt(row[2]):>11} {fmt(row[3], 2):>8} {fmt(row[10], 3):>7} "
               f"{fmt(row[11], 3):>9}")
     print(f"wrote {out}" + (f", {reports[0]}, {reports[1]}" if reports else ""))
     return 0
