@@ -199,3 +199,34 @@ def test_point_seed_depends_on_point_and_base_seed_only():
     assert 0 <= point_seed(a) < 2**31
     record = run_point(a | {"width": 8, "trials": 2}, 5)
     assert record["seed"] == 5 and np.isfinite(record["ks"])
+
+
+def test_killed_driver_process_resumes_without_recomputing(serial, tmp_path):
+    """A real kill: ``rmt-init sweep`` in a subprocess gets SIGKILL once its first part is written; the parts
+    it left are whole (atomic writes) and the rerun computes exactly the points without a part."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ds, _ = serial
+    out = tmp_path / "killed.nc"
+    root = Path(__file__).resolve().parents[1]
+    argv = [sys.executable, "-m", "rmt_init", "sweep", "--depth", "2,3", "--width", "16", "--activation", "linear",
+            "--batchnorm", "none,train", "--trials", "3", "--batch-size", "4", "--out", str(out), "--no-report"]
+    env = os.environ | {"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(parts_dir(out).glob("*.json")) and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    written = {p.stem for p in parts_dir(out).glob("*.json")}
+    assert 1 <= len(written) < N_POINTS and not out.exists()
+    computed: list[str] = []
+    resumed = rmt_init.sweep(GRID, out=out, progress=False, report=False,
+                             callback=lambda p, r: computed.append(point_key(p)))
+    assert len(computed) == N_POINTS - len(written) and not set(computed) & written
+    assert numbers(resumed).equals(numbers(ds))
