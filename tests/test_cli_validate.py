@@ -77,6 +77,7 @@ def test_help(capsys):
         (["validate", "--size", "huge"], ["--size", "huge", "smoke"]),
         (["validate", "--device", "tpu"], ["--device", "tpu"]),
         (["validate", "--out", "afile"], ["afile", "folder"]),
+        (["validate", "--scheduler", "localhost"], ["--scheduler", "tcp://"]),
     ],
 )
 def test_bad_arguments_are_one_line_errors(tmp_path, monkeypatch, capsys, argv, words):
@@ -88,3 +89,21 @@ def test_bad_arguments_are_one_line_errors(tmp_path, monkeypatch, capsys, argv, 
     for word in words:
         assert word in captured.err
     assert [p.name for p in tmp_path.iterdir()] == ["afile"]
+
+
+def test_validate_on_a_dask_cluster(tmp_path, capsys):
+    """The claims as Dask tasks (a one-worker in-process cluster: the task path without process start-up);
+    the records come back, are written and reported as in a local run."""
+    import distributed
+
+    out = tmp_path / "dask"
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  silence_logs=50) as cluster:
+        status = cli.main(["validate", "--size", "smoke", "--only", FAST_CLAIM, "--device", "cpu", "--out", str(out),
+                           "--scheduler", cluster.scheduler_address, "--json"])
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)
+    assert status == 0 and record["passed"] is True and list(record["claims"]) == [FAST_CLAIM]
+    assert "submitted" in captured.err and f"[1/1] {FAST_CLAIM}: PASS" in captured.err
+    stored = json.loads((out / f"{FAST_CLAIM}.json").read_text())
+    assert stored["passed"] is True and stored["seconds"] > 0 and (out / "report.html").is_file()

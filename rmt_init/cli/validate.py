@@ -3,7 +3,9 @@
 Monte Carlo with derived tolerances; a Markdown and a self-contained HTML report, one JSON record per claim.
 
 Options forward to :func:`validation.runner.main`: ``--size smoke|default|full``, ``--only NAME,…``,
-``--resume``, ``--out DIR`` (default ``validation_results/<size>`` in the working directory), ``--device``.
+``--resume``, ``--out DIR`` (default ``validation_results/<size>`` in the working directory), ``--device``,
+``--scheduler tcp://HOST:PORT`` (each claim a task on a Dask cluster, e.g. the ``full`` size; the workers must
+see ``--out``).
 The arguments are checked here first, so a bad one is one line (exit status 2) before any work. ``--json``
 prints ``summary.json`` (with the report paths) instead of the per-claim progress lines, which then go to
 stderr. Exit status: 0 when every claim passes, 1 otherwise, 130 when interrupted (``--resume`` continues).
@@ -21,7 +23,7 @@ from ._common import CliError, print_json
 
 SIZES = ("smoke", "default", "full")
 DEFAULTS: dict[str, Any] = {"size": "default", "only": None, "resume": False, "out": None, "device": "auto",
-                            "json": False}
+                            "scheduler": None, "json": False}
 
 
 def _suite() -> Any:
@@ -50,6 +52,8 @@ def add_parser(commands: Any) -> None:
                    help="skip claims whose JSON already exists with the same size and configuration")
     p.add_argument("--out", default=none, metavar="DIR", help="output folder (default validation_results/SIZE)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=none, help="torch device (default auto)")
+    p.add_argument("--scheduler", default=none, metavar="ADDRESS",
+                   help="run each claim as a task on a Dask cluster (tcp://HOST:PORT); the workers must see --out")
     p.add_argument("--json", action="store_true", default=none, help="print summary.json as one JSON document")
     p.set_defaults(command="validate")
 
@@ -77,6 +81,10 @@ def run(args: argparse.Namespace, given: set[str], status: Any) -> int:
 
         if not torch.cuda.is_available():
             raise CliError("--device cuda: CUDA is not available here; valid choices are auto, cpu, cuda")
+    if args.scheduler is not None:
+        if "://" not in args.scheduler:
+            raise CliError(f"--scheduler {args.scheduler!r}: give an address such as tcp://10.0.0.1:8786")
+        argv += ["--scheduler", args.scheduler]
     argv += ["--out", out] + (["--resume"] if args.resume else [])
     status("running the validation suite")
     sys.stdout.flush()
