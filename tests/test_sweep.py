@@ -155,7 +155,8 @@ def test_interrupted_driver_resumes_without_recomputing(serial, tmp_path):
     assert not out.exists() and sorted(p.stem for p in parts_dir(out).glob("*.json")) == sorted(seen)
     assert not list(out.parent.glob(".tmp-*")) and not list(parts_dir(out).glob(".tmp-*"))
     again: list[str] = []
-    resumed = rmt_init.sweep(GRID, out=out, progress=False, report=False, callback=lambda p, r: again.append(point_key(p)))
+    resumed = rmt_init.sweep(GRID, out=out, progress=False, report=False,
+                             callback=lambda p, r: again.append(point_key(p)))
     assert len(again) == N_POINTS - 2 and not set(again) & set(seen)
     assert resumed.attrs["resumed"] == 2 and resumed.attrs["computed"] == N_POINTS - 2
     assert numbers(resumed).equals(numbers(ds))
@@ -230,3 +231,18 @@ def test_killed_driver_process_resumes_without_recomputing(serial, tmp_path):
                              callback=lambda p, r: computed.append(point_key(p)))
     assert len(computed) == N_POINTS - len(written) and not set(computed) & written
     assert numbers(resumed).equals(numbers(ds))
+
+
+def test_zarr_output_without_zarr_is_refused_before_any_work(tmp_path):
+    try:
+        import zarr  # noqa: F401
+    except ImportError:
+        computed: list[int] = []
+        with pytest.raises(ValueError, match="zarr"):
+            rmt_init.sweep({"depth": [2], "width": [8], "trials": 2}, out=tmp_path / "s.zarr", progress=False,
+                           callback=lambda p, r: computed.append(1))
+        assert computed == [] and list(tmp_path.iterdir()) == []
+    else:
+        ds = rmt_init.sweep({"depth": [2], "width": [8], "trials": 2, "batchnorm": "train"},
+                            out=tmp_path / "s.zarr", progress=False, report=False)
+        assert xr.open_zarr(tmp_path / "s.zarr").load().identical(ds)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,12 @@ def run(args: argparse.Namespace, given: set[str], status: Any) -> int:
     out = Path(args.out)
     if not (str(out).endswith(".nc") or str(out).rstrip("/").endswith(".zarr")):
         raise CliError(f"--out {args.out!r}: give a .nc (netCDF) or .zarr path")
-    check_writable(str(out), "--out", "sweep.nc")
+    if str(out).endswith(".nc"):
+        check_writable(str(out), "--out", "sweep.nc")
+    else:  # a Zarr store is a folder: an existing one is replaced on completion
+        parent = out.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise CliError(f"--out {args.out!r}: the folder {str(parent)!r} does not exist or is not writable")
     if args.scheduler is not None and "://" not in args.scheduler:
         raise CliError(f"--scheduler {args.scheduler!r}: give an address such as tcp://10.0.0.1:8786")
     if args.scheduler is not None and "processes" in given:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -133,7 +132,3 @@ def point_seed(point: Mapping[str, Any], seed: int = 0, device: str = "cpu") -> 
     description (so that it fits the 32-bit integers of netCDF-3)."""
     digest = hashlib.sha256(_canonical(point, seed, device).encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

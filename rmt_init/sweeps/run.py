@@ -13,7 +13,7 @@ from typing import Any
 from .._validate import check_choice, check_int
 from .grid import SCHEMA, expand, point_key, point_seed
 from .point import run_point
-from .store import assemble, parts_dir, read_part, write_dataset, write_part
+from .store import assemble, check_format, parts_dir, read_part, write_dataset, write_part
 
 __all__ = ["sweep"]
 
@@ -86,6 +86,8 @@ def sweep(
         raise ValueError("give at most one of client=, scheduler= and processes=")
     if scheduler is not None and (not isinstance(scheduler, str) or "://" not in scheduler):
         raise ValueError(f"scheduler must be an address such as 'tcp://127.0.0.1:8786'; got {scheduler!r}")
+    if out is not None:
+        check_format(out)  # e.g. a .zarr path without zarr installed: refused before any work
     start = time.perf_counter()
     points = g.points()
     keys = [point_key(p, seed, device) for p in points]

@@ -21,7 +21,8 @@ import numpy as np
 from .grid import SCHEMA, Grid
 from .point import MOMENT_VARIABLES, MOMENTS, SCALARS
 
-__all__ = ["parts_dir", "write_part", "read_part", "assemble", "write_dataset", "FORMATS"]
+__all__ = ["parts_dir", "write_part", "read_part", "assemble", "write_dataset", "check_format", "output_format",
+           "FORMATS"]
 
 FORMATS = ("netcdf", "zarr")
 
@@ -126,17 +127,24 @@ def output_format(out: str | os.PathLike[str]) -> str:
     return "zarr" if str(out).rstrip("/").endswith(".zarr") else "netcdf"
 
 
-def write_dataset(ds: Any, out: str | os.PathLike[str]) -> Path:
-    """Write ``ds`` to ``out`` atomically: netCDF-3 through scipy (no netCDF4 library needed), or Zarr for a
-    ``.zarr`` path (needs the ``zarr`` package); a temporary file or folder next to ``out`` is renamed onto it."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if output_format(out) == "zarr":
+def check_format(out: str | os.PathLike[str]) -> str:
+    """The format of ``out`` (:func:`output_format`); ``ValueError`` for Zarr when zarr is not installed."""
+    fmt = output_format(out)
+    if fmt == "zarr":
         try:
             import zarr  # noqa: F401
         except ImportError as error:
             raise ValueError(f"writing {str(out)!r} needs the zarr package (pip install zarr); "
                              "or give a netCDF path such as 'sweep.nc'") from error
+    return fmt
+
+
+def write_dataset(ds: Any, out: str | os.PathLike[str]) -> Path:
+    """Write ``ds`` to ``out`` atomically: netCDF-3 through scipy (no netCDF4 library needed), or Zarr for a
+    ``.zarr`` path (needs the ``zarr`` package); a temporary file or folder next to ``out`` is renamed onto it."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if check_format(out) == "zarr":
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", suffix=".zarr", dir=out.parent))
         old = out.with_name(f".old-{os.getpid()}-{out.name}")
         try:
