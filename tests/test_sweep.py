@@ -246,3 +246,20 @@ def test_zarr_output_without_zarr_is_refused_before_any_work(tmp_path):
         ds = rmt_init.sweep({"depth": [2], "width": [8], "trials": 2, "batchnorm": "train"},
                             out=tmp_path / "s.zarr", progress=False, report=False)
         assert xr.open_zarr(tmp_path / "s.zarr").load().identical(ds)
+
+
+def test_without_distances_same_samples_same_moment_errors(serial):
+    """distances=False: the same seeds (so the same samples) and the moment and edge errors of
+    rmt_init.compare, KS and W1 left out; a separate part (key) from the full record."""
+    ds, _ = serial
+    grid = GRID | {"depth": [2], "batchnorm": ["none"]}
+    lean = rmt_init.sweep(grid, distances=False, progress=False)
+    full = ds.sel(depth=[2], batchnorm=["none"])
+    assert np.all(np.isnan(lean["ks"])) and np.all(np.isnan(lean["wasserstein1"]))
+    for name in ("measured_moment", "measured_top", "seed", "predicted_moment"):
+        assert lean[name].equals(full[name]), name
+    np.testing.assert_allclose(lean["moment_error"], full["moment_error"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(lean["moment_error_se"], full["moment_error_se"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(lean["edge_error"], full["edge_error"], rtol=1e-12, atol=1e-15)
+    point = expand(grid).points()[0]
+    assert point_key(point, distances=False) != point_key(point)

@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "grid": None, "depth": None, "width": None, "activation": None, "init": None, "sigma_w2": None,
     "sigma_b2": None, "batchnorm": None, "batch_size": None, "trials": None,
     "out": DEFAULT_OUT, "scheduler": None, "processes": False, "seed": 0, "device": "cpu",
-    "no_resume": False, "no_report": False, "json": False,
+    "no_resume": False, "no_report": False, "no_distances": False, "json": False,
 }
 #: grid flags and how one comma-separated item is read
 _FLAGS: dict[str, Any] = {"depth": int, "width": int, "activation": str, "init": str, "sigma_w2": float,
@@ -85,6 +85,8 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--no-resume", action="store_true", default=none,
                    help="recompute points already written in OUT.parts/")
     p.add_argument("--no-report", action="store_true", default=none, help="do not write the .md/.html reports")
+    p.add_argument("--no-distances", action="store_true", default=none,
+                   help="skip KS and W1 (minutes a point for smooth laws such as tanh's); moments and edge stay")
     p.add_argument("--json", action="store_true", default=none, help="print the results as one JSON document")
     p.set_defaults(command="sweep")
 
@@ -131,7 +133,8 @@ def run(args: argparse.Namespace, given: set[str], status: Any) -> int:
         raise CliError("--processes and --scheduler exclude each other: give one")
     status(f"sweeping {'on ' + args.scheduler if args.scheduler else 'locally'}")
     ds = sweep(grid, out=out, scheduler=args.scheduler, processes=args.processes, resume=not args.no_resume,
-               seed=args.seed, device=args.device, report=not args.no_report, progress="auto")
+               seed=args.seed, device=args.device, distances=not args.no_distances, report=not args.no_report,
+               progress="auto")
     stem = out.with_suffix("")
     reports = [] if args.no_report else [str(stem) + ".md", str(stem) + ".html"]
     table = rows(ds)

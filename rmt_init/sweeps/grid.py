@@ -122,9 +122,11 @@ def _canonical(point: Mapping[str, Any], seed: int, device: str) -> str:
     return json.dumps(body, sort_keys=True, allow_nan=False, separators=(",", ":"))
 
 
-def point_key(point: Mapping[str, Any], seed: int = 0, device: str = "cpu") -> str:
-    """The point's name: 16 hex digits of the SHA-256 of its canonical description."""
-    return hashlib.sha256(_canonical(point, seed, device).encode()).hexdigest()[:16]
+def point_key(point: Mapping[str, Any], seed: int = 0, device: str = "cpu", distances: bool = True) -> str:
+    """The point's name: 16 hex digits of the SHA-256 of its canonical description (and, when the KS and W₁
+    distances are skipped, of that choice: such a record is not the same record)."""
+    text = _canonical(point, seed, device) + ("" if distances else "|no-distances")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def point_seed(point: Mapping[str, Any], seed: int = 0, device: str = "cpu") -> int:

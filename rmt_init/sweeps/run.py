@@ -40,6 +40,7 @@ def sweep(
     seed: int = 0,
     device: str = "cpu",
     threads: int | None = 1,
+    distances: bool = True,
     report: bool = True,
     progress: bool | str = "auto",
     callback: Callback | None = None,
@@ -65,6 +66,9 @@ def sweep(
         device: torch device of the networks (part of every point's description).
         threads: torch intra-op threads while a point runs (default 1: fixed, so that every executor gives
             the same numbers; ``None`` leaves torch's setting).
+        distances: compute KS and W₁ (default). They need the law's distribution-function table: ~1 s a point
+            for ReLU/linear laws, minutes for smooth ones (tanh at q* > 0); ``False`` keeps the moment and edge
+            errors only (the Monte Carlo samples, hence the seeds, are the same either way).
         report: with ``out``, also write ``<stem>.md`` and the self-contained ``<stem>.html`` next to it.
         progress: a progress bar on stderr (``"auto"``: only on a terminal).
         callback: called as ``callback(point, record)`` after each newly computed point is written.
@@ -90,7 +94,8 @@ def sweep(
         check_format(out)  # e.g. a .zarr path without zarr installed: refused before any work
     start = time.perf_counter()
     points = g.points()
-    keys = [point_key(p, seed, device) for p in points]
+    distances = bool(distances)
+    keys = [point_key(p, seed, device, distances) for p in points]
     folder = parts_dir(out) if out is not None else None
     records: dict[str, dict[str, Any]] = {}
     if folder is not None and resume:
@@ -113,17 +118,17 @@ def sweep(
 
     try:
         if client is not None or scheduler is not None:
-            _run_dask(todo, seed, device, threads, client, scheduler, finished)
+            _run_dask(todo, seed, device, threads, distances, client, scheduler, finished)
         elif workers > 0:
-            _run_pool(todo, seed, device, threads, workers, finished)
+            _run_pool(todo, seed, device, threads, distances, workers, finished)
         else:
             for key, point in todo:
-                finished(key, point, run_point(point, point_seed(point, seed, device), device, threads))
+                finished(key, point, run_point(point, point_seed(point, seed, device), device, threads, distances))
     finally:
         if bar is not None:
             bar.close()
     attrs = {"title": "rmt_init sweep: Jacobian spectra of torch networks against the theory",
-             "seed": seed, "device": device, "schema": SCHEMA, "computed": len(todo), "resumed": resumed,
+             "seed": seed, "device": device, "schema": SCHEMA, "distances": int(distances), "computed": len(todo), "resumed": resumed,
              "seconds": time.perf_counter() - start,
              "axes": ",".join(g.axes)}
     ds = assemble(g, ((p, records[k]) for k, p in zip(keys, points)), attrs)
@@ -136,12 +141,13 @@ def sweep(
     return ds
 
 
-def _run_pool(todo, seed, device, threads, workers, finished) -> None:
+def _run_pool(todo, seed, device, threads, distances, workers, finished) -> None:
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's thread pools
     with ProcessPoolExecutor(max_workers=min(workers, max(len(todo), 1)), mp_context=context) as pool:
-        futures = {pool.submit(run_point, p, point_seed(p, seed, device), device, threads): (k, p) for k, p in todo}
+        futures = {pool.submit(run_point, p, point_seed(p, seed, device), device, threads, distances): (k, p)
+                   for k, p in todo}
         try:
             for future in as_completed(futures):
                 key, point = futures[future]
@@ -152,7 +158,7 @@ def _run_pool(todo, seed, device, threads, workers, finished) -> None:
             raise
 
 
-def _run_dask(todo, seed, device, threads, client, scheduler, finished) -> None:
+def _run_dask(todo, seed, device, threads, distances, client, scheduler, finished) -> None:
     try:
         from distributed import Client, as_completed as dask_completed
     except ImportError as error:  # pragma: no cover - distributed is a dependency
@@ -163,7 +169,7 @@ def _run_dask(todo, seed, device, threads, client, scheduler, finished) -> None:
     try:
         futures = {}
         for key, point in todo:
-            future = client.submit(run_point, point, point_seed(point, seed, device), device, threads,
+            future = client.submit(run_point, point, point_seed(point, seed, device), device, threads, distances,
                                    pure=False, retries=2, key=f"rmt-init-sweep-{key}-{uuid.uuid4().hex}")
             futures[future] = (key, point)
         try:
