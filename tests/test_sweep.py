@@ -108,7 +108,7 @@ class _FailOnce(WorkerPlugin):
         module._original_run_point = original
         folder = self.folder
 
-        def flaky(point, seed, device="cpu", threads=1):
+        def flaky(point, seed, *args):
             if point["activation"] == "linear" and point["batchnorm"] == "none":
                 marker = os.path.join(folder, f"depth{point['depth']}")
                 if not os.path.exists(marker):
@@ -116,7 +116,7 @@ class _FailOnce(WorkerPlugin):
                     if point["depth"] == 3:
                         os._exit(1)  # the worker process dies mid-task
                     raise RuntimeError("transient failure (first attempt)")
-            return original(point, seed, device, threads)
+            return original(point, seed, *args)
 
         module.run_point = flaky
 
