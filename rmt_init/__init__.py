@@ -28,6 +28,7 @@ from .theory import (
 )
 
 from .compare import Comparison, compare
+from .sweeps import sweep  # the function; its modules are rmt_init.sweeps.grid, .point, .store, .run, .report
 
 __version__ = "0.1.0"
 
@@ -48,6 +49,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "Comparison",
     "compare",
+    "sweep",
     "FussCatalan",
     "Law",
     "MarchenkoPastur",

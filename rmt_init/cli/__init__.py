@@ -13,7 +13,10 @@ Subcommands (one module each, ``rmt-init SUBCOMMAND --help``):
 * ``compare`` (:mod:`~rmt_init.cli.compare`): a network configuration → Monte Carlo, theory, the comparison
   numbers and a figure;
 * ``audit`` (:mod:`~rmt_init.cli.audit`): every ``torch.nn.init`` scheme × activation at a depth, as a table
-  (terminal, CSV, Markdown) and a heat map.
+  (terminal, CSV, Markdown) and a heat map;
+* ``sweep`` (:mod:`~rmt_init.cli.sweep`): a grid (TOML file or flags) → Monte Carlo and theory at every point,
+  one xarray dataset (netCDF/Zarr) and an HTML report, resumable, on local processes or a Dask cluster;
+* ``validate`` (:mod:`~rmt_init.cli.validate`): the validation suite, with its Markdown and HTML report.
 
 Every job checks its arguments before any work: a bad value, an option the job would ignore, or an output path
 that cannot be written is one line on stderr (``rmt-init: error: …``) with exit status 2, and nothing is
@@ -31,7 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import __version__
-from . import audit, compare, law
+from . import audit, compare, law, sweep, validate
 from ._common import (
     PROG,
     CliError,
@@ -63,6 +66,8 @@ Every subcommand has --help and --json; those that draw take --out FILE and --no
   rmt-init law --depth 50 --activation tanh --init xavier_normal
   rmt-init compare --depth 6 --width 128 --activation tanh --init orthogonal
   rmt-init audit --depth 50 --markdown audit.md
+  rmt-init sweep --depth 2,4,8 --width 64,128 --init kaiming_normal,orthogonal --out sweep.nc
+  rmt-init validate --size smoke
 """
 
 
@@ -72,11 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"rmt_init {__version__}")
     add_output_arguments(parser, MAIN_FIGURE, "print the main job's results as one JSON document")
-    commands = parser.add_subparsers(title="subcommands", metavar="{law,compare,audit,spectrum}",
+    commands = parser.add_subparsers(title="subcommands", metavar="{law,compare,audit,sweep,validate,spectrum}",
                                      parser_class=Parser)
     law.add_parsers(commands, Parser)
     compare.add_parser(commands)
     audit.add_parser(commands)
+    sweep.add_parser(commands)
+    validate.add_parser(commands)
     return parser
 
 
@@ -137,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             names = given(args, {**law.DEFAULTS, "law": args.default_law})
             code = law.run(args, names, status)
         else:
-            module = {"compare": compare, "audit": audit}[command]
+            module = {"compare": compare, "audit": audit, "sweep": sweep, "validate": validate}[command]
             names = given(args, module.DEFAULTS)
             code = module.run(args, names, status)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
