@@ -96,6 +96,11 @@ def _compute(point: dict[str, Any], seed: int, device: str, distances: bool = Tr
                           predicted_moment=[float(law.moment(k)) for k in range(1, MOMENTS + 1)])
         if not law.activation.is_homogeneous and q > 0.0:
             network["input_variance"] = (q - sigma_b2) / sw2
+        elif not law.activation.is_homogeneous:
+            # the law is the steady state q = q* = 0 (all λ at σ_w^{2L} for orthogonal weights); unit-variance inputs
+            # reach it only slowly (q_l ~ 1/l at χ₁ = 1), so the measured spectrum is not that of the law's network
+            notes.append("q* = 0: the law assumes the fixed point q = 0; the network's unit-variance inputs approach it "
+                         "only slowly with depth, so theory and measurement describe different networks")
         if init == "gaussian":
             network["sigma_w2"] = sw2
     elif init == "gaussian":
