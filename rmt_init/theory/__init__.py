@@ -43,6 +43,16 @@ from .free import (
     two_point_s,
 )
 from .jacobian import JacobianLaw, jacobian_spectrum
+from .residual import (
+    ResidualBlockS,
+    ResidualJacobianLaw,
+    ResidualLimitS,
+    ResidualMeanField,
+    residual_block_law,
+    residual_depth_parameter,
+    residual_limit_law,
+    residual_mean_field,
+)
 from .finite import (
     ConditionNumberGrowth,
     FiniteWidthMoments,
@@ -114,6 +124,15 @@ __all__ = [
     # network Jacobians
     "JacobianLaw",
     "jacobian_spectrum",
+    # residual networks
+    "ResidualBlockS",
+    "ResidualJacobianLaw",
+    "ResidualLimitS",
+    "ResidualMeanField",
+    "residual_block_law",
+    "residual_depth_parameter",
+    "residual_limit_law",
+    "residual_mean_field",
     # finite width
     "ConditionNumberGrowth",
     "FiniteWidthMoments",
