@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 _NEWTON_STEPS = 30
-_RAY_STEPS = 48
+_RAY_STEPS = 24
 _TOL = 1e-14
 
 
@@ -215,7 +215,7 @@ class ResidualBlockS(PsiS):
         kappa = self.s * radii[0] * u
         e = radii[0] * u
         ok = np.ones(u.shape, bool)
-        offsets = np.concatenate([np.full(_RAY_STEPS, 0.3), 0.3 * np.geomspace(1.0, 1e-15, 32)[1:], [0.0]])
+        offsets = np.concatenate([np.full(_RAY_STEPS, 0.3), 0.3 * np.geomspace(1.0, 1e-15, 16)[1:], [0.0]])
         path = np.concatenate([radii, np.ones(len(offsets) - _RAY_STEPS)])
         mag = np.abs(u)
         for r, eps in zip(path, offsets):
@@ -233,21 +233,26 @@ class ResidualBlockS(PsiS):
         kappa = np.full(u.shape, np.nan + 0j)
         e = np.full(u.shape, np.nan + 0j)
         done = np.zeros(u.shape, bool)
-        warm = self._warm
-        if warm is not None and warm[0].size:
-            # start from the solution at the nearest u of the previous call (the solver moves u continuously)
-            u0, k0, e0 = warm
-            if u0.shape == u.shape:
-                nearest = np.arange(u.size).reshape(u.shape)
+        for source in (self._warm, self._memory()):
+            if source is None or done.all():
+                continue
+            # start from the solution at the nearest u solved before (the solver moves u continuously, and revisits
+            # the same η-paths for neighbouring points)
+            u0, k0, e0, tree = source
+            todo = np.flatnonzero(~done)
+            if tree is None:
+                nearest = todo if u0.shape == u.shape else None
             else:
-                tree = cKDTree(np.column_stack([u0.real, u0.imag]))
-                nearest = tree.query(np.column_stack([u.ravel().real, u.ravel().imag]))[1].reshape(u.shape)
+                nearest = tree.query(np.column_stack([u.flat[todo].real, u.flat[todo].imag]))[1]
+            if nearest is None:
+                continue
             u0, k0, e0 = u0.ravel()[nearest], k0.ravel()[nearest], e0.ravel()[nearest]
-            near = np.isfinite(k0) & (np.abs(u - u0) <= 0.25 * np.abs(u) + 1e-300)
+            ut = u.flat[todo]
+            near = np.isfinite(k0) & (np.abs(ut - u0) <= 0.25 * np.abs(ut) + 1e-300)
             if near.any():
-                k1, e1, ok = self._newton(u[near], k0[near], e0[near], steps=12)
-                ok = self._valid(u[near], k1, e1, ok)
-                idx = np.flatnonzero(near)[ok]
+                k1, e1, ok = self._newton(ut[near], k0[near], e0[near], steps=12)
+                ok = self._valid(ut[near], k1, e1, ok)
+                idx = todo[np.flatnonzero(near)[ok]]
                 kappa.flat[idx], e.flat[idx] = k1[ok], e1[ok]
                 done.flat[idx] = True
         small = ~done & (np.abs(u) * self.xmax < 0.05)
@@ -264,10 +269,33 @@ class ResidualBlockS(PsiS):
             e.flat[idx] = np.where(ok, e1, np.nan)
         keep = np.isfinite(kappa) & np.isfinite(e)
         if keep.all():
-            self._warm = (u.copy(), kappa.copy(), e.copy())
-        elif keep.any():
-            self._warm = (u[keep], kappa[keep], e[keep])
+            self._warm = (u.copy(), kappa.copy(), e.copy(), None)
+        self._remember(u[keep], kappa[keep], e[keep])
         return kappa, e
+
+    _MEMORY = 200_000
+
+    def _remember(self, u: np.ndarray, kappa: np.ndarray, e: np.ndarray) -> None:
+        """Keep the solved points (at most _MEMORY, newest first) as starting points for later calls."""
+        if u.size == 0:
+            return
+        pending = getattr(self, "_pending", [])
+        pending.append((u.ravel(), kappa.ravel(), e.ravel()))
+        self._pending = pending
+
+    def _memory(self):
+        """(u, κ, e, KD-tree) of the remembered points; the tree is rebuilt when 10 % new points have come in."""
+        stored = getattr(self, "_stored", None)
+        pending = getattr(self, "_pending", [])
+        new = sum(p[0].size for p in pending)
+        size = 0 if stored is None else stored[0].size
+        if new and (stored is None or new > 0.1 * size):
+            parts = pending + ([] if stored is None else [stored[:3]])
+            u, k, e = (np.concatenate([p[i] for p in parts])[: self._MEMORY] for i in range(3))
+            tree = cKDTree(np.column_stack([u.real, u.imag]))
+            self._stored = stored = (u, k, e, tree)
+            self._pending = []
+        return stored
 
     def one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(1 + ψ_F(u), u ψ_F'(u)) for complex u with Im u ≤ 0 (NaN where the solve failed)."""
