@@ -57,6 +57,16 @@ from .residual_bn import (
     bn_residual_depth_parameter,
     bn_residual_mean_field,
 )
+from .residual import (
+    ResidualBlockS,
+    ResidualJacobianLaw,
+    ResidualLimitS,
+    ResidualMeanField,
+    residual_block_law,
+    residual_depth_parameter,
+    residual_limit_law,
+    residual_mean_field,
+)
 from .finite import (
     ConditionNumberGrowth,
     FiniteWidthMoments,
@@ -140,6 +150,15 @@ __all__ = [
     "bn_residual_alphas",
     "bn_residual_depth_parameter",
     "bn_residual_mean_field",
+    # residual networks
+    "ResidualBlockS",
+    "ResidualJacobianLaw",
+    "ResidualLimitS",
+    "ResidualMeanField",
+    "residual_block_law",
+    "residual_depth_parameter",
+    "residual_limit_law",
+    "residual_mean_field",
     # finite width
     "ConditionNumberGrowth",
     "FiniteWidthMoments",

@@ -217,6 +217,8 @@ def jacobian_spectrum(
     sigma_w2: float | Sequence[float] | None = None,
     sigma_b2: float = 0.0,
     widths: Sequence[int] | None = None,
+    residual: float | Sequence[float] | None = None,
+    q0: float | None = None,
     **init_kwargs: Any,
 ) -> JacobianLaw:
     """Law of the squared singular values of the input–output Jacobian of a deep network at init.
@@ -238,6 +240,12 @@ def jacobian_spectrum(
             (χ₁ = 1) for this activation and ``sigma_b2``.
         sigma_b2: bias variance.
         widths: [n_0, …, n_L] for rectangular layers; default: all widths equal.
+        residual: α (one number, or one per block) for a residual network h_l = W_l x_{l−1} + b_l,
+            x_l = x_{l−1} + α_l φ(h_l), J = Π_l (I + α_l D_l W_l) (square layers; ``sigma_w2`` defaults to 1 there):
+            the free product of the block laws of :class:`~rmt_init.theory.residual.ResidualBlockS`, with the laws of
+            D_l² from the residual mean field (Yang & Schoenholz 2017; docs/derivations.md §8). α < 0 gives the law of
+            |α|; α = 0 an identity block. ``None``: a plain network.
+        q0: with ``residual``, the input's |x_0|²/N (default 1; it sets the pre-activation variances of the blocks).
 
     The network is taken in its mean-field steady state: each layer's D_l² has the law of
     φ'(√q* z)² with q* the fixed point of the length map for that layer's σ_w², σ_b² (for q* = 0,
@@ -249,6 +257,10 @@ def jacobian_spectrum(
     depth = check_int("depth", depth, minimum=1, maximum=MAX_DEPTH)
     act = get_activation(activation)
     sigma_b2 = check_real("sigma_b2", sigma_b2, low=0.0)
+    if residual is not None:
+        return _residual_spectrum(depth, act, init, weights, sigma_w2, sigma_b2, widths, residual, q0, dict(init_kwargs))
+    if q0 is not None:
+        raise ValueError(f"q0 is used with residual= only (a plain network's law is taken at its fixed point q*); got q0={q0!r}")
     if widths is None:
         layer_widths = None
         fans = [(1, 1)] * depth
@@ -309,6 +321,20 @@ def jacobian_spectrum(
     layers = Counter(zip(variances, fixed_points))  # χ₁ once per distinct layer (depth 10⁶ in a few seconds)
     result.chi1 = math.exp(math.fsum(k * math.log(_layer_chi(act, v, q)) for (v, q), k in layers.items()) / depth)
     return result
+
+
+def _residual_spectrum(depth, act, init, weights, sigma_w2, sigma_b2, widths, residual, q0, init_kwargs) -> JacobianLaw:
+    """``jacobian_spectrum(…, residual=α)``: square blocks only; σ_w² defaults to 1 (no critical point to default to)."""
+    from .residual import residual_jacobian
+
+    if widths is not None:
+        raise ValueError(f"residual networks have square blocks (x_l = x_{{l−1}} + α φ(h_l)); got widths={widths!r}")
+    fans = [(1, 1)] * depth
+    if init is None and sigma_w2 is None:
+        sigma_w2 = 1.0
+    ensemble, variances = _resolve_weights(init, weights, sigma_w2, act, sigma_b2, fans, init_kwargs)
+    q0 = 1.0 if q0 is None else check_real("q0", q0, low=0.0)
+    return residual_jacobian(depth, act, ensemble, variances, sigma_b2, residual, q0)
 
 
 def _power_atoms(atoms: Sequence[tuple[float, float]], power: int) -> list[tuple[float, float]]:

@@ -1,0 +1,633 @@
+"""Residual networks: the Jacobian factor I + αDW, its free products, the mean field and the large-depth limit.
+
+Block l of the network is h_l = W_l x_{l−1} + b_l, x_l = x_{l−1} + α_l φ(h_l), so the input–output Jacobian is
+J = Π_l (I + α_l D_l W_l), D_l = diag φ'(h_l). Each factor's Gram matrix F_l = (I + α_l D_l W_l)ᵀ(I + α_l D_l W_l)
+is taken free from the product of the earlier ones, so the law of JJᵀ is F_1 ⊠ ⋯ ⊠ F_L (Tarnowski, Warchoł,
+Jastrzębski, Tabor & Nowak 2019, AISTATS, arXiv 1809.08848; Ling & Qiu 2018, arXiv 1807.11694).
+
+The factor (docs/derivations.md §8.1–8.2). With D independent of W (mean field) and W Gaussian or Haar
+orthogonal, c = DW is R-diagonal, so the symmetrised law of |1 + αc| is the free additive convolution of
+(δ₋₁ + δ₁)/2 with the symmetrised law of |αc| (Haagerup & Larsen 2000, J. Funct. Anal. 176, Prop. 3.5), and
+|αc|² = α²σ_w²·K, K = WᵀD²W/σ_w² with S_K = S_{D²}·S_{WᵀW} (S_{WᵀW} = 1/(1 + w) Gaussian, 1 orthogonal).
+Through R-transforms this gives, with s = α²σ_w² and g(v) = v(1 + v)S_K(v),
+
+    S_F(w) = e(1 + e)/(w(1 + w)),   s·e(1 + e) = g(w − e)                                     (§8.2)
+
+and, in the variable κ = χ_{D²}(w − e) of the law of D² (Φ(κ) = E[1/(1 − κd)], d ~ φ'(h)²),
+
+    1 + ψ_F(u) = Φ(κ) + e,   s·e(1 + e) = κ Φ(κ)^{1+o},   u (Φ(κ) + e)² = e(1 + e),            (§8.3)
+
+o = 0 (Gaussian) or 1 (orthogonal). For a linear block (d ≡ 1, Gaussian W) this is the "information plus noise"
+law of Dozier & Silverstein (2007, J. Multivariate Anal. 98): S_F(w) = 2/(B + √(B² − 4Aw)), B = 1 + s + 2sw,
+A = s²(1 + w). Small α: log S_F(w) = −α²σ_w² μ₁ (1 + 2w) + O(α⁴), μ₁ = E φ'(h)², hence the large-depth limit
+S(w) = exp(−τ(1 + 2w)), τ = Σ_l α_l² σ_w² μ₁,l, for any activation (Tarnowski et al. 2019) (§8.4).
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import mpmath
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.spatial import cKDTree
+
+from .._validate import check_int, check_real
+from . import _series
+from .activations import Activation, derivative_moments, gaussian_expectation, get_activation
+from .free import (
+    FreeProductLaw,
+    PsiS,
+    RationalS,
+    SFactor,
+    Term,
+    _belinschi,
+    _exact,
+    dirac_s,
+    per_layer_values,
+    require_float_moments,
+)
+from .jacobian import JacobianLaw, _d_squared_factor, _power_atoms
+
+__all__ = [
+    "ResidualBlockS",
+    "ResidualJacobianLaw",
+    "ResidualLimitS",
+    "ResidualMeanField",
+    "residual_block_law",
+    "residual_depth_parameter",
+    "residual_limit_law",
+    "residual_mean_field",
+]
+
+_NEWTON_STEPS = 30
+_RAY_STEPS = 24
+_TOL = 1e-14
+
+
+# ============================================================================ the law of D² seen through Φ
+class _DLaw:
+    """Φ(κ) = E[1/(1 − κd)] and κΦ'(κ) for the law of d = φ'(h)² (an S-factor, or None for δ₁)."""
+
+    def __init__(self, factor: SFactor | None) -> None:
+        self.factor = factor
+        if factor is None:
+            self.atoms: tuple[tuple[float, float], ...] = ((1.0, 1.0),)
+        else:
+            self.atoms = tuple(factor.atoms)
+        self.numerical = isinstance(factor, PsiS)
+        if self.numerical:
+            self.dmax = float(factor.xmax)
+            self.mass_at_zero = float(factor.mass_at_zero)
+            self.tolerance = float(factor.psi_tolerance)
+        else:
+            # the closed-form laws of D² (δ_a, the two-point law) are their atoms
+            if abs(math.fsum(m for _, m in self.atoms) - 1.0) > 1e-12:
+                raise ValueError(f"the law of D² {factor!r} is not purely atomic; give it as a PsiS factor")
+            self.dmax = max(a for a, _ in self.atoms)
+            self.mass_at_zero = math.fsum(m for a, m in self.atoms if a == 0.0)
+            self.tolerance = 1e-16
+            self._x = np.array([a for a, _ in self.atoms])
+            self._m = np.array([m for _, m in self.atoms])
+        self.mean = float(1 / self.series(0)[0])
+
+    def series(self, order: int) -> list[Any]:
+        if self.factor is None:
+            return [1] + [0] * order
+        return self.factor.series(order)
+
+    def phi(self, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.numerical:
+            return self.factor.one_plus_psi(kappa)
+        kx = kappa[..., None] * self._x
+        inverse = 1.0 / (1.0 - kx)
+        return (self._m * inverse).sum(axis=-1), (self._m * kx * inverse * inverse).sum(axis=-1)
+
+
+# ============================================================================ one block's factor
+class ResidualBlockS(PsiS):
+    """The law of the squared singular values of I + αDW (docs/derivations.md §8), as a factor of free products.
+
+    Args:
+        d_factor: the S-factor of the law of D² = diag φ'(h)² (``None``: D = I, a linear block).
+        s: α²σ_w² (> 0).
+        ensemble: ``"gaussian"`` (i.i.d. entries of variance σ_w²/N; uniform entries give the same law) or
+            ``"orthogonal"`` (W = σ_w Q, Q Haar orthogonal).
+
+    ψ is computed from the two equations of §8.3 in the unknowns (κ, e) by Newton's method, started from the
+    previous call's solution (the free-product solver moves u continuously) or else continued along the ray from
+    u ≈ 0 (where κ ≈ su, e ≈ u); the exact S-series comes from S_F(w) = e(1 + e)/(w(1 + w)), s·e(1 + e) = g(w − e)
+    by series reversion (§8.2), so moments of products are exact (rationals for linear and ReLU blocks).
+    """
+
+    mass_at_zero = 0.0
+
+    def __init__(self, d_factor: SFactor | None, s: float, ensemble: str = "gaussian", name: str | None = None) -> None:
+        self.s = check_real("alpha**2 * sigma_w2", s, low=0.0, low_inclusive=False)
+        if ensemble not in ("gaussian", "orthogonal"):
+            raise ValueError(f"ensemble must be 'gaussian' or 'orthogonal'; got {ensemble!r}")
+        self.ensemble = ensemble
+        self._o = 1 if ensemble == "orthogonal" else 0
+        self.d = _DLaw(d_factor)
+        self.psi_tolerance = max(1e-14, 10.0 * self.d.tolerance)
+        # atoms: I + αDW is the identity on the rows where d = 0, so F has an atom at 1 of mass 2P(d = 0) − 1 when
+        # positive (Bercovici–Voiculescu: the atom of (δ₋₁ + δ₁)/2 ⊞ ν at ±1 has mass ½ + ν({0}) − 1)
+        zero = self.d.mass_at_zero
+        self.atoms = ((1.0, 2.0 * zero - 1.0),) if zero > 0.5 else ()
+        self.name = name or f"residual block (α²σ_w²={self.s:g}, {ensemble}, D²: {d_factor!r})"
+        self._warm: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.xmax = self._upper_edge()
+
+    def __repr__(self) -> str:
+        return self.name
+
+    # ------------------------------------------------------------------ exact series (§8.2)
+    def series(self, order: int) -> list[Any]:
+        n = order + 1
+        s_d = self.d.series(n)
+        s_k = s_d if self._o else _series.multiply(s_d, [(-1) ** k for k in range(n + 1)], n)
+        g = _series.multiply([0, 1, 1], s_k, n)  # v(1 + v)S_K(v)
+        s_exact = _exact(self.s)
+        c = [x / s_exact for x in g]
+        # E(1 + E) = c: E = Σ_k (−1)^{k−1} Catalan(k−1) c^k
+        catalan = [math.comb(2 * k, k) // (k + 1) for k in range(n + 1)]
+        h = [0] + [(-1) ** (k - 1) * catalan[k - 1] for k in range(1, n + 1)]
+        e_of_v = _compose(h, c, n)
+        w_of_v = list(e_of_v)
+        w_of_v[1] += 1
+        v_of_w = _series.reverse(w_of_v, n)
+        numerator = _compose(c, v_of_w, n)  # e(1 + e) as a series in w, starting at order 1
+        shifted = numerator[1:] + [0]
+        return _series.multiply(shifted, [(-1) ** k for k in range(n + 1)], order)
+
+    # ------------------------------------------------------------------ ψ (§8.3)
+    def _residuals(self, u, kappa, e):
+        phi, k_dphi = self.d.phi(kappa)
+        with np.errstate(all="ignore"):
+            dphi = np.where(kappa != 0, k_dphi / np.where(kappa != 0, kappa, 1.0), self.d.mean)
+        o = self._o
+        big_g = kappa * phi ** (1 + o)
+        d_big_g = phi ** (1 + o) + (1 + o) * kappa * phi**o * dphi
+        p = phi + e
+        r1 = self.s * e * (1.0 + e) - big_g
+        r2 = u * p * p - e * (1.0 + e)
+        jac = (-d_big_g, self.s * (1.0 + 2.0 * e), 2.0 * u * p * dphi, 2.0 * u * p - (1.0 + 2.0 * e))
+        scale = (np.abs(self.s * e * (1.0 + e)) + np.abs(big_g), np.abs(u * p * p) + np.abs(e * (1.0 + e)))
+        return r1, r2, jac, scale, p
+
+    def _newton(self, u, kappa, e, steps=_NEWTON_STEPS):
+        kappa, e = kappa.copy(), e.copy()
+        ok = np.zeros(u.shape, bool)
+        tol = max(_TOL, self.psi_tolerance)
+        for _ in range(steps):
+            with np.errstate(all="ignore"):
+                r1, r2, (a, b, c, d), (n1, n2), _ = self._residuals(u, kappa, e)
+                det = a * d - b * c
+                dk = (r1 * d - r2 * b) / det
+                de = (a * r2 - c * r1) / det
+            small = (np.abs(r1) <= tol * n1 + 1e-300) & (np.abs(r2) <= tol * n2 + 1e-300)
+            # or Newton has stalled at rounding level (e → −1 as u → −∞ costs digits in 1 + e)
+            stalled = (np.abs(dk) <= 1e-13 * np.abs(kappa)) & (np.abs(de) <= 1e-13 * np.abs(e))
+            ok = small | (stalled & ~np.isnan(dk))
+            step_ok = np.isfinite(dk) & np.isfinite(de) & ~small
+            if not step_ok.any():
+                break
+            kappa = np.where(step_ok, kappa - dk, kappa)
+            e = np.where(step_ok, e - de, e)
+        return kappa, e, ok & np.isfinite(kappa) & np.isfinite(e)
+
+    def _valid(self, u, kappa, e, ok):
+        """Converged, and Im(1 + ψ) ≤ 0 where Im u < 0 (Nevanlinna), 1 + ψ > 0 for real u < 1/max supp F."""
+        p = self.d.phi(kappa)[0] + e
+        slack = 1e-9 * np.abs(p)
+        lower = u.imag < -1e-12 * np.abs(u)
+        good = ok & ~(lower & (p.imag > slack))
+        real = (u.imag == 0) & (u.real < 1.0 / self.xmax)
+        return good & ~(real & ((p.real <= 0) | (np.abs(p.imag) > slack)))
+
+    def _continue(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Continuation along u·r − 0.3i·r|u|, r from 1e−8 to 1, then down to u (the offset shrinking geometrically
+        to 0), so that the path keeps away from the cut and real u inside the support is reached from below."""
+        radii = np.geomspace(1e-8, 1.0, _RAY_STEPS)
+        kappa = self.s * radii[0] * u
+        e = radii[0] * u
+        ok = np.ones(u.shape, bool)
+        offsets = np.concatenate([np.full(_RAY_STEPS, 0.3), 0.3 * np.geomspace(1.0, 1e-15, 16)[1:], [0.0]])
+        path = np.concatenate([radii, np.ones(len(offsets) - _RAY_STEPS)])
+        mag = np.abs(u)
+        for r, eps in zip(path, offsets):
+            ur = r * u - 1j * eps * r * mag
+            k_new, e_new, ok_new = self._newton(ur, kappa, e, steps=12)
+            keep = ok_new
+            kappa = np.where(keep, k_new, kappa)
+            e = np.where(keep, e_new, e)
+            ok &= ok_new | (eps > 0)  # intermediate failures are retried by the next step
+        kappa, e, ok = self._newton(u, kappa, e)
+        return kappa, e, ok
+
+    def _solve(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        u = np.asarray(u, complex)
+        kappa = np.full(u.shape, np.nan + 0j)
+        e = np.full(u.shape, np.nan + 0j)
+        done = np.zeros(u.shape, bool)
+        for source in (self._warm, self._memory()):
+            if source is None or done.all():
+                continue
+            # start from the solution at the nearest u solved before (the solver moves u continuously, and revisits
+            # the same η-paths for neighbouring points)
+            u0, k0, e0, tree = source
+            todo = np.flatnonzero(~done)
+            if tree is None:
+                nearest = todo if u0.shape == u.shape else None
+            else:
+                nearest = tree.query(np.column_stack([u.flat[todo].real, u.flat[todo].imag]))[1]
+            if nearest is None:
+                continue
+            u0, k0, e0 = u0.ravel()[nearest], k0.ravel()[nearest], e0.ravel()[nearest]
+            ut = u.flat[todo]
+            near = np.isfinite(k0) & (np.abs(ut - u0) <= 0.25 * np.abs(ut) + 1e-300)
+            if near.any():
+                k1, e1, ok = self._newton(ut[near], k0[near], e0[near], steps=12)
+                ok = self._valid(ut[near], k1, e1, ok)
+                idx = todo[np.flatnonzero(near)[ok]]
+                kappa.flat[idx], e.flat[idx] = k1[ok], e1[ok]
+                done.flat[idx] = True
+        small = ~done & (np.abs(u) * self.xmax < 0.05)
+        if small.any():
+            k1, e1, ok = self._newton(u[small], self.s * u[small], u[small], steps=12)
+            ok = self._valid(u[small], k1, e1, ok)
+            idx = np.flatnonzero(small)[ok]
+            kappa.flat[idx], e.flat[idx] = k1[ok], e1[ok]
+            done.flat[idx] = True
+        if not done.all():
+            idx = np.flatnonzero(~done)
+            k1, e1, ok = self._continue(u.ravel()[idx])
+            kappa.flat[idx] = np.where(ok, k1, np.nan)
+            e.flat[idx] = np.where(ok, e1, np.nan)
+        keep = np.isfinite(kappa) & np.isfinite(e)
+        if keep.all():
+            self._warm = (u.copy(), kappa.copy(), e.copy(), None)
+        self._remember(u[keep], kappa[keep], e[keep])
+        return kappa, e
+
+    _MEMORY = 200_000
+
+    def _remember(self, u: np.ndarray, kappa: np.ndarray, e: np.ndarray) -> None:
+        """Keep the solved points (at most _MEMORY, newest first) as starting points for later calls."""
+        if u.size == 0:
+            return
+        pending = getattr(self, "_pending", [])
+        pending.append((u.ravel(), kappa.ravel(), e.ravel()))
+        self._pending = pending
+
+    def _memory(self):
+        """(u, κ, e, KD-tree) of the remembered points; the tree is rebuilt when 10 % new points have come in."""
+        stored = getattr(self, "_stored", None)
+        pending = getattr(self, "_pending", [])
+        new = sum(p[0].size for p in pending)
+        size = 0 if stored is None else stored[0].size
+        if new and (stored is None or new > 0.1 * size):
+            parts = pending + ([] if stored is None else [stored[:3]])
+            u, k, e = (np.concatenate([p[i] for p in parts])[: self._MEMORY] for i in range(3))
+            tree = cKDTree(np.column_stack([u.real, u.imag]))
+            self._stored = stored = (u, k, e, tree)
+            self._pending = []
+        return stored
+
+    def one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(1 + ψ_F(u), u ψ_F'(u)) for complex u with Im u ≤ 0 (NaN where the solve failed)."""
+        u = np.asarray(u, complex)
+        kappa, e = self._solve(u)
+        with np.errstate(all="ignore"):
+            r1, r2, (a, b, c, d), _, p = self._residuals(u, kappa, e)
+            # d/du of the system: J (κ', e')ᵀ = −(0, p²); then p' = Φ'κ' + e'
+            rhs = -p * p
+            det = a * d - b * c
+            dk = -b * rhs / det
+            de = a * rhs / det
+            phi, k_dphi = self.d.phi(kappa)
+            dphi = np.where(kappa != 0, k_dphi / np.where(kappa != 0, kappa, 1.0), self.d.mean)
+            slope = u * (dphi * dk + de)
+        return p, slope
+
+    # ------------------------------------------------------------------ the upper edge of F
+    def _real_curve(self, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """On the real branch, κ ∈ (0, 1/max d): (1/χ_F = s p²/(κΦ^{1+o}), p = Φ + e)."""
+        phi = self.d.phi(kappa.astype(complex))[0].real
+        big_g = kappa * phi ** (1 + self._o)
+        e = 2.0 * (big_g / self.s) / (1.0 + np.sqrt(1.0 + 4.0 * big_g / self.s))
+        p = phi + e
+        return self.s * p * p / big_g, p
+
+    def _upper_edge(self) -> float:
+        """max supp F = min over the real branch of 1/χ_F(w), w > 0 (the first critical point; §8.3)."""
+        top = 1.0 / self.d.dmax
+        grid = top * (1.0 - np.geomspace(1.0, 1e-12, 400))
+        grid = grid[(grid > 0) & (grid < top)]
+        values = self._real_curve(grid)[0]
+        values = np.where(np.isfinite(values), values, np.inf)
+        i = int(np.argmin(values))
+        lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+        res = minimize_scalar(lambda k: float(self._real_curve(np.array([k]))[0][0]), bounds=(lo, hi), method="bounded", options={"xatol": 1e-15 * top})
+        return float(min(res.fun, values[i]))
+
+
+def _compose(a: Sequence[Any], b: Sequence[Any], n: int) -> list[Any]:
+    """a(b(w)) truncated at order n (b(0) = 0), by Horner's rule."""
+    out: list[Any] = [0] * (n + 1)
+    for coefficient in reversed(list(a[: n + 1]) + [0] * max(0, n + 1 - len(a))):
+        out = _series.multiply(out, b, n)
+        out[0] += coefficient
+    return out
+
+
+# ============================================================================ the large-depth limit (§8.4)
+class ResidualLimitS(RationalS):
+    """S(w) = exp(−τ(1 + 2w)): the law of JJᵀ of a residual network as α → 0, L → ∞ with τ fixed (§8.4).
+
+    Mean e^τ, second moment e^{2τ}(1 + 2τ); support [a, b] ⊂ (0, ∞) (no hard edge at 0). The series
+    coefficients are e^{−τ}(−2τ)^k/k! in 60-digit arithmetic.
+    """
+
+    def __init__(self, tau: float) -> None:
+        self.tau = check_real("tau", tau, low=0.0, low_inclusive=False)
+        super().__init__(1.0, name=f"residual limit (τ={self.tau:g})")
+
+    def log_s(self, w: np.ndarray, t: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        value = -self.tau * (1.0 + 2.0 * scale * w) + 0j
+        return value, -2.0 * self.tau * scale * np.exp(t) + 0j
+
+    def real_singularities(self) -> list[float]:
+        return []
+
+    def series(self, order: int) -> list[Any]:
+        with mpmath.workdps(60):
+            tau = mpmath.mpf(self.tau)
+            base = mpmath.exp(-tau)
+            return [base * (-2 * tau) ** k / mpmath.factorial(k) for k in range(order + 1)]
+
+
+def residual_limit_law(tau: float) -> FreeProductLaw:
+    """The large-depth law of JJᵀ for residual networks at fixed τ = Σ_l α_l² σ_w² E φ'(h_l)² (§8.4):
+    S(w) = exp(−τ(1 + 2w)), the same for every activation (Tarnowski et al. 2019, arXiv 1809.08848).
+
+    Mean e^τ, second moment e^{2τ}(1 + 2τ). Example: ``residual_limit_law(0.5).mean() == e^{0.5}``.
+    """
+    factor = ResidualLimitS(tau)
+    return FreeProductLaw([Term(factor)], [], f"residual network limit, τ={factor.tau:g}")
+
+
+# ============================================================================ mean field (§8.5)
+@dataclass(frozen=True)
+class ResidualMeanField:
+    """Mean field of a residual network (Yang & Schoenholz 2017, NeurIPS; docs/derivations.md §8.5).
+
+    ``q[l]`` = |x_l|²/N and ``p[l]`` = Σ_i x_{l,i}/N for l = 0…L; ``preactivation_variance[l−1]`` = the variance
+    σ_w,l² q_{l−1} + σ_b² of h_l for the blocks l = 1…L; ``mu1[l−1]`` = E φ'(h_l)².
+    """
+
+    q: tuple[float, ...]
+    p: tuple[float, ...]
+    preactivation_variance: tuple[float, ...]
+    mu1: tuple[float, ...]
+
+
+def residual_mean_field(
+    depth: int,
+    activation: str | Activation,
+    alpha: float | Sequence[float],
+    sigma_w2: float | Sequence[float] = 1.0,
+    sigma_b2: float = 0.0,
+    q0: float = 1.0,
+    p0: float = 0.0,
+) -> ResidualMeanField:
+    """Length and mean of the residual stream x_l = x_{l−1} + α_l φ(W_l x_{l−1} + b_l) (Yang & Schoenholz 2017):
+
+        v_l = σ_w,l² q_{l−1} + σ_b²,   q_l = q_{l−1} + 2α_l p_{l−1} E φ(h) + α_l² E φ(h)²,   p_l = p_{l−1} + α_l E φ(h),
+
+    h ~ N(0, v_l) (h_{l,i} is asymptotically independent of x_{l−1,i}; docs/derivations.md §8.5). ``q0``/``p0``: the
+    input's |x_0|²/N and mean. Example: linear, α = 1, σ_w² = 1, σ_b² = 0: q_l = 2^l q0.
+    """
+    depth = check_int("depth", depth, minimum=1, maximum=10**6)
+    act = get_activation(activation)
+    alphas = residual_alphas(alpha, depth)
+    variances = per_layer_values("sigma_w2", sigma_w2, depth)
+    sigma_b2 = check_real("sigma_b2", sigma_b2, low=0.0)
+    q = check_real("q0", q0, low=0.0)
+    p = check_real("p0", p0)
+    if p * p > q * (1 + 1e-12):
+        raise ValueError(f"p0**2 must be <= q0 (the mean squared is at most the mean of squares); got p0={p0!r}, q0={q0!r}")
+    qs, ps, vs, mus = [q], [p], [], []
+    cache: dict[float, tuple[float, float, float]] = {}
+    for a, sw2 in zip(alphas, variances):
+        v = sw2 * q + sigma_b2
+        if v not in cache:
+            cache[v] = _gaussian_moments(act, v)
+        m1, m2, mu1 = cache[v]
+        q = q + 2.0 * a * p * m1 + a * a * m2
+        p = p + a * m1
+        qs.append(q)
+        ps.append(p)
+        vs.append(v)
+        mus.append(mu1)
+    return ResidualMeanField(tuple(qs), tuple(ps), tuple(vs), tuple(mus))
+
+
+def _gaussian_moments(act: Activation, v: float) -> tuple[float, float, float]:
+    """(E φ(h), E φ(h)², E φ'(h)²) for h ~ N(0, v)."""
+    if v == 0.0:
+        x = float(act.phi(0.0))
+        return x, x * x, float(act.dphi(0.0)) ** 2
+    m1 = gaussian_expectation(lambda x: act.phi(x), v, act.kinks)
+    m2 = gaussian_expectation(lambda x: act.phi(x) ** 2, v, act.kinks)
+    return m1, m2, derivative_moments(act, v, 1)
+
+
+def residual_alphas(alpha: Any, depth: int) -> list[float]:
+    """α as one finite real per block (a number or a sequence of ``depth`` numbers); α < 0 gives the law of |α|
+    (W and −W have the same law), α = 0 an identity block."""
+    if isinstance(alpha, (int, float, np.floating, np.integer)) and not isinstance(alpha, bool):
+        values = [alpha] * depth
+    elif isinstance(alpha, (str, bytes)) or not hasattr(alpha, "__iter__"):
+        raise ValueError(f"residual must be a real number or a sequence of {depth} real numbers (one per block); got {alpha!r}")
+    else:
+        values = list(alpha)
+        if len(values) != depth:
+            raise ValueError(f"residual must be a number or have {depth} entries (one per block); got {len(values)}")
+    return [check_real(f"residual[{i}]" if depth > 1 else "residual", a) for i, a in enumerate(values)]
+
+
+def residual_depth_parameter(
+    depth: int,
+    activation: str | Activation,
+    alpha: float | Sequence[float],
+    sigma_w2: float | Sequence[float] = 1.0,
+    sigma_b2: float = 0.0,
+    q0: float = 1.0,
+) -> float:
+    """Tarnowski et al.'s single parameter τ = Σ_l α_l² σ_w,l² E φ'(h_l)², h_l ~ N(0, v_l) from the mean field
+    (:func:`residual_mean_field`): as α → 0 with τ fixed the law of JJᵀ tends to S(w) = exp(−τ(1 + 2w))
+    (:func:`residual_limit_law`) for every activation (docs/derivations.md §8.4). Constant α, linear: τ = α²σ_w²L;
+    ReLU: α²σ_w²L/2.
+    """
+    depth = check_int("depth", depth, minimum=1, maximum=10**6)
+    alphas = residual_alphas(alpha, depth)
+    variances = per_layer_values("sigma_w2", sigma_w2, depth)
+    mf = residual_mean_field(depth, activation, alphas, variances, sigma_b2, q0)
+    return math.fsum(a * a * sw2 * mu for a, sw2, mu in zip(alphas, variances, mf.mu1))
+
+
+# ============================================================================ laws
+def residual_block_law(
+    alpha: float, activation: str | Activation = "linear", sigma_w2: float = 1.0, q: float = 1.0, weights: str = "gaussian"
+) -> FreeProductLaw:
+    """The law of the squared singular values of one block's Jacobian I + αDW, D = diag φ'(h), h ~ N(0, q),
+    W with entry variance σ_w²/N (docs/derivations.md §8.2–8.3). Mean 1 + α²σ_w² E φ'(h)²; linear Gaussian:
+    second moment 1 + 4t + 2t², t = α²σ_w²."""
+    a = check_real("alpha", alpha)
+    sw2 = check_real("sigma_w2", sigma_w2, low=0.0, low_inclusive=False)
+    qv = check_real("q", q, low=0.0)
+    if weights not in ("gaussian", "uniform", "orthogonal"):
+        raise ValueError(f"weights must be one of 'gaussian', 'uniform', 'orthogonal'; got {weights!r}")
+    act = get_activation(activation)
+    if a == 0.0:
+        return FreeProductLaw([Term(dirac_s(1.0))], [(1.0, 1.0)], "identity block")
+    factor = ResidualBlockS(_d_squared_factor(act, qv), a * a * sw2, "orthogonal" if weights == "orthogonal" else "gaussian")
+    return FreeProductLaw([Term(factor)], list(factor.atoms), repr(factor))
+
+
+def residual_product(
+    act: Activation, ensemble: str, variances: Sequence[float], alphas: Sequence[float], sigma_b2: float, q0: float
+) -> tuple[FreeProductLaw, ResidualMeanField, list[float]]:
+    """The law of JJᵀ, J = Π_l (I + α_l D_l W_l), with the per-block laws of D_l² from the mean field (§8.5);
+    identical blocks are one factor raised to a power. Returns (law, mean field, per-block means)."""
+    depth = len(alphas)
+    mf = residual_mean_field(depth, act, alphas, variances, sigma_b2, q0)
+    homogeneous = act.name in ("linear", "relu", "leaky_relu")  # the law of φ'(h)² does not depend on Var h > 0
+    keys = []
+    for a, sw2, v in zip(alphas, variances, mf.preactivation_variance):
+        if a == 0.0:
+            continue
+        keys.append((a * a * sw2, 1.0 if (homogeneous and v > 0) else v))
+    counts = Counter(keys)
+    terms: list[Term] = []
+    atoms: list[tuple[float, float]] | None = None
+    d_cache: dict[float, Any] = {}
+    for (s, v), k in counts.items():
+        if v not in d_cache:
+            d_cache[v] = _d_squared_factor(act, v)
+        factor = ResidualBlockS(d_cache[v], s, ensemble)
+        terms.append(Term(factor, 1, k))
+        block_atoms = _power_atoms(list(factor.atoms), k) if factor.atoms else []
+        atoms = block_atoms if atoms is None else _belinschi(atoms, block_atoms)
+    if not terms:
+        return FreeProductLaw([Term(dirac_s(1.0))], [(1.0, 1.0)], "identity"), mf, [1.0] * depth
+    means = [1.0 + a * a * sw2 * mu for a, sw2, mu in zip(alphas, variances, mf.mu1)]
+    return FreeProductLaw(terms, atoms or [], "residual blocks"), mf, means
+
+
+# ============================================================================ edges of products of one block law
+def _block_curve(factor: ResidualBlockS, power: int, kappa: np.ndarray, sign: float) -> np.ndarray:
+    """z = (1 + w)/(w S_F(w)^power) along the real branch parametrised by κ (one root e of s e(1 + e) = κΦ^{1+o}:
+    sign +1 the one through e = 0, −1 the other); NaN where it is not real."""
+    with np.errstate(all="ignore"):
+        phi = factor.d.phi(kappa.astype(complex))[0].real
+        big_g = kappa * phi ** (1 + factor._o)
+        disc = 1.0 + 4.0 * big_g / factor.s
+        e = 0.5 * (-1.0 + sign * np.sqrt(np.where(disc >= 0, disc, np.nan)))
+        w = phi + e - 1.0
+        log_s = np.log(np.abs(e * (1.0 + e))) - np.log(np.abs(w * (1.0 + w)))
+        s_sign = np.sign(e * (1.0 + e) * w * (1.0 + w))
+        z = (1.0 + w) / w * np.exp(-power * log_s) * s_sign**power
+    return np.where(np.isfinite(z), z, np.nan)
+
+
+def block_edges(factor: ResidualBlockS, power: int = 1) -> list[float]:
+    """Candidate support edges of F^{⊠power}: the positive local extrema of z(κ) on the real branches (both roots e;
+    κ < 0 and 0 < κ < 1/max d), refined by bounded minimisation (docs/derivations.md §8.3)."""
+    top = 1.0 / factor.d.dmax
+    segments = [-np.geomspace(1e6 * top, 1e-8 * top, 1500), top * np.geomspace(1e-8, 1.0 - 1e-12, 1500)]
+    segments[1] = np.unique(np.concatenate([segments[1], top * (1.0 - np.geomspace(0.5, 1e-12, 600))]))
+    edges = []
+    for grid in segments:
+        for sign in (1.0, -1.0):
+            z = _block_curve(factor, power, grid, sign)
+            for i in range(1, len(grid) - 1):
+                z0, z1, z2 = z[i - 1], z[i], z[i + 1]
+                if not (np.isfinite(z0) and np.isfinite(z1) and np.isfinite(z2) and z1 > 0):
+                    continue
+                if (z1 - z0) * (z2 - z1) >= 0:
+                    continue
+                flip = 1.0 if z1 < z0 else -1.0  # minimum or maximum
+                f = lambda k: flip * float(_block_curve(factor, power, np.array([k]), sign)[0])  # noqa: E731
+                res = minimize_scalar(f, bounds=(grid[i - 1], grid[i + 1]), method="bounded", options={"xatol": 1e-16 * abs(grid[i]) + 1e-300})
+                value = flip * float(res.fun) if np.isfinite(res.fun) else float(z1)
+                edges.append(min(value, z1) if flip > 0 else max(value, z1))
+    return sorted(edges)
+
+
+# ============================================================================ the network law
+class ResidualJacobianLaw(JacobianLaw):
+    """A :class:`~rmt_init.theory.jacobian.JacobianLaw` of a residual network (``residual`` holds the α_l, ``q_star``
+    the pre-activation variances of the blocks from the mean field, ``mean_field`` the whole
+    :class:`ResidualMeanField`, ``chi1`` the geometric mean of the blocks' means). When all blocks are alike the support
+    edges come from the κ-parametrised real branches of the block law (:func:`block_edges`), which also give the lower
+    edge above 0 that the generic w-scan cannot reach (docs/derivations.md §8.3)."""
+
+    residual: tuple[float, ...]
+    mean_field: ResidualMeanField
+
+    @property
+    def is_critical(self) -> bool:
+        """Residual networks have no order–chaos transition in this sense: False unless every α is 0."""
+        return all(a == 0.0 for a in self.residual)
+
+    def _critical_values(self) -> list[float]:
+        if len(self.terms) == 1 and isinstance(self.terms[0].factor, ResidualBlockS) and self.terms[0].scale == 1:
+            term = self.terms[0]
+            return [v for v in block_edges(term.factor, term.power) if v > 1e-12 * term.factor.xmax**term.power]
+        return list(super()._critical_values())
+
+    def summary(self) -> dict[str, Any]:
+        out = super().summary()
+        out["residual"] = self.residual[0] if len(set(self.residual)) == 1 else self.residual
+        return out
+
+
+def residual_jacobian(
+    depth: int,
+    act: Activation,
+    ensemble: str,
+    variances: Sequence[float],
+    sigma_b2: float,
+    residual: Any,
+    q0: float,
+    description_extra: str = "",
+):
+    """The :class:`JacobianLaw` of J = Π_l (I + α_l D_l W_l) (called by :func:`~rmt_init.theory.jacobian.jacobian_spectrum`
+    with ``residual=``)."""
+
+    alphas = residual_alphas(residual, depth)
+    law, mf, means = residual_product(act, ensemble, variances, alphas, sigma_b2, q0)
+    alpha_text = f"{alphas[0]:g}" if len(set(alphas)) == 1 else "per block"
+    sw_text = f"{variances[0]:g}" if len(set(variances)) == 1 else "per block"
+    description = (
+        f"Jacobian JJᵀ of a depth-{depth} residual {act.name} network (α={alpha_text}), {ensemble} weights, "
+        f"σ_w²={sw_text}, σ_b²={sigma_b2:g}, q0={q0:g}"
+    )
+    result = ResidualJacobianLaw(law.terms, law.atoms, description)
+    require_float_moments(result, "residual", residual)
+    result.depth = depth
+    result.activation = act
+    result.ensemble = ensemble
+    result.sigma_w2 = tuple(variances)
+    result.sigma_b2 = sigma_b2
+    result.q_star = tuple(mf.preactivation_variance)
+    result.widths = None
+    result.residual = tuple(alphas)
+    result.mean_field = mf
+    result.chi1 = math.exp(math.fsum(math.log(m) for m in means) / depth)
+    return result
