@@ -1,7 +1,7 @@
 """Validation suite for rmt_init: each claim of the literature that the package encodes, checked against
 Monte Carlo samples of real matrices and ``torch.nn`` networks, with derived tolerances.
 
-Run from the repository root: ``python -m validation [--size smoke|default|full] [--out DIR] [--only NAME,...]
+Run with ``rmt-init validate`` (installed with the package) or from the repository root: ``python -m validation [--size smoke|default|full] [--out DIR] [--only NAME,...]
 [--resume] [--device auto|cpu|cuda]``. One module per claim in :mod:`validation.claims`; each exposes
 ``SIZES`` (``{"smoke": {...}, "default": {...}, "full": {...}}``) and ``run(size, device, out_dir) -> dict``
 returning the record ``{"claim", "statement", "source", "size", "checks": [{"name", "predicted", "measured",
@@ -19,5 +19,6 @@ CLAIMS: tuple[str, ...] = (
     "resnet_statistics",
     "conv_networks",
     "resnet_jacobians",
+    "residual_networks",
 )
 SIZES: tuple[str, ...] = ("smoke", "default", "full")

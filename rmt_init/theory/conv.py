@@ -265,7 +265,7 @@ def conv_linear_moments(
     len(image_size) dimensions (an int image_size means d = 2). Per frequency f the block product is a
     product of L independent c×c matrices with i.i.d. complex Gaussian entries, E|x|² = σ_w²/c and pseudo-
     variance E x² = p(f) σ_w²/c (p real, p = 1 at self-conjugate f: real Ginibre). Then (Wick; docs/
-    derivations_conv.md §9.2)
+    derivations.md §9.2)
 
         m1 = σ_w^{2L} exactly,    m2 = σ_w^{4L} (1/n) Σ_f μ₂(L, c, p(f)²),
 
