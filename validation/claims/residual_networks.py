@@ -173,9 +173,13 @@ def run(size: str, device: str, out_dir: Path) -> dict:
                     bias = (0.0 if act != "tanh" else 0.5 * depth / n) if k == 1 else 1.5 * depth / n
                     tol = SAFETY * se + bias * pred
                     note = f"bias bound {bias:.3g} relative"
-                checks.append(check(f"{name} {label}", pred, m, tol, stderr=se,
-                                    effect=abs(float(other.moment(k)) - pred),
-                                    note=f"{note}; effect: distance to depth {depth + 1}"))
+                effect = abs(float(other.moment(k)) - pred)
+                if tol < effect:
+                    checks.append(check(f"{name} {label}", pred, m, tol, stderr=se, effect=effect,
+                                        note=f"{note}; effect: distance to depth {depth + 1}"))
+                else:  # the tolerance cannot tell this law from the next depth's: reported, not checked
+                    key[f"{name} {label} (not checked: tolerance {tol:.3g} ≥ effect {effect:.3g}): MC / law"] = (
+                        f"{m:.4g}±{se:.2g} / {pred:.4g}")
             if act == "relu":  # the stream growth |x_L|²/|x_0|² = |J x̂_0|² ≤ λ_max against the mean field (with p_l)
                 mf = residual_mean_field(depth, act, alpha, SIGMA_W2, 0.0, 1.0, 0.0)
                 g, se_g = mean_se(stream)
