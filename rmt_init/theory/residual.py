@@ -586,7 +586,7 @@ class SoftEdgeTable:
     2π-periodic and analytic in θ: its cosine series g = Σ c_k cos kθ (from the density at θ_j = πj/N by a type-I
     DCT, i.e. the trapezoidal rule, N doubled from 64 until Σ_{k > N/2} |c_k|/k ≤ 1e−12 of the mass or N = 1024)
     converges geometrically, and F(θ) = c_0 θ + Σ_k c_k sin(kθ)/k is the cdf, sf = c_0(π − θ) − Σ_k c_k sin(kθ)/k
-    (docs/derivations.md §8.7). Quantiles: a monotone (PCHIP) inverse of F on 8N points, then Newton in θ with the
+    (the trapezoidal rule converges geometrically for periodic analytic g: Trefethen & Weideman 2014, SIAM Rev. 56). Quantiles: a monotone (PCHIP) inverse of F on 8N points, then Newton in θ with the
     slope g from the same series — no further density evaluations. ``error`` estimates the absolute error of F.
     """
 
