@@ -562,7 +562,7 @@ def block_edges(factor: ResidualBlockS, power: int = 1) -> list[float]:
                 z0, z1, z2 = z[i - 1], z[i], z[i + 1]
                 if not (np.isfinite(z0) and np.isfinite(z1) and np.isfinite(z2) and z1 > 0):
                     continue
-                if (z1 - z0) * (z2 - z1) >= 0:
+                if np.sign(z1 - z0) * np.sign(z2 - z1) >= 0:  # signs only: the product of the differences overflows on deep products
                     continue
                 flip = 1.0 if z1 < z0 else -1.0  # minimum or maximum
                 f = lambda k: flip * float(_block_curve(factor, power, np.array([k]), sign)[0])  # noqa: E731
