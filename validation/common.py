@@ -9,60 +9,20 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from rmt_init._files import TMP_PREFIX, atomic_write, atomic_write_text, jsonable
+
 SAFETY = 5.0  # Monte Carlo tolerances: SAFETY standard errors (+ a stated finite-size bias bound)
-TMP_PREFIX = ".tmp-"
 
 
-# ----------------------------------------------------------------------------------------- JSON-safe values
-def jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays, tuples and non-finite floats (→ None) into plain JSON values."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
-
-
-# ------------------------------------------------------------------------------------------- atomic writes
-def _atomic_write(path: Path, writer: Callable[[Any], None], mode: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            writer(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same directory, fsync, ``os.replace``)."""
-    _atomic_write(path, lambda fh: fh.write(text), "w")
+# ------------------------------------------------------------------ JSON-safe values and atomic writes (rmt_init._files)
+_atomic_write = atomic_write
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

@@ -12,6 +12,8 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from .._files import jsonable
+
 PROG = "rmt-init"
 
 
@@ -137,26 +139,6 @@ def use_agg() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-
-
-def jsonable(value: Any) -> Any:
-    """numpy scalars/arrays, tuples and non-finite floats (→ ``None``) as plain JSON values."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
 
 
 def print_json(record: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import atomic_write_text
 from .grid import SCHEMA, Grid
 from .point import MOMENT_VARIABLES, MOMENTS, SCALARS
 
@@ -33,18 +34,7 @@ def parts_dir(out: str | os.PathLike[str]) -> Path:
     return out.with_name(out.name + ".parts")
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+_atomic_text = atomic_write_text
 
 
 def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
