@@ -1,15 +1,16 @@
 """Files the package writes: JSON-safe values and atomic writes (shared by the sweeps, the HTML reports, the CLI
 and the validation suite).
 
-An atomic write goes to a temporary file (``.tmp-…``) in the target's folder, is flushed and fsynced, gets mode
-0o644 and is renamed onto the target with ``os.replace`` (atomic on POSIX): an interruption leaves either the old
-file or the new one, never half of one.
+An atomic write goes to a temporary file (``.tmp-…``) in the target's folder, is flushed and fsynced and is
+renamed onto the target with ``os.replace`` (atomic on POSIX): an interruption leaves either the old file or the
+new one, never half of one. The file gets mode 0o666 less the umask, the permissions of any file a program
+creates (not the 0o600 of :func:`tempfile.mkstemp`).
 """
 from __future__ import annotations
 
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,18 +40,32 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """Create (O_EXCL) and open a new file ``.tmp-<random><suffix>`` next to ``path`` with mode 0o666 less the
+    umask; return its descriptor and name."""
+    for _ in range(100):
+        name = str(path.parent / f"{TMP_PREFIX}{secrets.token_hex(6)}{path.suffix}")
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), name
+        except FileExistsError:
+            continue
+    raise OSError(f"could not create a temporary file next to {str(path)!r}")
+
+
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[Any], None], mode: str = "w") -> Path:
-    """Call ``writer(handle)`` on a temporary file opened with ``mode`` (text modes as UTF-8), then rename it onto
-    ``path`` (see the module docstring); the folder is created if needed."""
+    """Call ``writer(handle)`` on a temporary file opened with ``mode`` (``"w"`` text as UTF-8, or ``"wb"``),
+    then rename it onto ``path`` (see the module docstring); the folder is created if needed. On any error the
+    temporary file is removed and ``path`` keeps its old content (or stays absent)."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode must be 'w' or 'wb'; got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             writer(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

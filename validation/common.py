@@ -173,28 +173,6 @@ def finite_n_edge(law: Any, width: int) -> tuple[float, float, float]:
     return edge + shift, shift, EDGE_NEXT_ORDER * width ** (-1.0 / 3.0) * abs(shift)
 
 
-def relu_zero_fraction(width: int, depth: int) -> tuple[float, float]:
-    """Exact mean and standard deviation of the fraction of zero squared singular values of a ReLU-net Jacobian.
-
-    ``J = D_L W_L ⋯ D_1 W_1`` (square N × N, no biases, Gaussian or Haar-orthogonal W): given a nonzero layer
-    input x, ``W_l x`` has i.i.d. symmetric coordinates (Gaussian; for Haar W the direction is uniform on the
-    sphere, whose coordinates' signs are i.i.d.), so the active counts ``K_l`` are i.i.d. Bin(N, ½),
-    independent across layers. rank J = min_l K_l almost surely: J factors through the K_l × K_{l−1} blocks of
-    active rows and columns, which have a joint density even conditioned on the activity pattern (a region of
-    positive volume), so the product of generic blocks has the largest rank the sizes allow. Hence the zero
-    fraction is ``f = 1 − min_l K_l / N`` with ``E min = Σ_{k≥1} P(K ≥ k)^L`` and
-    ``E min² = Σ_{k≥1} (2k − 1) P(K ≥ k)^L``. Its N → ∞ limit is the law's atom ½; at N = 64, L = 3 it is
-    0.5528.
-    """
-    from scipy import stats
-
-    k = np.arange(1, width + 1)
-    tail = stats.binom.sf(k - 1, width, 0.5) ** depth
-    m1 = float(tail.sum())
-    m2 = float(((2 * k - 1) * tail).sum())
-    return 1.0 - m1 / width, math.sqrt(max(m2 - m1**2, 0.0)) / width
-
-
 def ks_distance(cdf_a: Callable, cdf_b: Callable, x: np.ndarray) -> float:
     """sup over the grid ``x`` of |F_a − F_b| (used for the KS checks' resolving power: the KS distance between the
     law and a wrong law, e.g. the neighbouring depth's, which a useful KS tolerance must stay below)."""

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from .. import _files
 from .._files import jsonable
 
 PROG = "rmt-init"
@@ -93,32 +94,9 @@ def check_output_path(path: str, example: str = "figure.png") -> str:
 
 
 def atomic_write(path: str, write: Callable[[Any], None], binary: bool = True) -> str:
-    """Call ``write(handle)`` on a temporary file next to ``path`` and rename it onto ``path``.
-
-    ``path`` is never left half-written: on any error the temporary file is removed and ``path`` keeps its
-    old content (or stays absent). The file is created with mode 0o666 less the umask (the permissions of any
-    file the user creates), not the 0o600 of :mod:`tempfile`.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    base = os.path.basename(path)
-    temporary = ""
-    try:
-        for attempt in range(100):
-            candidate = os.path.join(directory, f".{base}.{os.getpid()}.{attempt}.tmp")
-            try:
-                descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
-            except FileExistsError:
-                continue
-            temporary = candidate
-            break
-        else:
-            raise OSError(f"could not create a temporary file next to {path!r}")
-        with os.fdopen(descriptor, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
-            write(handle)
-        os.replace(temporary, path)
-    finally:
-        if temporary and os.path.exists(temporary):
-            os.unlink(temporary)
+    """Call ``write(handle)`` on a temporary file next to ``path`` and rename it onto ``path``
+    (:func:`rmt_init._files.atomic_write`: never half-written; mode 0o666 less the umask)."""
+    _files.atomic_write(path, write, "wb" if binary else "w")
     return path
 
 

@@ -19,7 +19,7 @@ when |measured − predicted| ≤ tolerance):
 * **E λ²** = tr (JJᵀ)²/N: exact at finite N, ``finite_width_moments(N, L, σ_w² = 2, activation="relu").b``
   (22.6 at N = 256, L = 10, against L + 1 = 21 at N → ∞); tolerance 5 SE.
 * **zero fraction** of λ: exactly 1 − min_l K_l/N, K_l i.i.d. Bin(N, ½) (the active counts; rank J = min_l K_l
-  for generic weights), :func:`relu_zero_fraction`; the law's atom is ½ only at N → ∞ (0.548 at N = 256,
+  for generic weights), :func:`rmt_init.theory.relu_zero_fraction`; the law's atom is ½ only at N → ∞ (0.548 at N = 256,
   L = 10). Tolerance 5 × (exact standard deviation)/√trials. A sample is zero when λ ≤ 1e−24·λ_max: float64
   SVD zeros are ≲ (N ε)² λ_max ≈ 3e−27 λ_max, while the smallest nonzero λ measured here are ≳ 1e−20 λ_max.
 * **gradient growth** per layer (no BN): χ₁ = 1 (Schoenholz et al. 2017), exact at any width for the same
@@ -49,8 +49,7 @@ import numpy as np
 
 from ._common import fmt
 
-__all__ = ["MainJobConfig", "DEFAULT_CONFIG", "Check", "MainJobResult", "run", "lines", "record", "draw",
-           "relu_zero_fraction"]
+__all__ = ["MainJobConfig", "DEFAULT_CONFIG", "Check", "MainJobResult", "run", "lines", "record", "draw"]
 
 SAFETY = 5.0  # standard errors in every tolerance
 BN_BIAS_C = 2.0  # finite-width bias bound c/N of the BN gradient growth (relu)
@@ -104,25 +103,6 @@ class MainJobResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def relu_zero_fraction(width: int, depth: int) -> tuple[float, float]:
-    """Exact mean and standard deviation of the fraction of zero squared singular values of the Jacobian of a
-    square bias-free ReLU network with Gaussian (or Haar-orthogonal) weights.
-
-    Given a nonzero layer input, ``W_l x`` has i.i.d. symmetric coordinates, so the active counts K_l are
-    i.i.d. Bin(N, ½), independent across layers, and rank J = min_l K_l almost surely (J factors through the
-    K_l × K_{l−1} blocks of active rows and columns, generic given the activity pattern). Hence the zero
-    fraction is f = 1 − min_l K_l/N with E min = Σ_{k≥1} P(K ≥ k)^L and E min² = Σ_{k≥1} (2k − 1) P(K ≥ k)^L.
-    Its N → ∞ limit is the law's atom ½ (Pennington, Schoenholz & Ganguli 2017); at N = 64, L = 3: 0.5528.
-    """
-    from scipy import stats
-
-    k = np.arange(1, width + 1)
-    tail = stats.binom.sf(k - 1, width, 0.5) ** depth
-    m1 = float(tail.sum())
-    m2 = float(((2 * k - 1) * tail).sum())
-    return 1.0 - m1 / width, math.sqrt(max(m2 - m1 * m1, 0.0)) / width
-
-
 def _mean_se(values: np.ndarray) -> tuple[float, float]:
     v = np.asarray(values, dtype=np.float64).ravel()
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size))
@@ -143,7 +123,7 @@ def run(config: MainJobConfig | None = None, progress: bool | str = False) -> Ma
 
     from ..compare import compare
     from ..montecarlo import network_jacobian_spectrum, network_layer_stats
-    from ..theory import bn_gradient_growth, finite_width_moments, jacobian_spectrum
+    from ..theory import bn_gradient_growth, finite_width_moments, jacobian_spectrum, relu_zero_fraction
 
     c = DEFAULT_CONFIG if config is None else config
     if c.activation != "relu" or c.init not in ("kaiming_normal", "gaussian"):

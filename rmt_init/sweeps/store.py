@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import atomic_write_text
+from .._files import TMP_PREFIX, atomic_write, atomic_write_text
 from .grid import SCHEMA, Grid
 from .point import MOMENT_VARIABLES, MOMENTS, SCALARS
 
@@ -135,7 +135,7 @@ def write_dataset(ds: Any, out: str | os.PathLike[str]) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if check_format(out) == "zarr":
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", suffix=".zarr", dir=out.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, suffix=".zarr", dir=out.parent))
         old = out.with_name(f".old-{os.getpid()}-{out.name}")
         try:
             shutil.rmtree(tmp)
@@ -147,13 +147,6 @@ def write_dataset(ds: Any, out: str | os.PathLike[str]) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(old, ignore_errors=True)
         return out
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".nc", dir=out.parent)
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp_name, engine="scipy")
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, out)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    data = ds.to_netcdf(engine="scipy")  # the file's bytes (netCDF-3), written in one atomic step
+    atomic_write(out, lambda handle: handle.write(bytes(data)), "wb")
     return out

@@ -77,6 +77,7 @@ from .finite import (
     log_norm_squared_law,
     lyapunov_exponents,
     lyapunov_variances,
+    relu_zero_fraction,
     top_singular_value_growth,
 )
 
@@ -166,6 +167,7 @@ __all__ = [
     "TopSingularValueGrowth",
     "condition_number_growth",
     "finite_width_moments",
+    "relu_zero_fraction",
     "log_norm_squared_law",
     "lyapunov_exponents",
     "lyapunov_variances",

@@ -22,7 +22,7 @@ stated bias bound where the finite-N value is not exact; ``effect`` as in :func:
   part of the model's finite-N correction (what the model does not capture is of that order; for Gaussian
   weights the weights' own part, the linear product's exact correction, is not in the bound).
 * **relu atom at 0**: the zero fraction is exactly f = 1 − min_l K_l/N with K_l i.i.d. Bin(N, ½)
-  (:func:`validation.common.relu_zero_fraction`, derived there): E f = 0.5528 at N = 64, L = 3, not the
+  (:func:`rmt_init.theory.relu_zero_fraction`, derived there): E f = 0.5528 at N = 64, L = 3, not the
   N → ∞ atom ½. Tolerance 5 SE with the exact standard deviation of f; ``effect`` = E f − ½, which the
   tolerance stays below (the check fails on the N → ∞ atom). Full size uses 50 networks so that 5 SE
   (0.0067 with 50 networks, 0.011 with 20) stays below the excess 0.022 at N = 1024, L = 8.
@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common import SAFETY, atomic_savefig, check, config_for, finite_n_edge, ks_distance, ks_with_se, \
-    masked_variance, mean_se, record, relu_zero_fraction, spectrum_panel
+    masked_variance, mean_se, record, spectrum_panel
 
 STATEMENT = ("Squared singular values of real torch.nn network Jacobians (relu kaiming/orthogonal, critical tanh "
              "Gaussian/orthogonal) follow rmt_init.jacobian_spectrum (KS, mean, variance, edge, relu atom).")
@@ -94,7 +94,7 @@ def run(size: str, device: str, out_dir: Path) -> dict:
 
     import rmt_init
     from rmt_init.montecarlo import network_jacobian_spectrum
-    from rmt_init.theory import critical_sigma_w2, q_star
+    from rmt_init.theory import critical_sigma_w2, q_star, relu_zero_fraction
 
     t0 = time.perf_counter()
     cfg = SIZES[size]
