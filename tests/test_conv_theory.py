@@ -18,12 +18,12 @@ from rmt_init.theory import (
     conv_fourier_blocks,
     conv_jacobian_spectrum,
     conv_linear_moments,
+    conv_position_spread,
     critical_sigma_w2,
     jacobian_spectrum,
     q_star,
 )
 from rmt_init.theory.conv import _block_m2
-from validation.claims.conv_networks import position_spread
 
 
 @pytest.mark.parametrize("channels, image", [((3, 5, 2), (5, 4)), ((2, 2, 2, 2), (3, 3))])
@@ -105,7 +105,7 @@ def test_delta_orthogonal_tanh_conv_net_follows_the_orthogonal_fully_connected_l
     v_se = v.std(ddof=1) / math.sqrt(v.size)
     tol = 5 * v_se + (L / c) * law.var()
     # plus the spread of the per-position means from the inputs' χ²_c norms (docs/derivations.md §9.3)
-    spread = position_spread(L, sw, sb, (qs - sb) / sw, c)
+    spread = conv_position_spread(L, sw, sb, (qs - sb) / sw, c)
     assert abs(v.mean() - (law.var() + spread)) <= tol
     assert law.var() / L > tol
     gaussian = conv_jacobian_spectrum(L, "tanh", weights="gaussian", sigma_w2=sw, sigma_b2=sb)

@@ -50,6 +50,7 @@ from .conv import (
     conv_fourier_blocks,
     conv_jacobian_spectrum,
     conv_linear_moments,
+    conv_position_spread,
 )
 from .residual_bn import (
     BNResidualMeanField,
@@ -146,6 +147,7 @@ __all__ = [
     "conv_fourier_blocks",
     "conv_jacobian_spectrum",
     "conv_linear_moments",
+    "conv_position_spread",
     # batch norm in residual branches
     "BNResidualMeanField",
     "bn_residual_alphas",

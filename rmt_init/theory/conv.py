@@ -58,6 +58,7 @@ __all__ = [
     "conv_jacobian_spectrum",
     "conv_fourier_blocks",
     "conv_linear_moments",
+    "conv_position_spread",
     "CONV_WEIGHTS",
 ]
 
@@ -286,3 +287,45 @@ def conv_linear_moments(
     m1 = s2**depth
     m2 = s2 ** (2 * depth) * mu2
     return ConvMoments(m1=m1, m2=m2, variance=m2 - m1 * m1, m2_c_infinite=(depth + 1) * s2 ** (2 * depth), pseudo=p)
+
+
+def conv_position_spread(
+    depth: int,
+    sigma_w2: float,
+    sigma_b2: float,
+    input_variance: float,
+    channels: int,
+    activation: str | Activation = "tanh",
+    nodes: int = 48,
+) -> float:
+    """Variance over positions of the per-position mean m1,x of a delta-orthogonal conv net at finite c.
+
+    With delta-orthogonal kernels J = ⊕_x J_x (one fully connected orthogonal net per position, sharing the
+    weights; Xiao et al. 2018, arXiv 1806.05393, §2.4), position x starts from q_1,x = σ_w² |x_x|²/c + σ_b² with
+    |x_x|²/c ~ input_variance·χ²_c/c for i.i.d. N(0, input_variance) inputs: a relative spread √(2/c) that relaxes
+    only slowly near criticality. Each J_x has mean m1,x = Π_l σ_w² E φ'(√q_l,x z)² along its own mean-field
+    trajectory (Pennington et al. 2017, eq. 12), so the pooled spectrum's variance is the law's plus Var_x m1,x,
+    computed here by the midpoint rule at ``nodes`` χ²_c quantiles (docs/derivations.md §9.3). Mean field per
+    position; at c → ∞ it tends to 0.
+    """
+    from scipy.stats import chi2
+
+    from .activations import derivative_moments
+    from .meanfield import q_map
+
+    depth = check_int("depth", depth, minimum=1)
+    sigma_w2 = check_real("sigma_w2", sigma_w2, low=0.0, low_inclusive=False)
+    sigma_b2 = check_real("sigma_b2", sigma_b2, low=0.0)
+    input_variance = check_real("input_variance", input_variance, low=0.0, low_inclusive=False)
+    channels = check_int("channels", channels, minimum=1)
+    nodes = check_int("nodes", nodes, minimum=2)
+    act = get_activation(activation)
+    u = (np.arange(nodes) + 0.5) / nodes
+    means = []
+    for s in chi2.ppf(u, channels) / channels:
+        q, m = sigma_w2 * input_variance * s + sigma_b2, 1.0
+        for _ in range(depth):
+            m *= sigma_w2 * derivative_moments(act, q, 1)
+            q = q_map(q, act, sigma_w2, sigma_b2)
+        means.append(m)
+    return float(np.var(means))

@@ -95,6 +95,8 @@ _EDGE_PANELS_PER_DECADE = 4  # panels of the ln F table per decade (one per deca
 _EDGE_NODE = 32  # the log–log edge table covers the sampling table's panels below this node
 _CONTINUATION_FLOOR = 1e-3  # η-continuation stops at this fraction of the distance to the nearest edge
 _MAX_MOMENT_ORDER = 100  # largest moment order computed from the S-series (cost ~order³, see _exact_moments)
+_LOG_FLOAT_LOW = math.log(1e-290)  # laws whose spectral scale lies outside these bounds are refused
+_LOG_FLOAT_HIGH = math.log(1e290)  # (their densities or edges would leave float64's range)
 _EXACT_BITS = 20000  # above this, S-series are multiplied in 60-digit mpmath instead of rationals
 
 
@@ -571,6 +573,8 @@ class FreeProductLaw(SpectralLaw):
         """(intervals of the continuous part, support)."""
         self._require_density()
         atom_locations = [loc for loc, _ in self.atoms]
+        if self.continuous_mass > _ATOM_TOL:
+            self._require_float_range()
         if self.continuous_mass <= _ATOM_TOL:
             lo, hi = min(atom_locations), max(atom_locations)
             return (), (lo, hi)
@@ -1246,8 +1250,26 @@ class FreeProductLaw(SpectralLaw):
         √m₂ is far below the edge and a start at 10√m₂ would be inside the moment series' circle)."""
         # in logs: the high moments of a chaotic deep law (σ_w² = 3, depth 100: m_12 ~ 10^570) leave the
         # float range long before m_k^{1/k} does
+        return math.exp(self._log_spectral_scale)
+
+    @cached_property
+    def _log_spectral_scale(self) -> float:
+        """ln of :attr:`_spectral_scale`, from the moments in mpmath (no under- or overflow)."""
         moments = self._exact_moments(_SERIES_ORDER, exact=False)
-        return math.exp(max(_log_of_positive(m) / k for k, m in enumerate(moments, start=1)))
+        return max(_log_of_positive(m) / k for k, m in enumerate(moments, start=1))
+
+    def _require_float_range(self) -> None:
+        """ValueError when the law lies outside float64's range: its density, edges and quantiles (a lower bound
+        of its upper edge is max_k m_k^{1/k}) would under- or overflow, and a wrong answer would follow."""
+        log_scale = self._log_spectral_scale
+        if not _LOG_FLOAT_LOW <= log_scale <= _LOG_FLOAT_HIGH:
+            raise ValueError(
+                f"{self!r} lies outside the float64 range: its spectral scale max_k m_k^(1/k) is "
+                f"e^{log_scale:.6g} (10^{log_scale / math.log(10):.1f}), and its density, edges and quantiles "
+                f"need it within 10^{_LOG_FLOAT_LOW / math.log(10):.0f}..10^{_LOG_FLOAT_HIGH / math.log(10):.0f}; "
+                "its moments are still available (law.moment(k, method=\"exact\")) — for the spectrum, take a "
+                "shallower depth or rescale the weights (sigma_w2) so that the product stays in range"
+            )
 
     def _solve(self, x: np.ndarray, ratio: float = 0.25) -> np.ndarray:
         """t = log(1 + w), w = ψ(1/z), at z = x + i0 (η-continuation from far above the spectrum).
@@ -1337,7 +1359,10 @@ class FreeProductLaw(SpectralLaw):
         # above is meant for the soft edges, so below 1e−3 of an interval starting at 0 any −sin > 0 counts.
         if self.intervals and self.intervals[0][0] == 0.0:
             inside |= (x < 1e-3 * self.intervals[0][1]) & (-sine > 0)
-        return np.where(inside, -np.exp(t.real) * sine / (math.pi * x), 0.0)
+        # next to an integrable singularity at 0 a density can exceed the float range at subnormal x (deep
+        # chaotic products: ρ ~ x^{−L/(L+1)}/scale); it is then +inf there, not a warning
+        with np.errstate(over="ignore", divide="ignore"):
+            return np.where(inside, -np.exp(t.real) * sine / (math.pi * x), 0.0)
 
     def _pdf(self, x: np.ndarray) -> np.ndarray:
         self._require_density()
@@ -1414,7 +1439,10 @@ class FreeProductLaw(SpectralLaw):
             abs(t.power) * max((c.denominator.bit_length() for c in fs if isinstance(c, Fraction)), default=0)
             for t, fs in zip(self.terms, factor_series)
         )
-        if bits > _EXACT_BITS or not exact:
+        # float coefficients (a factor known only to float precision) go to mpmath too: a product of float
+        # series underflows at depth (leaky_relu, σ_w² = 1/3, depth 200: m_6 ~ 1e−350 became 0.0)
+        floats = any(isinstance(c, float) for fs in factor_series for c in fs)
+        if bits > _EXACT_BITS or not exact or floats:
             factor_series = [[mpmath.mpf(c.numerator) / c.denominator if isinstance(c, Fraction) else mpmath.mpf(c) for c in fs] for fs in factor_series]
         s: list[Any] = [1] + [0] * order
         for t, fs in zip(self.terms, factor_series):

@@ -19,7 +19,7 @@ Checks and tolerances (networks are the independent unit; 5 SE plus a stated bia
   tolerance 1e-9; effect = the Gaussian-kernel law's variance L.
 * **critical tanh at the largest depth** (q* = 1/64 on the critical line of PSG 2017, inputs at q*):
   delta-orthogonal nets' mean per-network variance against the orthogonal law's plus the spread of the
-  per-position means caused by the inputs' χ²_c norms (:func:`position_spread`: at c = 16, L = 10 it is 0.0074
+  per-position means caused by the inputs' χ²_c norms (:func:`rmt_init.theory.conv_position_spread`: at c = 16, L = 10 it is 0.0074
   against the law's 0.0169; measured first as an unexplained 70 % excess, then derived), tolerance 5 SE + (L/c)·var (the
   remaining finite-c corrections, not derived); Gaussian-kernel nets: one-sided, their median
   per-network variance exceeds the orthogonal law's by more than that tolerance (effect: the Gaussian law's
@@ -59,31 +59,6 @@ Q_STAR = 1.0 / 64.0
 EXACT = {"depth": 3, "channels": 4}
 
 
-def position_spread(depth: int, sigma_w2: float, sigma_b2: float, input_variance: float, channels: int,
-                    nodes: int = 48) -> float:
-    """Var over positions of the per-position mean m1,x of a delta-orthogonal tanh conv net at finite c.
-
-    With delta-orthogonal kernels J = ⊕_x J_x (one fully connected orthogonal net per position, sharing the
-    weights), and position x starts from q_1,x = σ_w² |x_x|²/c + σ_b² with |x_x|²/c ~ input_variance·χ²_c/c:
-    a relative spread √(2/c) that relaxes only slowly near criticality. Each J_x has mean
-    m1,x = Π_l σ_w² E φ'(√q_l,x z)² along its own mean-field trajectory, so the pooled spectrum's variance
-    is the law's plus Var_x m1,x (computed here at ``nodes`` χ² quantiles). Mean-field per position.
-    """
-    from scipy.stats import chi2
-
-    from rmt_init.theory import derivative_moments, q_map
-
-    u = (np.arange(nodes) + 0.5) / nodes
-    means = []
-    for s in chi2.ppf(u, channels) / channels:
-        q, m = sigma_w2 * input_variance * s + sigma_b2, 1.0
-        for _ in range(depth):
-            m *= sigma_w2 * derivative_moments("tanh", q, 1)
-            q = q_map(q, "tanh", sigma_w2, sigma_b2)
-        means.append(m)
-    return float(np.var(means))
-
-
 def grid_cdf(law, start: float, x: np.ndarray, points: int = 600) -> tuple[np.ndarray, float]:
     """∫_start^x of the law's density by trapezoids on a uniform grid up to its upper edge, and the grid's total
     mass. The smooth law's own cdf costs 10–100 s a point; its density costs ~20 ms, and the orthogonal tanh law
@@ -99,7 +74,8 @@ def run(size: str, device: str, out_dir: Path) -> dict:
     import matplotlib.pyplot as plt
 
     from rmt_init.montecarlo import network_jacobian_spectrum
-    from rmt_init.theory import conv_jacobian_spectrum, conv_linear_moments, critical_point_from_q
+    from rmt_init.theory import conv_jacobian_spectrum, conv_linear_moments, conv_position_spread, \
+        critical_point_from_q
 
     t0 = time.perf_counter()
     cfg = SIZES[size]
@@ -147,7 +123,7 @@ def run(size: str, device: str, out_dir: Path) -> dict:
                                          channels=c) for L in depths] for ens in sweep}
     v_orth, v_gauss = float(laws["delta_orthogonal"][-1].var()), float(laws["gaussian"][-1].var())
     vd, sd = mean_se(sweep["delta_orthogonal"][-1])
-    spread = position_spread(L_max, cp.sigma_w2, cp.sigma_b2, tanh_kw["input_variance"], c)
+    spread = conv_position_spread(L_max, cp.sigma_w2, cp.sigma_b2, tanh_kw["input_variance"], c)
     tol = SAFETY * sd + (L_max / c) * v_orth
     checks.append(check(f"tanh delta-orthogonal variance (L={L_max}, c={c})", v_orth + spread, vd, tol, stderr=sd,
                         effect=v_gauss - v_orth,
@@ -196,7 +172,7 @@ def run(size: str, device: str, out_dir: Path) -> dict:
         ax.errorbar(depths, med, yerr=[np.subtract(med, lo), np.subtract(hi, med)], fmt="o", color=colour,
                     capsize=3, label=f"{ens} kernels: torch (median, quartiles)")
         ax.plot(depths, [float(law.var()) for law in laws[ens]], "-", color=colour, label=f"{ens}: theory (c → ∞)")
-    ax.plot(depths, [float(law.var()) + position_spread(L, cp.sigma_w2, cp.sigma_b2, tanh_kw["input_variance"], c)
+    ax.plot(depths, [float(law.var()) + conv_position_spread(L, cp.sigma_w2, cp.sigma_b2, tanh_kw["input_variance"], c)
                      for L, law in zip(depths, laws["delta_orthogonal"])], "--", color="C0",
             label="delta_orthogonal: theory + input-norm spread (finite c)")
     ax.set_yscale("log")
