@@ -59,18 +59,6 @@ def test_predictions_are_the_theory(result):
     assert result.edges.shape == (3,) and np.all(np.diff(result.edges) > 0)  # the edge grows with depth
 
 
-def test_relu_zero_fraction_against_sampled_active_counts():
-    """f = 1 − min_l K_l/N, K_l i.i.d. Bin(N, ½): against 2·10⁵ draws of the counts (independent of the
-    closed-form sum); tolerance 5 SE of the sample mean and of the sample standard deviation."""
-    rng = np.random.default_rng(0)
-    width, depth, n = 20, 4, 200_000
-    f = 1.0 - rng.binomial(width, 0.5, size=(n, depth)).min(axis=1) / width
-    mean, sd = main_job.relu_zero_fraction(width, depth)
-    assert abs(f.mean() - mean) <= 5 * f.std() / math.sqrt(n)
-    assert abs(f.std() - sd) <= 5 * sd / math.sqrt(2 * n)  # SE of a sample sd ≈ sd/√(2n)
-    assert main_job.relu_zero_fraction(64, 3)[0] == pytest.approx(0.5528, abs=5e-5)  # the docstring's value
-
-
 def test_json_parses_and_matches_the_checks(small, capsys, tmp_path):
     out = tmp_path / "main.png"
     status = cli.main(["--json", "--out", str(out)])

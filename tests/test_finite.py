@@ -697,3 +697,25 @@ def test_out_of_range_sizes_and_moments_are_refused_by_name():
             call()
     # in range: still exact (N = 10, L = 3: b = 4.725, docs/derivations.md T11)
     assert fwm(10, 3).b == pytest.approx(4.725, rel=1e-12)
+
+
+def test_relu_zero_fraction_exact_at_one_unit_and_against_sampled_active_counts():
+    """f = 1 − min_l K_l/N, K_l i.i.d. Bin(N, ½). N = 1: J = 0 unless every unit is active, f = 1 − 2^{−L}
+    exactly. Otherwise against 2·10⁵ draws of the counts (independent of the closed-form sum); tolerance 5 SE of
+    the sample mean and of the sample standard deviation (SE of a sample sd ≈ sd/√(2n))."""
+    from rmt_init.theory import relu_zero_fraction
+
+    for depth in (1, 3, 7):
+        mean, sd = relu_zero_fraction(1, depth)
+        assert mean == pytest.approx(1 - 2.0**-depth, abs=1e-15)
+        assert sd == pytest.approx(math.sqrt(2.0**-depth * (1 - 2.0**-depth)), abs=1e-15)
+    rng = np.random.default_rng(0)
+    for width, depth in ((20, 4), (64, 3)):
+        n = 200_000
+        f = 1.0 - rng.binomial(width, 0.5, size=(n, depth)).min(axis=1) / width
+        mean, sd = relu_zero_fraction(width, depth)
+        assert abs(f.mean() - mean) <= 5 * f.std() / math.sqrt(n)
+        assert abs(f.std() - sd) <= 5 * sd / math.sqrt(2 * n)
+    assert relu_zero_fraction(64, 3)[0] == pytest.approx(0.5528, abs=5e-5)  # the docstring's value
+    with pytest.raises(ValueError, match="width"):
+        relu_zero_fraction(0, 3)

@@ -12,7 +12,6 @@ import pytest
 
 import validation
 from validation import CLAIMS, common, runner
-from rmt_init.theory import relu_zero_fraction
 
 FIELDS = {"claim", "statement", "source", "size", "checks", "passed", "figures", "seconds", "config"}
 CHECK_FIELDS = {"name", "predicted", "measured", "stderr", "tolerance", "passed"}
@@ -156,21 +155,6 @@ def test_no_tolerance_is_as_large_as_the_effect(smoke):
             if not c["tolerance"] < c["effect"]:
                 loose.append((name, c["name"], c["tolerance"], c["effect"]))
     assert not loose, loose
-
-
-def test_relu_zero_fraction_exact():
-    # N = 1: J = 0 unless every unit is active: f = 1 − 2^{−L}
-    for depth in (1, 3, 7):
-        mean, sd = relu_zero_fraction(1, depth)
-        assert mean == pytest.approx(1 - 2.0**-depth, abs=1e-15)
-        assert sd == pytest.approx(math.sqrt(2.0**-depth * (1 - 2.0**-depth)), abs=1e-15)
-    # against sampled binomial minima (5 SE of the 200 000-sample mean)
-    rng = np.random.default_rng(2)
-    f = 1 - rng.binomial(64, 0.5, size=(200_000, 3)).min(axis=1) / 64
-    mean, sd = relu_zero_fraction(64, 3)
-    assert abs(f.mean() - mean) <= 5 * f.std() / math.sqrt(f.size)
-    assert sd == pytest.approx(f.std(), rel=0.02)  # SE of a sample sd: ~1/sqrt(2n) relative = 0.16 %
-    assert mean == pytest.approx(0.5528, abs=1e-4)
 
 
 def test_finite_n_edge_wishart():

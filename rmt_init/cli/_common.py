@@ -40,6 +40,31 @@ def add_output_arguments(parser: argparse.ArgumentParser, figure: str | None, js
     parser.add_argument("--json", action="store_true", default=none, help=json_help)
 
 
+def add_network_arguments(parser: Any, bias_help: str = "bias variance σ_b² (default 0)") -> None:
+    """The options that pick a network's activation and initialisation (``law``, ``spectrum``, ``compare``), with
+    suppressed defaults; :func:`default_init` resolves ``--init`` from them."""
+    none = argparse.SUPPRESS
+    parser.add_argument("--activation", default=none,
+                        help="torch.nn activation name: linear, relu, leaky_relu, tanh, hardtanh, erf, sigmoid, "
+                        "selu, gelu (default relu)")
+    parser.add_argument("--init", default=none,
+                        help="torch.nn.init scheme: kaiming_normal, xavier_uniform, orthogonal, torch_default, … "
+                        "(default kaiming_normal unless --weights or --sigma-w2 is given)")
+    parser.add_argument("--init-arg", type=parse_keyword, action="append", default=none, metavar="NAME=VALUE",
+                        help="keyword argument of the init scheme, e.g. gain=1.5, mode=fan_out (repeatable)")
+    parser.add_argument("--weights", choices=("gaussian", "orthogonal"), default=none,
+                        help="weight ensemble instead of --init (with --sigma-w2; default: its critical value)")
+    parser.add_argument("--sigma-w2", type=float, default=none, help="weight variance σ_w² (with --weights)")
+    parser.add_argument("--sigma-b2", type=float, default=none, help=bias_help)
+
+
+def default_init(args: argparse.Namespace) -> str | None:
+    """``--init``, or kaiming_normal when none of --init, --weights, --sigma-w2 is given."""
+    if args.init is None and args.weights is None and args.sigma_w2 is None:
+        return "kaiming_normal"
+    return args.init
+
+
 def given(args: argparse.Namespace, defaults: dict[str, Any]) -> set[str]:
     """Fill the defaults of the options not given and return the names of those given."""
     names = {name for name in defaults if hasattr(args, name)}

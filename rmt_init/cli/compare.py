@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import add_output_arguments, check_output_path, fmt, parse_keyword, print_json, \
-    refuse_figure_options, save_figure
+from ._common import add_network_arguments, add_output_arguments, check_output_path, default_init, fmt, \
+    print_json, refuse_figure_options, save_figure
 
 DEFAULT_FIGURE = "rmt_init_compare.png"
 DEFAULTS: dict[str, Any] = {
@@ -53,15 +53,7 @@ def add_parser(commands: Any) -> None:
     )
     p.add_argument("--depth", type=int, default=none, metavar="L", help=f"layers (default {DEFAULTS['depth']})")
     p.add_argument("--width", type=int, default=none, metavar="N", help=f"units per layer (default {DEFAULTS['width']})")
-    p.add_argument("--activation", default=none, help="torch.nn activation name (default relu)")
-    p.add_argument("--init", default=none,
-                   help="torch.nn.init scheme (default kaiming_normal unless --weights or --sigma-w2 is given)")
-    p.add_argument("--init-arg", type=parse_keyword, action="append", default=none, metavar="NAME=VALUE",
-                   help="keyword argument of the init scheme, e.g. gain=1.5 (repeatable)")
-    p.add_argument("--weights", choices=("gaussian", "orthogonal"), default=none,
-                   help="weight ensemble instead of --init (with --sigma-w2; default: its critical value)")
-    p.add_argument("--sigma-w2", type=float, default=none, help="weight variance σ_w² (with --weights)")
-    p.add_argument("--sigma-b2", type=float, default=none, help="bias variance σ_b² (default 0: no biases)")
+    add_network_arguments(p, "bias variance σ_b² (default 0: no biases)")
     p.add_argument("--trials", type=int, default=none, help=f"networks sampled (default {DEFAULTS['trials']})")
     p.add_argument("--seed", type=int, default=none, help=f"random seed (default {DEFAULTS['seed']})")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=none, help="torch device (default cpu)")
@@ -77,9 +69,7 @@ def run(args: argparse.Namespace, given: set[str], status: Any) -> int:
     refuse_figure_options(args, given, ("out", "scale"))
     if not args.no_plot:
         check_output_path(args.out)
-    init = args.init
-    if init is None and args.weights is None and args.sigma_w2 is None:
-        init = "kaiming_normal"
+    init = default_init(args)
     kwargs = dict(args.init_arg)
     law = jacobian_spectrum(args.depth, args.activation, init=init, weights=args.weights, sigma_w2=args.sigma_w2,
                             sigma_b2=args.sigma_b2, **kwargs)

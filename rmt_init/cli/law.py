@@ -15,10 +15,11 @@ from typing import Any
 
 from ._common import (
     CliError,
+    add_network_arguments,
     add_output_arguments,
     check_output_path,
+    default_init,
     fmt,
-    parse_keyword,
     parse_widths,
     print_json,
     refuse_figure_options,
@@ -64,18 +65,7 @@ def add_law_arguments(parser: argparse.ArgumentParser, default_law: str) -> None
     parser.add_argument("--depth", type=int, default=none, metavar="L",
                         help="layers (jacobian, default 10) or Gaussian factors (fuss-catalan only, default 3)")
     jac = parser.add_argument_group("jacobian law (jacobian_spectrum)")
-    jac.add_argument("--activation", default=none,
-                     help="torch.nn activation name: linear, relu, leaky_relu, tanh, hardtanh, erf, sigmoid, selu, "
-                     "gelu (default relu)")
-    jac.add_argument("--init", default=none,
-                     help="torch.nn.init scheme: kaiming_normal, xavier_uniform, orthogonal, torch_default, … "
-                     "(default kaiming_normal unless --weights or --sigma-w2 is given)")
-    jac.add_argument("--init-arg", type=parse_keyword, action="append", default=none, metavar="NAME=VALUE",
-                     help="keyword argument of the init scheme, e.g. gain=1.5, mode=fan_out (repeatable)")
-    jac.add_argument("--weights", choices=("gaussian", "orthogonal"), default=none,
-                     help="weight ensemble instead of --init (with --sigma-w2; default: its critical value)")
-    jac.add_argument("--sigma-w2", type=float, default=none, help="weight variance σ_w² (with --weights)")
-    jac.add_argument("--sigma-b2", type=float, default=none, help="bias variance σ_b² (default 0)")
+    add_network_arguments(jac)
     jac.add_argument("--widths", type=parse_widths, default=none, metavar="N0,…,NL",
                      help="layer widths for rectangular layers (depth + 1 numbers; default square)")
     mp = parser.add_argument_group("marchenko-pastur law")
@@ -128,10 +118,7 @@ def build_law(args: argparse.Namespace) -> tuple[Any, str]:
         law = marchenko_pastur(args.ratio, args.variance)
         title = f"Marchenko–Pastur law, ratio {law.ratio:g}, variance {law.variance:g}: eigenvalues of W Wᵀ/n"
     else:
-        init = args.init
-        if init is None and args.weights is None and args.sigma_w2 is None:
-            init = "kaiming_normal"
-        law = jacobian_spectrum(args.depth, args.activation, init=init, weights=args.weights,
+        law = jacobian_spectrum(args.depth, args.activation, init=default_init(args), weights=args.weights,
                                 sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2, widths=args.widths,
                                 **dict(args.init_arg))
         title = law.description + " (N → ∞)"
