@@ -8,7 +8,6 @@ module-scoped computation is shared by the tests that only read its result.
 from __future__ import annotations
 
 import json
-import math
 
 import matplotlib
 
