@@ -1454,6 +1454,15 @@ class FreeProductLaw(SpectralLaw):
         with mpmath.workdps(60):
             return _series.moments_from_s(self._series(_SERIES_ORDER), _SERIES_ORDER)
 
+    @cached_property
+    def _float_moment_cache(self) -> list[Any]:
+        """The first moments in 60-digit mpmath: what the law's construction and its float methods need. The
+        exact rationals (:attr:`_moment_cache`) are built only when asked for: with float weight variances
+        (torch_default: σ_w² = 1/3 rounded) their denominators grow to thousands of bits at depth 50 and cost
+        seconds of gcds."""
+        with mpmath.workdps(60):
+            return _series.moments_from_s(self._series(_SERIES_ORDER, exact=False), _SERIES_ORDER)
+
     def _float_moments(self, order: int) -> list[float]:
         return [float(m) for m in self._exact_moments(order, exact=False)]
 
@@ -1462,7 +1471,7 @@ class FreeProductLaw(SpectralLaw):
         ``exact=False``). Orders above ``_MAX_MOMENT_ORDER`` are refused: the series reversion costs ~order³
         operations on numbers that grow with the order (order 100 of a depth-4 ReLU law: 3 s exact)."""
         if order <= _SERIES_ORDER:
-            return self._moment_cache[:order]
+            return (self._moment_cache if exact else self._float_moment_cache)[:order]
         if order > _MAX_MOMENT_ORDER:
             raise ValueError(
                 f"order must be <= {_MAX_MOMENT_ORDER} (the largest supported order of the moments of a free "
