@@ -573,11 +573,10 @@ class FreeProductLaw(SpectralLaw):
         """(intervals of the continuous part, support)."""
         self._require_density()
         atom_locations = [loc for loc, _ in self.atoms]
-        if self.continuous_mass > _ATOM_TOL:
-            self._require_float_range()
         if self.continuous_mass <= _ATOM_TOL:
             lo, hi = min(atom_locations), max(atom_locations)
             return (), (lo, hi)
+        self._require_float_range()
         edges = list(self._singular_points)
         top = edges[-1]
         probes_top = [top * 1.5 + 1.0] if top > 0 else [1.0]
