@@ -93,6 +93,10 @@ _EDGE_NOISE = 1e-12  # next to an atom at 0, xρ(x) below this is rounding noise
 _EDGE_TAIL_OK = 1e-7  # below the table, the power law's mass is used when it is below this (error ~ its square)
 _EDGE_PANELS_PER_DECADE = 4  # panels of the ln F table per decade (one per decade left 3e−6 errors, depth-5 FC)
 _EDGE_NODE = 32  # the log–log edge table covers the sampling table's panels below this node
+_WARM_REACH = 0.25  # a warm start (FreeProductLaw._solve) reaches |ln x − ln x_ref| ≤ this × ln x_ref's distance to a singular point
+_WARM_MAX_GAP = 1.0  # … and at most this
+_WARM_ITERATIONS = 12
+_SOLUTIONS_CAP = 1 << 17  # remembered solutions per law
 _CONTINUATION_FLOOR = 1e-3  # η-continuation stops at this fraction of the distance to the nearest edge
 _MAX_MOMENT_ORDER = 100  # largest moment order computed from the S-series (cost ~order³, see _exact_moments)
 _EXACT_BITS = 20000  # above this, S-series are multiplied in 60-digit mpmath instead of rationals
@@ -750,21 +754,28 @@ class FreeProductLaw(SpectralLaw):
             x = edge.edge_table().ppf(target)
             floor = target < edge.cumulative[0]
             if floor.any() and edge.cumulative[0] > _EDGE_TAIL_OK and self._deep_edge is not None:
-                x[floor] = np.exp(self._deep_log_quantile(target[floor]))
+                # quantiles below e^{−746} round to 0: only the targets above that mass are solved
+                representable = floor & (target > self._mass_below_zero_quantile)
+                x[floor] = 0.0
+                if representable.any():
+                    x[representable] = np.exp(self._deep_log_quantile(target[representable]))
             lo_s, hi_s = edge.log_x[0], edge.log_x[-1]
             s = np.log(np.where(floor, 1.0, x))
+            # Newton in s per point: a point stops once its step is at rounding level in s or its mass is
+            # matched to the rounding of the Gauss–Legendre sum (steps of noise/κ otherwise never end)
+            active = np.flatnonzero(~floor & (x > 0))
             for _ in range(6):
-                active = ~floor & (x > 0)
-                if not active.any():
+                if active.size == 0:
                     break
                 xa = np.exp(s[active])
-                g = self._edge_mass_below(edge, xa) - target[active]
+                goal = target[active]
+                g = self._edge_mass_below(edge, xa) - goal
                 p = xa * self._pdf_vectorised(xa)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     step = np.where(p > 0, g / p, 0.0)
                 s[active] = np.clip(s[active] - step, lo_s, hi_s)
-                if np.all(np.abs(step) <= 1e-15 * np.maximum(1.0, np.abs(s[active]))):
-                    break
+                done = (np.abs(step) <= 1e-15 * np.maximum(1.0, np.abs(s[active]))) | (np.abs(g) <= 1e-15 * goal)
+                active = active[~done]
             out[near] = np.where(floor, x, np.exp(s))
         return out
 
@@ -862,6 +873,11 @@ class FreeProductLaw(SpectralLaw):
         cumulative *= edge.cumulative[0] / cumulative[-1]  # the subtraction's value at the floor (~1e−13 change)
         return ends_arr, t_arr, slope_arr, cumulative, local
 
+    @cached_property
+    def _mass_below_zero_quantile(self) -> float:
+        """The continuous mass below e^{−746} (below which e^s rounds to 0), from :attr:`_deep_edge`."""
+        return float(self._below_floor_mass(np.array([-746.0]), "x", 0.0)[0])
+
     def _deep_log_quantile(self, local: np.ndarray) -> np.ndarray:
         """s = ln x with continuous mass ``local`` below x, below the floor (:attr:`_deep_edge`): Newton in s
         on the table's mass, from ln F interpolated linearly in s; the power law below the table."""
@@ -873,13 +889,16 @@ class FreeProductLaw(SpectralLaw):
             k = np.clip(np.searchsorted(cumulative, target, side="right") - 1, 0, len(ends) - 2)
             lf0, lf1 = np.log(cumulative[k]), np.log(cumulative[k + 1])
             si = ends[k] + (np.log(target) - lf0) / (lf1 - lf0) * (ends[k + 1] - ends[k])
+            active = np.arange(si.size)  # per point: a point stops once its own step is at rounding level
             for _ in range(8):
-                g = self._below_floor_mass(si, "q", float(target.max())) - target
-                p = self._log_density(ends, t_ends, slopes, si)
-                step = np.where(p > 0, g / np.where(p > 0, p, 1.0), 0.0)
-                si = np.clip(si - step, ends[k], ends[k + 1])
-                if np.all(np.abs(step) <= 1e-14 * np.maximum(1.0, np.abs(si))):
+                if active.size == 0:
                     break
+                sa = si[active]
+                g = self._below_floor_mass(sa, "q", float(target.max())) - target[active]
+                p = self._log_density(ends, t_ends, slopes, sa)
+                step = np.where(p > 0, g / np.where(p > 0, p, 1.0), 0.0)
+                si[active] = np.clip(sa - step, ends[k[active]], ends[k[active] + 1])
+                active = active[np.abs(step) > 1e-14 * np.maximum(1.0, np.abs(si[active]))]
             result[inside] = si
         return result
 
@@ -1250,7 +1269,89 @@ class FreeProductLaw(SpectralLaw):
         return math.exp(max(_log_of_positive(m) / k for k, m in enumerate(moments, start=1)))
 
     def _solve(self, x: np.ndarray, ratio: float = 0.25) -> np.ndarray:
-        """t = log(1 + w), w = ψ(1/z), at z = x + i0 (η-continuation from far above the spectrum).
+        """t = log(1 + w), w = ψ(1/z), at z = x + i0 inside the support.
+
+        Where a solution at a nearby point x_ref is known (:attr:`_solutions`: every point solved inside the
+        support so far), Newton at z = x + i0 from the predictor t_ref + (s − s_ref)·dt/ds, s = ln z,
+        dt/ds = −1/∂_t log χ — a few steps instead of the η-continuation's dozens of solves. The equation
+        involves z only through s (:meth:`_newton`), and t(s + i0) is analytic in s away from the logarithms
+        of the positive singular points (edges, atoms; 0 is at s = −∞): "nearby" is |s − s_ref| ≤
+        _WARM_REACH·δ (δ: the distance in s from s_ref to the nearest of them, with none between) and ≤
+        _WARM_MAX_GAP. A warm point is kept when Newton converged to a root inside the support (−π < Im t < 0);
+        the others take the continuation (:meth:`_solve_cold`). Laws with numerically inverted factors
+        always take the continuation.
+        """
+        x = np.asarray(x, float)
+        t = np.empty(x.shape, complex)
+        cold = np.ones(x.shape, bool)
+        if not self.numerical and ratio == 0.25 and x.size:
+            warm_t, warm = self._solve_warm(x)
+            t[warm] = warm_t[warm]
+            cold = ~warm
+        if cold.any():
+            tc = self._solve_cold(x[cold], ratio)
+            t[cold] = tc
+            if not self.numerical:
+                self._remember(x[cold], tc)
+        return t
+
+    @cached_property
+    def _solutions(self) -> dict[str, np.ndarray]:
+        """Points solved inside the support: ln x (sorted), t, ∂_t log χ at t, and δ (distance to the
+        nearest singular point)."""
+        empty = np.zeros(0)
+        return {"log_x": empty, "t": empty.astype(complex), "slope": empty.astype(complex), "reach": empty}
+
+    def _remember(self, x: np.ndarray, t: np.ndarray) -> None:
+        """Add the solutions inside the support (−sin Im t > 0, x > 0) to :attr:`_solutions` (capped)."""
+        keep = (x > 0) & np.isfinite(t) & (-np.sin(t.imag) > 0) & (t.imag > -math.pi)
+        if not keep.any():
+            return
+        x, t = x[keep], t[keep]
+        positive = self._singular_points[self._singular_points > 0]
+        log_x = np.log(x)
+        # the distance in s = ln x to the nearest singular point (0 is at s = −∞)
+        reach = np.min(np.abs(log_x[:, None] - np.log(positive)[None, :]), axis=1) if positive.size else np.full(x.shape, np.inf)
+        memo = self._solutions
+        log_x = np.concatenate([memo["log_x"], log_x])
+        order = np.argsort(log_x, kind="stable")
+        if order.size > _SOLUTIONS_CAP:  # thin evenly rather than drop a region
+            order = order[:: -(-order.size // _SOLUTIONS_CAP)]
+        memo["log_x"] = log_x[order]
+        memo["t"] = np.concatenate([memo["t"], t])[order]
+        memo["slope"] = np.concatenate([memo["slope"], self._log_chi(t, [])[1]])[order]
+        memo["reach"] = np.concatenate([memo["reach"], reach])[order]
+
+    def _solve_warm(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(t, accepted) by Newton from the nearest remembered solution (see :meth:`_solve`)."""
+        memo = self._solutions
+        accepted = np.zeros(x.shape, bool)
+        t = np.zeros(x.shape, complex)
+        if memo["log_x"].size == 0:
+            return t, accepted
+        with np.errstate(divide="ignore"):
+            log_x = np.log(np.where(x > 0, x, 0.0))
+        ref = memo["log_x"]
+        k = np.clip(np.searchsorted(ref, log_x), 1, ref.size - 1) if ref.size > 1 else np.zeros(x.shape, int)
+        if ref.size > 1:
+            k = np.where(np.abs(log_x - ref[k - 1]) < np.abs(log_x - ref[k]), k - 1, k)
+        singular = np.log(self._singular_points[self._singular_points > 0])
+        same_side = np.searchsorted(singular, log_x) == np.searchsorted(singular, ref[k])
+        reach = np.minimum(_WARM_REACH * memo["reach"][k], _WARM_MAX_GAP)
+        near = (x > 0) & same_side & (np.abs(log_x - ref[k]) <= reach)
+        idx = np.flatnonzero(near)
+        if idx.size == 0:
+            return t, accepted
+        gap = log_x[idx] - ref[k[idx]]
+        guess = memo["t"][k[idx]] - gap / memo["slope"][k[idx]]
+        solved, _, ok = self._newton(x[idx] + 0j, guess, [], iterations=_WARM_ITERATIONS)
+        ok &= np.isfinite(solved) & (solved.imag < 0) & (solved.imag > -math.pi) & (-np.sin(solved.imag) > 0)
+        t[idx] = solved
+        accepted[idx] = ok
+        return t, accepted
+
+    def _solve_cold(self, x: np.ndarray, ratio: float = 0.25) -> np.ndarray:
+        """t at z = x + i0 by η-continuation from far above the spectrum.
 
         Points whose continuation fails (Newton stuck at a pole of a discrete factor's ψ) are solved
         again one at a time on a finer path (η ratio 0.5, start height set by the point itself).
