@@ -189,3 +189,38 @@ def test_orthogonal_linear_point_mass_matches_a_product_of_orthogonal_matrices()
     squared = np.linalg.svd(product, compute_uv=False) ** 2
     law = jacobian_spectrum(5, "linear", weights="orthogonal", sigma_w2=variances)
     assert np.allclose(squared, law.atoms[0][0], rtol=1e-12, atol=0)
+
+
+# ------------------------------------------------------------------------------------- free products
+# Warm starts solve the same equation as the η-continuation, to Newton's tolerance (a residual at the rounding
+# of the sum of ~2·depth logarithms, ~1e−15·depth relative in t): 1e−11 relative covers depth 200 with room.
+def _without_warm_starts(monkeypatch) -> None:
+    from rmt_init.theory.free import FreeProductLaw
+
+    monkeypatch.setattr(FreeProductLaw, "_solve_warm", lambda self, x: (np.zeros(x.shape, complex), np.zeros(x.shape, bool)))
+
+
+@pytest.mark.parametrize("depth, activation", [(6, "relu"), (200, "linear")])
+def test_warm_started_densities_match_the_continuation(depth, activation) -> None:
+    law = jacobian_spectrum(depth, activation)
+    lo, hi = law.intervals[0]
+    first = lo + (hi - lo) * np.linspace(0.001, 0.999, 200) ** 3
+    law.pdf(first)  # remembered
+    x = first * (1.0 + 1e-3 * np.random.default_rng(4).random(first.size))
+    x = x[x < hi]
+    warm, accepted = law._solve_warm(x)
+    assert accepted.mean() > 0.9  # the warm path is what is tested
+    t = law._solve_cold(x[accepted])
+    assert np.allclose(warm[accepted], t, rtol=1e-11, atol=1e-14)
+    cold_density = -np.exp(t.real) * np.sin(t.imag) / (np.pi * x[accepted])
+    assert np.allclose(law.pdf(x[accepted]), cold_density, rtol=1e-11, atol=0)
+
+
+def test_warm_started_quantiles_match_the_continuation(monkeypatch) -> None:
+    q = np.array([1e-6, 0.01, 0.3, 0.5, 0.7, 0.99, 1 - 1e-6])
+    law = jacobian_spectrum(3, "relu", weights="orthogonal")
+    warm = law.ppf(q)
+    assert law._solutions["log_x"].size > 0
+    _without_warm_starts(monkeypatch)
+    cold = jacobian_spectrum(3, "relu", weights="orthogonal").ppf(q)
+    assert np.allclose(warm, cold, rtol=1e-11, atol=0)
