@@ -1189,30 +1189,38 @@ class FreeProductLaw(SpectralLaw):
         """Newton on Log(zχ) = 0 and ψ_j(u_j) = s_j w in (t, τ_j); keeps Im w < 0 (Im t ∈ (−π, 0)) for Im z > 0.
 
         z enters only through log z: ``log_z`` (if given) replaces np.log(z), so that z = e^{log z} may lie
-        below the float range (then pass z = 1j to keep the branch guard, valid inside the support)."""
-        t = t.copy()
-        taus = [tau.copy() for tau in taus]
-        positive_eta = z.imag > 0
+        below the float range (then pass z = 1j to keep the branch guard, valid inside the support).
+        Each point is iterated until it converges (or its step is rejected as non-finite: it then keeps its
+        last finite iterate, reported as not converged); converged points are not evaluated again."""
+        shape = np.shape(z)
+        z = np.asarray(z).reshape(-1)
+        t = np.array(t, complex).reshape(-1)
+        taus = [np.array(tau, complex).reshape(-1) for tau in taus]
         converged = np.zeros(z.shape, bool)
-        log_z = np.log(z) if log_z is None else log_z
+        log_z = (np.log(z) if log_z is None else np.asarray(log_z, complex)).reshape(-1)
+        active = np.arange(z.size)
         for _ in range(iterations):
-            log_chi, a, extras = self._log_chi(t, taus)
+            if active.size == 0:
+                break
+            za, ta, lza = z[active], t[active], log_z[active]
+            taua = [tau[active] for tau in taus]
+            positive_eta = za.imag > 0
+            log_chi, a, extras = self._log_chi(ta, taua)
             # inner Newton: solve ψ_j(u_j) = s_j w at the current t first, so that the outer step is
             # Newton's step on the reduced equation Log(zχ(w)) = 0 alone. (A joint step in (t, τ_j) lets the
             # residuals ρ_j enter multiplied by the power of the factor — the depth — and diverges for deep
             # products far from the spectrum.)
             for _inner in range(_INNER_STEPS if extras else 0):
-                big = np.zeros(z.shape, bool)
+                big = np.zeros(za.shape, bool)
                 for rho, u_dpsi, s_opw, k, noise in extras:
                     big |= np.abs(rho) > np.maximum(1e-14 * np.abs(s_opw), 2.0 * noise)
-                big &= ~converged
                 if not big.any():
                     break
-                for tau, (rho, u_dpsi, *_) in zip(taus, extras):
+                for tau, (rho, u_dpsi, *_) in zip(taua, extras):
                     step = np.where(big, rho / u_dpsi, 0)
                     tau[...] = np.where(np.isfinite(step), tau - step, tau)
-                log_chi, a, extras = self._log_chi(t, taus)
-            r0 = log_z + log_chi
+                log_chi, a, extras = self._log_chi(ta, taua)
+            r0 = lza + log_chi
             r0 = r0.real + 1j * np.angle(np.exp(1j * r0.imag))  # principal Log(zχ)
             numerator = r0.copy()
             denominator = a.copy()
@@ -1223,36 +1231,32 @@ class FreeProductLaw(SpectralLaw):
             too_big = np.abs(dt) > 1.0
             dt[too_big] /= np.abs(dt[too_big])
             for _halving in range(40):
-                bad = positive_eta & (((t + dt).imag >= 0) | ((t + dt).imag <= -math.pi))
+                bad = positive_eta & (((ta + dt).imag >= 0) | ((ta + dt).imag <= -math.pi))
                 if not bad.any():
                     break
                 dt[bad] *= 0.5
-            dt = np.where(converged, 0, dt)
-            new_taus = [tau + np.where(converged, 0, (s_opw * dt - rho) / u_dpsi) for tau, (rho, u_dpsi, s_opw, *_) in zip(taus, extras)]
+            new_taus = [tau + (s_opw * dt - rho) / u_dpsi for tau, (rho, u_dpsi, s_opw, *_) in zip(taua, extras)]
             # a step into a pole of ψ (or from a non-finite slope) is rejected: those points keep their
             # last finite iterate and are reported as not converged, so the caller refines them
-            finite = np.isfinite(t + dt)
+            finite = np.isfinite(ta + dt)
             for new_tau in new_taus:
                 finite &= np.isfinite(new_tau)
             dt = np.where(finite, dt, 0)
-            for tau, new_tau in zip(taus, new_taus):
-                tau[...] = np.where(finite, new_tau, tau)
-            t += dt
+            for tau, tau_a, new_tau in zip(taus, taua, new_taus):
+                tau[active] = np.where(finite, new_tau, tau_a)
+            t[active] = ta + dt
             residual = np.abs(r0)
             # the residual cannot go below the rounding of the sum of logarithms that forms it, nor below
             # the error of a numerical ψ_j carried into log χ through τ_j (times the factor's power)
-            rounding = 1e-15 * (self._n_logs + np.abs(log_z) + np.abs(log_chi))
+            rounding = 1e-15 * (self._n_logs + np.abs(lza) + np.abs(log_chi))
             for rho, u_dpsi, s_opw, k, noise in extras:
                 residual = np.maximum(residual, np.abs(rho) / np.abs(s_opw))
                 rounding = rounding + abs(k) * 2.0 * noise / np.abs(u_dpsi)
-            converged |= finite & ((np.abs(dt) <= _NEWTON_TOL * np.maximum(1.0, np.abs(t))) | (residual <= rounding))
-            if not finite.all() and not (converged | ~finite).all():
-                continue
-            if not finite.all():
-                break
-            if converged.all():
-                break
-        return t, taus, converged
+            done = finite & ((np.abs(dt) <= _NEWTON_TOL * np.maximum(1.0, np.abs(ta + dt))) | (residual <= rounding))
+            converged[active] = done
+            # a rejected step repeats itself: such a point stays where it is, unconverged
+            active = active[finite & ~done]
+        return t.reshape(shape), [tau.reshape(shape) for tau in taus], converged.reshape(shape)
 
     @cached_property
     def _first_moments(self) -> tuple[float, float]:
