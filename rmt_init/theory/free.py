@@ -96,7 +96,7 @@ _EDGE_NODE = 32  # the log–log edge table covers the sampling table's panels b
 _WARM_REACH = 0.25  # a warm start (FreeProductLaw._solve) reaches |ln x − ln x_ref| ≤ this × ln x_ref's distance to a singular point
 _WARM_MAX_GAP = 1.0  # … and at most this
 _WARM_ITERATIONS = 12
-_SOLUTIONS_CAP = 1 << 17  # remembered solutions per law
+_SOLUTIONS_CAP = 1 << 16  # remembered solutions per law (~3 MB)
 _CONTINUATION_FLOOR = 1e-3  # η-continuation stops at this fraction of the distance to the nearest edge
 _MAX_MOMENT_ORDER = 100  # largest moment order computed from the S-series (cost ~order³, see _exact_moments)
 _EXACT_BITS = 20000  # above this, S-series are multiplied in 60-digit mpmath instead of rationals
@@ -1199,63 +1199,66 @@ class FreeProductLaw(SpectralLaw):
         converged = np.zeros(z.shape, bool)
         log_z = (np.log(z) if log_z is None else np.asarray(log_z, complex)).reshape(-1)
         active = np.arange(z.size)
-        for _ in range(iterations):
-            if active.size == 0:
-                break
-            za, ta, lza = z[active], t[active], log_z[active]
-            taua = [tau[active] for tau in taus]
-            positive_eta = za.imag > 0
-            log_chi, a, extras = self._log_chi(ta, taua)
-            # inner Newton: solve ψ_j(u_j) = s_j w at the current t first, so that the outer step is
-            # Newton's step on the reduced equation Log(zχ(w)) = 0 alone. (A joint step in (t, τ_j) lets the
-            # residuals ρ_j enter multiplied by the power of the factor — the depth — and diverges for deep
-            # products far from the spectrum.)
-            for _inner in range(_INNER_STEPS if extras else 0):
-                big = np.zeros(za.shape, bool)
-                for rho, u_dpsi, s_opw, k, noise in extras:
-                    big |= np.abs(rho) > np.maximum(1e-14 * np.abs(s_opw), 2.0 * noise)
-                if not big.any():
+        # a zero ∂ψ/∂τ (at a pole of a discrete factor's ψ) makes the step non-finite: rejected below, so the
+        # divisions that form it are silenced here
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for _ in range(iterations):
+                if active.size == 0:
                     break
-                for tau, (rho, u_dpsi, *_) in zip(taua, extras):
-                    step = np.where(big, rho / u_dpsi, 0)
-                    tau[...] = np.where(np.isfinite(step), tau - step, tau)
+                za, ta, lza = z[active], t[active], log_z[active]
+                taua = [tau[active] for tau in taus]
+                positive_eta = za.imag > 0
                 log_chi, a, extras = self._log_chi(ta, taua)
-            r0 = lza + log_chi
-            r0 = r0.real + 1j * np.angle(np.exp(1j * r0.imag))  # principal Log(zχ)
-            numerator = r0.copy()
-            denominator = a.copy()
-            for rho, u_dpsi, s_opw, k, _ in extras:
-                numerator -= k * rho / u_dpsi
-                denominator += k * s_opw / u_dpsi
-            dt = -numerator / denominator
-            too_big = np.abs(dt) > 1.0
-            dt[too_big] /= np.abs(dt[too_big])
-            for _halving in range(40):
-                bad = positive_eta & (((ta + dt).imag >= 0) | ((ta + dt).imag <= -math.pi))
-                if not bad.any():
-                    break
-                dt[bad] *= 0.5
-            new_taus = [tau + (s_opw * dt - rho) / u_dpsi for tau, (rho, u_dpsi, s_opw, *_) in zip(taua, extras)]
-            # a step into a pole of ψ (or from a non-finite slope) is rejected: those points keep their
-            # last finite iterate and are reported as not converged, so the caller refines them
-            finite = np.isfinite(ta + dt)
-            for new_tau in new_taus:
-                finite &= np.isfinite(new_tau)
-            dt = np.where(finite, dt, 0)
-            for tau, tau_a, new_tau in zip(taus, taua, new_taus):
-                tau[active] = np.where(finite, new_tau, tau_a)
-            t[active] = ta + dt
-            residual = np.abs(r0)
-            # the residual cannot go below the rounding of the sum of logarithms that forms it, nor below
-            # the error of a numerical ψ_j carried into log χ through τ_j (times the factor's power)
-            rounding = 1e-15 * (self._n_logs + np.abs(lza) + np.abs(log_chi))
-            for rho, u_dpsi, s_opw, k, noise in extras:
-                residual = np.maximum(residual, np.abs(rho) / np.abs(s_opw))
-                rounding = rounding + abs(k) * 2.0 * noise / np.abs(u_dpsi)
-            done = finite & ((np.abs(dt) <= _NEWTON_TOL * np.maximum(1.0, np.abs(ta + dt))) | (residual <= rounding))
-            converged[active] = done
-            # a rejected step repeats itself: such a point stays where it is, unconverged
-            active = active[finite & ~done]
+                # inner Newton: solve ψ_j(u_j) = s_j w at the current t first, so that the outer step is
+                # Newton's step on the reduced equation Log(zχ(w)) = 0 alone. (A joint step in (t, τ_j) lets the
+                # residuals ρ_j enter multiplied by the power of the factor — the depth — and diverges for deep
+                # products far from the spectrum.)
+                for _inner in range(_INNER_STEPS if extras else 0):
+                    big = np.zeros(za.shape, bool)
+                    for rho, u_dpsi, s_opw, k, noise in extras:
+                        big |= np.abs(rho) > np.maximum(1e-14 * np.abs(s_opw), 2.0 * noise)
+                    if not big.any():
+                        break
+                    for tau, (rho, u_dpsi, *_) in zip(taua, extras):
+                        step = np.where(big, rho / u_dpsi, 0)
+                        tau[...] = np.where(np.isfinite(step), tau - step, tau)
+                    log_chi, a, extras = self._log_chi(ta, taua)
+                r0 = lza + log_chi
+                r0 = r0.real + 1j * np.angle(np.exp(1j * r0.imag))  # principal Log(zχ)
+                numerator = r0.copy()
+                denominator = a.copy()
+                for rho, u_dpsi, s_opw, k, _ in extras:
+                    numerator -= k * rho / u_dpsi
+                    denominator += k * s_opw / u_dpsi
+                dt = -numerator / denominator
+                too_big = np.abs(dt) > 1.0
+                dt[too_big] /= np.abs(dt[too_big])
+                for _halving in range(40):
+                    bad = positive_eta & (((ta + dt).imag >= 0) | ((ta + dt).imag <= -math.pi))
+                    if not bad.any():
+                        break
+                    dt[bad] *= 0.5
+                new_taus = [tau + (s_opw * dt - rho) / u_dpsi for tau, (rho, u_dpsi, s_opw, *_) in zip(taua, extras)]
+                # a step into a pole of ψ (or from a non-finite slope) is rejected: those points keep their
+                # last finite iterate and are reported as not converged, so the caller refines them
+                finite = np.isfinite(ta + dt)
+                for new_tau in new_taus:
+                    finite &= np.isfinite(new_tau)
+                dt = np.where(finite, dt, 0)
+                for tau, tau_a, new_tau in zip(taus, taua, new_taus):
+                    tau[active] = np.where(finite, new_tau, tau_a)
+                t[active] = ta + dt
+                residual = np.abs(r0)
+                # the residual cannot go below the rounding of the sum of logarithms that forms it, nor below
+                # the error of a numerical ψ_j carried into log χ through τ_j (times the factor's power)
+                rounding = 1e-15 * (self._n_logs + np.abs(lza) + np.abs(log_chi))
+                for rho, u_dpsi, s_opw, k, noise in extras:
+                    residual = np.maximum(residual, np.abs(rho) / np.abs(s_opw))
+                    rounding = rounding + abs(k) * 2.0 * noise / np.abs(u_dpsi)
+                done = finite & ((np.abs(dt) <= _NEWTON_TOL * np.maximum(1.0, np.abs(ta + dt))) | (residual <= rounding))
+                converged[active] = done
+                # a rejected step repeats itself: such a point stays where it is, unconverged
+                active = active[finite & ~done]
         return t.reshape(shape), [tau.reshape(shape) for tau in taus], converged.reshape(shape)
 
     @cached_property

@@ -286,8 +286,9 @@ class MarchenkoPastur(SpectralLaw):
                 below, above = part - atom, 1.0 - part
                 if self._atom_rounding:
                     below += self._atom_rounding
-            np.clip(below, 0.0, total, out=below)
-            np.clip(above, 0.0, total, out=above)
+            for mass in (below, above):  # fmin/fmax take the number over NaN: NaN targets (NaN out) stay in the table
+                np.fmin(mass, total, out=mass)
+                np.fmax(mass, 0.0, out=mass)
             out[start : start + _BLOCK] = self._quantile_block(below, above)
         return out
 
@@ -313,7 +314,7 @@ class MarchenkoPastur(SpectralLaw):
         mass = np.where(upper, above, below)
         u = np.cbrt(mass)
         u *= to_u
-        np.minimum(u, float(n), out=u)
+        np.fmin(u, float(n), out=u)
         cell = u.astype(np.intp)
         np.minimum(cell, n - 1, out=cell)
         t = u - cell
