@@ -51,7 +51,7 @@ Checked values: s = 2, ρ(1/2) = 1/π; s = 3, ρ(1) = 0.1368778, ρ(3) = 0.04469
 from __future__ import annotations
 
 import math
-from functools import cached_property
+from functools import cached_property, wraps
 
 import mpmath
 import numpy as np
@@ -73,6 +73,27 @@ _MAX_ITERATIONS = 100
 _NEWTON_TOL = 1e-9
 #: below u = 1 − t = _U_ANCHOR the hard-edge relations are used in closed form (see _hard_anchor)
 _U_ANCHOR = 1e-280  # a Newton step below this (in log t) leaves an error of order its square
+
+
+#: points per block: pdf/cdf/ppf run on blocks of this size, whose Newton temporaries (~40 arrays) stay in cache, so
+#: the cost per point is flat in the array's size (one call on 10⁷ points was 2.2× slower per point than ten on 10⁶)
+_BLOCK = 1 << 14
+
+
+def _blockwise(method):
+    """Apply an elementwise ``method(self, x)`` to ``x`` in consecutive blocks of ``_BLOCK`` points."""
+
+    @wraps(method)
+    def in_blocks(self, x: np.ndarray) -> np.ndarray:
+        if x.size <= _BLOCK:
+            return method(self, x)
+        flat = x.reshape(-1)
+        out = np.empty(flat.shape)
+        for start in range(0, flat.size, _BLOCK):
+            out[start : start + _BLOCK] = method(self, flat[start : start + _BLOCK])
+        return out.reshape(x.shape)
+
+    return in_blocks
 
 
 def _safeguarded_newton(func, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -293,6 +314,7 @@ class FussCatalan(SpectralLaw):
         with np.errstate(over="ignore"):
             return np.minimum(np.exp(self._logpdf(x)), np.finfo(float).max)
 
+    @_blockwise
     def _logpdf(self, x: np.ndarray) -> np.ndarray:
         out = np.full(x.shape, -np.inf)
         # Points between the true edge and its double rounding carry no mass.
@@ -440,6 +462,7 @@ class FussCatalan(SpectralLaw):
         cdf[upper] = 1.0 - sf[upper]
         return cdf, sf
 
+    @_blockwise
     def _cdf(self, x: np.ndarray) -> np.ndarray:
         inside, t, u = self._split(x)
         out = np.where(x >= self._edge_hi, 1.0, 0.0)
@@ -447,6 +470,7 @@ class FussCatalan(SpectralLaw):
         out[inside] = self._cdf_and_sf(t[inside], u[inside])[0]
         return out
 
+    @_blockwise
     def _sf(self, x: np.ndarray) -> np.ndarray:
         inside, t, u = self._split(x)
         out = np.where(x <= 0, 1.0, 0.0)
@@ -454,6 +478,7 @@ class FussCatalan(SpectralLaw):
         return out
 
     # ------------------------------------------------------------------ quantiles and sampling
+    @_blockwise
     def _ppf(self, q: np.ndarray) -> np.ndarray:
         out = np.empty(q.shape)
         lower = q <= self._tables["cdf_mid"]
@@ -461,6 +486,7 @@ class FussCatalan(SpectralLaw):
         out[~lower] = self._x_from_sf(1.0 - q[~lower])
         return out
 
+    @_blockwise
     def _isf(self, p: np.ndarray) -> np.ndarray:
         out = np.empty(p.shape)
         upper = p < 1.0 - self._tables["cdf_mid"]

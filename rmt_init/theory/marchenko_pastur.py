@@ -18,22 +18,39 @@ below x (F_c(π) = min(1, 1/c)), with θ = 2 arctan2(√(x − x₋), √(x₊ �
 cancellation at both edges. Near a soft lower edge (c ≠ 1) the three terms cancel to O(θ³), so where
 they cancel by more than a factor 100 (and for π − θ < 0.1 in the sf) the tail mass is integrated
 instead, in θ, where the integrand dF_c/dθ = (2/π) sin²θ · v/x(θ) is smooth.
+
+Quantiles (derived here): F_c is odd in θ (every term is), with F_c = O(θ³) at a soft edge and O(θ) at the
+hard edge (c = 1); the same holds for the mass above x in π − θ. So with M the continuous mass and
+s = (m/M)^{1/3} for a mass m ≤ M/2 below x (or above x, for the upper half), θ (or π − θ) is an odd analytic
+function of s, and so is z = sin(θ/2) = √((x − x₋)/(x₊ − x₋)) (or sin((π − θ)/2)), whose oddness keeps a
+cubic's relative accuracy as z → 0. z is tabulated at 4096 equal steps of s per half, solved exactly
+(Newton on F_c, the quadrature where it cancels), with exact slopes dz/ds = (cos(θ/2)/2)·3Ms²/(dF_c/dθ), and
+interpolated by cubic Hermite polynomials (error O(h⁴)), each cell checked against exact quantiles at three
+interior points when the table is built. A quantile costs a cube root and a cubic (no search, no
+iteration); in a cell whose check left more than 1e−14 relative in x (next to the sharp lower edge of
+c ≈ 1) it is solved by safeguarded Newton on the exact mass, from the interpolated value. Measured against
+mpmath: ≤ 1e−14 relative (tests/test_perpoint.py).
 """
 from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import cached_property
 
 import numpy as np
 
 from .._validate import check_real
-from .laws import _LOG_TINY, MAX_EXACT_ORDER, Atom, SpectralLaw, _tanhsinh
+from .laws import _LOG_TINY, _QUAD_RTOL, MAX_EXACT_ORDER, Atom, SpectralLaw, _tanhsinh
 
 __all__ = ["MarchenkoPastur", "marchenko_pastur"]
 
 _TAIL_THETA = 0.1
 _MAX_CANCELLATION = 100.0
 _INVERSE_GRID = 4097
+_TABLE_CELLS = 4096  # cells of the quantile table per half, in s = (m/M)^{1/3}
+_S_MAX = 0.5 ** (1.0 / 3.0)  # s at half the continuous mass
+_TABLE_RTOL = 1e-14  # a cell's cubic is used where its check left at most this relative error in x (bar: 1e−12)
+_BLOCK = 1 << 15  # points per block in the quantile function (temporaries stay in cache)
 
 
 class MarchenkoPastur(SpectralLaw):
@@ -144,52 +161,202 @@ class MarchenkoPastur(SpectralLaw):
         return out
 
     # ------------------------------------------------------------------ quantiles
-    def _theta_from_mass(self, mass: np.ndarray) -> np.ndarray:
-        """θ with F_c(θ) = mass (0 ≤ mass ≤ continuous mass): table guess, then safeguarded Newton.
+    # Quantiles: a cubic table in the cube root of the mass (module docstring, "Quantiles").
+    def _accurate_mass(self, angle: np.ndarray, from_top: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Continuous mass below x(θ = angle), or above x(θ = π − angle): the closed form, or the quadrature
+        in θ where the closed form cancels (as in :meth:`_interval_cdf` / :meth:`_interval_sf`); and its
+        accuracy (a few ulps of the closed form's terms, or the quadrature's relative tolerance)."""
+        eps = np.finfo(float).eps
+        if from_top:
+            below, magnitude = self._closed_form_terms(math.pi - angle)
+            out = self.continuous_mass - below
+            accuracy = 4.0 * eps * (self.continuous_mass + magnitude)
+            tail = angle < _TAIL_THETA
+        else:
+            out, magnitude = self._closed_form_terms(angle)
+            accuracy = 4.0 * eps * magnitude
+            tail = magnitude > _MAX_CANCELLATION * np.abs(out)
+        if tail.any():
+            out[tail] = self._tail_mass(angle[tail], from_top)
+            accuracy[tail] = 2.0 * _QUAD_RTOL * out[tail]
+        return out, accuracy
 
-        dF_c/dθ = (2/π) sin²θ · v / x(θ) (from ρ dx/dθ).
-        """
-        grid = np.linspace(0.0, math.pi, _INVERSE_GRID)
-        values = self._continuous_below_theta(grid)
-        k = np.clip(np.searchsorted(values, mass) - 1, 0, _INVERSE_GRID - 2)
-        lo, hi = grid[k].copy(), grid[k + 1].copy()
-        theta = np.interp(mass, values, grid)
-        v = self.variance
-        active = np.arange(mass.size)  # only the points not yet converged are iterated (10⁶ samples: 9.6 s before)
-        for _ in range(60):
-            th = theta[active]
-            f = self._continuous_below_theta(th) - mass[active]
-            la = np.where(f < 0, th, lo[active])
-            ha = np.where(f > 0, th, hi[active])
-            lo[active], hi[active] = la, ha
-            x = self._x_from_theta(th)  # v(1 + c − 2√c cos θ) cancels for c ≈ 1, θ → 0
-            slope = (2.0 / math.pi) * np.sin(th) ** 2 * v / x
-            with np.errstate(divide="ignore", invalid="ignore"):
-                newton = th - f / slope
-            ok = np.isfinite(newton) & (newton >= la) & (newton <= ha)
-            new = np.where(ok, newton, 0.5 * (la + ha))
-            theta[active] = new
-            active = active[np.abs(new - th) > 1e-15 * np.maximum(th, 1e-300)]
+    def _solve_angle(self, target: np.ndarray, from_top: bool, lo: np.ndarray, hi: np.ndarray, guess: np.ndarray) -> np.ndarray:
+        """The angle in [lo, hi] with :meth:`_accurate_mass` = target: Newton (slope dF/dθ, closed form) while
+        it stays in the bracket, bisection otherwise; each point is iterated until its own step is within a
+        few ulps, its residual within the mass's accuracy, or its bracket a few ulps wide."""
+        eps = np.finfo(float).eps
+        lo, hi = lo.astype(float), hi.astype(float)
+        angle = np.clip(guess, lo, hi)
+        active = np.flatnonzero(hi > lo)
+        for _ in range(100):
             if active.size == 0:
                 break
-        return theta
+            a, la, ha, goal = angle[active], lo[active], hi[active], target[active]
+            mass, accuracy = self._accurate_mass(a, from_top)
+            f = mass - goal
+            la = np.where(f < 0, a, la)
+            ha = np.where(f > 0, a, ha)
+            lo[active], hi[active] = la, ha
+            with np.errstate(divide="ignore", invalid="ignore"):
+                newton = a - f / self._angle_density(a, from_top)
+            ok = np.isfinite(newton) & (newton >= la) & (newton <= ha)
+            new = np.where(f == 0.0, a, np.where(ok, newton, 0.5 * (la + ha)))
+            angle[active] = new
+            done = (
+                (np.abs(new - a) <= 4.0 * eps * a)
+                | (np.abs(f) <= accuracy)  # matched to the mass's own accuracy
+                | (ha - la <= 4.0 * eps * ha)
+            )
+            active = active[~done]
+        return angle
 
-    def _x_from_theta(self, theta: np.ndarray) -> np.ndarray:
-        """x(θ) = x₋ + (x₊ − x₋) sin²(θ/2): no cancellation near either edge."""
-        return self._lower + (self._upper - self._lower) * np.sin(0.5 * theta) ** 2
+    def _angle_from_mass(self, target: np.ndarray, from_top: bool) -> np.ndarray:
+        """Angle solving the mass equation for any targets in [0, M] (bracket from a grid in the angle)."""
+        grid = np.linspace(0.0, math.pi, _INVERSE_GRID)
+        values = self._accurate_mass(grid, from_top)[0]
+        k = np.clip(np.searchsorted(values, target) - 1, 0, _INVERSE_GRID - 2)
+        return self._solve_angle(target, from_top, grid[k], grid[k + 1], np.interp(target, values, grid))
+
+    @cached_property
+    def _quantile_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """(cubic coefficients per cell (2N × 4: lower half, then upper half), cell angles (2N × 2), cell
+        passed its check (2N), step h in s)."""
+        n = _TABLE_CELLS
+        h = _S_MAX / n
+        total = self.continuous_mass
+        coefficients, brackets, good = [], [], []
+        for from_top in (False, True):
+            s = h * np.arange(n + 1)
+            angle = self._angle_from_mass(total * s**3, from_top)
+            angle[0] = 0.0
+            z = np.sin(0.5 * angle)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # dz/ds = (cos(θ/2)/2) dθ/dm · 3 M s²
+                slope = 0.5 * np.cos(0.5 * angle) * 3.0 * total * s**2 / self._angle_density(angle, from_top)
+            # at s = 0: θ ≈ (M/c₃)^{1/3} s at a soft edge x_e (F ≈ c₃θ³, c₃ = 2v/(3π x_e)); θ = O(s³) at the hard edge
+            edge = self._upper if from_top else self._lower
+            slope[0] = 0.5 * (total * 1.5 * math.pi * edge / self.variance) ** (1.0 / 3.0)
+            d0, d1 = h * slope[:-1], h * slope[1:]
+            z0, z1 = z[:-1], z[1:]
+            c = np.stack([z0, d0, 3.0 * (z1 - z0) - 2.0 * d0 - d1, 2.0 * (z0 - z1) + d0 + d1], axis=1)
+            # check each cell at t = 1/4, 1/2, 3/4 against the exact quantile
+            t = np.array([0.25, 0.5, 0.75])
+            probe_s = (np.arange(n)[:, None] + t[None, :]) * h
+            lo = np.repeat(angle[:-1], 3)
+            hi = np.repeat(angle[1:], 3)
+            exact = self._solve_angle(total * probe_s.ravel() ** 3, from_top, lo, hi, 0.5 * (lo + hi)).reshape(n, 3)
+            x_exact = self._x_from_z(np.sin(0.5 * exact), from_top)
+            z_cubic = c[:, :1] + t * (c[:, 1:2] + t * (c[:, 2:3] + t * c[:, 3:4]))
+            x_cubic = self._x_from_z(z_cubic, from_top)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                error = np.max(np.abs(x_cubic - x_exact) / x_exact, axis=1)
+            coefficients.append(c)
+            brackets.append(np.stack([angle[:-1], angle[1:]], axis=1))
+            good.append(error <= _TABLE_RTOL)
+        return np.concatenate(coefficients), np.concatenate(brackets), np.concatenate(good), h
+
+    @cached_property
+    def _atom_rounding(self) -> float:
+        """(the float atom 1 − continuous mass) − (the exact atom 1 − 1/c), for c > 1; else 0."""
+        if self.ratio <= 1.0:
+            return 0.0
+        atom = 1.0 - self.continuous_mass
+        return float(Fraction(atom) - (1 - 1 / Fraction(self.ratio)))
+
+    def _x_from_z(self, z: np.ndarray, from_top: bool) -> np.ndarray:
+        """x = x₋ + (x₊ − x₋) z², or x₊ − (x₊ − x₋) z² from the top (z = sin(θ/2), or sin((π − θ)/2))."""
+        width = self._upper - self._lower
+        return self._upper - width * z * z if from_top else self._lower + width * z * z
+
+    def _quantile(self, p: np.ndarray, upper_tail: bool) -> np.ndarray:
+        """ppf(p) (or isf(p) if ``upper_tail``) of the continuous part, in blocks of _BLOCK points (the
+        temporaries stay in cache): the mass of the nearer edge picks the half-table. Points inside the atom
+        at 0 come out as x₋ here (the callers put them at 0)."""
+        total = self.continuous_mass
+        atom = 1.0 - total
+        out = np.empty(p.shape)
+        for start in range(0, p.size, _BLOCK):
+            part = p[start : start + _BLOCK]
+            if upper_tail:  # p is the mass above x (exact for small p, unlike 1 − p)
+                below, above = total - part, part
+            else:
+                # q − (1 − 1/c) with the rounding of the float atom added back (it is 1e−5 of q − atom at
+                # q − atom = 1e−12); the mass above x is 1 − q exactly (no atom above)
+                below, above = part - atom, 1.0 - part
+                if self._atom_rounding:
+                    below += self._atom_rounding
+            for mass in (below, above):  # fmin/fmax take the number over NaN: NaN targets (NaN out) stay in the table
+                np.fmin(mass, total, out=mass)
+                np.fmax(mass, 0.0, out=mass)
+            out[start : start + _BLOCK] = self._quantile_block(below, above)
+        return out
+
+    @cached_property
+    def _quantile_kernel(self) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, float, bool]:
+        """The table in the form the block loop uses: coefficient columns, x = base + scale·z² per half,
+        the scale from the mass to u = s/h, and whether every cell passed its check."""
+        coefficients, _, good, h = self._quantile_table
+        width = self._upper - self._lower
+        columns = [np.ascontiguousarray(coefficients[:, k]) for k in range(4)]
+        return (
+            columns,
+            np.array([self._lower, self._upper]),
+            np.array([width, -width]),
+            1.0 / (h * math.cbrt(self.continuous_mass)),
+            bool(good.all()),
+        )
+
+    def _quantile_block(self, below: np.ndarray, above: np.ndarray) -> np.ndarray:
+        (c0, c1, c2, c3), base, scale, to_u, all_good = self._quantile_kernel
+        n = _TABLE_CELLS
+        upper = below > 0.5 * self.continuous_mass
+        mass = np.where(upper, above, below)
+        u = np.cbrt(mass)
+        u *= to_u
+        np.fmin(u, float(n), out=u)
+        cell = u.astype(np.intp)
+        np.minimum(cell, n - 1, out=cell)
+        t = u - cell
+        side = upper.astype(np.intp)
+        cell += side * n
+        z = c3.take(cell)
+        z *= t
+        z += c2.take(cell)
+        z *= t
+        z += c1.take(cell)
+        z *= t
+        z += c0.take(cell)
+        x = z * z
+        x *= scale.take(side)
+        x += base.take(side)
+        if all_good:
+            return x
+        _, brackets, good, _ = self._quantile_table
+        bad = ~good[cell]
+        if bad.any():  # cells whose cubic was not within _TABLE_RTOL: Newton on the exact mass
+            for from_top in (False, True):
+                pick = np.flatnonzero(bad & (upper == from_top))
+                if pick.size:
+                    lo, hi = brackets[cell[pick]].T
+                    guess = 2.0 * np.arcsin(np.clip(z[pick], 0.0, 1.0))
+                    angle = self._solve_angle(mass[pick], from_top, lo, hi, guess)
+                    x[pick] = self._x_from_z(np.sin(0.5 * angle), from_top)
+        return x
 
     def _ppf(self, q: np.ndarray) -> np.ndarray:
+        out = self._quantile(q, upper_tail=False)
         atom = 1.0 - self.continuous_mass
-        out = np.zeros(q.shape)
-        continuous = q > atom
-        mass = np.minimum(q[continuous] - atom, self.continuous_mass)
-        out[continuous] = self._x_from_theta(self._theta_from_mass(mass))
-        if atom == 0.0:
-            out[q == 0.0] = self._lower
+        if atom > 0.0:
+            out[q <= atom] = 0.0  # the smallest x with cdf(x) ≥ q is the atom at 0
         return out
 
     def _isf(self, p: np.ndarray) -> np.ndarray:
-        return self._ppf(1.0 - p)
+        """The smallest x with sf(x) ≤ p."""
+        out = self._quantile(p, upper_tail=True)
+        if self.continuous_mass < 1.0:
+            out[p >= self.continuous_mass] = 0.0
+        return out
 
     # ------------------------------------------------------------------ log-scale view (t = ln λ)
     # For ratio = 1 the continuous part reaches the hard edge 0 (ρ ~ x^{−1/2}); there, with
