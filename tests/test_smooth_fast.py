@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rmt_init import jacobian_spectrum
-from rmt_init.theory._smooth_law import RHO_MIN, bernstein_rho
+from rmt_init.theory._smooth_law import RHO_MIN, RHO_MIN_LOG, bernstein_rho
 from rmt_init.theory.activations import derivative_moments, get_activation
 from rmt_init.theory.gaussian_image import GaussianImageS
 from rmt_init.theory.jacobian import _d_squared_factor
@@ -39,7 +39,8 @@ def _reference_psi(factor: GaussianImageS, u: np.ndarray) -> tuple[np.ndarray, n
 def _u_grid(factor: GaussianImageS, rng: np.random.Generator) -> np.ndarray:
     """u with c = 1/u (Im c ≥ 0) on Bernstein ellipses of the range of d: near the cut (ρ from 1 + 1e−6,
     where the quadrature path is taken, through the seam at ρ = 1.5) and far from it (ρ up to 10³), on the
-    real axis on both sides of the range, and on the cut itself from above (Im c = 0⁺)."""
+    real axis on both sides of the range, on the cut itself from above (Im c = 0⁺), and small c with
+    arg c from 1.2 to π (the rule of log d)."""
     a, b = factor.gauss_rule.a, factor.gauss_rule.b
     rho = np.concatenate([1.0 + np.geomspace(1e-6, 0.4, 30), RHO_MIN * (1.0 + np.array([-1e-9, 1e-9, 1e-3])), np.geomspace(1.6, 1e3, 60)])
     theta = rng.uniform(0.0, math.pi, rho.size)
@@ -48,6 +49,8 @@ def _u_grid(factor: GaussianImageS, rng: np.random.Generator) -> np.ndarray:
     w = rho * np.exp(1j * theta)
     c = 0.5 * (a + b) + 0.25 * (b - a) * (w + 1.0 / w)
     c = np.concatenate([c, a + (b - a) * np.array([0.1, 0.37, 0.5, 0.9]) + 1e-12j])  # on the cut, from above
+    # small c off the positive axis (the product's lower edge), where the rule of log d is used
+    c = np.concatenate([c, b * np.geomspace(1e-6, 0.05, 16) * np.exp(1j * np.linspace(1.2, math.pi, 16))])
     u = 1.0 / c
     return u.real + 1j * np.minimum(u.imag, -0.0)
 
@@ -83,6 +86,8 @@ def test_fast_psi_agrees_with_the_quadrature_path(name: str, q: float) -> None:
     # both paths are really used by the grid
     rho = bernstein_rho(1.0 / u, factor.gauss_rule.a, factor.gauss_rule.b)
     assert np.any(rho < RHO_MIN) and np.any(rho >= RHO_MIN)
+    if factor.gauss_rule.log_rule is not None:  # and the rule of log d
+        assert np.any((rho < RHO_MIN) & (factor.gauss_rule.log_rho(u) >= RHO_MIN_LOG))
 
 
 _L_SELU, _A_SELU = mpmath.mpf("1.0507009873554804934193349852946"), mpmath.mpf("1.6732632423543772848170429916717")

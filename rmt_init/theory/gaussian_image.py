@@ -37,7 +37,7 @@ from scipy.optimize import brentq
 
 from . import _series
 from ._quadrature import weighted_sum
-from ._smooth_law import RHO_MIN, ImageGaussRule
+from ._smooth_law import RHO_MIN, RHO_MIN_LOG, ImageGaussRule
 from .free import PsiS
 from .laws import Atom
 
@@ -295,7 +295,17 @@ class GaussianImageS(PsiS):
             far = rho >= RHO_MIN
             if far.any():
                 value[far], slope[far] = self.gauss_rule.one_plus_psi(flat[far], rho[far])
-            near = np.flatnonzero(~far)
+            low = ~far if self.gauss_rule.log_rule is not None else np.zeros(far.shape, bool)
+            if low.any():
+                low[low] = self.gauss_rule.log_rho(flat[low]) >= RHO_MIN_LOG
+                if low.any():
+                    v, s = self.gauss_rule.log_one_plus_psi(flat[low])
+                    # its error is absolute (≲ ρ^{−2n}·max|f|, f = c/(c − t) of size ≤ 1/sin arg c): kept where
+                    # 1 + ψ is not small (1/u below the range, where 1 + ψ ≈ −c E[1/d] → 0, goes to the quadrature)
+                    good = np.abs(v) >= 1e-6
+                    low[low] = good
+                    value[low], slope[low] = v[good], s[good]
+            near = np.flatnonzero(~(far | low))
         else:
             near = np.arange(flat.size)
         for start in range(0, near.size, chunk):
