@@ -43,7 +43,7 @@ from scipy.optimize import brentq
 
 from . import _series
 from ._quadrature import weighted_sum
-from ._smooth_law import RHO_MIN, RHO_MIN_LOG, ImageGaussRule
+from ._smooth_law import N_LOG, RHO_MIN, RHO_MIN_LOG, ImageGaussRule
 from .free import PsiS
 from .laws import Atom
 
@@ -303,12 +303,14 @@ class GaussianImageS(PsiS):
                 value[far], slope[far] = self.gauss_rule.one_plus_psi(flat[far], rho[far])
             low = ~far if self.gauss_rule.log_rule is not None else np.zeros(far.shape, bool)
             if low.any():
-                low[low] = self.gauss_rule.log_rho(flat[low]) >= RHO_MIN_LOG
+                log_rho = self.gauss_rule.log_rho(flat[low])
+                low[low] = log_rho >= RHO_MIN_LOG
                 if low.any():
                     v, s = self.gauss_rule.log_one_plus_psi(flat[low])
-                    # its error is absolute (≲ ρ^{−2n}·max|f|, f = c/(c − t) of size ≤ 1/sin arg c): kept where
-                    # 1 + ψ is not small (1/u below the range, where 1 + ψ ≈ −c E[1/d] → 0, goes to the quadrature)
-                    good = np.abs(v) >= 1e-6
+                    # its error bound ρ^{−2n} is absolute (f = c/(c − t) is O(1)): kept where it is ≤ 1e−13
+                    # relative to 1 + ψ, which → 0 as 1/u → 0 (measured: ≤ 1.2e−14 relative there)
+                    with np.errstate(all="ignore"):
+                        good = log_rho[log_rho >= RHO_MIN_LOG] ** (-2.0 * N_LOG) <= 1e-13 * np.abs(v)
                     low[low] = good
                     value[low], slope[low] = v[good], s[good]
             near = np.flatnonzero(~(far | low))
