@@ -20,8 +20,8 @@ v = log d helps: f = c/(c − e^v) has poles only at v = log c + 2πik, so a Gau
 nodes, e^{v_j} as nodes in t) converges wherever those poles lie outside its Bernstein ellipse of parameter
 RHO_MIN_LOG = 1.25 around [log a, log b] (1.25^{−192} ≈ 2.5e−19), i.e. for small c away from the positive
 axis. That bound is absolute, so the caller keeps it only where ρ^{−2·N_LOG} ≤ 1e−13·|1 + ψ| (as 1/u → 0,
-1 + ψ ≈ −E[1/d]/u → 0), and only when log(b/a) ≤ 60 (longer log-ranges — erf, gelu, large q — make the ellipse too thin to cover anything).
-Measured against the quadrature path and 25-digit mpmath: ≤ 1e−14 relative, except at points where the
+1 + ψ ≈ −E[1/d]/u → 0) and |1/u| ≥ a, and only when log(b/a) ≤ 60 (longer log-ranges — erf, gelu,
+large q — make the ellipse too thin to cover anything). Measured against the quadrature path and 25-digit mpmath: ≤ 1e−14 relative, except at points where the
 quadrature path itself is off by up to ~1e−12 (value) / 1e−10 (slope) (tests/test_smooth_fast.py).
 
 Construction: μ is discretised by composite Gauss–Legendre in z (32 nodes per panel) on panels narrow
