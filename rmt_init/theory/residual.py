@@ -237,7 +237,8 @@ class ResidualBlockS(PsiS):
         """(κ, e, converged) for real u < 1/max supp F, where the solution is real and analytic in u: Newton along
         the real axis from |u|·max supp F = 0.02 (κ ≈ su, e ≈ u). Positive u: the distance to 1/max supp F halves per
         step. Negative u: |u|
-        grows 8-fold per step with the predictor κ ∝ 1/u, 1 + e ∝ 1/u of u → −∞ (where 1 + ψ → 0). (The free-product
+        doubles per step, with the predictor κ ∝ 1/u, 1 + e ∝ 1/u of u → −∞ (where 1 + ψ → 0) beyond |u| max supp F
+        = 1 (larger steps jump to the spurious root κ = 0, e = −1, p = 0, which solves both equations for every u). (The free-product
         solver's real inverse of ψ asks for u down to −10¹²; the complex ray of :meth:`_continue` costs 40 Newton runs
         per point.) Far out, 1 + ψ = Φ(κ) + e is a difference of numbers near ±1 and loses digits like 1/|u|: points
         whose residual cannot reach 1e−8 are reported as not converged."""
@@ -245,7 +246,7 @@ class ResidualBlockS(PsiS):
         kappa = np.full(u.shape, np.nan + 0j)
         e = np.full(u.shape, np.nan + 0j)
         ok = np.zeros(u.shape, bool)
-        for negative, growth in ((False, 2.0), (True, 8.0)):
+        for negative, growth in ((False, 2.0), (True, 2.0)):
             group = np.flatnonzero((u < 0) == negative)
             if group.size == 0:
                 continue
@@ -648,15 +649,27 @@ def block_edges(factor: ResidualBlockS, power: int = 1) -> list[float]:
     top = 1.0 / factor.d.dmax
     segments = [-np.geomspace(1e6 * top, 1e-8 * top, 1500), top * np.geomspace(1e-8, 1.0 - 1e-12, 1500)]
     segments[1] = np.unique(np.concatenate([segments[1], top * (1.0 - np.geomspace(0.5, 1e-12, 600))]))
-    if not factor.d.numerical:
+    beyond = []
+    if not factor.d.numerical and power == 1:
         # an atomic law of D² (ReLU: δ₀/2 + δ₁/2) keeps Φ real beyond its poles κ = 1/d: the branch there gives the
-        # edges next to the singular point z = 1 (the lower edge of the interval above it)
+        # edge next to the singular point z = 1 of a single block with P(d = 0) = 1/2 (the lower edge of the interval
+        # above it); of those candidates only the ones inside the principal edges are kept (the branch also crosses
+        # the poles of z)
         poles = sorted({1.0 / a for a, _ in factor.d.atoms if a > 0.0})
         for lo, hi in zip(poles, poles[1:] + [math.inf]):
             if math.isinf(hi):
-                segments.append(lo * np.geomspace(1.0 + 1e-12, 1e12, 1500))
+                beyond.append(lo * np.geomspace(1.0 + 1e-12, 1e12, 1500))
             else:
-                segments.append(lo + (hi - lo) * np.geomspace(1e-12, 1.0 - 1e-12, 1500))
+                beyond.append(lo + (hi - lo) * np.geomspace(1e-12, 1.0 - 1e-12, 1500))
+    principal = _curve_extrema(factor, power, segments)
+    if not beyond or not principal:
+        return sorted(principal)
+    lo, hi = min(principal), max(principal)
+    return sorted(principal + [v for v in _curve_extrema(factor, power, beyond) if lo < v < hi])
+
+
+def _curve_extrema(factor: ResidualBlockS, power: int, segments: list[np.ndarray]) -> list[float]:
+    """The positive local extrema of z(κ) on the grids ``segments`` (both roots e), refined (see :func:`block_edges`)."""
     edges = []
     for grid in segments:
         for sign in (1.0, -1.0):
