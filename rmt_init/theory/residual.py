@@ -210,6 +210,8 @@ class ResidualBlockS(PsiS):
         slack = 1e-9 * np.abs(p)
         lower = u.imag < -1e-12 * np.abs(u)
         good = ok & ~(lower & (p.imag > slack))
+        # κ = 0, e = −1 (p = 0) solves both equations for every u; 1 + ψ only tends to 0 like 1/|u| as u → −∞
+        good &= np.abs(p) > 1e-8 / (1.0 + np.abs(u) * self.xmax)
         real = (u.imag == 0) & (u.real < 1.0 / self.xmax)
         return good & ~(real & ((p.real <= 0) | (np.abs(p.imag) > slack)))
 
@@ -327,6 +329,7 @@ class ResidualBlockS(PsiS):
         if not done.all():
             idx = np.flatnonzero(~done)
             k1, e1, ok = self._continue(u.ravel()[idx])
+            ok = self._valid(u.ravel()[idx], k1, e1, ok)
             kappa.flat[idx] = np.where(ok, k1, np.nan)
             e.flat[idx] = np.where(ok, e1, np.nan)
         keep = np.isfinite(kappa) & np.isfinite(e) & np.isfinite(u)
@@ -664,8 +667,11 @@ def block_edges(factor: ResidualBlockS, power: int = 1) -> list[float]:
     principal = _curve_extrema(factor, power, segments)
     if not beyond or not principal:
         return sorted(principal)
+    # z → 1 as κ → ∞ along that branch, leaving rounding-level extrema within ~1e−13 of 1; the true edge c of the
+    # gap above 1 lies at c − 1 ≈ 0.009α⁴ (ReLU, σ_w² = 1): kept when c − 1 > 1e−11 (α ≳ 0.02)
     lo, hi = min(principal), max(principal)
-    return sorted(principal + [v for v in _curve_extrema(factor, power, beyond) if lo < v < hi])
+    extra = [v for v in _curve_extrema(factor, power, beyond) if lo < v < hi and abs(v - 1.0) > 1e-11]
+    return sorted(principal + extra)
 
 
 def _curve_extrema(factor: ResidualBlockS, power: int, segments: list[np.ndarray]) -> list[float]:
@@ -837,6 +843,21 @@ class ResidualJacobianLaw(JacobianLaw):
                 return [v for v in edges if math.log(v) >= floor]
             return [v for v in edges if v > 1e-12 * max(edges)]
         return list(super()._critical_values())
+
+    @cached_property
+    def _geometry(self) -> tuple[tuple[tuple[float, float], ...], tuple[float, float]]:
+        """A single block with P(d = 0) = 1/2 (ReLU) and edges a < 1 < c < b: the intervals are (a, 1) and (c, b)
+        (§8.3: the inverse square root at 1⁻, the gap (1, c) above it; Monte Carlo, N = 3000, α = 0.5: no eigenvalue
+        in (1.0001, 1.001)), set without probing the gap, where the continuation of the free-product solver
+        stalls next to the two singular points. Otherwise the generic search."""
+        term = self.terms[0] if len(self.terms) == 1 else None
+        if term is not None and isinstance(term.factor, ResidualBlockS) and term.power == 1 and term.scale == 1 and not self.atoms:
+            if term.factor.d.mass_at_zero == 0.5:
+                edges = [float(v) for v in self._singular_points if v > 0.0]
+                if len(edges) == 4 and edges[0] < 1.0 == edges[1] < edges[2] < edges[3]:
+                    a, _, c, b = edges
+                    return ((a, 1.0), (c, b)), (a, b)
+        return super()._geometry
 
     # ------------------------------------------------------------------ fast cdf / quantiles (SoftEdgeTable)
     @cached_property
