@@ -1258,6 +1258,8 @@ class FreeProductLaw(SpectralLaw):
             extras.append((one_plus_psi - one_plus_sw, u_dpsi, s * one_plus_w, term.power, term.factor.psi_tolerance * np.abs(one_plus_psi)))
         return value, slope, extras
 
+    # a factor's ψ is NaN where its own solve failed; those steps are rejected below (np.isfinite), not warned about
+    @np.errstate(divide="ignore", invalid="ignore")
     def _newton(self, z: np.ndarray, t: np.ndarray, taus: list[np.ndarray], iterations: int = 40, log_z: np.ndarray | None = None):
         """Newton on Log(zχ) = 0 and ψ_j(u_j) = s_j w in (t, τ_j); keeps Im w < 0 (Im t ∈ (−π, 0)) for Im z > 0.
 

@@ -194,7 +194,9 @@ class ResidualBlockS(PsiS):
             small = (np.abs(r1) <= tol * n1 + 1e-300) & (np.abs(r2) <= tol * n2 + 1e-300)
             # or Newton has stalled at rounding level (e → −1 as u → −∞ costs digits in 1 + e)
             stalled = (np.abs(dk) <= 1e-13 * np.abs(kappa)) & (np.abs(de) <= 1e-13 * np.abs(e))
-            ok = small | (stalled & ~np.isnan(dk))
+            # (a stall far from a root — κ running off to ∞ where Φ(κ) → P(d = 0) — is not a solution)
+            near = (np.abs(r1) <= 1e-8 * n1) & (np.abs(r2) <= 1e-8 * n2)
+            ok = small | (stalled & near & ~np.isnan(dk))
             step_ok = np.isfinite(dk) & np.isfinite(de) & ~small
             if not step_ok.any():
                 break
@@ -208,6 +210,8 @@ class ResidualBlockS(PsiS):
         slack = 1e-9 * np.abs(p)
         lower = u.imag < -1e-12 * np.abs(u)
         good = ok & ~(lower & (p.imag > slack))
+        # κ = 0, e = −1 (p = 0) solves both equations for every u; 1 + ψ only tends to 0 like 1/|u| as u → −∞
+        good &= np.abs(p) > 1e-8 / (1.0 + np.abs(u) * self.xmax)
         real = (u.imag == 0) & (u.real < 1.0 / self.xmax)
         return good & ~(real & ((p.real <= 0) | (np.abs(p.imag) > slack)))
 
@@ -231,11 +235,65 @@ class ResidualBlockS(PsiS):
         kappa, e, ok = self._newton(u, kappa, e)
         return kappa, e, ok
 
+    def _real_path(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(κ, e, converged) for real u < 1/max supp F, where the solution is real and analytic in u: Newton along
+        the real axis from |u|·max supp F = 0.02 (κ ≈ su, e ≈ u). Positive u: the distance to 1/max supp F halves per
+        step. Negative u: |u|
+        doubles per step, with the predictor κ ∝ 1/u, 1 + e ∝ 1/u of u → −∞ (where 1 + ψ → 0) beyond |u| max supp F
+        = 1 (larger steps jump to the spurious root κ = 0, e = −1, p = 0, which solves both equations for every u). (The free-product
+        solver's real inverse of ψ asks for u down to −10¹²; the complex ray of :meth:`_continue` costs 40 Newton runs
+        per point.) Far out, 1 + ψ = Φ(κ) + e is a difference of numbers near ±1 and loses digits like 1/|u|: points
+        whose residual cannot reach 1e−8 are reported as not converged."""
+        u = np.asarray(u, float)
+        kappa = np.full(u.shape, np.nan + 0j)
+        e = np.full(u.shape, np.nan + 0j)
+        ok = np.zeros(u.shape, bool)
+        for negative, growth in ((False, 2.0), (True, 2.0)):
+            group = np.flatnonzero((u < 0) == negative)
+            if group.size == 0:
+                continue
+            target = u[group]
+            start = (-0.02 if negative else 0.02) / self.xmax
+            far = np.abs(target) > abs(start)
+            ratio = np.where(far, target / start, 1.0)
+            steps = max(1, int(np.ceil(math.log(float(np.max(ratio))) / math.log(growth)))) if far.any() else 1
+            point = np.where(far, start, target)
+            k, ee = (self.s * point).astype(complex), point.astype(complex)
+            good = np.ones(target.shape, bool)
+            top = 1.0 / self.xmax
+            if not negative and far.any():
+                # toward the edge 1/max supp F (a square-root branch point of the solution) the distance to it halves
+                # per step, so that Newton's start stays within its region of convergence there
+                ratio = np.where(far, (top - target) / (top - start), 1.0)
+                steps = max(1, int(np.ceil(math.log(1.0 / float(np.min(ratio))) / math.log(growth))))
+            for step in range(steps + 1):
+                if not step:
+                    new_point = point
+                elif negative:
+                    new_point = np.where(far, start * ratio ** (step / steps), target)
+                else:
+                    new_point = np.where(far, top - (top - start) * ratio ** (step / steps), target)
+                if negative and step:
+                    shrink = np.where(far & (np.abs(new_point) * self.xmax > 1.0), point / new_point, 1.0)
+                    k, ee = k * shrink, (1.0 + ee) * shrink - 1.0
+                k_new, e_new, ok_new = self._newton(new_point.astype(complex), k, ee, steps=12)
+                good &= ok_new
+                k, ee = np.where(ok_new, k_new, k), np.where(ok_new, e_new, ee)
+                point = new_point
+            kappa[group], e[group], ok[group] = k.real + 0j, ee.real + 0j, good
+        return kappa, e, ok
+
     def _solve(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         u = np.asarray(u, complex)
         kappa = np.full(u.shape, np.nan + 0j)
         e = np.full(u.shape, np.nan + 0j)
-        done = np.zeros(u.shape, bool)
+        # a non-finite u (the caller's Newton stepped into a pole) has no solution: it stays NaN, and is never given
+        # to Newton or to the KD-tree (which rejects non-finite points)
+        done = ~np.isfinite(u)
+        # real u below the cut: the real branch, solved apart (from real starts only, so that a start from a nearby
+        # complex solution cannot land on another real root)
+        real = ~done & (u.imag == 0) & (u.real < 1.0 / self.xmax)
+        done = done | real
         for source in (self._warm, self._memory()):
             if source is None or done.all():
                 continue
@@ -258,6 +316,9 @@ class ResidualBlockS(PsiS):
                 idx = todo[np.flatnonzero(near)[ok]]
                 kappa.flat[idx], e.flat[idx] = k1[ok], e1[ok]
                 done.flat[idx] = True
+        if real.any():
+            k1, e1 = self._solve_real(u[real].real)
+            kappa[real], e[real] = k1, e1
         small = ~done & (np.abs(u) * self.xmax < 0.05)
         if small.any():
             k1, e1, ok = self._newton(u[small], self.s * u[small], u[small], steps=12)
@@ -268,12 +329,49 @@ class ResidualBlockS(PsiS):
         if not done.all():
             idx = np.flatnonzero(~done)
             k1, e1, ok = self._continue(u.ravel()[idx])
+            ok = self._valid(u.ravel()[idx], k1, e1, ok)
             kappa.flat[idx] = np.where(ok, k1, np.nan)
             e.flat[idx] = np.where(ok, e1, np.nan)
-        keep = np.isfinite(kappa) & np.isfinite(e)
+        keep = np.isfinite(kappa) & np.isfinite(e) & np.isfinite(u)
         if keep.all():
             self._warm = (u.copy(), kappa.copy(), e.copy(), None)
         self._remember(u[keep], kappa[keep], e[keep])
+        return kappa, e
+
+    def _solve_real(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(κ, e) on the real branch, u < 1/max supp F: Newton from the nearest real point solved before (within 25 %
+        of |u|), else :meth:`_real_path`. The ray of :meth:`_continue` ends on the same real branch: where the real
+        path fails (far out, where 1 + ψ has lost its digits) it fails too, after 40 Newton runs — those points
+        are NaN."""
+        kappa = np.full(u.shape, np.nan + 0j)
+        e = np.full(u.shape, np.nan + 0j)
+        todo = np.ones(u.shape, bool)
+        memory = getattr(self, "_real_memory", None)
+        if memory is not None and memory[0].size:
+            u0, k0, e0 = memory
+            i = np.clip(np.searchsorted(u0, u), 1, u0.size - 1) if u0.size > 1 else np.zeros(u.shape, int)
+            if u0.size > 1:
+                i = np.where(np.abs(u0[i - 1] - u) < np.abs(u0[i] - u), i - 1, i)
+            near = np.abs(u0[i] - u) <= 0.25 * np.abs(u)
+            if near.any():
+                uc = u[near] + 0j
+                k1, e1, ok = self._newton(uc, k0[i[near]], e0[i[near]], steps=12)
+                ok = self._valid(uc, k1, e1, ok)
+                idx = np.flatnonzero(near)[ok]
+                kappa[idx], e[idx] = k1[ok].real + 0j, e1[ok].real + 0j
+                todo[idx] = False
+        if todo.any():
+            k1, e1, ok = self._real_path(u[todo])
+            ok = self._valid(u[todo] + 0j, k1, e1, ok)
+            idx = np.flatnonzero(todo)
+            kappa[idx], e[idx] = np.where(ok, k1, np.nan), np.where(ok, e1, np.nan)
+        good = np.isfinite(kappa) & np.isfinite(e)
+        if good.any():
+            parts = [u[good], kappa[good], e[good]]
+            if memory is not None:
+                parts = [np.concatenate([m, p]) for m, p in zip(memory, parts)]
+            order = np.argsort(parts[0], kind="stable")
+            self._real_memory = tuple(p[order][: self._MEMORY] for p in parts)
         return kappa, e
 
     _MEMORY = 200_000
@@ -554,6 +652,30 @@ def block_edges(factor: ResidualBlockS, power: int = 1) -> list[float]:
     top = 1.0 / factor.d.dmax
     segments = [-np.geomspace(1e6 * top, 1e-8 * top, 1500), top * np.geomspace(1e-8, 1.0 - 1e-12, 1500)]
     segments[1] = np.unique(np.concatenate([segments[1], top * (1.0 - np.geomspace(0.5, 1e-12, 600))]))
+    beyond = []
+    if not factor.d.numerical and power == 1:
+        # an atomic law of D² (ReLU: δ₀/2 + δ₁/2) keeps Φ real beyond its poles κ = 1/d: the branch there gives the
+        # edge next to the singular point z = 1 of a single block with P(d = 0) = 1/2 (the lower edge of the interval
+        # above it); of those candidates only the ones inside the principal edges are kept (the branch also crosses
+        # the poles of z)
+        poles = sorted({1.0 / a for a, _ in factor.d.atoms if a > 0.0})
+        for lo, hi in zip(poles, poles[1:] + [math.inf]):
+            if math.isinf(hi):
+                beyond.append(lo * np.geomspace(1.0 + 1e-12, 1e12, 1500))
+            else:
+                beyond.append(lo + (hi - lo) * np.geomspace(1e-12, 1.0 - 1e-12, 1500))
+    principal = _curve_extrema(factor, power, segments)
+    if not beyond or not principal:
+        return sorted(principal)
+    # z → 1 as κ → ∞ along that branch, leaving rounding-level extrema within ~1e−13 of 1; the true edge c of the
+    # gap above 1 lies at c − 1 ≈ 0.009α⁴ (ReLU, σ_w² = 1): kept when c − 1 > 1e−11 (α ≳ 0.02)
+    lo, hi = min(principal), max(principal)
+    extra = [v for v in _curve_extrema(factor, power, beyond) if lo < v < hi and abs(v - 1.0) > 1e-11]
+    return sorted(principal + extra)
+
+
+def _curve_extrema(factor: ResidualBlockS, power: int, segments: list[np.ndarray]) -> list[float]:
+    """The positive local extrema of z(κ) on the grids ``segments`` (both roots e), refined (see :func:`block_edges`)."""
     edges = []
     for grid in segments:
         for sign in (1.0, -1.0):
@@ -706,6 +828,10 @@ class ResidualJacobianLaw(JacobianLaw):
         if len(self.terms) == 1 and isinstance(self.terms[0].factor, ResidualBlockS) and self.terms[0].scale == 1:
             term = self.terms[0]
             edges = [v for v in block_edges(term.factor, term.power) if v > 0]
+            if term.power == 1 and term.factor.d.mass_at_zero == 0.5:
+                # P(d = 0) = 1/2 (ReLU): the atom at 1 of mass 2P(d = 0) − 1 is at its threshold, and the density has
+                # a one-sided inverse square root there, ρ ≈ (1 − x)^{−1/2}/(2π), with a gap above (§8.3)
+                edges.append(1.0)
             if not edges:
                 return []
             # Near a hard edge at 0 the κ-curve leaves rounding noise (~1e−22 of the top edge): candidates below 1e−12
@@ -717,6 +843,21 @@ class ResidualJacobianLaw(JacobianLaw):
                 return [v for v in edges if math.log(v) >= floor]
             return [v for v in edges if v > 1e-12 * max(edges)]
         return list(super()._critical_values())
+
+    @cached_property
+    def _geometry(self) -> tuple[tuple[tuple[float, float], ...], tuple[float, float]]:
+        """A single block with P(d = 0) = 1/2 (ReLU) and edges a < 1 < c < b: the intervals are (a, 1) and (c, b)
+        (§8.3: the inverse square root at 1⁻, the gap (1, c) above it; Monte Carlo, N = 3000, α = 0.5: no eigenvalue
+        in (1.0001, 1.001)), set without probing the gap, where the continuation of the free-product solver
+        stalls next to the two singular points. Otherwise the generic search."""
+        term = self.terms[0] if len(self.terms) == 1 else None
+        if term is not None and isinstance(term.factor, ResidualBlockS) and term.power == 1 and term.scale == 1 and not self.atoms:
+            if term.factor.d.mass_at_zero == 0.5:
+                edges = [float(v) for v in self._singular_points if v > 0.0]
+                if len(edges) == 4 and edges[0] < 1.0 == edges[1] < edges[2] < edges[3]:
+                    a, _, c, b = edges
+                    return ((a, 1.0), (c, b)), (a, b)
+        return super()._geometry
 
     # ------------------------------------------------------------------ fast cdf / quantiles (SoftEdgeTable)
     @cached_property
