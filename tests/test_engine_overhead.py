@@ -151,3 +151,16 @@ def test_network_spectrum_is_the_chain_and_svd_of_the_same_networks(kw):
         if mode == "batch":
             sq = sq[: sq.size - int(res.structural_zeros[t])]
         np.testing.assert_array_equal(res.squared_singular_values[t], sq)
+
+
+def test_triangular_product_skips_only_zero_blocks():
+    # _triu_matmul (used for U ← M U once the sizes reach 256) against the plain product, for square and
+    # trapezoidal factors: the skipped blocks are exact zeros, so only the summation order differs
+    # (|Δ| ≤ n·eps·|M||U| ≈ 1e-13 here).
+    from rmt_init.montecarlo.products import _triu_matmul
+
+    gen = torch.Generator().manual_seed(0)
+    for a, b, c in [(300, 300, 300), (280, 300, 310), (257, 257, 400)]:
+        m = torch.triu(torch.randn(2, a, b, generator=gen, dtype=torch.float64))
+        u = torch.triu(torch.randn(2, b, c, generator=gen, dtype=torch.float64))
+        np.testing.assert_allclose(_triu_matmul(m, u).numpy(), (m @ u).numpy(), rtol=0, atol=1e-11)
