@@ -30,12 +30,12 @@ largest column, so ``|R_ii|`` of ``Z`` carries a relative error of about ``eps �
 (Higham 2002, *Accuracy and Stability of Numerical Algorithms*, Thm 19.4). For a block of ``k`` factors
 ``ln κ(Z) ≈ k (λ_1 − λ_n)`` (finite-time Lyapunov spread; Oseledets), so asking ``eps·κ ≤ 1e-10`` gives
 ``κ_max = 1e-10/eps ≈ 9·10⁵`` in float64 and ``k ≤ ln κ_max / (λ_1 − λ_n)``. ``qr_every="auto"`` takes
-``k = ⌊(ln κ_max − ln 10)/s⌋`` with ``s`` the spread measured on a pilot product of the same ensemble
-(:func:`lyapunov_spread`; ``ln 10`` of margin for the block-to-block fluctuations): Gaussian factors
-give ``k = 8`` at ``n = 5``, ``3`` at ``n = 256``, ``2`` at ``n = 1024`` (``s ≈ 1.3, 3.4, 4.1``), Haar factors one block
+the largest ``k`` with ``k s + 1.5 σ √k ≤ ln κ_max``, ``s`` the spread and ``σ`` its per-factor standard
+deviation measured on a pilot sample of the same ensemble (:func:`lyapunov_spread`): Gaussian factors
+give ``k = 6`` at ``n = 5``, ``3`` at ``n = 256``, ``2`` at ``n = 1024`` (``s ≈ 1.3, 3.4, 4.1``), Haar factors one block
 for the whole product. Because the spread of a single block fluctuates (one small ``|R_nn|`` of a factor
 is enough), each block's own ``ln|R_ii|`` spread is checked after its QR, and a trial whose block exceeds
-``ln κ_max`` has that block redone factor by factor — so the bound holds for every QR that is kept, and
+``ln κ_max`` redoes that block as two halves (recursively) — so the bound holds for every QR that is kept, and
 each block adds at most ``≈ 1e-10`` to a ``ln σ_i`` (tested against ``qr_every=1`` and 150-digit
 arithmetic). float32 (``κ_max < 1``) keeps ``k = 1``.
 
@@ -187,21 +187,44 @@ def _apply_q(state, w: torch.Tensor) -> torch.Tensor:
     return wq[..., : min(h.shape[-2], h.shape[-1])]
 
 
+#: Inside a block the running product is rescaled after every this many factors (and at the block's end):
+#: it can only leave the float64 range if the factors grow norms by more than e^{700/16} ≈ 1e19 each.
+_RESCALE_EVERY = 16
+
+
 def _apply_block(state, block: list[torch.Tensor]):
-    """``W_k ⋯ W_1 Q`` for the factors of a block; with more than one factor, rescaled after each by the
-    power of two nearest its largest entry (exact, and computed from that trial's numbers alone, so
-    a trial's result does not depend on the batch it shares). Returns the matrix and the accumulated
-    natural log of the scale factors (or None)."""
+    """``W_k ⋯ W_1 Q`` for the factors of a block; with more than one factor, rescaled (every
+    :data:`_RESCALE_EVERY` factors and at the end) by the power of two nearest its largest entry — exact,
+    and computed from that trial's numbers alone, so a trial's result does not depend on the batch it
+    shares. Returns the matrix and the accumulated natural log of the scale factors (or None)."""
     z = None
     exponent = None
-    for w in block:
+    for j, w in enumerate(block):
         z = _apply_q(state, w) if z is None else w @ z
-        if len(block) > 1:
+        if len(block) > 1 and ((j + 1) % _RESCALE_EVERY == 0 or j + 1 == len(block)):
             top = z.abs().amax(dim=(-2, -1))
             e = torch.frexp(torch.where(top > 0, top, torch.ones_like(top))).exponent  # top = m·2^e, ½ ≤ m < 1
             z = torch.ldexp(z, -e[:, None, None].to(z.dtype))
             exponent = e if exponent is None else exponent + e
     return z, None if exponent is None else exponent.to(z.dtype) * math.log(2.0)
+
+
+def _block_step(state, block: list[torch.Tensor], log_condition_limit: float):
+    """Advance the recursion over one block; a trial whose block QR shows a spread ``max ln|R_ii| −
+    min ln|R_ii|`` above ``log_condition_limit`` redoes it as two half blocks (recursively, down to
+    single factors), so every QR that is kept sees a condition number within the limit."""
+    z, logscale = _apply_block(state, block)
+    new, logr = _qr_update(state, z, logscale)
+    if len(block) > 1:
+        spread = torch.nan_to_num(logr.amax(-1) - logr.amin(-1), nan=math.inf)
+        bad = torch.nonzero(spread > log_condition_limit).reshape(-1)
+        if bad.numel():
+            sub = tuple(None if x is None else x[bad] for x in state)
+            half = len(block) // 2
+            for part in (block[:half], block[half:]):
+                sub = _block_step(sub, [w[bad] for w in part], log_condition_limit)
+            new = tuple(x.index_put((bad,), y) for x, y in zip(new, sub))
+    return new
 
 
 def _qr_accumulate(factors, every: int = 1, log_condition_limit: float = math.inf):
@@ -211,8 +234,8 @@ def _qr_accumulate(factors, every: int = 1, log_condition_limit: float = math.in
     shape (a shape change always ends a block, so a narrower layer is never hidden inside a block). Inside
     a block the factors multiply ``Q`` directly (rescaled exactly by powers of two, logs accumulated, so
     nothing overflows). A trial whose block turned out worse conditioned than ``e^{log_condition_limit}``
-    — measured as the spread ``max ln|R_ii| − min ln|R_ii|`` of the block's own QR — has that block redone
-    factor by factor, so every kept QR sees a condition number within the limit (module docstring,
+    — measured as the spread ``max ln|R_ii| − min ln|R_ii|`` of the block's own QR — redoes it in halves
+    (:func:`_block_step`), so every kept QR sees a condition number within the limit (module docstring,
     "Stabilising every k layers"). Trials are handled independently: the result of a trial does not
     depend on the others in the batch.
     """
@@ -226,17 +249,7 @@ def _qr_accumulate(factors, every: int = 1, log_condition_limit: float = math.in
         while pending is not None and len(block) < every and tuple(pending.shape) == tuple(block[0].shape):
             block.append(pending)
             pending = next(it, None)
-        z, logscale = _apply_block(state, block)
-        new, logr = _qr_update(state, z, logscale)
-        if len(block) > 1:
-            spread = torch.nan_to_num(logr.amax(-1) - logr.amin(-1), nan=math.inf)
-            bad = torch.nonzero(spread > log_condition_limit).reshape(-1)
-            if bad.numel():
-                sub = tuple(None if x is None else x[bad] for x in state)
-                for w in block:
-                    sub, _ = _qr_update(sub, _apply_block(sub, [w[bad]])[0], None)
-                new = tuple(x.index_put((bad,), y) for x, y in zip(new, sub))
-        state = new
+        state = _block_step(state, block, log_condition_limit)
     return state[2], state[3]
 
 
@@ -248,7 +261,7 @@ def block_condition_limit(dtype: torch.dtype) -> float:
     return 1e-10 / torch.finfo(dtype).eps
 
 
-_SPREAD_CACHE: dict[tuple, float] = {}
+_SPREAD_CACHE: dict[tuple, tuple[float, float]] = {}
 
 
 def _pilot_layers(n: int) -> int:
@@ -256,8 +269,9 @@ def _pilot_layers(n: int) -> int:
     return int(min(64, max(8, 2**24 // max(n, 1) ** 3)))
 
 
-def lyapunov_spread(spec: WeightInit, n: int, dtype: torch.dtype, device: torch.device) -> float:
-    """Measured Lyapunov spread ``λ_1 − λ_n`` of products of ``n × n`` factors of ``spec`` (cached per process).
+def lyapunov_spread(spec: WeightInit, n: int, dtype: torch.dtype, device: torch.device) -> tuple[float, float]:
+    """Measured Lyapunov spread ``λ_1 − λ_n`` of products of ``n × n`` factors of ``spec`` and its per-factor
+    standard deviation, ``(s, σ)`` (cached per process).
 
     Pilot: :func:`_pilot_layers` independent factors (64 for small ``n``, 8 for ``n ≥ 128``) drawn from a
     fixed generator — independent of the user's seed, so the block length depends only on the
@@ -266,8 +280,9 @@ def lyapunov_spread(spec: WeightInit, n: int, dtype: torch.dtype, device: torch.
     orthogonally invariant ensembles (Gaussian, Haar) has the law of ``W`` itself, so there
     ``E ln|R_ii| = λ_i`` exactly (Newman 1986: ``½[ψ((n−i+1)/2) + ln(2σ²/n)]`` for Gaussian factors,
     spread ≈ 1.3 at n = 5, 3.4 at 256, 4.1 at 1024); for other i.i.d. entries it is the usual
-    approximation. Haar factors give ~eps. The estimate only sets the block length: accuracy is enforced
-    block by block (:func:`_qr_accumulate`).
+    approximation. Haar factors give ~eps. ``σ`` is the sample standard deviation of the per-factor
+    values (≈ 1.1 for Gaussian factors: ``½ ln χ²_1`` dominates). The estimate only sets the block length:
+    accuracy is enforced block by block (:func:`_qr_accumulate`).
     """
     key = (tuple(sorted((k, repr(v)) for k, v in spec.describe().items())), n, device.type)
     if key not in _SPREAD_CACHE:
@@ -278,26 +293,35 @@ def lyapunov_spread(spec: WeightInit, n: int, dtype: torch.dtype, device: torch.
             with linalg_threads(device):
                 r = torch.linalg.qr(mats, mode="r").R
             logr = torch.log(torch.diagonal(r, dim1=-2, dim2=-1).abs())
-        spread = float((logr[:, 0] - logr[:, -1]).mean())
-        _SPREAD_CACHE[key] = spread if math.isfinite(spread) else math.inf
+        per_layer = (logr[:, 0] - logr[:, -1]).cpu().numpy()
+        mean, sd = float(per_layer.mean()), float(per_layer.std(ddof=1))
+        _SPREAD_CACHE[key] = (mean, sd) if math.isfinite(mean) and math.isfinite(sd) else (math.inf, 0.0)
     return _SPREAD_CACHE[key]
 
 
-#: e-folds of condition number kept in reserve below ``ln κ_max`` when choosing ``k``: a block's spread
-#: fluctuates by ~1–2 around ``k·(λ_1 − λ_n)``, and a block over the limit must be redone factor by factor.
-BLOCK_MARGIN = math.log(10.0)
+#: Standard deviations of a block's spread kept in reserve below ``ln κ_max`` when choosing ``k``: a trial
+#: whose block still exceeds the limit (probability ≈ 7 % per block and trial; more for a heavy tail)
+#: redoes it in halves. Larger values mean shorter blocks and fewer redone ones (measured: 2.5 was slower
+#: than 1.5 at n = 4 and n = 256).
+BLOCK_MARGIN_SD = 1.5
 
 
-def qr_block_length(spread: float, dtype: torch.dtype, depth: int) -> int:
-    """``k = ⌊(ln κ_max − ln 10) / s⌋`` clipped to ``[1, depth]``: blocks whose typical condition number
-    ``e^{k s}`` stays a factor 10 within ``κ_max`` = :func:`block_condition_limit` (``s`` =
-    :func:`lyapunov_spread`); the whole product is one block when ``e^{depth·s} ≤ κ_max``."""
+def qr_block_length(spread: float, dtype: torch.dtype, depth: int, sd: float = 0.0) -> int:
+    """The largest ``k ≤ depth`` with ``k s + 1.5 σ √k ≤ ln κ_max`` (``s, σ`` = :func:`lyapunov_spread`,
+    ``κ_max`` = :func:`block_condition_limit`), at least 1: the block length whose condition number
+    ``e^{k s}`` (a sum of ``k`` independent per-factor spreads, standard deviation ``σ √k``) stays within
+    ``κ_max`` but for rare fluctuations. One block for the whole product when ``e^{depth·s} ≤ κ_max``."""
     limit = math.log(max(block_condition_limit(dtype), 1.0))
-    if not math.isfinite(spread) or limit <= BLOCK_MARGIN:
+    if not (math.isfinite(spread) and math.isfinite(sd)) or limit <= 0.0:
         return 1
-    if spread * depth <= limit:
+    if spread * depth + BLOCK_MARGIN_SD * sd * math.sqrt(depth) <= limit or spread * depth <= 0.0:
         return depth
-    return max(1, min(depth, int((limit - BLOCK_MARGIN) // spread)))
+    if spread <= 0.0:  # only the fluctuations grow the condition number
+        return max(1, min(depth, int((limit / (BLOCK_MARGIN_SD * sd)) ** 2)))
+    # k s + c √k ≤ L  ⇔  √k ≤ (−c + √(c² + 4 s L)) / (2 s)
+    c = BLOCK_MARGIN_SD * sd
+    root = (-c + math.sqrt(c * c + 4.0 * spread * limit)) / (2.0 * spread)
+    return max(1, min(depth, int(root * root + 1e-9)))
 
 
 def _coupling(u: torch.Tensor) -> torch.Tensor:
@@ -391,8 +415,8 @@ def product_spectrum(
     module docstring); ``False`` — direct product (rescaled, never overflows, but ``σ_i`` below
     ``≈ eps·σ_1`` are not resolved); ``"auto"`` — QR above depth ``STABILIZE_AUTO_DEPTH`` (32).
     ``qr_every``: with the QR algorithm, re-orthonormalise after every ``k`` factors (an int ``k ≥ 1``;
-    ``1`` is the classical every-layer recursion) or ``"auto"``: ``k = ⌊ln κ_max / (λ_1 − λ_n)⌋`` from the
-    measured Lyapunov spread (:func:`lyapunov_spread`, :func:`qr_block_length`; module docstring), which
+    ``1`` is the classical every-layer recursion) or ``"auto"``: ``k ≈ ln κ_max / (λ_1 − λ_n)`` (less a margin
+    for fluctuations) from the measured Lyapunov spread (:func:`lyapunov_spread`, :func:`qr_block_length`; module docstring), which
     keeps the log singular values within about ``1e-10`` (relative) of the every-layer path in float64;
     float32 always uses ``k = 1``. The ``k`` used is ``config["qr_every"]``.
 
@@ -470,8 +494,8 @@ def product_spectrum(
             square = {ws[l] for l in range(depth - 1) if ws[l] == ws[l + 1] == ws[l + 2]}
             if square:
                 with limit_threads(threads_for(dev, max(ws))):
-                    spread = max(lyapunov_spread(spec, n, dt, dev) for n in square)
-                every = qr_block_length(spread, dt, depth)
+                    estimates = [lyapunov_spread(spec, n, dt, dev) for n in square]
+                every = min(qr_block_length(m, dt, depth, sd) for m, sd in estimates)
         else:
             every = qr_every
 
