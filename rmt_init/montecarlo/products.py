@@ -423,7 +423,10 @@ def product_spectrum(
     Engine: ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``), ``dtype`` (float64 or float32), ``seed``
     (each trial has its own generator, so results do not depend on the chunking), ``max_chunk``
     (trials per chunk) / ``memory_budget`` (bytes; default 1 GiB) — a chunk that runs out of memory is
-    halved and retried — and ``progress`` (tqdm bar: ``True``, ``False``, ``"auto"``). A problem whose
+    halved and retried — and ``progress`` (tqdm bar: ``True``, ``False``, ``"auto"``). Threads: torch's
+    current setting is kept (LAPACK steps and widths ≤ 64 run on one thread); on the shared 2-core
+    development machine 2 threads made the QR-stabilised product at width 256 8.5× slower, see
+    :func:`~rmt_init.montecarlo.network_jacobian_spectrum`. A problem whose
     single trial cannot fit in the device's memory at all (e.g. width 10⁶: one factor alone is 8·10¹²
     bytes) raises ``ValueError`` up front, naming the sizes and the estimated bytes.
 
