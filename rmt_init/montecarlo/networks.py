@@ -4,8 +4,8 @@ Layer ``l`` (``l = 1..L``) is ``Linear → [BatchNorm1d] → φ`` or ``Conv2d �
 odd kernel, "same" padding, ``padding_mode`` ``"circular"`` or ``"zeros"``), so that the input-output
 Jacobian is ``J = D_L B_L W_L ⋯ D_1 B_1 W_1`` in the package's convention (``D_l = diag φ'(h_l)``, ``B_l``
 the BN Jacobian, when present). Modules are created without touching the global RNG
-(on the meta device, then ``to_empty``, as ``torch.nn.utils.skip_init``) and initialised with the real ``torch.nn.init`` functions driven by an
-explicit ``torch.Generator``; BN layers have torch's initial ``γ = 1, β = 0``, running mean 0, variance 1.
+(on the meta device, then ``to_empty``, as ``torch.nn.utils.skip_init``) and initialised with the real
+``torch.nn.init`` functions driven by an explicit ``torch.Generator``; BN layers have torch's initial ``γ = 1, β = 0``, running mean 0, variance 1.
 
 Kaiming gain: for ``kaiming_normal``/``kaiming_uniform`` the builders pass torch's ``nonlinearity``
 matching the activation when torch has one — relu → ``"relu"`` (σ_w² = 2), leaky_relu → ``"leaky_relu"``

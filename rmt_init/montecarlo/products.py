@@ -415,10 +415,13 @@ def product_spectrum(
     module docstring); ``False`` — direct product (rescaled, never overflows, but ``σ_i`` below
     ``≈ eps·σ_1`` are not resolved); ``"auto"`` — QR above depth ``STABILIZE_AUTO_DEPTH`` (32).
     ``qr_every``: with the QR algorithm, re-orthonormalise after every ``k`` factors (an int ``k ≥ 1``;
-    ``1`` is the classical every-layer recursion) or ``"auto"``: ``k ≈ ln κ_max / (λ_1 − λ_n)`` (less a margin
-    for fluctuations) from the measured Lyapunov spread (:func:`lyapunov_spread`, :func:`qr_block_length`; module docstring), which
-    keeps the log singular values within about ``1e-10`` (relative) of the every-layer path in float64;
-    float32 always uses ``k = 1``. The ``k`` used is ``config["qr_every"]``.
+    ``1`` is the classical every-layer recursion) or ``"auto"``: ``k ≈ ln κ_max / (λ_1 − λ_n)`` less a
+    margin for fluctuations, from the measured Lyapunov spread (:func:`lyapunov_spread`,
+    :func:`qr_block_length`; module docstring), which keeps the log singular values within about
+    ``1e-10`` (relative) of the every-layer path in float64; float32 always uses ``k = 1``. The ``k``
+    used is ``config["qr_every"]``. Measured (one thread, Gaussian factors, depth 50): stabilised/direct
+    time 1.8 at width 256 (``k = 3``), 2.1 at width 1024 (``k = 2``; every-layer QR: 2.6 and 2.8); Haar
+    factors ≈ 1.0 (one block).
 
     Engine: ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``), ``dtype`` (float64 or float32), ``seed``
     (each trial has its own generator, so results do not depend on the chunking), ``max_chunk``
