@@ -5,13 +5,15 @@
     output, the default) and its ``vectorize=True`` variant; prints the seconds, the ratios and the
     largest absolute difference between the Jacobians.
 (b) Throughput of squared singular values per second of Gaussian products (``product_spectrum``):
-    direct and QR-stabilised algorithms, on the CPU and, when available, on CUDA (with the GPU/CPU ratio).
+    direct and QR-stabilised algorithms (every layer, and every k layers with the automatic k), on the CPU and, when available, on CUDA (with the GPU/CPU ratio).
 
 Quick default: (a) as above, (b) width 256, depth 50. ``--full``: (b) at width 1024, depth 50 (the issue's sizes).
 
 Each part runs once per CPU thread count in ``--threads`` (default: 1 and torch's default): on a busy
 machine intra-op threads can make dense kernels many times slower, so both figures are printed.
 (The engine itself always runs LAPACK decompositions single-threaded on the CPU.)
+
+The ratios that track regressions are in the pytest-benchmark suite (``benchmarks/suite``).
 
 Usage: python benchmarks/bench_montecarlo.py [--full] [--repeat 3] [--trials N] [--threads 1 2]
 """
@@ -67,15 +69,15 @@ def bench_jacobian(width: int, depth: int, repeat: int) -> None:
     print(f"    max |J_chained - J_autograd|          {diff:.2e}")
 
 
-def bench_products(width: int, depth: int, trials: int, device: str, stabilize: bool) -> float:
-    product_spectrum(2, 8, trials=1, device=device)  # warm-up
+def bench_products(width: int, depth: int, trials: int, device: str, stabilize: bool, qr_every="auto") -> float:
+    product_spectrum(depth, width, trials=1, device=device, stabilize=stabilize, qr_every=qr_every)  # warm-up
     start = time.perf_counter()
-    res = product_spectrum(depth, width, trials=trials, seed=0, device=device, stabilize=stabilize)
+    res = product_spectrum(depth, width, trials=trials, seed=0, device=device, stabilize=stabilize, qr_every=qr_every)
     if device == "cuda":
         torch.cuda.synchronize()
     secs = time.perf_counter() - start
     rate = res.samples.size / secs
-    name = "QR-stabilised" if stabilize else "direct"
+    name = f"QR every {res.config['qr_every']}" if stabilize else "direct"
     print(f"    {device:4s} {name:14s} {trials} products: {secs:8.3f} s, {rate:12.1f} squared singular values/s")
     return rate
 
@@ -95,6 +97,7 @@ def main() -> None:
         bench_jacobian(512, 20, args.repeat)
         print(f"(b) products of {50} Gaussian {width}x{width} matrices, float64")
         rates = {}
+        bench_products(width, 50, trials, "cpu", True, qr_every=1)  # the every-layer recursion, for reference
         for stabilize in (False, True):
             rates[("cpu", stabilize)] = bench_products(width, 50, trials, "cpu", stabilize)
             if torch.cuda.is_available():

@@ -1,0 +1,87 @@
+"""Theory-side benchmarks: each law's fast path next to its peer or baseline, same run.
+
+* ``fuss_catalan_pdf``: the Fuss–Catalan density on many points vs mpmath's Meijer G (Penson & Życzkowski
+  2011) on a few — compared per point (``units``).
+* ``mp_sample``: exact Marchenko–Pastur sampling (inverse cdf) vs ``numpy`` ``standard_normal`` of the same
+  size (the cost floor of drawing that many numbers).
+* ``smooth_density``: depth-``L`` tanh Jacobian law's density vs the Fuss–Catalan density at the same
+  number of points (a law of the same kind with a fast path).
+* ``free_ppf``: free-product (linear Gaussian, depth ``L``) quantiles vs the same law's density at as many
+  points — how many density evaluations one quantile costs. Marked ``slow``: at depth 1000 it takes
+  minutes today.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _helpers import pick, run
+from rmt_init import fuss_catalan, jacobian_spectrum, marchenko_pastur
+
+
+def _interior(law, n: int) -> np.ndarray:
+    lo, hi = law.support
+    return np.linspace(lo, hi, n + 2)[1:-1]
+
+
+@pytest.mark.benchmark(group="fuss_catalan_pdf")
+def bench_fuss_catalan_pdf(benchmark, size):
+    law = fuss_catalan(3)
+    n = pick(size, 1000, 100_000, 10_000_000)
+    x = _interior(law, n)
+    run(benchmark, lambda: law.pdf(x), "target", size, units=n)
+
+
+@pytest.mark.benchmark(group="fuss_catalan_pdf")
+def bench_meijerg_pdf(benchmark, size):
+    law = fuss_catalan(3)
+    n = pick(size, 1, 3, 5)
+    x = _interior(law, n)
+    run(benchmark, lambda: [law.pdf_meijerg_mp(float(v), dps=30) for v in x], "baseline", size, units=n)
+
+
+@pytest.mark.benchmark(group="mp_sample")
+def bench_mp_sample(benchmark, size):
+    law = marchenko_pastur(0.5)
+    n = pick(size, 1000, 100_000, 1_000_000)
+    run(benchmark, lambda: law.sample(n, rng=0), "target", size, units=n)
+
+
+@pytest.mark.benchmark(group="mp_sample")
+def bench_numpy_standard_normal(benchmark, size):
+    n = pick(size, 1000, 100_000, 1_000_000)
+    rng = np.random.default_rng(0)
+    run(benchmark, lambda: rng.standard_normal(n), "baseline", size, units=n)
+
+
+@pytest.mark.benchmark(group="smooth_density")
+def bench_tanh_density(benchmark, size):
+    depth, n = pick(size, (2, 20), (6, 200), (6, 1000))
+    law = jacobian_spectrum(depth, "tanh")
+    x = _interior(law, n)
+    run(benchmark, lambda: law.pdf(x), "target", size, rounds=pick(size, 1, 2, 3), units=n, depth=depth)
+
+
+@pytest.mark.benchmark(group="smooth_density")
+def bench_fuss_catalan_density_peer(benchmark, size):
+    depth, n = pick(size, (2, 20), (6, 200), (6, 1000))
+    law = fuss_catalan(depth)
+    x = _interior(law, n)
+    run(benchmark, lambda: law.pdf(x), "baseline", size, units=n, depth=depth)
+
+
+@pytest.mark.slow
+@pytest.mark.benchmark(group="free_ppf")
+def bench_free_product_ppf(benchmark, size):
+    depth, n = pick(size, (2, 3), (10, 10), (1000, 1000))
+    law = jacobian_spectrum(depth, "linear")
+    q = np.linspace(0.0, 1.0, n + 2)[1:-1]
+    run(benchmark, lambda: law.ppf(q), "target", size, rounds=1, units=n, depth=depth)
+
+
+@pytest.mark.benchmark(group="free_ppf")
+def bench_free_product_pdf_peer(benchmark, size):
+    depth, n = pick(size, (2, 3), (10, 10), (1000, 1000))
+    law = jacobian_spectrum(depth, "linear")
+    x = _interior(law, n)
+    run(benchmark, lambda: law.pdf(x), "baseline", size, rounds=1, units=n, depth=depth)

@@ -1,0 +1,173 @@
+"""The engine's fast paths give the results of the slow ones.
+
+* ``product_spectrum``'s QR recursion re-orthonormalised only every ``k`` factors (``qr_every``) against the
+  every-factor recursion (``qr_every=1``), against 150-digit arithmetic, and at depth 10⁴ against the
+  exact orthogonal isometry and Newman's Lyapunov exponents.
+* ``network_jacobian_spectrum`` against the pipeline it wraps (build the trial's network, chain the layer
+  Jacobians, ``svdvals``): same seed ⇒ the same spectra, bit for bit.
+
+No timings are asserted here; the speed ratios live in ``benchmarks/suite``.
+"""
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+
+from rmt_init.montecarlo import chained_jacobian, network_jacobian_spectrum, product_spectrum
+from rmt_init.montecarlo._device import limit_threads
+from rmt_init.montecarlo.network_setup import network_setup
+from rmt_init.montecarlo.products import (
+    _qr_accumulate,
+    block_condition_limit,
+    qr_block_length,
+    qr_log_singular_values,
+)
+from rmt_init.theory import lyapunov_exponents, lyapunov_variances
+
+SAFETY = 5.0
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """The matrices here are small: intra-op threads only add synchronisation cost (large on busy CI)."""
+    with limit_threads(1):
+        yield
+
+
+def _scaled_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """``max |a − b|`` relative to the scale ``max |ln σ|`` of each trial's log spectrum."""
+    return float(np.max(np.abs(a - b) / np.max(np.abs(b), axis=1, keepdims=True)))
+
+
+@pytest.mark.parametrize("n,depth", [(16, 200), (48, 60)])
+def test_blocked_qr_matches_every_layer_qr(n, depth):
+    # Each kept block QR sees a condition number ≤ κ_max = 1e-10/eps, so it loses ≤ ~eps·κ_max·(small
+    # factor) ≈ 1e-10 in a ln|R_ii|; summed over ≤ depth/k blocks and divided by max|ln σ| ≈ depth·|λ_n|
+    # (≥ 2 per layer here) that is far below the 1e-10 asked. Rounding differences of the two paths
+    # elsewhere are ~1e-14.
+    kw = dict(trials=4, seed=5, device="cpu", stabilize=True)
+    every = product_spectrum(depth, n, "gaussian", qr_every=1, **kw)
+    blocked = product_spectrum(depth, n, "gaussian", **kw)
+    assert every.config["qr_every"] == 1
+    assert blocked.config["qr_every"] >= 2  # the auto rule did choose blocks for these Gaussian factors
+    assert _scaled_gap(blocked.log_singular_values, every.log_singular_values) <= 1e-10
+
+
+def test_too_long_blocks_are_redone_in_halves():
+    # qr_every=40 for Gaussian 12×12 factors: a 40-factor block has κ ≈ e^{40·1.7} ≫ κ_max, so every block
+    # fails the measured-condition check and is redone in halves, recursively, until each kept QR is
+    # within κ_max (blocks of ~5 factors); each kept QR then loses ≲ 1e-10 in a ln|R_ii|, so against the
+    # every-layer path the gap scaled by max|ln σ| (≈ 120·2) meets the same 1e-10 as the auto blocks.
+    kw = dict(trials=3, seed=2, device="cpu", stabilize=True)
+    every = product_spectrum(120, 12, "gaussian", qr_every=1, **kw)
+    forced = product_spectrum(120, 12, "gaussian", qr_every=40, **kw)
+    assert forced.config["qr_every"] == 40
+    assert _scaled_gap(forced.log_singular_values, every.log_singular_values) <= 1e-10
+
+
+def test_blocked_qr_is_exact_against_high_precision_product():
+    # As the every-layer test in test_montecarlo_products: 150 Gaussian 4×4 factors (σ_1/σ_4 ≈ 1e78), now
+    # in blocks of 6 with the float64 condition limit. Reference: 150-digit product and mpmath's SVD.
+    rng = np.random.default_rng(3)
+    depth, n = 150, 4
+    mats = rng.standard_normal((depth, n, n)) / math.sqrt(n)
+    factors = [torch.from_numpy(m)[None] for m in mats]
+    logd, u = _qr_accumulate(iter(factors), 6, math.log(block_condition_limit(torch.float64)))
+    ours = qr_log_singular_values(logd, u)[0]
+    mpmath.mp.dps = 150
+    p = mpmath.eye(n)
+    for m in mats:
+        p = mpmath.matrix(m.tolist()) * p
+    ref = sorted((float(mpmath.log(s)) for s in mpmath.svd_r(p, compute_uv=False)), reverse=True)
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9)
+
+
+def test_depth_ten_thousand_orthogonal_is_one_block_and_exact():
+    # √2 × Haar factors: P = 2^{L/2} × orthogonal, so ln σ_i = (L/2) ln 2 exactly for every i. The measured
+    # spread is ~eps, so the whole product is one block (rescaled after each factor: no overflow); rounding
+    # drifts by ≲ √L·eps relative per step in the Frobenius norms and singular values (≈ 1e-14 · L).
+    depth, n = 10_000, 6
+    res = product_spectrum(depth, n, "gaussian", weights="orthogonal", sigma_w2=2.0, trials=2, seed=0, device="cpu",
+                           stabilize=True)
+    assert res.config["qr_every"] == depth
+    logsv = res.log_singular_values
+    assert np.all(np.isfinite(logsv))
+    np.testing.assert_allclose(logsv, 0.5 * depth * math.log(2.0), rtol=1e-10, atol=0)
+
+
+def test_depth_ten_thousand_gaussian_blocks_match_newman_exponents():
+    # Newman (1986): (1/L) ln σ_i → λ_i = ½[ψ((N−i+1)/2) + ln(2/N)]; the trial mean of ln σ_i / L has
+    # standard error √(v_i/(L T)) and an O(1)/L bias (Oseledets), bounded by 10/L as in
+    # test_montecarlo_products. Here with blocks (auto k ≥ 2 for N = 5) and finite log values.
+    n, depth, trials = 5, 10_000, 8
+    res = product_spectrum(depth, n, "gaussian", trials=trials, seed=11, device="cpu", stabilize=True)
+    assert res.config["qr_every"] >= 2
+    logsv = res.log_singular_values
+    assert np.all(np.isfinite(logsv))
+    rates = res.growth_rates.mean(axis=0)
+    tol = SAFETY * np.sqrt(lyapunov_variances(n) / (depth * trials)) + 10.0 / depth
+    assert np.all(np.abs(rates - lyapunov_exponents(n)) <= tol), (rates, lyapunov_exponents(n), tol)
+
+
+def test_block_length_rule():
+    # k = the largest k with k s + 1.5 σ √k ≤ ln κ_max, κ_max = 1e-10/eps ≈ 9.0e5 in float64 (ln ≈ 13.7);
+    # float32 has κ_max < 1 ⇒ k = 1; a spread so small that the whole product stays within κ_max ⇒ one block.
+    limit = math.log(1e-10 / np.finfo(np.float64).eps)
+
+    def brute(s, sd, depth):
+        ok = [k for k in range(1, depth + 1) if k * s + 1.5 * sd * math.sqrt(k) <= limit]
+        return max(ok, default=1)
+
+    assert qr_block_length(4.1, torch.float64, 50) == int(limit // 4.1) == 3  # no fluctuations
+    for s, sd in [(4.1, 1.1), (3.4, 0.9), (1.33, 1.3), (0.3, 2.0), (12.0, 3.0)]:
+        assert qr_block_length(s, torch.float64, 50, sd) == brute(s, sd, 50)
+    assert qr_block_length(4.1, torch.float32, 50, 1.0) == 1
+    assert qr_block_length(1e-15, torch.float64, 10_000, 1e-15) == 10_000
+    assert qr_block_length(math.inf, torch.float64, 50) == 1
+
+
+def test_bad_qr_every_is_refused():
+    for bad in (0, -2, "sometimes", 1.5):
+        with pytest.raises(ValueError, match="qr_every"):
+            product_spectrum(40, 4, trials=1, device="cpu", qr_every=bad)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(depth=4, width=24, activation="relu", init="kaiming_normal"),
+        dict(depth=3, width=[10, 14, 9, 12], activation="tanh", init="xavier_normal", bias=True),
+        dict(depth=3, width=8, activation="relu", init="gaussian", batchnorm="train", batch_size=4),
+    ],
+)
+def test_network_spectrum_is_the_chain_and_svd_of_the_same_networks(kw):
+    # network_jacobian_spectrum must be exactly "build trial t, chain its Jacobian, svdvals" (no change of
+    # random stream or of arithmetic): compared bit for bit.
+    trials, seed = 3, 17
+    res = network_jacobian_spectrum(**kw, trials=trials, seed=seed, device="cpu", layer_stats=False)
+    setup = network_setup(**kw, trials=trials, seed=seed, device="cpu", min_bn_batch={"train": 3})
+    mode = "batch" if kw.get("batchnorm") == "train" else "per_example"
+    for t in range(trials):
+        model, x, _ = setup.build(t)
+        jac = chained_jacobian(model, x, mode)
+        sq = np.sort((torch.linalg.svdvals(jac).numpy() ** 2).ravel())[::-1]
+        if mode == "batch":
+            sq = sq[: sq.size - int(res.structural_zeros[t])]
+        np.testing.assert_array_equal(res.squared_singular_values[t], sq)
+
+
+def test_triangular_product_skips_only_zero_blocks():
+    # _triu_matmul (used for U ← M U once the sizes reach 256) against the plain product, for square and
+    # trapezoidal factors: the skipped blocks are exact zeros, so only the summation order differs
+    # (|Δ| ≤ n·eps·|M||U| ≈ 1e-13 here).
+    from rmt_init.montecarlo.products import _triu_matmul
+
+    gen = torch.Generator().manual_seed(0)
+    for a, b, c in [(300, 300, 300), (280, 300, 310), (257, 257, 400)]:
+        m = torch.triu(torch.randn(2, a, b, generator=gen, dtype=torch.float64))
+        u = torch.triu(torch.randn(2, b, c, generator=gen, dtype=torch.float64))
+        np.testing.assert_allclose(_triu_matmul(m, u).numpy(), (m @ u).numpy(), rtol=0, atol=1e-11)
