@@ -1,0 +1,416 @@
+"""Spectrum of the batch Jacobian of a batch-normalised network at initialisation (docs/derivations.md §11).
+
+Network: ``depth`` blocks ``Linear → BatchNorm (train mode, γ = 1, β = 0, biased batch variance) → φ``, width
+N → ∞ at fixed batch size B, i.i.d. centred weights of variance ``σ_w²/N``, i.i.d. ``N(0, q₀)`` inputs. The
+batch map R^B ⊗ R^N → R^B ⊗ R^N has the Jacobian ``J = J_L ⋯ J_1``, ``J_l = D_l Π_l (I_B ⊗ W_l)`` with, per
+channel j, ``Π_l = (1/s_j)(I − 11ᵀ/B − ŷ_j ŷ_jᵀ/B)`` (Yang, Pennington, Rao, Sohl-Dickstein & Schoenholz 2019,
+arXiv 1902.08129) and ``D_l = diag φ'``. The law returned is that of the squared singular values of J
+(eigenvalues of J Jᵀ), normalised over all B·N dimensions.
+
+Linear φ (docs/derivations.md §11.3): the common mode 1 ⊗ R^N is in the kernel, and on its complement the law
+is the free multiplicative convolution
+
+    ``μ_V = ⊠_{l=1}^{L} (ν_l ⊠ MP(σ_w²))``,   ``ν_l = δ₀/(B − 1) + ((B − 2)/(B − 1)) · law(κ_l/(σ_w² X))``,
+
+``X ~ χ²_{B−1}``, ``κ₁ = B/q₀``, ``κ_l = B − 1`` for l ≥ 2; the full law is ``((B − 1)/B) μ_V + δ₀/B``, with
+an atom ``2/B`` at 0 in all. σ_w cancels. ``E[X^{−k}] = 1/Π_{j=1}^{k}(B − 1 − 2j)`` is finite only for
+``k < (B − 1)/2``: the law has a power-law upper tail, ``P(λ > x) ∝ x^{−(B−1)/2}``, unbounded support, and
+its moments of order ``k ≥ (B − 1)/2`` are infinite (m₂ = ∞ at B ≤ 5, m₃ = ∞ at B ≤ 7).
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from scipy.optimize import brentq
+
+from .._validate import check_choice, check_int, check_real
+from . import _series
+from .free import FreeProductLaw, PsiS, Term, _dimension_factor, _exact, marchenko_pastur_s, RationalS
+
+__all__ = ["bn_jacobian_spectrum", "BNBatchJacobianLaw", "InverseChiSquareS"]
+
+_GL_T, _GL_W = np.polynomial.legendre.leggauss(10)
+_PANEL = 0.5  # largest panel width in v = ln X (1/√a for large a, the width of the density in v)
+_DROP = 40.0  # the interval in v ends where the χ² density in v has fallen by e^{−40} below its mode
+
+
+class InverseChiSquareS(PsiS):
+    """The law ``ν = δ₀/(B − 1) + ((B − 2)/(B − 1)) · law(κ/X)``, ``X ~ χ²_{B−1}``, as a factor of a free product.
+
+    It is the law of the eigenvalues of one BN channel's squared backward map ``(1/s²)(P − ŷŷᵀ/B)`` on the
+    centred subspace 1⊥ (docs/derivations.md §11.3): a projection of rank B − 2 in B − 1 dimensions, times the
+    inverse batch variance ``1/s² = κ/X``.
+
+    ``1 + ψ(u) = 1/(B − 1) + ((B − 2)/(B − 1)) E[X/(X − uκ)]``. In ``v = ln X`` the χ²_{B−1} density
+    ``p(v) = exp(a v − eᵛ/2)/(2ᵃ Γ(a))`` (``a = (B − 1)/2``) is entire and decays like ``e^{av}`` and
+    ``exp(−eᵛ/2)``; the kernel ``eᵛ/(eᵛ − uκ)`` has simple poles at ``v₀ + 2πik``, ``v₀ = Log(uκ)``. The
+    integral is composite 10-point Gauss–Legendre on panels of width ``h = min(1/2, a^{−1/2})`` over the
+    interval where p exceeds ``e^{−40}`` times its mode (``v* = ln 2a``), after subtracting the principal part
+    ``p(v₀)/(v − v₀)`` when ``v₀`` is within 2h of the real axis, added back as
+    ``p(v₀)(Log(b − v₀) − Log(a − v₀))`` (singularity subtraction; Davis & Rabinowitz 1984, §2.12.7); the
+    other poles are ≥ π away. On the cut (``uκ > 0``) the boundary value from
+    ``Im u < 0`` is taken. The slope ``uψ'(u) = ((B − 2)/(B − 1)) ∫ p'(v) eᵛ/(eᵛ − uκ) dv`` (integration by
+    parts in v) is done the same way with ``p' = p (a − eᵛ/2)``.
+    """
+
+    psi_tolerance = 1e-14
+
+    def __init__(self, batch_size: int, kappa: Any) -> None:
+        self.batch = int(batch_size)
+        self.kappa = _exact(kappa)
+        self.a = (self.batch - 1) / 2.0
+        self.weight = (self.batch - 2) / (self.batch - 1)
+        self.mass_at_zero = 1.0 / (self.batch - 1)
+        self.atoms = ((0.0, self.mass_at_zero),)
+        self.xmax = math.inf
+        self.name = f"BN channel law (B={self.batch}, κ={float(self.kappa):g})"
+        # ln p(v* + δ) − ln p(v*) = −a(e^δ − 1 − δ), v* = ln 2a the mode: the ends are its roots at −40
+        mode = math.log(2.0 * self.a)
+        drop = lambda d: self.a * (math.expm1(d) - d) - _DROP  # noqa: E731
+        lo = mode + brentq(drop, -_DROP / self.a - 2.0, -1e-9)
+        hi = mode + brentq(drop, 1e-9, 10.0)
+        self._panel = min(_PANEL, 1.0 / math.sqrt(self.a))
+        n_panels = max(1, math.ceil((hi - lo) / self._panel))
+        edges = np.linspace(lo, hi, n_panels + 1)
+        half = 0.5 * np.diff(edges)
+        self._lo, self._hi = lo, hi
+        self._v = ((0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * _GL_T[None, :]).ravel()
+        self._w = (half[:, None] * _GL_W[None, :]).ravel()
+        self._log_norm = -self.a * math.log(2.0) - math.lgamma(self.a)
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def _p(self, v: np.ndarray) -> np.ndarray:
+        return np.exp(self.a * v - 0.5 * np.exp(v) + self._log_norm)
+
+    def _integrals(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(∫ p K dv, ∫ p' K dv), K = eᵛ/(eᵛ − uκ), for a 1-d complex array u."""
+        zeta = u * float(self.kappa)
+        angle = np.angle(zeta)
+        angle = np.where((zeta.imag == 0) & (zeta.real < 0), -math.pi, angle)  # the side Im u < 0
+        with np.errstate(divide="ignore"):
+            v0 = np.log(np.abs(zeta)) + 1j * angle
+        h = 2.0 * self._panel  # poles farther than two panel widths from the axis cost < 8^{−20} relative
+        near = (np.abs(v0.imag) < h) & (v0.real > self._lo - h) & (v0.real < self._hi + h) & (zeta != 0)
+        v = self._v[None, :]
+        ev = np.exp(v)
+        pv = self._p(v)
+        kernel = ev / (ev - zeta[:, None])
+        dp = pv * (self.a - 0.5 * ev)
+        f0 = kernel * pv
+        f1 = kernel * dp
+        out0 = np.zeros(u.shape, complex)
+        out1 = np.zeros(u.shape, complex)
+        if near.any():
+            vn = v0[near]
+            r0 = np.exp(self.a * vn - 0.5 * zeta[near] + self._log_norm)  # p(v₀), e^{v₀} = uκ
+            r1 = r0 * (self.a - 0.5 * zeta[near])
+            pole = 1.0 / (v - vn[:, None])
+            f0[near] -= r0[:, None] * pole
+            f1[near] -= r1[:, None] * pole
+            # ∫_lo^hi dv/(v − v₀) = Log(hi − v₀) − Log(lo − v₀); for v₀ on the axis, from below (Im u < 0)
+            im = -vn.imag
+            im = np.where(im == 0, 0.0, im)
+            logs = []
+            for end in (self._hi, self._lo):
+                re = end - vn.real
+                logs.append(0.5 * np.log(re * re + im * im) + 1j * np.arctan2(im, re))
+            out0[near] += r0 * (logs[0] - logs[1])
+            out1[near] += r1 * (logs[0] - logs[1])
+        out0 += f0 @ self._w
+        out1 += f1 @ self._w
+        return out0, out1
+
+    def one_plus_psi(self, u: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        u = np.asarray(u, complex)
+        flat = u.ravel()
+        value = np.empty(flat.shape, complex)
+        slope = np.empty(flat.shape, complex)
+        for start in range(0, flat.size, chunk):
+            i0, i1 = self._integrals(flat[start : start + chunk])
+            value[start : start + chunk] = self.mass_at_zero + self.weight * i0
+            slope[start : start + chunk] = self.weight * i1
+        return value.reshape(u.shape), slope.reshape(u.shape)
+
+    def moment_exact(self, k: int) -> Any:
+        """``m_k(ν) = ((B − 2)/(B − 1)) κᵏ/Π_{j=1}^{k}(B − 1 − 2j)``; ``math.inf`` when ``k ≥ (B − 1)/2``."""
+        if k == 0:
+            return 1
+        if 2 * k >= self.batch - 1:
+            return math.inf
+        den = math.prod(self.batch - 1 - 2 * j for j in range(1, k + 1))
+        return Fraction(self.batch - 2, self.batch - 1) * self.kappa**k / den
+
+    @property
+    def finite_orders(self) -> int:
+        """The largest k with ``m_k < ∞``: ``⌈(B − 1)/2⌉ − 1``."""
+        return (self.batch - 2) // 2
+
+    def series(self, order: int) -> list[Any]:
+        if order + 1 > self.finite_orders:
+            raise ValueError(
+                f"{self.name}: moments of order >= {(self.batch - 1) / 2:g} are infinite; the S-series is known "
+                f"to order {self.finite_orders - 1} only"
+            )
+        return _series.s_from_moments([self.moment_exact(k) for k in range(1, order + 2)], order)
+
+
+_GL8_T, _GL8_W = np.polynomial.legendre.leggauss(8)
+_PANELS_PER_DECADE = 4
+_TAIL_MASS = 1e-13  # the log-grid table stops where the mass beyond it (power-law estimate) is below this
+
+
+class BNBatchJacobianLaw(FreeProductLaw):
+    """Squared singular values of a linear BN network's batch Jacobian (docs/derivations.md §11.3).
+
+    A free product (density by the solver of :class:`~rmt_init.theory.free.FreeProductLaw`) whose factor ν
+    has unbounded support and only ``⌈(B − 1)/2⌉ − 1`` finite moments, so: support ``(0, ∞)``; ``moment(k)``
+    exact for ``k < (B − 1)/2`` and ``ValueError`` (infinite) above; the distribution function is integrated
+    in ``s = ln x`` (8-point Gauss–Legendre on quarter-decade panels, density relative error ~1e−12) between
+    the points where the mass left outside, estimated from the local power laws of the density at the hard
+    edge and in the tail, is below 1e−13 (that estimate is added).
+    """
+
+    def __init__(self, terms: list[Term], atoms: list[tuple[float, float]], description: str, channel: InverseChiSquareS) -> None:
+        super().__init__(terms, atoms, description)
+        self.channel = channel
+        self.batch = channel.batch
+        self._finite_orders = channel.finite_orders
+
+    # ------------------------------------------------------------------ geometry
+    @cached_property
+    def _geometry(self) -> tuple[tuple[tuple[float, float], ...], tuple[float, float]]:
+        return ((0.0, math.inf),), (0.0, math.inf)
+
+    @cached_property
+    def _singular_points(self) -> np.ndarray:
+        return np.array([0.0])
+
+    @property
+    def tail_exponent(self) -> float:
+        """``a = (B − 1)/2``: ``P(λ > x) ∝ x^{−a}`` as ``x → ∞`` (the tail of ``1/χ²_{B−1}``)."""
+        return (self.batch - 1) / 2.0
+
+    # ------------------------------------------------------------------ moments
+    def _exact_moments(self, order: int, exact: bool = True) -> list[Any]:
+        k = min(order, self._finite_orders)
+        finite = self._finite_moments(exact)[:k] if k > 0 else []
+        return finite + [math.inf] * (order - k)
+
+    def _finite_moments(self, exact: bool) -> list[Any]:
+        key = "_exact_cache" if exact else "_float_cache"
+        if key not in self.__dict__:
+            import mpmath
+
+            k = self._finite_orders
+            with mpmath.workdps(60):
+                s = self._series(k - 1, exact) + [0]
+                self.__dict__[key] = _series.moments_from_s(s, k)
+        return self.__dict__[key]
+
+    def _check_finite_order(self, order: float) -> None:
+        if order >= self.tail_exponent:
+            raise ValueError(
+                f"the moment of order {order!r} of {self!r} is infinite: the law has a power-law tail "
+                f"P(λ > x) ∝ x^(−{self.tail_exponent:g}) (the inverse batch variance 1/χ²_(B−1), B = {self.batch}); "
+                f"finite orders are < {self.tail_exponent:g}"
+            )
+
+    def _moment_exact(self, order: int) -> Any:
+        if order == 0:
+            return 1
+        self._check_finite_order(order)
+        return self._exact_moments(order)[order - 1]
+
+    def _moment(self, order: float) -> float:
+        self._check_finite_order(order)
+        if float(order).is_integer() and order >= 1:
+            return float(self._exact_moments(int(order), exact=False)[int(order) - 1])
+        return float(math.fsum(m * loc**order for loc, m in self.atoms if loc > 0) + self._continuous_integral(lambda x: x**order))
+
+    def var(self) -> float:
+        self._check_finite_order(2)
+        return super().var()
+
+    @cached_property
+    def _first_moments(self) -> tuple[float, float]:
+        """(m₁, m₂) where finite; only the solver's starting guess far from the spectrum uses them."""
+        m = self._float_moments(2)
+        m1 = float(m[0])
+        m2 = float(m[1]) if math.isfinite(m[1]) else 4.0 * m1 * m1
+        return m1, m2
+
+    @cached_property
+    def _spectral_scale(self) -> float:
+        return max(float(m) ** (1.0 / k) for k, m in enumerate(self._float_moments(self._finite_orders), start=1))
+
+    # ------------------------------------------------------------------ distribution function
+    @cached_property
+    def _log_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+        """(panel ends in s = ln x, continuous mass below each end, xρ(x) at the ends, mass below the first
+        end, mass above the last end)."""
+        scale = self._float_moments(1)[0]
+        step = math.log(10.0) / _PANELS_PER_DECADE
+
+        def local(s: float, direction: float) -> tuple[float, float]:
+            x = np.exp(np.array([s, s + direction * step]))
+            xr = x * self._pdf_vectorised(x)
+            slope = abs(math.log(xr[1] / xr[0]) / step) if np.all(xr > 0) else math.inf
+            return float(xr[0]), slope
+
+        hi = math.log(scale) + 2.0
+        while True:
+            xr, slope = local(hi, 1.0)
+            if xr <= 0 or xr / max(slope, 1e-3) < _TAIL_MASS or hi > math.log(scale) + 800.0:
+                break
+            hi += step
+        lo = math.log(scale) - 2.0
+        while True:
+            xr, slope = local(lo, -1.0)
+            if xr <= 0 or xr / max(slope, 1e-3) < _TAIL_MASS or lo < math.log(np.finfo(float).tiny) + 2.0:
+                break
+            lo -= step
+        n = max(1, math.ceil((hi - lo) / step))
+        ends = np.linspace(lo, hi, n + 1)
+        half = 0.5 * np.diff(ends)
+        s = (0.5 * (ends[:-1] + ends[1:]))[:, None] + half[:, None] * _GL8_T[None, :]
+        x = np.exp(s)
+        masses = (x * self._pdf_vectorised(x) * _GL8_W[None, :]).sum(axis=1) * half
+        xr_lo, k_lo = local(lo, 1.0)
+        xr_hi, k_hi = local(hi, -1.0)
+        below = xr_lo / k_lo if xr_lo > 0 and math.isfinite(k_lo) and k_lo > 0 else 0.0
+        above = xr_hi / k_hi if xr_hi > 0 and math.isfinite(k_hi) and k_hi > 0 else 0.0
+        cumulative = below + np.concatenate([[0.0], np.cumsum(masses)])
+        xr_ends = np.exp(ends) * self._pdf_vectorised(np.exp(ends))
+        return ends, cumulative, xr_ends, below, above
+
+    @property
+    def table_mass(self) -> float:
+        """The continuous mass the table integrates (tails included): ``1 − 2/B`` up to the quadrature error."""
+        _, cumulative, _, _, above = self._log_table
+        return float(cumulative[-1] + above)
+
+    def _continuous_integral(self, g: Any) -> float:
+        ends, _, _, _, _ = self._log_table
+        half = 0.5 * np.diff(ends)
+        x = np.exp((0.5 * (ends[:-1] + ends[1:]))[:, None] + half[:, None] * _GL8_T[None, :])
+        return float(((g(x) * x * self._pdf_vectorised(x)) * _GL8_W[None, :]).sum(axis=1) @ half)
+
+    def _continuous_below(self, x: np.ndarray, table: bool) -> np.ndarray:
+        ends, cumulative, xr_ends, below, above = self._log_table
+        out = np.zeros(x.shape)
+        pos = x > 0
+        s = np.log(np.where(pos, x, 1.0))
+        low = pos & (s <= ends[0])
+        high = pos & (s >= ends[-1])
+        mid = pos & ~low & ~high
+        out[low] = below * np.exp((s[low] - ends[0]) * (xr_ends[0] / below if below > 0 else 0.0))
+        out[high] = cumulative[-1] + above * (1.0 - np.exp(-(s[high] - ends[-1]) * (xr_ends[-1] / above if above > 0 else 0.0)))
+        if mid.any():
+            sm = s[mid]
+            i = np.clip(np.searchsorted(ends, sm, side="right") - 1, 0, len(ends) - 2)
+            if table:
+                from scipy.interpolate import CubicHermiteSpline
+
+                out[mid] = CubicHermiteSpline(ends, cumulative, xr_ends)(sm)
+            else:
+                a = ends[i]
+                half = 0.5 * (sm - a)
+                nodes = (a + half)[:, None] + half[:, None] * _GL8_T[None, :]
+                xn = np.exp(nodes)
+                out[mid] = cumulative[i] + (xn * self._pdf_vectorised(xn) * _GL8_W[None, :]).sum(axis=1) * half
+        return out
+
+    def _cdf(self, x: np.ndarray) -> np.ndarray:
+        return self._atoms_at_most(x) + self._continuous_below(np.asarray(x, float), table=False)
+
+    def _sf(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 - self._cdf(x)
+
+    def _cdf_table(self, x: np.ndarray) -> np.ndarray:
+        return self._atoms_at_most(x) + self._continuous_below(np.asarray(x, float), table=True)
+
+    def _sf_table(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 - self._cdf_table(x)
+
+    def _ppf(self, q: np.ndarray) -> np.ndarray:
+        """Quantiles by bisection in ln x on the tabulated cdf (relative accuracy ~1e−10 in x)."""
+        q = np.asarray(q, float)
+        zero = sum(m for loc, m in self.atoms if loc == 0.0)
+        ends = self._log_table[0]
+        lo = np.full(q.shape, ends[0] - 60.0)
+        hi = np.full(q.shape, ends[-1] + 60.0)
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            below = self._cdf_table(np.exp(mid)) < q
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+        return np.where(q <= zero, 0.0, np.where(q >= 1.0, math.inf, np.exp(0.5 * (lo + hi))))
+
+    _ppf_table = _ppf
+
+    def _isf(self, p: np.ndarray) -> np.ndarray:
+        return self._ppf(1.0 - np.asarray(p, float))
+
+    _isf_table = _isf
+
+    def _sample_uniform(self, u: np.ndarray) -> np.ndarray:
+        return self._ppf(u)
+
+
+_ACTIVATIONS = ("linear",)
+
+
+def bn_jacobian_spectrum(
+    depth: int,
+    activation: str = "linear",
+    batch_size: int = 16,
+    weight_variance: float = 1.0,
+    input_variance: float = 1.0,
+) -> BNBatchJacobianLaw:
+    """Law of the squared singular values of the batch Jacobian of a wide batch-normalised network.
+
+    Network (the engine's ``network_jacobian_spectrum(..., batchnorm="train")``): ``depth`` blocks
+    ``Linear → BatchNorm1d (train mode, γ = 1, β = 0) → φ``, weights of variance ``weight_variance/N``, inputs
+    i.i.d. ``N(0, input_variance)``, width N → ∞ at fixed ``batch_size`` B ≥ 4. The Jacobian of the batch map
+    (B·N × B·N) has, for linear φ (docs/derivations.md §11.3),
+
+        ``μ = (1/B) δ₀ + ((B − 1)/B) ⊠_{l=1}^{L} (ν_l ⊠ MP(1))``,
+        ``ν_l = δ₀/(B − 1) + ((B − 2)/(B − 1)) law(κ_l/χ²_{B−1})``, ``κ₁ = B/q₀``, ``κ_l = B − 1`` (l ≥ 2),
+
+    (freeness with amalgamation over M_B, collapsed to scalar freeness by the O(B − 1) symmetry; BN statistics
+    of Yang et al. 2019, arXiv 1902.08129). Atom ``2/B`` at 0 (the shift and scale directions of each channel:
+    :func:`~rmt_init.theory.batchnorm.bn_structural_zeros` is ``2N``). Mean
+    ``((B − 2)/(B − 3))^{L} / q₀`` — :func:`~rmt_init.theory.batchnorm.bn_gradient_growth` per layer. The
+    upper tail is a power law ``x^{−(B−1)/2}`` (a channel whose B pre-activations nearly coincide has a huge
+    ``1/s``): moments of order ``≥ (B − 1)/2`` are infinite and the support is ``[0, ∞)``.
+
+    ``weight_variance`` does not enter (BN divides it out); it is validated and kept for symmetry with the
+    other laws. Only ``activation="linear"`` is implemented; ``ValueError`` otherwise.
+    """
+    depth = check_int("depth", depth, minimum=1)
+    activation = check_choice("activation", activation, _ACTIVATIONS)
+    try:
+        batch = check_int("batch_size", batch_size, minimum=4)
+    except ValueError as err:
+        raise ValueError(f"{err}; the mean squared singular value involves E[1/chi^2_(B-1)] = 1/(B-3), infinite for B <= 3") from None
+    check_real("weight_variance", weight_variance, low=0.0, low_inclusive=False)
+    q0 = check_real("input_variance", input_variance, low=0.0, low_inclusive=False)
+    kappa = Fraction(batch - 1)
+    channel = InverseChiSquareS(batch, kappa)
+    first = Fraction(batch) / _exact(q0)  # κ₁: layer 1 sees the input Gram q₀ I instead of the BN output's
+    f = Fraction(batch, batch - 1)  # from the centred space (dimension (B − 1)N) to all B·N dimensions
+    terms = [
+        Term(channel, f, depth),
+        Term(marchenko_pastur_s(1.0), f, depth),
+        Term(RationalS(kappa / first, name="first layer")),
+        Term(_dimension_factor(f)),
+    ]
+    atoms = [(0.0, 2.0 / batch)]
+    description = f"BN batch Jacobian (linear, B={batch}, depth={depth}, q0={q0:g})"
+    return BNBatchJacobianLaw(terms, atoms, description, channel)

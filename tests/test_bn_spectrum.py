@@ -1,0 +1,119 @@
+"""Batch Jacobian spectrum of linear batch-normalised networks (docs/derivations.md §11).
+
+References used here are independent of the S-series code under test:
+
+* m1: ``bn_gradient_growth("linear", B)^L / q₀`` (Yang et al. 2019's (B − 2)/(B − 3) per layer; the first layer
+  sees the input Gram q₀ I).
+* m2, m3: the free product's moments from the sum over non-crossing partitions, layer by layer:
+  ``m2(ab) = κ2(a) m1(b)² + κ1(a)² m2(b)``, ``m3(ab) = κ3(a) m1(b)³ + κ1(a)³ m3(b) + 3 κ2(a) κ1(a) m2(b) m1(b)``
+  (Nica & Speicher 2006, Lecture 14, with the Kreweras complement of NC(3)), κ the free cumulants; the factor
+  moments are E[(κ/χ²_n)^k] from scipy's χ² quadrature and the Marchenko–Pastur (Catalan) numbers.
+* ψ of the channel factor: mpmath quadrature of E[X/(X − uκ)] off the cut.
+"""
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from rmt_init.theory import bn_gradient_growth
+from rmt_init.theory.bn_spectrum import InverseChiSquareS, bn_jacobian_spectrum
+
+
+def _inverse_chi2_moment(n: int, k: int) -> float:
+    """E[X^{−k}], X ~ χ²_n, by quadrature (independent of the product formula in the code)."""
+    return integrate.quad(lambda x: x ** (-k) * stats.chi2.pdf(x, n), 0, np.inf, limit=200)[0]
+
+
+def _free_product_moments(a: list[float], b: list[float]) -> list[float]:
+    """(m1, m2, m3) of a ⊠ b from the non-crossing partition sums (module docstring)."""
+    k1, k2, k3 = a[0], a[1] - a[0] ** 2, a[2] - 3 * a[0] * a[1] + 2 * a[0] ** 3
+    m1 = k1 * b[0]
+    m2 = k2 * b[0] ** 2 + k1**2 * b[1]
+    m3 = k3 * b[0] ** 3 + k1**3 * b[2] + 3 * k2 * k1 * b[1] * b[0]
+    return [m1, m2, m3]
+
+
+def _reference_moments(batch: int, depth: int, q0: float) -> list[float]:
+    n = batch - 1
+    weight = (batch - 2) / (batch - 1)
+    mp = [1.0, 2.0, 5.0]
+    law = None
+    for layer in range(depth):
+        kappa = batch / q0 if layer == 0 else batch - 1
+        nu = [weight * kappa**k * _inverse_chi2_moment(n, k) for k in (1, 2, 3)]
+        step = _free_product_moments(nu, mp)
+        law = step if law is None else _free_product_moments(law, step)
+    return [(batch - 1) / batch * m for m in law]
+
+
+@pytest.mark.parametrize("batch, depth, q0", [(8, 1, 1.0), (8, 4, 1.0), (16, 3, 0.5), (64, 10, 1.0), (10, 2, 2.0)])
+def test_moments_match_noncrossing_partition_sums(batch, depth, q0):
+    law = bn_jacobian_spectrum(depth, batch_size=batch, input_variance=q0)
+    ref = _reference_moments(batch, depth, q0)
+    # m1 against Yang et al.'s per-layer growth, to rounding
+    assert law.mean() == pytest.approx(bn_gradient_growth("linear", batch) ** depth / q0, rel=1e-12)
+    # quadrature of the χ² moments is good to ~1e-10 relative
+    for k in (1, 2, 3):
+        assert law.moment(k) == pytest.approx(ref[k - 1], rel=1e-8)
+
+
+@pytest.mark.parametrize("batch", [4, 5, 6, 7, 8, 9, 33])
+def test_moments_exact_and_infinite_beyond_tail_exponent(batch):
+    law = bn_jacobian_spectrum(3, batch_size=batch)
+    assert law.moment(1, method="exact") == pytest.approx(float((batch - 2) / (batch - 3)) ** 3, rel=1e-14)
+    # E[(1/χ²_{B−1})^k] < ∞ iff k < (B − 1)/2: the law's k-th moment is infinite from there on
+    for k in range(1, 5):
+        if 2 * k < batch - 1:
+            assert math.isfinite(law.moment(k))
+        else:
+            with pytest.raises(ValueError, match="infinite"):
+                law.moment(k)
+
+
+def test_weight_variance_cancels_and_structural_zeros():
+    a = bn_jacobian_spectrum(2, batch_size=8, weight_variance=1.0)
+    b = bn_jacobian_spectrum(2, batch_size=8, weight_variance=3.0)
+    assert a.moment(3) == b.moment(3)
+    for batch in (4, 8, 64):
+        law = bn_jacobian_spectrum(2, batch_size=batch)
+        assert law.atoms == ((0.0, pytest.approx(2.0 / batch, abs=1e-15)),)
+        assert law.support == (0.0, math.inf)
+
+
+@pytest.mark.parametrize("batch, kappa", [(4, 4.0), (8, 7.0), (64, 63.0)])
+def test_channel_factor_psi_matches_mpmath(batch, kappa):
+    factor = InverseChiSquareS(batch, kappa)
+    a = (batch - 1) / 2
+    u = np.array([-50.0, -0.3, 0.05 - 0.02j, 0.4 - 0.3j, 2.0 - 0.5j, 1e-4 - 1e-5j])
+    value, slope = factor.one_plus_psi(u)
+    for ui, vi, si in zip(u, value, slope):
+        z = mpmath.mpc(ui.real, ui.imag) * kappa
+        pts = sorted({0, abs(z) / 2, abs(z), 2 * abs(z), 1, 10}) + [mpmath.inf]  # break points at the near-pole
+        dens = lambda x: x ** (a - 1) * mpmath.exp(-x / 2) / (2**a * mpmath.gamma(a))  # noqa: E731
+        ref = 1 / (batch - 1) + (batch - 2) / (batch - 1) * mpmath.quad(lambda x: x * dens(x) / (x - z), pts)
+        ref_slope = (batch - 2) / (batch - 1) * mpmath.quad(lambda x: x * dens(x) * z / (x - z) ** 2, pts)
+        assert abs(vi - complex(ref)) <= 1e-12 * abs(complex(ref))
+        assert abs(si - complex(ref_slope)) <= 1e-11 * max(abs(complex(ref_slope)), 1e-3)
+
+
+def test_channel_factor_on_the_cut_has_the_chi2_density_as_imaginary_part():
+    # from Im u < 0: Im E[X/(X − ζ)] = −π ζ f(ζ) (Sokhotski–Plemelj), f the χ²_{B−1} density
+    batch, kappa = 8, 7.0
+    factor = InverseChiSquareS(batch, kappa)
+    u = np.array([0.05, 0.2, 1.0])
+    value, _ = factor.one_plus_psi(u.astype(complex))
+    zeta = u * kappa
+    expected = -math.pi * (batch - 2) / (batch - 1) * zeta * stats.chi2.pdf(zeta, batch - 1)
+    np.testing.assert_allclose(value.imag, expected, rtol=1e-11)
+
+
+@pytest.mark.parametrize("bad", [dict(depth=0), dict(batch_size=3), dict(activation="relu"), dict(weight_variance=-1.0),
+                                 dict(input_variance=float("nan"))])
+def test_bad_input(bad):
+    args = dict(depth=2, batch_size=8) | bad
+    with pytest.raises(ValueError):
+        bn_jacobian_spectrum(**args)
