@@ -162,6 +162,7 @@ class InverseChiSquareS(PsiS):
 
 _GL8_T, _GL8_W = np.polynomial.legendre.leggauss(8)
 _PANELS_PER_DECADE = 4
+_GAP_NOISE = 1e-15  # xρ(x) below this is the solver's rounding noise (a gap in the support)
 _TAIL_MASS = 1e-13  # the log-grid table stops where the mass beyond it (power-law estimate) is below this
 
 
@@ -270,20 +271,39 @@ class BNBatchJacobianLaw(FreeProductLaw):
                 break
             hi += step
         lo = math.log(scale) - 2.0
+        gap_edge = None
         while True:
             xr, slope = local(lo, -1.0)
-            if xr <= 0 or xr / max(slope, 1e-3) < _TAIL_MASS or lo < math.log(np.finfo(float).tiny) + 2.0:
+            below_xr = float(np.exp(lo - step) * self._pdf_vectorised(np.array([np.exp(lo - step)]))[0])
+            if below_xr <= _GAP_NOISE:  # a gap above 0 (shallow nets: the rank-(B − 2) projections): find its edge
+                a_, b_ = lo - step, lo
+                for _ in range(60):
+                    m_ = 0.5 * (a_ + b_)
+                    if float(np.exp(m_) * self._pdf_vectorised(np.array([np.exp(m_)]))[0]) > _GAP_NOISE:
+                        b_ = m_
+                    else:
+                        a_ = m_
+                gap_edge = a_
+                break
+            if xr / max(slope, 1e-3) < _TAIL_MASS or lo < math.log(np.finfo(float).tiny) + 2.0:
                 break
             lo -= step
+        if gap_edge is not None:
+            # square-root edge: panels graded geometrically towards it (widths step·2^{−j})
+            grading = [gap_edge + step * 2.0 ** (-j) for j in range(40, 0, -1)]
+            lo_ends = [gap_edge] + [g for g in grading if g < lo]
+        else:
+            lo_ends = []
         n = max(1, math.ceil((hi - lo) / step))
-        ends = np.linspace(lo, hi, n + 1)
+        ends = np.concatenate([lo_ends, np.linspace(lo, hi, n + 1)])
+        lo = float(ends[0])
         half = 0.5 * np.diff(ends)
         s = (0.5 * (ends[:-1] + ends[1:]))[:, None] + half[:, None] * _GL8_T[None, :]
         x = np.exp(s)
         masses = (x * self._pdf_vectorised(x) * _GL8_W[None, :]).sum(axis=1) * half
         xr_lo, k_lo = local(lo, 1.0)
         xr_hi, k_hi = local(hi, -1.0)
-        below = xr_lo / k_lo if xr_lo > 0 and math.isfinite(k_lo) and k_lo > 0 else 0.0
+        below = 0.0 if gap_edge is not None else xr_lo / k_lo if xr_lo > 0 and math.isfinite(k_lo) and k_lo > 0 else 0.0
         above = xr_hi / k_hi if xr_hi > 0 and math.isfinite(k_hi) and k_hi > 0 else 0.0
         cumulative = below + np.concatenate([[0.0], np.cumsum(masses)])
         xr_ends = np.exp(ends) * self._pdf_vectorised(np.exp(ends))
