@@ -20,6 +20,7 @@ its moments of order ``k ≥ (B − 1)/2`` are infinite (m₂ = ∞ at B ≤ 5, 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 from typing import Any
@@ -31,7 +32,7 @@ from .._validate import check_choice, check_int, check_real
 from . import _series
 from .free import FreeProductLaw, PsiS, Term, _dimension_factor, _exact, marchenko_pastur_s, RationalS
 
-__all__ = ["bn_jacobian_spectrum", "BNBatchJacobianLaw", "InverseChiSquareS"]
+__all__ = ["bn_jacobian_spectrum", "bn_jacobian_moments", "BNBatchJacobianLaw", "BNJacobianMoments", "InverseChiSquareS"]
 
 _GL_T, _GL_W = np.polynomial.legendre.leggauss(10)
 _PANEL = 0.5  # largest panel width in v = ln X (1/√a for large a, the width of the density in v)
@@ -434,3 +435,118 @@ def bn_jacobian_spectrum(
     atoms = [(0.0, 2.0 / batch)]
     description = f"BN batch Jacobian (linear, B={batch}, depth={depth}, q0={q0:g})"
     return BNBatchJacobianLaw(terms, atoms, description, channel)
+
+
+# ============================================================================================ nonlinear φ: m1, m2
+@dataclass(frozen=True)
+class BNJacobianMoments:
+    """m₁, m₂ of the batch Jacobian's squared singular values (all B·N dimensions), docs/derivations.md §11.5.
+
+    ``m1`` is exact (sphere quadrature of :mod:`~rmt_init.theory.batchnorm`); ``m2`` uses one fourth-order sphere
+    expectation estimated by Monte Carlo over the normalised batch vector, with standard error ``m2_stderr``
+    (0 for linear φ, where it is exact). ``growth`` is the per-layer factor of m₁ (``bn_gradient_growth``).
+    """
+
+    depth: int
+    activation: str
+    batch_size: int
+    m1: float
+    m2: float
+    m2_stderr: float
+    growth: float
+
+
+def _sphere_samples(batch: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    g = rng.standard_normal((count, batch))
+    g -= g.mean(axis=1, keepdims=True)
+    return g * (math.sqrt(batch) / np.linalg.norm(g, axis=1, keepdims=True))
+
+
+def _fourth_order_map(act: Any, batch: int, samples: int, rng: np.random.Generator, groups: int) -> np.ndarray:
+    """Monte Carlo of V(b) = E[(DMD) b (DMD)] for b = I, 11ᵀ, as (groups, 2, 2): columns V(I), V(11ᵀ) in the basis
+    (I, 11ᵀ) (S_B symmetry keeps them in that span; each is fixed by its trace and its sum of entries)."""
+    out = np.zeros((groups, 2, 2))
+    per_group = max(1, samples // groups)
+    chunk = max(1, min(per_group, 2_000_000 // (batch * batch)))
+    b = float(batch)
+    for k in range(groups):
+        acc = np.zeros(4)
+        done = 0
+        while done < per_group:
+            m = min(chunk, per_group - done)
+            n = _sphere_samples(batch, m, rng)
+            d = act.dphi(n)
+            m_mat = np.eye(batch)[None] - 1.0 / b - n[:, :, None] * n[:, None, :] / b  # M = P − n nᵀ/B
+            md = d - d.sum(axis=1, keepdims=True) / b - n * ((n * d).sum(axis=1, keepdims=True) / b)  # M d
+            dmd = d * md
+            tr_i = np.einsum("sk,sm,skm->s", d * d, d * d, m_mat * m_mat)
+            norm2 = np.sum(dmd * dmd, axis=1)
+            quad = np.sum(d * md, axis=1)
+            acc += np.array([tr_i.sum(), norm2.sum(), norm2.sum(), (quad * quad).sum()])
+            done += m
+        tr_i, sum_i, tr_j, sum_j = acc / per_group
+        for col, (tr, total) in enumerate(((tr_i, sum_i), (tr_j, sum_j))):
+            coef_j = (total - tr) / (b * b - b)
+            out[k, :, col] = (tr / b - coef_j, coef_j)
+    return out
+
+
+def bn_jacobian_moments(
+    depth: int,
+    activation: str = "relu",
+    batch_size: int = 16,
+    input_variance: float = 1.0,
+    samples: int = 200_000,
+    seed: int = 0,
+) -> BNJacobianMoments:
+    """m₁ and m₂ of the squared singular values of a BN network's batch Jacobian, any activation (docs/derivations.md §11.5).
+
+    Operator-valued recursion over M_B (the Gaussian weights' Wick pairings and freeness over M_B of the blocks
+    ``A = (1/s) D M`` from ``I_B ⊗ W``): with ``q_l = E_B[Q_l]`` and ``F_l(b) = E_B[Q_l b Q_l]``,
+    ``Q_l = K_l K_lᵀ``,
+
+        ``q_l = T_l(q_{l−1})``,  ``F_l = T_l ∘ F_{l−1} ∘ T_l* + E[1/s_l⁴] (q_{l−1})_I² V``,
+
+    ``T(X) = E[A X Aᵀ]``, ``T*(X) = E[Aᵀ X A]``, ``V(b) = E[(DMD) b (DMD)]``, ``q_0 = I``, ``F_0 = id``;
+    ``m₁ = tr q_L/B``, ``m₂ = tr F_L(I)/B``. Everything stays in span{I, 11ᵀ} (S_B symmetry). T, T* need the
+    two-coordinate sphere moments (exact quadrature, as for ``bn_gradient_growth``); V is a fourth-order sphere
+    expectation, estimated here from ``samples`` uniform normalised batch vectors (standard error from 20 batch
+    means). Needs B ≥ 6 (``E[1/s⁴] = ∞`` for B ≤ 5).
+    """
+    from .activations import get_activation
+    from .batchnorm import _sphere_moments, bn_gradient_growth
+
+    depth = check_int("depth", depth, minimum=1)
+    act = get_activation(activation)
+    batch = check_int("batch_size", batch_size, minimum=6)
+    q0 = check_real("input_variance", input_variance, low=0.0, low_inclusive=False)
+    samples = check_int("samples", samples, minimum=1000)
+    b = float(batch)
+    mom = _sphere_moments(act, batch)
+    alpha = mom["phi2"] - mom["phi_phi"]
+    e_b = -(mom["d_d"] + mom["dn_dn"]) / b  # E[DMD] = e_a I + e_b 11ᵀ
+    e_a = mom["d2"] * (1.0 - 1.0 / b) - mom["d2n2"] / b - e_b
+    t_i = b * (mom["d2"] * (1.0 - 1.0 / b) - mom["d2n2"] / b) / (b - 1.0)  # E[M D b D M] = t(b) P_c
+    t_j = (b * mom["d2"] - mom["d2"] - (b - 1.0) * mom["d_d"] - mom["d2n2"] - (b - 1.0) * mom["dn_dn"]) / (b - 1.0)
+    if act.name == "linear":
+        v = np.array([[[e_a, 0.0], [e_b, 0.0]]])  # DMD = M, M² = M, M 11ᵀ M = 0
+    else:
+        v = _fourth_order_map(act, batch, samples, np.random.default_rng(seed), 20)
+    p_c = np.array([1.0, -1.0 / b])
+
+    def run(v_map: np.ndarray) -> tuple[float, float]:
+        q = np.array([1.0, 0.0])
+        f = np.eye(2)
+        for layer in range(depth):
+            kappa = b / q0 if layer == 0 else b / alpha
+            e1, e2 = kappa / (b - 3.0), kappa * kappa / ((b - 3.0) * (b - 5.0))
+            t_map = e1 * np.array([[e_a, 0.0], [e_b, 0.0]])
+            t_star = e1 * np.outer(p_c, [t_i, t_j])
+            f = t_map @ f @ t_star + e2 * q[0] ** 2 * v_map
+            q = t_map @ q
+        return float(q.sum()), float(f[:, 0].sum())
+
+    m1, m2 = run(v.mean(axis=0))
+    group_m2 = np.array([run(vk)[1] for vk in v])
+    stderr = float(group_m2.std(ddof=1) / math.sqrt(len(group_m2))) if len(group_m2) > 1 else 0.0
+    return BNJacobianMoments(depth, act.name, batch, m1, m2, stderr, bn_gradient_growth(act, batch))
