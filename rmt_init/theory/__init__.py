@@ -79,7 +79,7 @@ from .finite import (
     lyapunov_variances,
     top_singular_value_growth,
 )
-from .bn_spectrum import BNBatchJacobianLaw, InverseChiSquareS, bn_jacobian_spectrum
+from .bn_spectrum import BNBatchJacobianLaw, BNJacobianMoments, InverseChiSquareS, bn_jacobian_moments, bn_jacobian_spectrum
 
 #: the public names of the theory, in the order of the imports above (tests check that it lists every public
 #: name imported here and nothing else)
@@ -173,6 +173,8 @@ __all__ = [
     "top_singular_value_growth",
     # batch Jacobian spectrum with BN
     "BNBatchJacobianLaw",
+    "BNJacobianMoments",
     "InverseChiSquareS",
+    "bn_jacobian_moments",
     "bn_jacobian_spectrum",
 ]
