@@ -130,6 +130,14 @@ def test_operator_valued_recursion_matches_free_product_for_linear(batch, depth)
     law = bn_jacobian_spectrum(depth, batch_size=batch)
     assert rec.m1 == pytest.approx(law.moment(1), rel=1e-12)
     assert rec.m2 == pytest.approx(law.moment(2), rel=1e-12)
+    assert rec.m3 == pytest.approx(law.moment(3), rel=1e-12)
+    assert rec.m2_stderr == rec.m3_stderr == 0.0
+
+
+def test_operator_valued_recursion_infinite_moments_for_small_batches():
+    assert bn_jacobian_moments(2, "relu", 6, samples=1000).m3 == math.inf
+    assert math.isfinite(bn_jacobian_moments(2, "relu", 6, samples=1000).m2)
+    assert bn_jacobian_moments(2, "tanh", 5, samples=1000).m2 == math.inf
 
 
 @pytest.mark.parametrize("activation, batch", [("relu", 8), ("relu", 16), ("tanh", 8), ("tanh", 64)])
