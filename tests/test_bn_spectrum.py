@@ -124,6 +124,14 @@ def test_bad_input(bad):
         bn_jacobian_spectrum(**args)
 
 
+@pytest.mark.parametrize("bad", [dict(depth=0), dict(batch_size=3), dict(activation="nope"), dict(samples=10),
+                                 dict(input_variance=-1.0), dict(seed=-1)])
+def test_moments_bad_input(bad):
+    args = dict(depth=2, activation="relu", batch_size=8, samples=1000) | bad
+    with pytest.raises(ValueError):
+        bn_jacobian_moments(**args)
+
+
 @pytest.mark.parametrize("batch, depth", [(8, 3), (16, 4), (64, 2)])
 def test_operator_valued_recursion_matches_free_product_for_linear(batch, depth):
     rec = bn_jacobian_moments(depth, "linear", batch)

@@ -445,7 +445,9 @@ def bn_jacobian_spectrum(
     ``1/s``): moments of order ``≥ (B − 1)/2`` are infinite and the support is ``[0, ∞)``.
 
     ``weight_variance`` does not enter (BN divides it out); it is validated and kept for symmetry with the
-    other laws. Only ``activation="linear"`` is implemented; ``ValueError`` otherwise.
+    other laws. Only ``activation="linear"`` is implemented (``ValueError`` otherwise); for relu, tanh, … the
+    moments m₁–m₃ are :func:`bn_jacobian_moments`. Against torch networks (B = 8, 16, N = 128): KS distance
+    ≈ 0.005 (docs/derivations.md §11.6). The first ``cdf``/``ppf`` call builds a table in ln x (tens of seconds).
     """
     depth = check_int("depth", depth, minimum=1)
     activation = check_choice("activation", activation, _ACTIVATIONS)
@@ -623,6 +625,9 @@ def bn_jacobian_moments(
     sixth-order ones (``tr M̃²``, ``tr M̃³``, ``1ᵀM̃ᵏ1``) from ``samples`` uniform normalised batch vectors
     (standard errors from 20 batch means). For linear φ they are exact (``M̃ = M``, a projection with M1 = 0)
     and the result equals :func:`bn_jacobian_spectrum`'s moments.
+
+    Finite-width corrections are large for m₂, m₃ (heavy 1/s² tails; docs/derivations.md §11.6): B = 16, depth 4,
+    tanh, networks with independent blocks: m₂ +12 %, m₃ +36 % at N = 64, −1.8 ± 3.4 %, +1.2 ± 5.4 % at N = 128.
     """
     from .activations import get_activation
     from .batchnorm import _check_batch, _sphere_moments, bn_gradient_growth
