@@ -307,8 +307,13 @@ class BNBatchJacobianLaw(FreeProductLaw):
             return float(xr[0]), slope
 
         hi = math.log(scale) + 2.0
+        above_is_empty = False
         while True:
             xr, slope = local(hi, 1.0)
+            if not math.isfinite(slope):  # the density is below the noise floor one step up: end the table there
+                hi += step
+                above_is_empty = True
+                break
             if xr <= 0 or xr / max(slope, 1e-3) < _TAIL_MASS or hi > math.log(scale) + 800.0:
                 break
             hi += step
@@ -338,7 +343,7 @@ class BNBatchJacobianLaw(FreeProductLaw):
         xr_lo, k_lo = local(lo, 1.0)
         xr_hi, k_hi = local(hi, -1.0)
         below = 0.0 if gap_edge is not None else xr_lo / k_lo if xr_lo > 0 and math.isfinite(k_lo) and k_lo > 0 else 0.0
-        above = xr_hi / k_hi if xr_hi > 0 and math.isfinite(k_hi) and k_hi > 0 else 0.0
+        above = 0.0 if above_is_empty else xr_hi / k_hi if xr_hi > 0 and math.isfinite(k_hi) and k_hi > 0 else 0.0
         cumulative = below + np.concatenate([[0.0], np.cumsum(masses)])
         xr_ends = np.exp(ends) * self._pdf_vectorised(np.exp(ends))
         return ends, cumulative, xr_ends, below, above
@@ -449,9 +454,10 @@ def bn_jacobian_spectrum(
     moments m₁–m₃ are :func:`bn_jacobian_moments`. Against torch networks (B = 8, 16, N = 128): KS distance
     ≈ 0.005 (docs/derivations.md §11.6). The first ``cdf``/``ppf`` call builds a table in ln x (tens of seconds).
 
-    Known defect of the density (not of the moments, which come from the S-series): the integrated density
-    misses 1 − 2/B by 8e−10 (B = 8, depth 1), 7e−5 (B = 4, depth 1), 2.5e−5 (B = 16, depth 2) but by +2.1e−2 at
-    B = 64, depth 10 (its mean then 10 % low): deep products at large B are not yet reliable.
+    Accuracy of the table (integrated density against 1 − 2/B): 8e−10 (B = 8, depth 1), 7e−5 (B = 4, depth 1: the
+    x^{−3/2} tail's power-law estimate), 2.5e−5 (B = 16, depth 2), 1.4e−4 (B = 16, depth 5; B = 64, depth 10: the steep
+    top of the bulk is under-resolved by quarter-decade panels; the mean from the table is then off by 0.3–0.4 %). The density itself agrees with the product
+    taken through a Gauss–Laguerre discretised channel law to rounding (B = 64, depth 10, x from 1e−30 to 20).
     """
     depth = check_int("depth", depth, minimum=1)
     activation = check_choice("activation", activation, _ACTIVATIONS)
