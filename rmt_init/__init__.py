@@ -27,6 +27,7 @@ from .theory import (
     mean_field,
     rectangular_product,
 )
+from .theory import bn_jacobian_spectrum
 
 from .compare import Comparison, compare
 from .sweeps import sweep  # the function; its modules are rmt_init.sweeps.grid, .point, .store, .run, .report
@@ -67,4 +68,5 @@ __all__ = [
     "mean_field",
     "marchenko_pastur",
     "rectangular_product",
+    "bn_jacobian_spectrum",
 ]

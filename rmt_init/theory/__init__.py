@@ -81,6 +81,7 @@ from .finite import (
     relu_zero_fraction,
     top_singular_value_growth,
 )
+from .bn_spectrum import BNBatchJacobianLaw, BNJacobianMoments, InverseChiSquareS, bn_jacobian_moments, bn_jacobian_spectrum
 
 #: the public names of the theory, in the order of the imports above (tests check that it lists every public
 #: name imported here and nothing else)
@@ -174,4 +175,10 @@ __all__ = [
     "lyapunov_exponents",
     "lyapunov_variances",
     "top_singular_value_growth",
+    # batch Jacobian spectrum with BN
+    "BNBatchJacobianLaw",
+    "BNJacobianMoments",
+    "InverseChiSquareS",
+    "bn_jacobian_moments",
+    "bn_jacobian_spectrum",
 ]
