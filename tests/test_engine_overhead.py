@@ -78,11 +78,11 @@ def test_blocked_qr_is_exact_against_high_precision_product():
     factors = [torch.from_numpy(m)[None] for m in mats]
     logd, u = _qr_accumulate(iter(factors), 6, math.log(block_condition_limit(torch.float64)))
     ours = qr_log_singular_values(logd, u)[0]
-    mpmath.mp.dps = 150
-    p = mpmath.eye(n)
-    for m in mats:
-        p = mpmath.matrix(m.tolist()) * p
-    ref = sorted((float(mpmath.log(s)) for s in mpmath.svd_r(p, compute_uv=False)), reverse=True)
+    with mpmath.workdps(150):
+        p = mpmath.eye(n)
+        for m in mats:
+            p = mpmath.matrix(m.tolist()) * p
+        ref = sorted((float(mpmath.log(s)) for s in mpmath.svd_r(p, compute_uv=False)), reverse=True)
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9)
 
 
