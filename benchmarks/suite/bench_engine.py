@@ -4,10 +4,12 @@
   ``N×N×N`` products) vs ``L`` plain ``torch`` GEMMs of the same sizes — the fraction of the machine's
   GEMM rate the engine reaches.
 * ``network_spectrum``: ``network_jacobian_spectrum`` (one ReLU trial, layer statistics on) vs the
-  pipeline it wraps on a prebuilt network (chain + ``svdvals``), and vs drawing the network's
+  pipeline it wraps on a prebuilt network (chain + ``svdvals``), vs the same pipeline building the network
+  (drawing its weights with ``torch.nn.init``) inside the timing, and vs drawing the network's
   ``L·N²`` Gaussian weights with ``torch``'s generator (the part of the "overhead" that is random numbers).
 * ``product``: ``product_spectrum`` QR-stabilised with blocks (``qr_every="auto"``) vs the direct product
   and vs the every-layer QR recursion (``qr_every=1``).
+* ``product_well_conditioned``: the same for Haar factors, where the direct product is exact to rounding.
 * ``threads``: a GEMM and a chained Jacobian on 2 threads (target) vs 1 thread (baseline).
 """
 from __future__ import annotations
@@ -75,6 +77,15 @@ def bench_chain_and_svd(benchmark, size):
 
 
 @pytest.mark.benchmark(group="network_spectrum")
+def bench_build_chain_and_svd(benchmark, size):
+    # The same pipeline with the network built (its weights drawn by torch.nn.init) inside the timing: what
+    # network_jacobian_spectrum must do per trial. target / this = the engine's own overhead.
+    width, depth = _sizes(size)
+    run(benchmark, lambda: torch.linalg.svdvals(chained_jacobian(*_mlp(width, depth, "relu"), "per_example")),
+        "baseline", size, width=width, depth=depth)
+
+
+@pytest.mark.benchmark(group="network_spectrum")
 def bench_weight_draws(benchmark, size):
     width, depth = _sizes(size)
     gen = torch.Generator().manual_seed(0)
@@ -118,6 +129,30 @@ def bench_product_qr_every_layer(benchmark, size):
         lambda: product_spectrum(depth, n, trials=trials, seed=0, device="cpu", stabilize=True, qr_every=1),
         "baseline", size, width=n, depth=depth,
     )
+
+
+def _isometry_sizes(size):
+    return pick(size, (16, 10, 2), (256, 50, 4), (1024, 50, 2))  # (width, depth, trials)
+
+
+# Haar factors: the direct product is exact to rounding at any depth (σ_max/σ_min = 1). Square Gaussian factors
+# never are: one factor's smallest singular value sits at the hard edge (~1/n), so σ_max/σ_min ≈ 1e8 already at
+# depth 3, n = 256, and the direct product's smallest σ carry ~1e-8 relative errors.
+@pytest.mark.benchmark(group="product_well_conditioned")
+def bench_isometry_product_stabilised(benchmark, size):
+    n, depth, trials = _isometry_sizes(size)
+    kw = dict(weights="orthogonal", sigma_w2=1.0, device="cpu")
+    product_spectrum(depth, n, trials=1, stabilize=True, **kw)
+    run(benchmark, lambda: product_spectrum(depth, n, trials=trials, seed=0, stabilize=True, **kw),
+        "target", size, width=n, depth=depth)
+
+
+@pytest.mark.benchmark(group="product_well_conditioned")
+def bench_isometry_product_direct(benchmark, size):
+    n, depth, trials = _isometry_sizes(size)
+    kw = dict(weights="orthogonal", sigma_w2=1.0, device="cpu")
+    run(benchmark, lambda: product_spectrum(depth, n, trials=trials, seed=0, stabilize=False, **kw),
+        "baseline", size, width=n, depth=depth)
 
 
 @pytest.mark.parametrize("threads", [2, 1])

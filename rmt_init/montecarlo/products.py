@@ -340,9 +340,27 @@ def qr_log_singular_values(
     Zero-shift QR sweeps in log-scaled form (module docstring), then block SVDs for the indices that
     did not decouple. ``tol`` (default ``√eps``) is the coupling below which two indices count as
     decoupled: the neglected terms change ``ln σ`` by ``O(tol²)``.
+
+    Early exit: the sweeps only separate scales that one SVD could not resolve. A backward-stable SVD of a
+    block ``G = diag(e^{logd − max}) U`` has absolute errors ``≲ eps·σ_max(G)``, so relative errors
+    ``≲ eps·σ_max/σ_i``; when every block (before any sweep: the whole matrix) has ``σ_max/σ_min ≤ κ_max``
+    (:func:`block_condition_limit`, the bound the blocks of the product itself keep) its singular values are
+    already accurate to ``eps·κ_max = 1e-10`` and the sweeps stop. A block is tried only when its ``logd``
+    spread is at most ``ln κ_max`` (a screen; the check above decides). Before, a product whose whole
+    spectrum fits in one SVD (a short or near-orthogonal product) still ran every sweep.
     """
     eps = torch.finfo(u.dtype).eps
     tol = math.sqrt(eps) if tol is None else tol
+    kmax = block_condition_limit(u.dtype)
+    screen = math.log(max(kmax, 1.0))
+    spread = logd.max(dim=-1).values - logd.min(dim=-1).values
+    if bool((spread <= screen).all()):  # the whole graded matrix in one SVD
+        top = logd.max(dim=-1, keepdim=True).values
+        with linalg_threads(u.device):
+            sv = torch.linalg.svdvals(torch.exp(logd - top)[..., :, None] * u)
+        if bool((sv[..., 0] <= kmax * sv[..., -1]).all()):
+            with np.errstate(divide="ignore"):
+                return (torch.log(sv) + top).detach().cpu().to(torch.float64).numpy()
     for sweep in range(max_sweeps + 1):
         with linalg_threads(u.device):
             r = torch.linalg.qr(u.transpose(-2, -1), mode="r").R  # (…, k, k); Q is not needed
@@ -351,31 +369,65 @@ def qr_log_singular_values(
         scale = torch.exp(logd[..., None, :] - logd[..., :, None])
         u = torch.triu(r / ra[..., :, None] * scale)
         logd = torch.log(ra) + logd
-        if bool((_coupling(u) <= tol).all()) or sweep == max_sweeps:
+        coupling = _coupling(u)
+        if bool((coupling <= tol).all()) or sweep == max_sweeps:
             break
-    coupling = _coupling(u).cpu().numpy()
-    logd_np = logd.detach().cpu().to(torch.float64).numpy()
-    u_np = u.detach().cpu().to(torch.float64).numpy()
-    flat_l = logd_np.reshape(-1, logd_np.shape[-1])
-    flat_u = u_np.reshape(-1, *u_np.shape[-2:])
+        logd_np, u_np, c_np = _as_numpy(logd, u, coupling)
+        if _blocks_within(logd_np, c_np, tol, screen):
+            out, ok = _block_log_sv(logd_np, u_np, c_np, tol, kmax)
+            if ok:
+                return out
+    out, _ = _block_log_sv(*_as_numpy(logd, u, coupling), tol, None)
+    return out
+
+
+def _as_numpy(*tensors: torch.Tensor) -> list[np.ndarray]:
+    return [t.detach().cpu().to(torch.float64).numpy() for t in tensors]
+
+
+def _block_bounds(coupling: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end indices of the blocks that ``coupling ≤ tol`` separates (one trial)."""
+    k = coupling.shape[-1]
+    cuts = np.flatnonzero(coupling[:-1] <= tol) + 1 if k > 1 else np.array([], dtype=int)
+    return np.concatenate([[0], cuts]), np.concatenate([cuts, [k]])
+
+
+def _blocks_within(logd: np.ndarray, coupling: np.ndarray, tol: float, screen: float) -> bool:
+    """Whether every block of every trial has a ``logd`` spread ``≤ screen`` (worth one SVD per block)."""
+    flat_l = logd.reshape(-1, logd.shape[-1])
+    flat_c = coupling.reshape(-1, coupling.shape[-1])
+    for lt, ct in zip(flat_l, flat_c):
+        for a, b in zip(*_block_bounds(ct, tol)):
+            if lt[a:b].max() - lt[a:b].min() > screen:
+                return False
+    return True
+
+
+def _block_log_sv(
+    logd: np.ndarray, u: np.ndarray, coupling: np.ndarray, tol: float, kmax: float | None
+) -> tuple[np.ndarray, bool]:
+    """``ln σ`` of ``diag(e^{logd}) U`` (``U`` upper triangular) from the SVDs of its decoupled diagonal blocks,
+    decreasing, and whether every block had ``σ_max/σ_min ≤ kmax`` (always ``True`` for ``kmax=None``)."""
+    flat_l = logd.reshape(-1, logd.shape[-1])
+    flat_u = u.reshape(-1, *u.shape[-2:])
     flat_c = coupling.reshape(-1, coupling.shape[-1])
     out = np.empty_like(flat_l)
-    k = flat_l.shape[-1]
+    ok = True
     for t in range(flat_l.shape[0]):
         diag = np.abs(np.diagonal(flat_u[t]))
         with np.errstate(divide="ignore"):
             res = flat_l[t] + np.log(diag)
-        cuts = np.flatnonzero(flat_c[t][:-1] <= tol) + 1 if k > 1 else np.array([], dtype=int)
-        starts = np.concatenate([[0], cuts])
-        ends = np.concatenate([cuts, [k]])
-        for a, b in zip(starts, ends):
+        for a, b in zip(*_block_bounds(flat_c[t], tol)):
             if b - a > 1:
                 top = flat_l[t, a:b].max()
                 blk = np.exp(flat_l[t, a:b] - top)[:, None] * flat_u[t, a:b, a:b]
+                sv = np.linalg.svd(blk, compute_uv=False)
+                if kmax is not None and not sv[0] <= kmax * sv[-1]:
+                    return out.reshape(logd.shape), False
                 with np.errstate(divide="ignore"):
-                    res[a:b] = np.log(np.linalg.svd(blk, compute_uv=False)) + top
+                    res[a:b] = np.log(sv) + top
         out[t] = np.sort(res)[::-1]
-    return out.reshape(logd_np.shape)
+    return out.reshape(logd.shape), ok
 
 
 def product_spectrum(
