@@ -30,14 +30,15 @@ relu 27     108 ± 6 (103.4)   127               135               1.43e5 (9.47e
 relu 54     367 ± 97 (276.7)  477               1886              1.04e7 (8.26e5)
 ==========  ================  ================  ================  ==========================
 
-* **The two O(1/B) pieces cancel to leading order.** Frozen statistics overshoot (+6 %, +4 %, +5 % for linear): the
-  per-unit batch std s_{l,i} fluctuates across units (relative O(1/B + 1/N), and more at depth, where the stream's
-  batch covariance is anisotropic), so mean_i 1/s_{l,i}² exceeds α_l² = 1/s_l² (measured ratio 1.05–1.20, the
-  Jensen term); BN's per-example derivative (1 − 1/B − ŷ²/B, plus the feedback through the other examples) takes
-  about as much back (frozen − exact ≈ 2τ_L/B relative in log m1: 0.087 at L = 54, B = 96, τ = 4.58). Each piece is
-  ≈ 2τ_L/B; the net exact − law is −0.3 %, −3.9 %, −4.4 % at L = 9, 27, 54 (the L = 27 networks sit low in all three
-  Jacobians — meanfield, whose E m1 = 1 + L is exact at every N for linear blocks, gives 25.96 ± 0.39 on the same
-  networks — so part of it is sampling; the paired differences exact − meanfield are in the record).
+* **The two O(1/B) pieces cancel to leading order.** Frozen statistics overshoot: the per-unit batch std s_{l,i}
+  fluctuates across units (relative O(1/B + 1/N), more at depth, where the stream's batch covariance is
+  anisotropic), so mean_i 1/s_{l,i}² exceeds α_l² = 1/s_l² (measured ratio 1.05–1.20: the Jensen term); BN's
+  per-example derivative (1 − 1/B − ŷ²/B, plus the feedback through the other examples' statistics) takes it back.
+  Paired over the same networks (linear): frozen − exact = 6.1 %, 7.8 %, 9.3 % of m1 (0.61 ± 0.02, 2.18 ± 0.12,
+  5.12 ± 0.18) against 2τ_L/B = 5.9 %, 8.1 %, 9.5 %; exact − meanfield = −0.01 ± 0.09, +0.96 ± 0.47, −1.9 ± 1.1
+  (−0.1 %, +3.4 %, −3.5 %: zero within 2 SE — the net O(1/B) bias of the law is below ~3 % here). The exact
+  m1 deficits at L = 27, 54 (−3.9 %, −4.4 %) are mostly sampling of the 8 networks: meanfield, whose E m1 = 1 + L
+  is exact at every N for linear blocks, gives 25.96 ± 0.39 and 54.47 ± 0.89 on the same networks.
 * **Tolerances.** m_k (k = 1, 2): 5 SE over networks + a bias bound k·2τ_L(1/B + 1/N) relative (the size of either
   O(1/B) piece above, no cancellation assumed, plus the same for the finite-N fluctuation of s_{l,i}); effect: the
   distance to a wrong law — for linear the α → 0 limit law exp(−τ(1 + 2w)) at the same τ_L (the BN blocks' first
@@ -358,27 +359,56 @@ def _finish(size: str, device: str, out_dir: Path, cfg: dict, checks: list, key:
                   f"residual, fixed α = {alpha:.3f}: τ = {depth * alpha**2:.2f}"),
         "linear": (bn_law, f"BN-residual (train mode, B = {cfg['batch']}): τ_L = {tau_bn:.2f}"),
     }
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for ax, (name, (law, title)) in zip(axes, laws.items()):
+    fig, axes = plt.subplots(2, 3, figsize=(14, 8))
+    for ax, (name, (law, title)) in zip(axes[0], laws.items()):
         x = spectra[(name, depth)]
         logs = np.log10(np.clip(x.ravel(), 1e-300, None))
         lo, hi = float(np.quantile(logs, 0.002)), float(np.max(logs)) + 0.3
         bins = np.linspace(lo, hi, 50)
         ax.hist(logs, bins=bins, density=True, color="0.78", label=f"torch nets ({x.shape[0]} × {x.shape[1]})")
-        if cfg["figure_density"]:  # theory density of log10 λ: ρ(λ) λ ln 10 (not at smoke size: the pdf is slow)
-            g = np.linspace(lo, hi, 80)  # (no upper_edge: for 54 distinct blocks it takes minutes; pdf is 0 beyond)
+        if cfg["figure_density"] and name != "linear":  # density of log10 λ: ρ(λ) λ ln 10
+            g = np.linspace(lo, hi, 40)
             lam = 10.0**g
             ax.plot(g, np.asarray(law.pdf(lam)) * lam * math.log(10.0), "C0-", lw=1.5, label="theory density")
         m1, m2 = float(law.moment(1)), float(law.moment(2))
         ax.axvline(math.log10(m1), color="C3", ls="--", lw=1.2, label=f"law mean {m1:.3g}")
-        ax.text(0.03, 0.95, f"law variance {m2 - m1 * m1:.3g}\nMC mean {float(np.mean(x)):.3g}",
+        extra = {"linear": f"\n(density of a {depth}-block free product:\nminutes per point, not drawn)",
+                 "plain": "\n(spike near 1e−31: the SVD's rounding\nfloor, σ_min/σ_max ≈ 1e−16)"}.get(name, "")
+        ax.text(0.03, 0.95, f"law variance {m2 - m1 * m1:.3g}\nMC mean {float(np.mean(x)):.3g}{extra}",
                 transform=ax.transAxes, va="top", fontsize=8, bbox={"boxstyle": "round", "fc": "white", "ec": "0.6"})
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel(r"$\log_{10}\lambda$ ($\lambda = \sigma^2$ of the per-example Jacobian)", fontsize=9)
-        ax.set_ylabel("density", fontsize=9)
-        ax.legend(fontsize=7, loc="center left")
-    fig.suptitle(f"Depth L = {depth} blocks, width N = {cfg['width']}: the BN-ResNet's spectrum is that of a "
-                 f"log-depth net", fontsize=11)
+        ax.set_xlabel(r"$\log_{10}\lambda$ (squared singular values, per-example Jacobian)", fontsize=9)
+        ax.set_ylabel("density of log10 λ", fontsize=9)
+        ax.legend(fontsize=7, loc="center right")
+    shallow = cfg["depths"][0]
+    for ax, act in zip(axes[1, :2], ("linear", "relu")):  # the BN law's shape at the shallowest depth
+        x = spectra[(act, shallow)]
+        law = _bn_laws(shallow, act)[1]
+        hi = float(np.quantile(x, 0.995)) * 1.1
+        bins = np.linspace(0.0, hi, 60)
+        ax.hist(x.ravel(), bins=bins, density=True, color="0.78", label=f"torch BN-ResNets ({x.shape[0]} × {x.shape[1]})")
+        if cfg["figure_density"]:
+            g = np.linspace(hi / 60, hi, 30)
+            ax.plot(g, law.pdf(g), "C0-", lw=1.5, label="jacobian_spectrum(residual=bn_residual_alphas)")
+        ax.set_yscale("log")
+        ax.set_title(f"BN-residual {act}, L = {shallow}, B = {cfg['batch']}", fontsize=10)
+        ax.set_xlabel(r"$\lambda$", fontsize=9)
+        ax.set_ylabel("density (log scale)", fontsize=9)
+        ax.legend(fontsize=7)
+    ax = axes[1, 2]  # log m1 against depth: ∝ L with a fixed α, ~ log L with BN
+    ls = np.arange(1, depth + 1)
+    ax.plot(ls, [math.log((1 + alpha**2) ** l) for l in ls], "C1-", label=f"fixed α = {alpha:.3f}: L log(1 + α²)")
+    ax.plot(ls, np.log1p(ls / Q0), "C0-", label="BN: log(1 + L/q₀)")
+    for name, color in (("fixed", "C1"), ("linear", "C0")):
+        pts = [(d, float(np.mean(spectra[(name, d)]))) for d in cfg["compare_depths"] if (name, d) in spectra]
+        ax.plot([d for d, _ in pts], [math.log(v) for _, v in pts], "o", color=color, ms=6)
+    ax.plot([], [], "ko", ms=5, label="torch nets (mean m1)")
+    ax.set_xlabel("depth L (blocks)", fontsize=9)
+    ax.set_ylabel(r"$\log m_1$ (linear nets)", fontsize=9)
+    ax.set_title("the mean squared singular value against depth", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.suptitle(f"Per-example Jacobian spectra, width N = {cfg['width']}: with BN the residual net behaves like a "
+                 f"log-depth one", fontsize=11)
     fig.tight_layout()
     atomic_savefig(fig, out_dir / "bn_residual_networks.png", dpi=110)
     return record("bn_residual_networks", __name__, size, config_for(__name__, size, device), checks,
