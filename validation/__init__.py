@@ -20,5 +20,6 @@ CLAIMS: tuple[str, ...] = (
     "conv_networks",
     "resnet_jacobians",
     "residual_networks",
+    "bn_residual_networks",
 )
 SIZES: tuple[str, ...] = ("smoke", "default", "full")
