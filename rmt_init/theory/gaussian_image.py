@@ -55,6 +55,7 @@ _GL_T, _GL_W = np.polynomial.legendre.leggauss(10)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GRID = 4001
 _NEWTON_STEPS = 40
+_ZERO_CRITICAL = 1e-12  # a critical value of d below this × its maximum is taken for a zero of d
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,11 @@ class GaussianImageS(PsiS):
         """
         if not self._fast:
             return None
-        return ImageGaussRule([(r.piece.lo, r.piece.hi, r.piece.jet) for r in self.rules], *self._range)
+        # d vanishing at an interior critical point (gelu): E[1/d] = ∞ and the grid's minimum is no bound, so no
+        # rule of a/d there (its lower edge then stays with the quadrature)
+        top = self._range[1]
+        inverse = all(dc > _ZERO_CRITICAL * top for r in self.rules for _, dc, _ in r.critical)
+        return ImageGaussRule([(r.piece.lo, r.piece.hi, r.piece.jet) for r in self.rules], *self._range, inverse=inverse)
 
     def __repr__(self) -> str:
         return self.name
@@ -301,6 +306,15 @@ class GaussianImageS(PsiS):
             far = rho >= RHO_MIN
             if far.any():
                 value[far], slope[far] = self.gauss_rule.one_plus_psi(flat[far], rho[far])
+            if self.gauss_rule.inverse_tiers is not None and not far.all():
+                # |c| at or below the bottom of the range (the product's hard edge): the rule of 1/d
+                rest = np.flatnonzero(~far)
+                inverse_rho = self.gauss_rule.inverse_rho(flat[rest])
+                keep = inverse_rho >= RHO_MIN
+                if keep.any():
+                    index = rest[keep]
+                    value[index], slope[index] = self.gauss_rule.inverse_one_plus_psi(flat[index], inverse_rho[keep])
+                    far[index] = True
             low = ~far if self.gauss_rule.log_rule is not None else np.zeros(far.shape, bool)
             if low.any():
                 log_rho = self.gauss_rule.log_rho(flat[low])
