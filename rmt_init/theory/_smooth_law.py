@@ -16,9 +16,9 @@ and Approximation Practice*, Thms 8.2 and 19.3). The rule is used where ρ(c) �
 pole-subtracted quadrature for c nearer the cut.
 
 Near the bottom of the range (c small, as at the product's lower edge) ρ(c) → 1, but there the law of
-v = log d helps: f = c/(c − e^v) has poles only at v = log c + 2πik, so a Gauss rule of log d (N_LOG = 96
+v = log d helps: f = c/(c − e^v) has poles only at v = log c + 2πik, so a Gauss rule of log d (N_LOG = 128
 nodes, e^{v_j} as nodes in t) converges wherever those poles lie outside its Bernstein ellipse of parameter
-RHO_MIN_LOG = 1.25 around [log a, log b] (1.25^{−192} ≈ 2.5e−19), i.e. for small c away from the positive
+RHO_MIN_LOG = 1.2 around [log a, log b] (1.2^{−256} ≈ 5e−21), i.e. for small c away from the positive
 axis. That bound is absolute, so the caller keeps it only where ρ^{−2·N_LOG} ≤ 1e−13·|1 + ψ| (as 1/u → 0,
 1 + ψ ≈ −E[1/d]/u → 0) and |1/u| ≥ a, and only when log(b/a) ≤ 60 (longer log-ranges — erf, gelu,
 large q — make the ellipse too thin to cover anything). Measured against the quadrature path and 25-digit mpmath: ≤ 1e−14 relative, except at points where the
@@ -60,8 +60,8 @@ RHO_MIN = 1.5
 #: (ρ from which, n nodes): the smallest rule with ρ^{−2n} ≤ 1.3e−17 is used at each point
 _TIERS = ((13.4, 8), (5.7, 12), (2.4, 24), (RHO_MIN, N_GAUSS))
 #: the rule of log d (for c = 1/u small, off the positive axis): N_LOG nodes, used where its ρ ≥ RHO_MIN_LOG
-N_LOG = 96
-RHO_MIN_LOG = 1.25  # 1.25^{−192} ≈ 2.5e−19
+N_LOG = 128
+RHO_MIN_LOG = 1.2  # 1.2^{−256} ≈ 5e−21
 _MAX_LOG_RANGE = 60.0  # longer log-ranges (erf, large q) give ellipses too thin to cover anything: no rule
 
 _M_PANEL = 32
