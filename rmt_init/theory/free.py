@@ -1396,7 +1396,7 @@ class FreeProductLaw(SpectralLaw):
             # them, then Newton from the seeds for the rest (those not accepted take the continuation below)
             idx = np.flatnonzero(cold)
             seeds = idx[self._seeds(x[idx])]
-            tc, taus = self._solve_cold(x[seeds], ratio)
+            tc, taus = self._solve_cold_taus(x[seeds], ratio)
             t[seeds] = tc
             cold[seeds] = False
             self._remember(x[seeds], tc, taus)
@@ -1405,7 +1405,7 @@ class FreeProductLaw(SpectralLaw):
             t[rest[warm]] = warm_t[warm]
             cold[rest[warm]] = False
         if cold.any():
-            tc, taus = self._solve_cold(x[cold], ratio)
+            tc, taus = self._solve_cold_taus(x[cold], ratio)
             t[cold] = tc
             self._remember(x[cold], tc, taus)
         return t
@@ -1501,7 +1501,11 @@ class FreeProductLaw(SpectralLaw):
         accepted[idx] = ok
         return t, accepted
 
-    def _solve_cold(self, x: np.ndarray, ratio: float = 0.25) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _solve_cold(self, x: np.ndarray, ratio: float = 0.25) -> np.ndarray:
+        """t at z = x + i0 by η-continuation from far above the spectrum (:meth:`_solve_cold_taus`)."""
+        return self._solve_cold_taus(x, ratio)[0]
+
+    def _solve_cold_taus(self, x: np.ndarray, ratio: float = 0.25) -> tuple[np.ndarray, list[np.ndarray]]:
         """(t, τ_j) at z = x + i0 by η-continuation from far above the spectrum.
 
         Points whose continuation fails (Newton stuck at a pole of a discrete factor's ψ) are solved
