@@ -96,6 +96,7 @@ _EDGE_NODE = 32  # the log–log edge table covers the sampling table's panels b
 _WARM_REACH = 0.25  # a warm start (FreeProductLaw._solve) reaches |ln x − ln x_ref| ≤ this × ln x_ref's distance to a singular point
 _WARM_MAX_GAP = 1.0  # … and at most this
 _WARM_ITERATIONS = 12
+_DEEP_ETA = 1e-2  # η-continuation below this × the spectral scale: steps of ratio³ from the tangent
 _SEED_MIN = 32  # more cold points than this are solved from seeds (FreeProductLaw._solve)
 _SHORT_STEP = 0.05  # a quantile Newton step this short (× distance to a singular point) adds ∫ρ by Gauss–Legendre
 _SOLUTIONS_CAP = 1 << 16  # remembered solutions per law (~3 MB)
@@ -1537,8 +1538,14 @@ class FreeProductLaw(SpectralLaw):
         if self._singular_points.size and self.continuous_mass > _ATOM_TOL:
             distance = np.min(np.abs(x[:, None] - self._singular_points[None, :]), axis=1)
             floor = np.maximum(floor, _CONTINUATION_FLOOR * distance)
+        # tangent steps only for laws without atoms whose numerical factors declare a ψ without poles off its cut
+        # (``tangent_steps``): with atoms or discrete factors, a long step can land on another branch of t
+        tangent = bool(self.numerical) and not self.atoms and all(getattr(term.factor, "tangent_steps", False) for term in self.numerical)
         while True:
-            eta *= ratio
+            # below _DEEP_ETA × scale, steps of ratio³ from the tangent predictor (t(s) is analytic in s = ln z
+            # there, far from every singular point but those it stops short of by its floor)
+            step = ratio**3 if tangent and ratio == 0.25 and eta <= _DEEP_ETA * scale else ratio
+            eta *= step
             active = np.flatnonzero(eta * ratio >= floor * ratio**2) if eta > floor.min() else np.array([], int)
             if active.size == 0:
                 break
@@ -1548,15 +1555,26 @@ class FreeProductLaw(SpectralLaw):
             far = np.abs(za) > 4.0 * scale
             # log(z_prev/z) as a difference of logs: both lie in the upper half-plane, so the difference is the
             # principal log of the ratio, and no complex division over/underflows at |z| ~ 1e-300 or 1e300
-            z_prev = x[active] + 1j * np.maximum(eta / ratio, floor[active])
+            z_prev = x[active] + 1j * np.maximum(eta / step, floor[active])
             shift = np.where(far, np.log(z_prev) - np.log(za), 0.0)
             t_start = np.where(far, np.log1p(np.expm1(t_old) * np.exp(shift)), t_old)
-            ta, taua, ok = self._newton(za, t_start, [tau + shift for tau in taus_old])
+            tau_start = [tau + shift for tau in taus_old]
+            if step != ratio:  # the tangent: dt/ds = −1/(reduced slope), dτ_j/dt as in _remember
+                _, slope, extras = self._log_chi(t_old, taus_old)
+                dtaus = []
+                for _, u_dpsi, s_opw, k, _ in extras:
+                    slope = slope + k * s_opw / u_dpsi
+                    dtaus.append(s_opw / u_dpsi)
+                dt = (np.log(z_prev) - np.log(za)) / slope  # Δt = −Δs/slope, Δs = ln za − ln z_prev
+                good = ~far & np.isfinite(dt) & (np.abs(dt) < 0.5)
+                t_start = np.where(good, t_old + dt, t_start)
+                tau_start = [np.where(good, tau + dt * dtau, tau0) for tau, dtau, tau0 in zip(taus_old, dtaus, tau_start)]
+            ta, taua, ok = self._newton(za, t_start, tau_start)
             if not ok.all():
                 # redo the step in small ones, from the last converged point of the failed paths
                 ta = np.where(ok, ta, t_old)
                 taua = [np.where(ok, new, old) for new, old in zip(taua, taus_old)]
-                ta, taua, ok = self._refine(x[active], ta, taua, ok, eta / ratio, eta, floor[active])
+                ta, taua, ok = self._refine(x[active], ta, taua, ok, eta / step, eta, floor[active])
                 failed[active] |= ~ok
             t[active] = ta
             for tau, new in zip(taus, taua):

@@ -159,6 +159,9 @@ class GaussianImageS(PsiS):
         self.subtract_within = 1.5 * panel
         self.atoms = tuple(sorted((float(a), float(m)) for a, m in atoms))
         self._atom_x = np.array([a for a, _ in self.atoms], float)
+        # ψ has no poles off its cut without atoms: the free-product solver may take long tangent steps in its
+        # η-continuation (FreeProductLaw._continue)
+        self.tangent_steps = not self.atoms
         self._atom_m = np.array([m for _, m in self.atoms], float)
         self.name = name
         self._exact_moments = exact_moments
