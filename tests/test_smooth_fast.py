@@ -1,8 +1,9 @@
 """The Gauss-rule path of smooth-activation laws (rmt_init.theory._smooth_law) against independent references.
 
 References: the exact moments E[φ'(√q z)^{2k}] (closed forms or converged quadrature, never the rule), the
-pole-subtracted quadrature of GaussianImageS (the path before, measured against 30-digit mpmath), and
-25-digit mpmath quadrature of E[1/(1 − u d(z))] itself.
+pole-subtracted quadrature of GaussianImageS (the path before, measured against 30-digit mpmath), dense
+Gauss–Legendre in z (below the range of d, where that quadrature is not accurate), 25-digit mpmath
+quadrature of E[1/(1 − u d(z))] itself, and, for the solver's shortcuts, the plain η-continuation.
 """
 from __future__ import annotations
 
