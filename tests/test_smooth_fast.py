@@ -1,8 +1,9 @@
 """The Gauss-rule path of smooth-activation laws (rmt_init.theory._smooth_law) against independent references.
 
 References: the exact moments E[φ'(√q z)^{2k}] (closed forms or converged quadrature, never the rule), the
-pole-subtracted quadrature of GaussianImageS (the path before, measured against 30-digit mpmath), and
-25-digit mpmath quadrature of E[1/(1 − u d(z))] itself.
+pole-subtracted quadrature of GaussianImageS (the path before, measured against 30-digit mpmath), dense
+Gauss–Legendre in z (below the range of d, where that quadrature is not accurate), 25-digit mpmath
+quadrature of E[1/(1 − u d(z))] itself, and, for the solver's shortcuts, the plain η-continuation.
 """
 from __future__ import annotations
 
@@ -153,3 +154,119 @@ def test_shipped_density_matches_the_quadrature_path_and_integrates_to_one() -> 
         factor.gauss_rule = None
     p_ref = law.pdf(x)
     assert np.all(p > 0) and np.max(np.abs(p - p_ref) / p_ref) <= 1e-10
+
+
+def _dense_reference(factor: GaussianImageS, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(1 + ψ, u ψ') at c = 1/u by composite 20-point Gauss–Legendre in z, on panels of width ≤ 0.05 graded
+    geometrically (ratio 1/2, down to 1e−12) towards every piece end: independent of both paths. For |c|
+    below the range of d the poles ζ of c/(c − d(ζ)) lie beyond the ends or off the axis, at distance δ > 0
+    from the piece; the graded panels next to an end are then a few widths from ζ and converge like
+    ρ^{−40}, ρ ≳ 3 (to rounding)."""
+    g, gw = np.polynomial.legendre.leggauss(20)
+    value = np.zeros(c.shape, complex)
+    slope = np.zeros(c.shape, complex)
+    for rule in factor.rules:
+        lo, hi = rule.piece.lo, rule.piece.hi
+        grade = 0.5 ** np.arange(1, 40)
+        grade = grade[grade >= 1e-12]
+        inner = np.linspace(lo + 0.5, hi - 0.5, max(2, int((hi - lo - 1.0) / 0.05) + 1))
+        edges = np.unique(np.concatenate([[lo, hi], lo + grade, hi - grade, inner]))
+        half = 0.5 * np.diff(edges)
+        z = ((0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * g[None, :]).ravel()
+        w = (half[:, None] * gw[None, :]).ravel() * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+        d = np.real(rule.piece.jet(z.astype(complex))[0])
+        inverse = c[:, None] / (c[:, None] - d[None, :])  # 1/(1 − u d)
+        value += inverse @ w
+        slope += (inverse * (inverse - 1.0)) @ w  # u d/(1 − u d)² = (1 − u d)^{−2} − (1 − u d)^{−1}
+    for loc, mass in zip(factor._atom_x, factor._atom_m):
+        inverse = c / (c - loc)
+        value += mass * inverse
+        slope += mass * inverse * (inverse - 1.0)
+    return value, slope
+
+
+@pytest.mark.parametrize("name,q", [("tanh", 0.05), ("erf", 0.05)] + [(n, q) for n in ("tanh", "erf", "sigmoid", "selu") for q in (1.3, 3.0)])
+def test_inverse_rule_below_the_range(name: str, q: float) -> None:
+    """|c| = |1/u| at and below the bottom a of the range of d (the product's hard edge at 0), where the rule of
+    s = a/d is used: against the dense Gauss–Legendre reference of :func:`_dense_reference`, to 1e−12
+    relative (value) and 1e−11 (slope: relative to max(|u ψ'|, |1 + ψ|)). Error budget: the rule's
+    ρ^{−2n} ≲ 1.3e−17 relative to E[a/d] (module docstring of _smooth_law) plus its discretisation (measured
+    ≤ 3e−14, erf at q = 3, whose s-weighted measure sits at |z| → 9) plus the reference's rounding. The
+    quadrature path is not the reference here: it is off by up to 0.6 there (erf at q = 3), its 10-point panels
+    not resolving φ(z)/d(z) ∝ e^{(2q − 1/2) z²}."""
+    factor = _factor(name, q)
+    rule = factor.gauss_rule
+    assert rule.inverse_tiers is not None
+    a = rule.a
+    theta = np.linspace(0.0, math.pi, 7)
+    modulus = a * np.geomspace(1e-10, 4.0, 9)
+    c = (modulus[:, None] * np.exp(1j * theta[None, :])).ravel()
+    c = c[(np.abs(c) <= 0.5 * a) | (np.angle(c) >= 0.5)]  # real c inside the range: a pole on the piece
+    u = 1.0 / c
+    u = u.real + 1j * np.minimum(u.imag, -0.0)
+    c = 1.0 / u
+    by_inverse = (rule.inverse_rho(u) >= RHO_MIN) & (rule.rho(u) < RHO_MIN)  # taken by the rule of a/d
+    assert by_inverse.sum() >= 30
+    u = u[by_inverse]
+    c = 1.0 / u
+    value, slope = factor.one_plus_psi(u)
+    ref_value, ref_slope = _dense_reference(factor, c)
+    assert np.max(np.abs(value - ref_value) / np.abs(ref_value)) <= 1e-12
+    assert np.max(np.abs(slope - ref_slope) / np.maximum(np.abs(ref_slope), np.abs(ref_value))) <= 1e-11
+
+
+def test_no_inverse_rule_where_d_vanishes() -> None:
+    """gelu's φ' has a zero, so E[1/d] = ∞ and the grid's minimum of d is no lower bound: no rule of a/d."""
+    assert _factor("gelu", 0.57).gauss_rule.inverse_tiers is None
+
+
+@pytest.mark.parametrize("name,q,ratio", [("tanh", 3.0, 5j), ("erf", 0.57, -0.5)])
+def test_inverse_rule_against_mpmath(name: str, q: float, ratio: complex) -> None:
+    """c = ratio · a (a: the bottom of the range of d) against 25-digit mpmath on panels graded towards the
+    ends (1e−13 value, 2e−13 slope)."""
+    factor = _factor(name, q)
+    c = complex(ratio * factor.gauss_rule.a)
+    u = np.array([1.0 / c])
+    r = mpmath.sqrt(q)
+    d = {"tanh": lambda z: mpmath.sech(r * z) ** 4, "erf": lambda z: 4 / mpmath.pi * mpmath.exp(-2 * r * r * z * z)}[name]
+    with mpmath.workdps(25):
+        cm = mpmath.mpc(c.real, c.imag)
+        ends = [9 - mpmath.mpf(2) ** -k for k in range(1, 12)]
+        points = [-9] + [-e for e in ends] + list(mpmath.linspace(-8.5, 8.5, 69)) + ends[::-1] + [9]
+        points = sorted(set(points))
+        value = mpmath.quad(lambda z: mpmath.npdf(z) * cm / (cm - d(z)), points)
+        slope = mpmath.quad(lambda z: mpmath.npdf(z) * cm * d(z) / (cm - d(z)) ** 2, points)
+    v, s = factor.one_plus_psi(u)
+    assert abs(v[0] - complex(value)) <= 1e-13 * abs(complex(value))
+    assert abs(s[0] - complex(slope)) <= 2e-13 * abs(complex(slope))
+
+
+def _no_warm_start(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(x.shape, complex), np.zeros(x.shape, bool)
+
+
+def test_solver_shortcuts_match_the_plain_continuation(monkeypatch) -> None:
+    """The free-product solver's shortcuts for smooth laws — warm starts from remembered (t, τ_j), a first pass
+    from seeds, tangent steps of 1/64 deep in the η-continuation — against the plain continuation (every
+    point cold, steps of 1/4), depth-6 tanh on a fresh law: densities at 48 points from 1e−250 of the support
+    to its top, then at 47 points 1e−3 away (warm). Both solve the same equations to Newton's tolerance
+    (~1e−13 in t): 1e−11 relative."""
+    import rmt_init.theory.free as free
+
+    lo, hi = jacobian_spectrum(6, "tanh", sigma_b2=0.05).support
+    assert lo == 0.0
+    x = np.concatenate([hi * np.geomspace(1e-250, 1e-3, 12), np.linspace(0.0, hi, 38)[1:-1]])
+    shipped = jacobian_spectrum(6, "tanh", sigma_b2=0.05)
+    p = shipped.pdf(x)
+    assert shipped._solutions["taus"].shape == (1, shipped._solutions["log_x"].size) > (1, 0)  # τ remembered
+    x_warm = x * (1.0 + 1e-3 * np.random.default_rng(3).random(x.size))
+    x_warm = x_warm[x_warm < hi]
+    _, accepted = shipped._solve_warm(x_warm)
+    assert accepted.mean() > 0.9  # the warm path is really taken
+    p_warm = shipped.pdf(x_warm)
+    monkeypatch.setattr(free, "_DEEP_ETA", 0.0)
+    monkeypatch.setattr(free, "_SEED_MIN", 10**9)
+    plain = jacobian_spectrum(6, "tanh", sigma_b2=0.05)
+    plain._solve_warm = _no_warm_start
+    reference = plain.pdf(np.concatenate([x, x_warm]))
+    assert np.max(np.abs(np.concatenate([p, p_warm]) / reference - 1.0)) <= 1e-11

@@ -96,6 +96,8 @@ _EDGE_NODE = 32  # the log–log edge table covers the sampling table's panels b
 _WARM_REACH = 0.25  # a warm start (FreeProductLaw._solve) reaches |ln x − ln x_ref| ≤ this × ln x_ref's distance to a singular point
 _WARM_MAX_GAP = 1.0  # … and at most this
 _WARM_ITERATIONS = 12
+_DEEP_ETA = 1e-2  # η-continuation below this × the spectral scale: steps of ratio³ from the tangent
+_SEED_MIN = 32  # more cold points than this are solved from seeds (FreeProductLaw._solve)
 _SHORT_STEP = 0.05  # a quantile Newton step this short (× distance to a singular point) adds ∫ρ by Gauss–Legendre
 _SOLUTIONS_CAP = 1 << 16  # remembered solutions per law (~3 MB)
 _CONTINUATION_FLOOR = 1e-3  # η-continuation stops at this fraction of the distance to the nearest edge
@@ -1378,36 +1380,76 @@ class FreeProductLaw(SpectralLaw):
         of the positive singular points (edges, atoms; 0 is at s = −∞): "nearby" is |s − s_ref| ≤
         _WARM_REACH·δ (δ: the distance in s from s_ref to the nearest of them, with none between) and ≤
         _WARM_MAX_GAP. A warm point is kept when Newton converged to a root inside the support (−π < Im t < 0);
-        the others take the continuation (:meth:`_solve_cold`). Laws with numerically inverted factors
-        always take the continuation.
+        the others take the continuation (:meth:`_solve_cold`). With numerically inverted factors the unknowns
+        τ_j = log u_j start from τ_ref + (t − t_ref)·dτ_j/dt, dτ_j/dt = s_j(1 + w)/(u ψ_j'), dt/ds = −1/(∂_t log χ
+        + Σ_j k_j s_j (1 + w)/(u ψ_j')) (the reduced equation's slope, as in :meth:`_newton`), and a warm point
+        is kept only if each u_j also stays on its branch (Im u_j ≤ 0).
         """
         x = np.asarray(x, float)
         t = np.empty(x.shape, complex)
         cold = np.ones(x.shape, bool)
-        if not self.numerical and ratio == 0.25 and x.size:
+        if ratio == 0.25 and x.size:
             warm_t, warm = self._solve_warm(x)
             t[warm] = warm_t[warm]
             cold = ~warm
+        if ratio == 0.25 and cold.sum() > _SEED_MIN:
+            # many cold points (a table's first pass): the continuation at seeds within warm reach of all of
+            # them, then Newton from the seeds for the rest (those not accepted take the continuation below)
+            idx = np.flatnonzero(cold)
+            seeds = idx[self._seeds(x[idx])]
+            tc, taus = self._solve_cold_taus(x[seeds], ratio)
+            t[seeds] = tc
+            cold[seeds] = False
+            self._remember(x[seeds], tc, taus)
+            warm_t, warm = self._solve_warm(x[cold])
+            rest = np.flatnonzero(cold)
+            t[rest[warm]] = warm_t[warm]
+            cold[rest[warm]] = False
         if cold.any():
-            tc = self._solve_cold(x[cold], ratio)
+            tc, taus = self._solve_cold_taus(x[cold], ratio)
             t[cold] = tc
-            if not self.numerical:
-                self._remember(x[cold], tc)
+            self._remember(x[cold], tc, taus)
         return t
+
+    def _seeds(self, x: np.ndarray) -> np.ndarray:
+        """Indices of a subset of x > 0 such that every x is within warm reach (see :meth:`_solve`) of one on its
+        side of every positive singular point (greedy in ln x); x ≤ 0 are all seeds."""
+        positive = self._singular_points[self._singular_points > 0]
+        with np.errstate(divide="ignore"):
+            log_x = np.log(np.where(x > 0, x, 0.0))
+        order = np.argsort(log_x, kind="stable")
+        reach = np.full(x.shape, _WARM_MAX_GAP)
+        side = np.zeros(x.shape, int)
+        if positive.size:
+            logs = np.log(positive)
+            reach = np.minimum(_WARM_REACH * np.min(np.abs(log_x[:, None] - logs[None, :]), axis=1), _WARM_MAX_GAP)
+            side = np.searchsorted(logs, log_x)
+        chosen = np.zeros(x.shape, bool)
+        chosen[x <= 0] = True
+        last = None
+        for i in order[x[order] > 0]:
+            if last is None or side[i] != side[last] or log_x[i] - log_x[last] > 0.9 * reach[last]:
+                chosen[i] = True
+                last = i
+        return np.flatnonzero(chosen)
 
     @cached_property
     def _solutions(self) -> dict[str, np.ndarray]:
         """Points solved inside the support: ln x (sorted), t, ∂_t log χ at t, and δ (distance to the
         nearest singular point)."""
         empty = np.zeros(0)
-        return {"log_x": empty, "t": empty.astype(complex), "slope": empty.astype(complex), "reach": empty}
+        n = len(self.numerical)
+        return {"log_x": empty, "t": empty.astype(complex), "slope": empty.astype(complex), "reach": empty,
+                "taus": np.zeros((n, 0), complex), "dtaus": np.zeros((n, 0), complex)}
 
-    def _remember(self, x: np.ndarray, t: np.ndarray) -> None:
+    def _remember(self, x: np.ndarray, t: np.ndarray, taus: list[np.ndarray] | None = None) -> None:
         """Add the solutions inside the support (−sin Im t > 0, x > 0) to :attr:`_solutions` (capped)."""
+        taus = np.array(taus, complex).reshape(len(taus), x.size) if taus else np.zeros((0, x.size), complex)
         keep = (x > 0) & np.isfinite(t) & (-np.sin(t.imag) > 0) & (t.imag > -math.pi)
+        keep &= np.all(np.isfinite(taus) & (np.sin(taus.imag) <= 0.0), axis=0)  # Im u_j ≤ 0
         if not keep.any():
             return
-        x, t = x[keep], t[keep]
+        x, t, taus = x[keep], t[keep], taus[:, keep]
         positive = self._singular_points[self._singular_points > 0]
         log_x = np.log(x)
         # the distance in s = ln x to the nearest singular point (0 is at s = −∞)
@@ -1419,8 +1461,15 @@ class FreeProductLaw(SpectralLaw):
             order = order[:: -(-order.size // _SOLUTIONS_CAP)]
         memo["log_x"] = log_x[order]
         memo["t"] = np.concatenate([memo["t"], t])[order]
-        memo["slope"] = np.concatenate([memo["slope"], self._log_chi(t, [])[1]])[order]
+        _, slope, extras = self._log_chi(t, list(taus))
+        dtaus = []
+        for _, u_dpsi, s_opw, k, _ in extras:
+            slope = slope + k * s_opw / u_dpsi
+            dtaus.append(s_opw / u_dpsi)
+        memo["slope"] = np.concatenate([memo["slope"], slope])[order]
         memo["reach"] = np.concatenate([memo["reach"], reach])[order]
+        memo["taus"] = np.concatenate([memo["taus"], taus], axis=1)[:, order]
+        memo["dtaus"] = np.concatenate([memo["dtaus"], np.array(dtaus, complex).reshape(taus.shape)], axis=1)[:, order]
 
     def _solve_warm(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(t, accepted) by Newton from the nearest remembered solution (see :meth:`_solve`)."""
@@ -1444,25 +1493,34 @@ class FreeProductLaw(SpectralLaw):
             return t, accepted
         gap = log_x[idx] - ref[k[idx]]
         guess = memo["t"][k[idx]] - gap / memo["slope"][k[idx]]
-        solved, _, ok = self._newton(x[idx] + 0j, guess, [], iterations=_WARM_ITERATIONS)
+        tau_guess = [tau[k[idx]] + (guess - memo["t"][k[idx]]) * dtau[k[idx]] for tau, dtau in zip(memo["taus"], memo["dtaus"])]
+        solved, solved_taus, ok = self._newton(x[idx] + 0j, guess, tau_guess, iterations=_WARM_ITERATIONS)
         ok &= np.isfinite(solved) & (solved.imag < 0) & (solved.imag > -math.pi) & (-np.sin(solved.imag) > 0)
+        for tau in solved_taus:  # each u_j = e^{τ_j} on its branch, Im u_j ≤ 0
+            ok &= np.isfinite(tau) & (np.sin(tau.imag) <= 0.0)
         t[idx] = solved
         accepted[idx] = ok
         return t, accepted
 
     def _solve_cold(self, x: np.ndarray, ratio: float = 0.25) -> np.ndarray:
-        """t at z = x + i0 by η-continuation from far above the spectrum.
+        """t at z = x + i0 by η-continuation from far above the spectrum (:meth:`_solve_cold_taus`)."""
+        return self._solve_cold_taus(x, ratio)[0]
+
+    def _solve_cold_taus(self, x: np.ndarray, ratio: float = 0.25) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(t, τ_j) at z = x + i0 by η-continuation from far above the spectrum.
 
         Points whose continuation fails (Newton stuck at a pole of a discrete factor's ψ) are solved
         again one at a time on a finer path (η ratio 0.5, start height set by the point itself).
         """
-        t, ok = self._continue(x, ratio)
+        t, ok, taus = self._continue(x, ratio)
         if not ok.all() and ratio < 0.5:
             for i in np.flatnonzero(~ok):
-                t[i : i + 1], _ = self._continue(x[i : i + 1], 0.5)
-        return t
+                t[i : i + 1], _, taus_i = self._continue(x[i : i + 1], 0.5)
+                for tau, tau_i in zip(taus, taus_i):
+                    tau[i : i + 1] = tau_i
+        return t, taus
 
-    def _continue(self, x: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    def _continue(self, x: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         m1, m2 = self._first_moments
         scale = max(self._spectral_scale, max((loc for loc, _ in self.atoms), default=0.0))
         eta = 10.0 * scale + 10.0 * np.max(np.abs(x), initial=0.0)
@@ -1480,8 +1538,14 @@ class FreeProductLaw(SpectralLaw):
         if self._singular_points.size and self.continuous_mass > _ATOM_TOL:
             distance = np.min(np.abs(x[:, None] - self._singular_points[None, :]), axis=1)
             floor = np.maximum(floor, _CONTINUATION_FLOOR * distance)
+        # tangent steps only for laws without atoms whose numerical factors declare a ψ without poles off its cut
+        # (``tangent_steps``): with atoms or discrete factors, a long step can land on another branch of t
+        tangent = bool(self.numerical) and not self.atoms and all(getattr(term.factor, "tangent_steps", False) for term in self.numerical)
         while True:
-            eta *= ratio
+            # below _DEEP_ETA × scale, steps of ratio³ from the tangent predictor (t(s) is analytic in s = ln z
+            # there, far from every singular point but those it stops short of by its floor)
+            step = ratio**3 if tangent and ratio == 0.25 and eta <= _DEEP_ETA * scale else ratio
+            eta *= step
             active = np.flatnonzero(eta * ratio >= floor * ratio**2) if eta > floor.min() else np.array([], int)
             if active.size == 0:
                 break
@@ -1491,21 +1555,32 @@ class FreeProductLaw(SpectralLaw):
             far = np.abs(za) > 4.0 * scale
             # log(z_prev/z) as a difference of logs: both lie in the upper half-plane, so the difference is the
             # principal log of the ratio, and no complex division over/underflows at |z| ~ 1e-300 or 1e300
-            z_prev = x[active] + 1j * np.maximum(eta / ratio, floor[active])
+            z_prev = x[active] + 1j * np.maximum(eta / step, floor[active])
             shift = np.where(far, np.log(z_prev) - np.log(za), 0.0)
             t_start = np.where(far, np.log1p(np.expm1(t_old) * np.exp(shift)), t_old)
-            ta, taua, ok = self._newton(za, t_start, [tau + shift for tau in taus_old])
+            tau_start = [tau + shift for tau in taus_old]
+            if step != ratio:  # the tangent: dt/ds = −1/(reduced slope), dτ_j/dt as in _remember
+                _, slope, extras = self._log_chi(t_old, taus_old)
+                dtaus = []
+                for _, u_dpsi, s_opw, k, _ in extras:
+                    slope = slope + k * s_opw / u_dpsi
+                    dtaus.append(s_opw / u_dpsi)
+                dt = (np.log(z_prev) - np.log(za)) / slope  # Δt = −Δs/slope, Δs = ln za − ln z_prev
+                good = ~far & np.isfinite(dt) & (np.abs(dt) < 0.5)
+                t_start = np.where(good, t_old + dt, t_start)
+                tau_start = [np.where(good, tau + dt * dtau, tau0) for tau, dtau, tau0 in zip(taus_old, dtaus, tau_start)]
+            ta, taua, ok = self._newton(za, t_start, tau_start)
             if not ok.all():
                 # redo the step in small ones, from the last converged point of the failed paths
                 ta = np.where(ok, ta, t_old)
                 taua = [np.where(ok, new, old) for new, old in zip(taua, taus_old)]
-                ta, taua, ok = self._refine(x[active], ta, taua, ok, eta / ratio, eta, floor[active])
+                ta, taua, ok = self._refine(x[active], ta, taua, ok, eta / step, eta, floor[active])
                 failed[active] |= ~ok
             t[active] = ta
             for tau, new in zip(taus, taua):
                 tau[active] = new
         t, taus, ok = self._newton(x + 0j, t, taus)
-        return t, ok & ~failed
+        return t, ok & ~failed, taus
 
     def _refine(self, x, t, taus, ok, eta_from, eta_to, floor):
         """Redo one continuation step in 40 small ones for the points that did not converge."""

@@ -24,10 +24,12 @@ For Im u < 0 (Im(1/u) > 0) every root near a point where d' > 0 lies above the r
 near a point where d' < 0 below it; the formula above is then the principal value, analytic in u, and it
 has the right boundary values on the cut (a real root is taken on that side).
 
-Fast path (issue 15): the law of d is fixed per layer, so its Gauss rule (and that of log d) is computed once
-(:mod:`rmt_init.theory._smooth_law`); wherever 1/u is far enough from the range of d for the rule's
-O(ρ^{−2n}) error bound to be below ~1e−15 — all of a density's solver steps in the bulk — ψ and uψ' are one
-sum of 8–96 terms, and the quadrature above is kept for the rest (``fast=False``, or assigning
+Fast path (issue 15): the law of d is fixed per layer, so its Gauss rule (and those of log d and of s dμ in
+s = a/d, a the bottom of the range) is computed once (:mod:`rmt_init.theory._smooth_law`); wherever 1/u is
+far enough from the range of d for a rule's O(ρ^{−2n}) error bound to be below ~1e−15 — all of a density's
+solver steps in the bulk, and |1/u| below the range (the product's hard edge at 0) — ψ and uψ' are one
+sum of 8–128 terms, and the quadrature above is kept for the rest (1/u near the top of the range or, for
+gelu, whose φ' vanishes, near 0) (``fast=False``, or assigning
 ``gauss_rule = None``, keeps it everywhere: the reference path of the tests and benchmarks).
 """
 from __future__ import annotations
@@ -55,6 +57,7 @@ _GL_T, _GL_W = np.polynomial.legendre.leggauss(10)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GRID = 4001
 _NEWTON_STEPS = 40
+_ZERO_CRITICAL = 1e-12  # a critical value of d below this × its maximum is taken for a zero of d
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,9 @@ class GaussianImageS(PsiS):
         self.subtract_within = 1.5 * panel
         self.atoms = tuple(sorted((float(a), float(m)) for a, m in atoms))
         self._atom_x = np.array([a for a, _ in self.atoms], float)
+        # ψ has no poles off its cut without atoms: the free-product solver may take long tangent steps in its
+        # η-continuation (FreeProductLaw._continue)
+        self.tangent_steps = not self.atoms
         self._atom_m = np.array([m for _, m in self.atoms], float)
         self.name = name
         self._exact_moments = exact_moments
@@ -179,7 +185,11 @@ class GaussianImageS(PsiS):
         """
         if not self._fast:
             return None
-        return ImageGaussRule([(r.piece.lo, r.piece.hi, r.piece.jet) for r in self.rules], *self._range)
+        # d vanishing at an interior critical point (gelu): E[1/d] = ∞ and the grid's minimum is no bound, so no
+        # rule of a/d there (its lower edge then stays with the quadrature)
+        top = self._range[1]
+        inverse = all(dc > _ZERO_CRITICAL * top for r in self.rules for _, dc, _ in r.critical)
+        return ImageGaussRule([(r.piece.lo, r.piece.hi, r.piece.jet) for r in self.rules], *self._range, inverse=inverse)
 
     def __repr__(self) -> str:
         return self.name
@@ -301,6 +311,15 @@ class GaussianImageS(PsiS):
             far = rho >= RHO_MIN
             if far.any():
                 value[far], slope[far] = self.gauss_rule.one_plus_psi(flat[far], rho[far])
+            if self.gauss_rule.inverse_tiers is not None and not far.all():
+                # |c| at or below the bottom of the range (the product's hard edge): the rule of 1/d
+                rest = np.flatnonzero(~far)
+                inverse_rho = self.gauss_rule.inverse_rho(flat[rest])
+                keep = inverse_rho >= RHO_MIN
+                if keep.any():
+                    index = rest[keep]
+                    value[index], slope[index] = self.gauss_rule.inverse_one_plus_psi(flat[index], inverse_rho[keep])
+                    far[index] = True
             low = ~far if self.gauss_rule.log_rule is not None else np.zeros(far.shape, bool)
             if low.any():
                 log_rho = self.gauss_rule.log_rho(flat[low])
