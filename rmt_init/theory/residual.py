@@ -953,20 +953,27 @@ class ResidualJacobianLaw(JacobianLaw):
                 floor = term.power * math.log(min(block)) - 1e-9
                 return [v for v in edges if math.log(v) >= floor]
             return [v for v in edges if v > 1e-12 * max(edges)]
-        if self.terms and all(isinstance(t.factor, ResidualBlockS) and t.scale == 1 for t in self.terms):
-            # blocks that differ (tanh: the law of D² changes with the stream's variance): the branches of each
-            # block in the common variable w (§8.6); the generic w-scan only reaches w > −1, i.e. the upper edge
-            lower, upper = product_edges([(t.factor, t.power) for t in self.terms])
-            if upper is not None:
-                return [upper] if lower is None else [lower, upper]
+        edges = self._product_edges
+        if edges is not None and edges[1] is not None:
+            return [edges[1]] if edges[0] is None else [edges[0], edges[1]]
         return list(super()._critical_values())
+
+    @cached_property
+    def _product_edges(self) -> tuple[float | None, float | None] | None:
+        """(lower, upper) edge from :func:`product_edges` for a product of blocks that differ (tanh: the law of D²
+        changes with the stream's variance; §8.6) — the generic w-scan only reaches w > −1, i.e. the upper edge,
+        and misses a lower edge above 0; ``None`` when the law is not such a product."""
+        if len(self.terms) < 2 or not all(isinstance(t.factor, ResidualBlockS) and t.scale == 1 for t in self.terms):
+            return None
+        return product_edges([(t.factor, t.power) for t in self.terms])
 
     @cached_property
     def _geometry(self) -> tuple[tuple[tuple[float, float], ...], tuple[float, float]]:
         """A single block with P(d = 0) = 1/2 (ReLU) and edges a < 1 < c < b: the intervals are (a, 1) and (c, b)
         (§8.3: the inverse square root at 1⁻, the gap (1, c) above it; Monte Carlo, N = 3000, α = 0.5: no eigenvalue
         in (1.0001, 1.001)), set without probing the gap, where the continuation of the free-product solver
-        stalls next to the two singular points. Otherwise the generic search."""
+        stalls next to the two singular points. A product of differing blocks with both edges from
+        :func:`product_edges`: the interval [a, b]. Otherwise the generic search."""
         term = self.terms[0] if len(self.terms) == 1 else None
         if term is not None and isinstance(term.factor, ResidualBlockS) and term.power == 1 and term.scale == 1 and not self.atoms:
             if term.factor.d.mass_at_zero == 0.5:
@@ -974,6 +981,13 @@ class ResidualJacobianLaw(JacobianLaw):
                 if len(edges) == 4 and edges[0] < 1.0 == edges[1] < edges[2] < edges[3]:
                     a, _, c, b = edges
                     return ((a, 1.0), (c, b)), (a, b)
+        edges = self._product_edges
+        if edges is not None and edges[0] is not None and edges[1] is not None and not self.atoms:
+            # both edges of a product of differing blocks (§8.6): z(w) is real and monotone on the real branches from
+            # w = 0 up to the upper edge and from w = −1 down to the lower one, so no density lies outside [a, b];
+            # the generic search would confirm it with three cold solves per interval (~18 s for tanh, depth 8)
+            a, b = edges
+            return ((a, b),), (a, b)
         return super()._geometry
 
     # ------------------------------------------------------------------ fast cdf / quantiles (SoftEdgeTable)
