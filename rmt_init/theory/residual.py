@@ -739,26 +739,28 @@ class _BranchInverse:
             return np.log(w) if self.sign > 0 else np.log(-1.0 - w)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """log|e(1 + e)| at the κ with x(κ) = x (x within the table)."""
-        lk = np.interp(x, self.x, np.log(self.kappa))
-        lo = np.interp(x, self.x, np.log(self.kappa), left=-np.inf)
-        kappa = np.exp(lk)
+        """log|e(1 + e)| at the κ with x(κ) = x (x within the table): safeguarded Newton in κ from the table's
+        interpolant, inside the bracket of the two table points around x; converged points are frozen."""
+        x = np.asarray(x, float)
+        kappa = np.exp(np.interp(x, self.x, np.log(self.kappa)))
         w_target = np.exp(x) if self.sign > 0 else -1.0 - np.exp(x)
         i = np.clip(np.searchsorted(self.x, x), 1, len(self.x) - 1)
-        lo, hi = self.kappa[i - 1], self.kappa[i]
-        for _ in range(30):
-            w, log_e, dw = _branch(self.factor, kappa, self.sign)
+        lo, hi = self.kappa[i - 1].copy(), self.kappa[i].copy()
+        active = np.ones(x.shape, bool)
+        for _ in range(40):
+            w, _, dw = _branch(self.factor, kappa, self.sign)
+            residual = w - w_target
+            # w rises with κ on the root through e = 0 and falls on the other one
+            larger = (residual > 0) if self.sign > 0 else (residual < 0)
+            hi = np.where(active & larger, np.minimum(hi, kappa), hi)
+            lo = np.where(active & ~larger & (residual != 0), np.maximum(lo, kappa), lo)
             with np.errstate(all="ignore"):
-                step = (w - w_target) / dw
-            new = kappa - step
-            new = np.where(np.isfinite(new) & (new > lo) & (new < hi), new, 0.5 * (lo + hi))
-            # keep the bracket: w rises with κ on the root through e = 0 and falls on the other one
-            larger = (w > w_target) if self.sign > 0 else (w < w_target)
-            hi = np.where(larger, np.minimum(hi, kappa), hi)
-            lo = np.where(larger, lo, np.maximum(lo, kappa))
-            done = np.abs(new - kappa) <= 1e-15 * kappa
-            kappa = new
-            if done.all():
+                new = kappa - residual / dw
+            new = np.where(np.isfinite(new) & (new >= lo) & (new <= hi), new, 0.5 * (lo + hi))
+            converged = (residual == 0) | (np.abs(new - kappa) <= 4e-16 * kappa) | (hi - lo <= 4e-16 * kappa)
+            kappa = np.where(active & ~(residual == 0), new, kappa)
+            active &= ~converged
+            if not active.any():
                 break
         return _branch(self.factor, kappa, self.sign)[1]
 
@@ -936,6 +938,9 @@ class ResidualJacobianLaw(JacobianLaw):
         return all(a == 0.0 for a in self.residual)
 
     def _critical_values(self) -> list[float]:
+        edges = self._product_edges
+        if edges is not None and edges[0] is not None and edges[1] is not None:
+            return list(edges)
         if len(self.terms) == 1 and isinstance(self.terms[0].factor, ResidualBlockS) and self.terms[0].scale == 1:
             term = self.terms[0]
             edges = [v for v in block_edges(term.factor, term.power) if v > 0]
@@ -953,17 +958,21 @@ class ResidualJacobianLaw(JacobianLaw):
                 floor = term.power * math.log(min(block)) - 1e-9
                 return [v for v in edges if math.log(v) >= floor]
             return [v for v in edges if v > 1e-12 * max(edges)]
-        edges = self._product_edges
-        if edges is not None and edges[1] is not None:
-            return [edges[1]] if edges[0] is None else [edges[0], edges[1]]
+        if edges is not None and edges[1] is not None and len(self.terms) > 1:
+            return [edges[1]]  # the lower branch ends first (s·E d ≥ 1): the generic lower edge 0
         return list(super()._critical_values())
 
     @cached_property
     def _product_edges(self) -> tuple[float | None, float | None] | None:
-        """(lower, upper) edge from :func:`product_edges` for a product of blocks that differ (tanh: the law of D²
-        changes with the stream's variance; §8.6) — the generic w-scan only reaches w > −1, i.e. the upper edge,
-        and misses a lower edge above 0; ``None`` when the law is not such a product."""
-        if len(self.terms) < 2 or not all(isinstance(t.factor, ResidualBlockS) and t.scale == 1 for t in self.terms):
+        """(lower, upper) edge from :func:`product_edges` for a product of blocks (§8.6): of blocks that differ (tanh:
+        the law of D² changes with the stream's variance) — the generic w-scan only reaches w > −1, i.e. the upper
+        edge, and misses a lower edge above 0 — or of one block to a power ≥ 2, where the extrema of the κ-curve
+        (:func:`block_edges`) include a spurious one below the lower edge (ReLU, α = 0.8, depth 3: 3.2e−4 besides
+        the edge 0.0171; Monte Carlo λ_min ≈ 0.016–0.020 at N = 512–1024). ``None`` for other laws (one block,
+        atoms, scaled terms)."""
+        if not self.terms or self.atoms or not all(isinstance(t.factor, ResidualBlockS) and t.scale == 1 for t in self.terms):
+            return None
+        if sum(t.power for t in self.terms) < 2:
             return None
         return product_edges([(t.factor, t.power) for t in self.terms])
 
@@ -989,6 +998,17 @@ class ResidualJacobianLaw(JacobianLaw):
             a, b = edges
             return ((a, b),), (a, b)
         return super()._geometry
+
+    def _density(self, x: np.ndarray) -> np.ndarray:
+        """The solver's density, set to 0 outside [a, b] when both edges come from :func:`product_edges`: below
+        the lower edge the continuation can land on a non-physical root with −Im w > 0 (ReLU, α = 0.8, depth 3:
+        ρ(1e−4) = 2.6 where no eigenvalue lies)."""
+        out = super()._density(x)
+        edges = self._product_edges
+        if edges is not None and edges[0] is not None and edges[1] is not None:
+            x = np.asarray(x, float)
+            out = np.where((x >= edges[0]) & (x <= edges[1]), out, 0.0)
+        return out
 
     # ------------------------------------------------------------------ fast cdf / quantiles (SoftEdgeTable)
     @cached_property
