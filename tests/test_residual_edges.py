@@ -1,5 +1,5 @@
 """Support edges of residual-network Jacobian laws built from blocks that differ (tanh: the law of D² changes with the
-stream's variance; per-block α), docs/derivations.md §8.6: :func:`rmt_init.theory.residual.product_edges`.
+stream's variance; per-block α), docs/derivations.md §8.8: :func:`rmt_init.theory.residual.product_edges`.
 
 References: the κ-parametrised edges of one block raised to a power (:func:`block_edges`, a different algorithm on the
 same branches), the density from the free-product solver (which knows nothing about the edges: its square-root zero
@@ -50,7 +50,7 @@ def _square_root_zero(law, edge: float, inward: float) -> float:
 def test_edges_are_the_density_square_root_zeros(depth: int, activation: str, alpha) -> None:
     """The support is one interval [a, b] with a > 0; the solver's density vanishes just outside it, is positive just
     inside, its square-root zeros are at a and b (to 1e−6 relative: the fit's remainder, measured ≤ 2e−8), and it
-    integrates to 1 over [a, b] (tanh; the others cost ~8 s each). Before §8.6 the tanh law's support started at 0
+    integrates to 1 over [a, b] (tanh; the others cost ~8 s each). Before §8.8 the tanh law's support started at 0
     (ρ = 0 on (0, 0.0459)), and ReLU's (depth 3, α = 0.8) had a spurious interval (0, 3.2e−4) below the edge 0.0171
     (Monte Carlo λ_min ≈ 0.016–0.020 at N = 512–1024)."""
     law = jacobian_spectrum(depth, activation, residual=alpha)

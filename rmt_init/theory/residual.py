@@ -701,7 +701,7 @@ _EDGE_GRID = 400
 
 def _branch(factor: ResidualBlockS, kappa: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """On one block's real branch (root ``sign`` of s e(1 + e) = κΦ^{1+o}, real 0 < κ < 1/max d):
-    (w = Φ + e − 1 = ψ_F(u), log|e(1 + e)| = log|w(1 + w)S_F(w)|, dw/dκ) (docs/derivations.md §8.3, §8.6)."""
+    (w = Φ + e − 1 = ψ_F(u), log|e(1 + e)| = log|w(1 + w)S_F(w)|, dw/dκ) (docs/derivations.md §8.3, §8.8)."""
     o = factor._o
     with np.errstate(all="ignore"):
         phi, k_dphi = factor.d.phi(np.asarray(kappa, float).astype(complex))
@@ -766,7 +766,7 @@ class _BranchInverse:
 
 
 def product_edges(terms: Sequence[tuple[ResidualBlockS, int]]) -> tuple[float | None, float | None]:
-    """(lower, upper) edge of F_1^{⊠k_1} ⊠ ⋯ ⊠ F_m^{⊠k_m} for residual blocks F_j that differ (docs/derivations.md §8.6).
+    """(lower, upper) edge of F_1^{⊠k_1} ⊠ ⋯ ⊠ F_m^{⊠k_m} for residual blocks F_j that differ (docs/derivations.md §8.8).
 
     With S_{F_j}(w) = e_j(1 + e_j)/(w(1 + w)) and L = Σ k_j, the inverse of the product's ψ is
     z(w) = (1 + w)/(w Π S_j^{k_j}) = (1 + w)^{1+L} w^{L−1} / Π (e_j(1 + e_j))^{k_j}, each e_j(w) on the block's real
@@ -964,7 +964,7 @@ class ResidualJacobianLaw(JacobianLaw):
 
     @cached_property
     def _product_edges(self) -> tuple[float | None, float | None] | None:
-        """(lower, upper) edge from :func:`product_edges` for a product of blocks (§8.6): of blocks that differ (tanh:
+        """(lower, upper) edge from :func:`product_edges` for a product of blocks (§8.8): of blocks that differ (tanh:
         the law of D² changes with the stream's variance) — the generic w-scan only reaches w > −1, i.e. the upper
         edge, and misses a lower edge above 0 — or of one block to a power ≥ 2, where the extrema of the κ-curve
         (:func:`block_edges`) include a spurious one below the lower edge (ReLU, α = 0.8, depth 3: 3.2e−4 besides
@@ -992,7 +992,7 @@ class ResidualJacobianLaw(JacobianLaw):
                     return ((a, 1.0), (c, b)), (a, b)
         edges = self._product_edges
         if edges is not None and edges[0] is not None and edges[1] is not None and not self.atoms:
-            # both edges of a product of differing blocks (§8.6): z(w) is real and monotone on the real branches from
+            # both edges of a product of differing blocks (§8.8): z(w) is real and monotone on the real branches from
             # w = 0 up to the upper edge and from w = −1 down to the lower one, so no density lies outside [a, b];
             # the generic search would confirm it with three cold solves per interval (~18 s for tanh, depth 8)
             a, b = edges
