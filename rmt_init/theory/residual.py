@@ -694,6 +694,119 @@ def _curve_extrema(factor: ResidualBlockS, power: int, segments: list[np.ndarray
     return sorted(edges)
 
 
+# ============================================================================ edges of products of different blocks
+_BRANCH_GRID = 600
+_EDGE_GRID = 400
+
+
+def _branch(factor: ResidualBlockS, kappa: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """On one block's real branch (root ``sign`` of s e(1 + e) = κΦ^{1+o}, real 0 < κ < 1/max d):
+    (w = Φ + e − 1 = ψ_F(u), log|e(1 + e)| = log|w(1 + w)S_F(w)|, dw/dκ) (docs/derivations.md §8.3, §8.8)."""
+    o = factor._o
+    with np.errstate(all="ignore"):
+        phi, k_dphi = factor.d.phi(np.asarray(kappa, float).astype(complex))
+        phi, dphi = phi.real, (k_dphi / kappa).real
+        big_g = kappa * phi ** (1 + o)
+        d_big_g = phi ** (1 + o) + (1 + o) * kappa * phi**o * dphi
+        root = np.sqrt(np.where(1.0 + 4.0 * big_g / factor.s >= 0, 1.0 + 4.0 * big_g / factor.s, np.nan))
+        e = 0.5 * (-1.0 + sign * root)
+        de = sign * (d_big_g / factor.s) / root
+        return phi + e - 1.0, np.log(np.abs(e * (1.0 + e))), dphi + de
+
+
+class _BranchInverse:
+    """κ(w) on the monotone piece of one block's branch that starts at κ = 0 (w = 0 on the root through e = 0,
+    w = −1 on the other one): a table in (log κ, x) with x = log w or log(−1 − w), then Newton in κ."""
+
+    def __init__(self, factor: ResidualBlockS, sign: float) -> None:
+        self.factor, self.sign = factor, sign
+        top = 1.0 / factor.d.dmax
+        kappa = np.unique(np.concatenate([top * np.geomspace(1e-12, 0.5, _BRANCH_GRID),
+                                          top * (1.0 - np.geomspace(0.5, 1e-13, _BRANCH_GRID // 2))]))
+        w, _, _ = _branch(factor, kappa, sign)
+        x = self._x(w)
+        good = np.isfinite(x)
+        # the monotone piece from κ = 0: up to the first non-finite point or turning point of w
+        stop = int(np.flatnonzero(~good)[0]) if (~good).any() else len(x)
+        rising = np.diff(x[:stop]) > 0
+        if (~rising).any():
+            stop = int(np.flatnonzero(~rising)[0]) + 1
+        self.kappa, self.x = kappa[:stop], x[:stop]
+        self.x_max = float(self.x[-1]) if stop else -math.inf
+
+    def _x(self, w: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.log(w) if self.sign > 0 else np.log(-1.0 - w)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """log|e(1 + e)| at the κ with x(κ) = x (x within the table): safeguarded Newton in κ from the table's
+        interpolant, inside the bracket of the two table points around x; converged points are frozen."""
+        x = np.asarray(x, float)
+        kappa = np.exp(np.interp(x, self.x, np.log(self.kappa)))
+        w_target = np.exp(x) if self.sign > 0 else -1.0 - np.exp(x)
+        i = np.clip(np.searchsorted(self.x, x), 1, len(self.x) - 1)
+        lo, hi = self.kappa[i - 1].copy(), self.kappa[i].copy()
+        active = np.ones(x.shape, bool)
+        for _ in range(40):
+            w, _, dw = _branch(self.factor, kappa, self.sign)
+            residual = w - w_target
+            # w rises with κ on the root through e = 0 and falls on the other one
+            larger = (residual > 0) if self.sign > 0 else (residual < 0)
+            hi = np.where(active & larger, np.minimum(hi, kappa), hi)
+            lo = np.where(active & ~larger & (residual != 0), np.maximum(lo, kappa), lo)
+            with np.errstate(all="ignore"):
+                new = kappa - residual / dw
+            new = np.where(np.isfinite(new) & (new >= lo) & (new <= hi), new, 0.5 * (lo + hi))
+            converged = (residual == 0) | (np.abs(new - kappa) <= 4e-16 * kappa) | (hi - lo <= 4e-16 * kappa)
+            kappa = np.where(active & ~(residual == 0), new, kappa)
+            active &= ~converged
+            if not active.any():
+                break
+        return _branch(self.factor, kappa, self.sign)[1]
+
+
+def product_edges(terms: Sequence[tuple[ResidualBlockS, int]]) -> tuple[float | None, float | None]:
+    """(lower, upper) edge of F_1^{⊠k_1} ⊠ ⋯ ⊠ F_m^{⊠k_m} for residual blocks F_j that differ (docs/derivations.md §8.8).
+
+    With S_{F_j}(w) = e_j(1 + e_j)/(w(1 + w)) and L = Σ k_j, the inverse of the product's ψ is
+    z(w) = (1 + w)/(w Π S_j^{k_j}) = (1 + w)^{1+L} w^{L−1} / Π (e_j(1 + e_j))^{k_j}, each e_j(w) on the block's real
+    branch through w: the root through e = 0 for w > 0 (u = 1/z > 0 below 1/max supp), the other root for
+    w < −1 (z below the lower edge: ψ < −1 there). The upper edge is the first local minimum of z as w rises from 0
+    (z → ∞), the lower edge the first local maximum as w falls from −1 (z → 0). ``None`` for an edge whose branch
+    ends before its extremum: for the lower edge when some block has s·E d ≥ 1 (its branch starts at w > −1, p ≈
+    κ(E d − 1/s) > 0; Gaussian W: −1 lies in the Brown measure of αDW, a disc of radius √(s E d), and the lower
+    edge is 0)."""
+    total = sum(k for _, k in terms)
+    out = []
+    for sign in (-1.0, 1.0):
+        inverses = [(_BranchInverse(f, sign), k) for f, k in terms]
+        x_max = min(inv.x_max for inv, _ in inverses)
+        if not math.isfinite(x_max):
+            out.append(None)
+            continue
+
+        def log_z(x: np.ndarray) -> np.ndarray:
+            w = np.exp(x) if sign > 0 else -1.0 - np.exp(x)
+            value = (1 + total) * np.log(np.abs(1.0 + w)) + (total - 1) * np.log(np.abs(w))
+            for inv, k in inverses:
+                value = value - k * inv(x)
+            return sign * value  # the upper edge is a minimum of z, the lower one a maximum: minimise both
+
+        x0 = max(max(inv.x[0] for inv, _ in inverses), -30.0)
+        grid = np.linspace(x0, x_max, _EDGE_GRID)[:-1]
+        values = log_z(grid)
+        interior = np.flatnonzero((values[1:-1] < values[:-2]) & (values[1:-1] <= values[2:]) & np.isfinite(values[1:-1]))
+        if not interior.size:
+            out.append(None)
+            continue
+        i = int(interior[0]) + 1
+        res = minimize_scalar(lambda t: float(log_z(np.array([t]))[0]), bounds=(grid[i - 1], grid[i + 1]),
+                              method="bounded", options={"xatol": 1e-13})
+        best = min(float(res.fun), float(values[i]))
+        out.append(math.exp(sign * best))
+    return out[0], out[1]
+
+
 # ============================================================================ fast distribution function
 _SOFT_START = 64
 _SOFT_MAX = 1024
@@ -825,6 +938,9 @@ class ResidualJacobianLaw(JacobianLaw):
         return all(a == 0.0 for a in self.residual)
 
     def _critical_values(self) -> list[float]:
+        edges = self._product_edges
+        if edges is not None and edges[0] is not None and edges[1] is not None:
+            return list(edges)
         if len(self.terms) == 1 and isinstance(self.terms[0].factor, ResidualBlockS) and self.terms[0].scale == 1:
             term = self.terms[0]
             edges = [v for v in block_edges(term.factor, term.power) if v > 0]
@@ -842,14 +958,31 @@ class ResidualJacobianLaw(JacobianLaw):
                 floor = term.power * math.log(min(block)) - 1e-9
                 return [v for v in edges if math.log(v) >= floor]
             return [v for v in edges if v > 1e-12 * max(edges)]
+        if edges is not None and edges[1] is not None and len(self.terms) > 1:
+            return [edges[1]]  # the lower branch ends first (s·E d ≥ 1): the generic lower edge 0
         return list(super()._critical_values())
+
+    @cached_property
+    def _product_edges(self) -> tuple[float | None, float | None] | None:
+        """(lower, upper) edge from :func:`product_edges` for a product of blocks (§8.8): of blocks that differ (tanh:
+        the law of D² changes with the stream's variance) — the generic w-scan only reaches w > −1, i.e. the upper
+        edge, and misses a lower edge above 0 — or of one block to a power ≥ 2, where the extrema of the κ-curve
+        (:func:`block_edges`) include a spurious one below the lower edge (ReLU, α = 0.8, depth 3: 3.2e−4 besides
+        the edge 0.0171; Monte Carlo λ_min ≈ 0.016–0.020 at N = 512–1024). ``None`` for other laws (one block,
+        atoms, scaled terms)."""
+        if not self.terms or self.atoms or not all(isinstance(t.factor, ResidualBlockS) and t.scale == 1 for t in self.terms):
+            return None
+        if sum(t.power for t in self.terms) < 2:
+            return None
+        return product_edges([(t.factor, t.power) for t in self.terms])
 
     @cached_property
     def _geometry(self) -> tuple[tuple[tuple[float, float], ...], tuple[float, float]]:
         """A single block with P(d = 0) = 1/2 (ReLU) and edges a < 1 < c < b: the intervals are (a, 1) and (c, b)
         (§8.3: the inverse square root at 1⁻, the gap (1, c) above it; Monte Carlo, N = 3000, α = 0.5: no eigenvalue
         in (1.0001, 1.001)), set without probing the gap, where the continuation of the free-product solver
-        stalls next to the two singular points. Otherwise the generic search."""
+        stalls next to the two singular points. A product of differing blocks with both edges from
+        :func:`product_edges`: the interval [a, b]. Otherwise the generic search."""
         term = self.terms[0] if len(self.terms) == 1 else None
         if term is not None and isinstance(term.factor, ResidualBlockS) and term.power == 1 and term.scale == 1 and not self.atoms:
             if term.factor.d.mass_at_zero == 0.5:
@@ -857,7 +990,25 @@ class ResidualJacobianLaw(JacobianLaw):
                 if len(edges) == 4 and edges[0] < 1.0 == edges[1] < edges[2] < edges[3]:
                     a, _, c, b = edges
                     return ((a, 1.0), (c, b)), (a, b)
+        edges = self._product_edges
+        if edges is not None and edges[0] is not None and edges[1] is not None and not self.atoms:
+            # both edges of a product of differing blocks (§8.8): z(w) is real and monotone on the real branches from
+            # w = 0 up to the upper edge and from w = −1 down to the lower one, so no density lies outside [a, b];
+            # the generic search would confirm it with three cold solves per interval (~18 s for tanh, depth 8)
+            a, b = edges
+            return ((a, b),), (a, b)
         return super()._geometry
+
+    def _density(self, x: np.ndarray) -> np.ndarray:
+        """The solver's density, set to 0 outside [a, b] when both edges come from :func:`product_edges`: below
+        the lower edge the continuation can land on a non-physical root with −Im w > 0 (ReLU, α = 0.8, depth 3:
+        ρ(1e−4) = 2.6 where no eigenvalue lies)."""
+        out = super()._density(x)
+        edges = self._product_edges
+        if edges is not None and edges[0] is not None and edges[1] is not None:
+            x = np.asarray(x, float)
+            out = np.where((x >= edges[0]) & (x <= edges[1]), out, 0.0)
+        return out
 
     # ------------------------------------------------------------------ fast cdf / quantiles (SoftEdgeTable)
     @cached_property
