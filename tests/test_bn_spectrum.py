@@ -227,3 +227,14 @@ def test_distribution_function_integrates_to_one_and_reproduces_the_mean():
     assert law.cdf(1.0) + law.sf(1.0) == pytest.approx(1.0, abs=1e-12)
     q = law.ppf(0.6)
     assert law.cdf(q) == pytest.approx(0.6, abs=1e-8)
+    # the tabulated cdf reaches 1, and its far quantiles obey Markov's bound P(λ > x) ≤ m₃/x³ — also when the
+    # table's quadrature leaves a deficit (1.4e−4 at B = 16, depth 5): a table scaled down by 1e−4 here, whose
+    # quantiles above 1 − 0.75e−4 once sat at the bisection's limit e^60 beyond the table (W₁ ~ 1e23 in compare)
+    assert law.cdf(1e300, method="table") == pytest.approx(1.0, abs=1e-15)
+    for p_tail in (1e-5, 1e-10):
+        assert 0 < law.ppf(1 - p_tail, method="table") <= (law.moment(3) / p_tail) ** (1 / 3)
+    ends, cumulative, xr_ends, below, above = law._log_table
+    shrink = 1 - 1e-4
+    law.__dict__["_log_table"] = (ends, cumulative * shrink, xr_ends * shrink, below * shrink, above * shrink)
+    assert law.cdf(1e300, method="table") == pytest.approx(1.0, abs=1e-15)
+    assert 0 < law.ppf(1 - 1e-5, method="table") <= (law.moment(3) / 1e-5) ** (1 / 3)
