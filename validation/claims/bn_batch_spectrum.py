@@ -37,9 +37,10 @@ Checks and tolerances (trials = independent networks; SE across them; SAFETY = 5
 * KS (sizes with ``ks``): ``rmt_init.compare.compare``'s KS distance between the pooled torch eigenvalues and the
   law (atom included; numerical zeros ≤ 1e−9 × the largest snapped to 0), tolerance ``5 SE(KS) + 1/N`` (SE from
   the spread of per-network empirical cdfs). The 1/N bias bound is measured (20 networks each): KS = 0.0128,
-  0.0135 at N = 32 (B = 8, 16; L = 2) and 0.0060, 0.0085, 0.0067, 0.0049 at N = 64 (B = 8, 4, 16 at L = 2; B = 8,
-  L = 4), i.e. KS·N ≤ 0.54, with SE 0.003–0.007: the bound covers them by ≥ 1.8×. Effect: the KS distance to
-  the BN-free network's law of the same depth.
+  0.0135, 0.0191 at N = 32 (B = 8, 16, 64; L = 2) and 0.0060, 0.0085, 0.0067, 0.0049 at N = 64 (B = 8, 4, 16 at
+  L = 2; B = 8, L = 4), i.e. KS·N ≤ 0.61, with SE 0.003–0.007: the bound covers them by ≥ 1.6×. Effect: the KS
+  distance to the BN-free network's law of the same depth (≈ 2/B + the bulk's difference). Where the tolerance is
+  not below it (B = 64 at N = 32: 0.06 against 0.031) the KS distance is recorded in the key numbers, not checked.
 
 Figure: the density of ln λ (λ·ρ(λ) on a log λ axis) of the batch Jacobian with BN (theory
 ``bn_jacobian_spectrum``, and torch histograms) and without BN (``jacobian_spectrum`` linear, σ_w² = 1: the
@@ -151,9 +152,14 @@ def run(size: str, device: str, out_dir: Path) -> dict:
             plain = jacobian_spectrum(depth, "linear", weights="gaussian", sigma_w2=1.0)
             grid = np.geomspace(1e-12, 1e4, 400) * growth
             effect = ks_distance(lambda v: law.cdf(v, method="table"), plain.cdf, grid)
-            checks.append(check(f"KS {tag}", 0.0, cmp.ks, SAFETY * ks_se + KS_BIAS_C / n, stderr=ks_se,
-                                effect=effect, note="effect: KS distance to the BN-free law at the same depth"))
-            parts.insert(0, f"KS {cmp.ks:.4f}")
+            ks_tol = SAFETY * ks_se + KS_BIAS_C / n
+            if ks_tol < effect:
+                checks.append(check(f"KS {tag}", 0.0, cmp.ks, ks_tol, stderr=ks_se, effect=effect,
+                                    note="effect: KS distance to the BN-free law at the same depth"))
+                parts.insert(0, f"KS {cmp.ks:.4f}±{ks_se:.4f}")
+            else:  # a check that could not fail on the BN-free law: the number is recorded, not checked
+                parts.insert(0, f"KS {cmp.ks:.4f}±{ks_se:.4f} (not checked: tolerance {ks_tol:.3f} >= effect "
+                                f"{effect:.3f})")
         key[tag] = ", ".join(parts + [f"zeros {zero:.4f} (2/B {2 / batch:.4f})"])
     if skipped:
         key["skipped (heavy tails)"] = "; ".join(skipped)
