@@ -28,11 +28,16 @@ Checks and tolerances (trials = independent networks; SE across them; SAFETY = 5
   c = |excess|·N/L ≤ 1.4 (m₂, linear B = 64) and ≤ 2.9 (m₃): the c_k above cover them by ≥ 1.7×. The excess
   comes from the O(1/N) corrections that the N → ∞ theory drops (the dependence of BN statistics on W, rank B per
   layer, and the finite-N 1/s² tails; docs/derivations.md §11.6), which grow with depth; B = 64 converges slowest.
-* Structural zeros (linear φ, B ≤ 16): the fraction of eigenvalues ≤ 1e−9 × the network's largest is 2/B (the
-  shift and scale direction of each channel; PyTorch's eps leaves the scale directions at ~(eps/s²)² relative,
-  below the threshold); tolerance: one eigenvalue per network, 1/(BN) (measured excess ≤ 0.4 eigenvalue per
-  network at B = 8, 16). Not checked where the law itself has continuous mass that far down (B = 64: lower edge
-  ~1e−31 at L = 2, measured excess 0.006–0.009), nor for relu (dead units add zeros: 0.38–0.51 above 2/B) or tanh
+* Structural zeros (linear φ): 2/B (the shift and scale direction of each channel; PyTorch's eps leaves the scale
+  directions at ~(eps/s²)² relative); tolerance: one eigenvalue per network, 1/(BN). With the law's table (sizes
+  with ``ks``): ``compare``'s atom fraction, which counts the law's continuous mass in the window at 0 (deep nets
+  have some far below 1e−9 × the largest: B = 16, L = 4, N = 128 had 0.0196 of its eigenvalues there beyond 2/B,
+  and snapping them to 0 had cost a KS of 0.0196); tolerance 1/(BN) + 0.5/N, the second term for the finite-N
+  excess of eigenvalues at the hard edge 0 inside the window, a cdf difference bounded like the KS distance
+  (KS·N ≤ 0.61 measured; this excess measured 0.0022 = 0.14/N at B = 16, L = 4, N = 64); recorded, not checked,
+  where that is not below 2/B. Without it (smoke): the fraction ≤ 1e−9 × the network's
+  largest, at depth ≤ 2 and B ≤ 16 only, where the law's lower edge is ~1e−30 (measured excess ≤ 0.4 eigenvalue
+  per network at B = 8, 16; B = 64: 0.006–0.009, not checked). Not checked for relu (dead units add zeros: 0.38–0.51 above 2/B) or tanh
   (tanh' ≪ 1 far out: 0.002–0.005 above 2/B, ~1 eigenvalue per network): recorded in the key numbers only.
 * KS (sizes with ``ks``): ``rmt_init.compare.compare``'s KS distance between the pooled torch eigenvalues and the
   law (atom included; numerical zeros ≤ 1e−9 × the largest snapped to 0), tolerance ``5 SE(KS) + 1/N`` (SE from
@@ -116,7 +121,7 @@ def run(size: str, device: str, out_dir: Path) -> dict:
         samples[(act, batch, depth, n)] = x
         # structural zeros: 2/B exactly
         zero = float(np.mean(x <= ZERO_THRESHOLD * x.max(axis=1, keepdims=True)))
-        if act == "linear" and batch <= 16:
+        if act == "linear" and batch <= 16 and depth <= 2 and not cfg["ks"]:
             checks.append(check(f"zero fraction {tag}", 2.0 / batch, zero, 1.0 / (batch * n),
                                 note="eigenvalues <= 1e-9 x the network's largest"))
         if act == "linear":
@@ -145,9 +150,16 @@ def run(size: str, device: str, out_dir: Path) -> dict:
         if act == "linear" and cfg["ks"]:
             from rmt_init.theory import jacobian_spectrum
 
-            # numerical zeros (~1e−30 of the largest, or PyTorch-eps small) snapped to the atom's location 0
+            # compare decides which samples near 0 are numerical atoms from the law's continuous mass there (deep
+            # nets have continuous mass far below 1e−9 × the largest: 2 % at B = 16, L = 4)
+            cmp = compare(law, x)
+            zero = 2.0 / batch + cmp.atom_errors[0.0]
+            zero_tol = 1.0 / (batch * n) + 0.5 / n
+            if zero_tol < 2.0 / batch:
+                checks.append(check(f"zero fraction {tag}", 2.0 / batch, zero, zero_tol,
+                                    note="compare's atom window at 0, the law's continuous mass in it accounted for"))
+            # SE of the KS distance from per-network empirical cdfs, numerical zeros snapped to the atom
             snapped = np.where(x <= ZERO_THRESHOLD * x.max(axis=1, keepdims=True), 0.0, x)
-            cmp = compare(law, snapped)
             _, ks_se = ks_with_se(lambda v: law.cdf(v, method="table"), snapped, atoms=law.atoms)
             plain = jacobian_spectrum(depth, "linear", weights="gaussian", sigma_w2=1.0)
             grid = np.geomspace(1e-12, 1e4, 400) * growth
