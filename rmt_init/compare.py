@@ -11,6 +11,10 @@ array — and returns a :class:`Comparison` with
   errors estimated across trials (eigenvalues of one matrix are strongly correlated, so the trial is the
   independent unit; with one trial, the naive i.i.d. error is given and flagged);
 * ``edge_error``: (mean over trials of the largest sample − upper edge)/upper edge;
+
+Heavy tails (e.g. ``bn_jacobian_spectrum``: support ``[0, ∞)``, moments of order ≥ (B − 1)/2 infinite): an
+infinite law moment is not compared — its ``moment_errors``/``moment_stderrs`` entries are ``inf`` and a note
+says so — and with an unbounded support ``edge_error`` is ``inf`` (no edge to compare with); never NaN.
 * ``atom_errors``: for each atom (location, mass), the sample fraction at it minus the law's mass there.
 
 Atoms. A law sample at an atom sits exactly at its location; a zero singular value of a floating-point
@@ -62,16 +66,36 @@ class Comparison:
     def summary(self) -> str:
         """One line: KS, W₁, the first two moment errors (± their standard errors), the edge and atoms."""
         moments = ", ".join(
-            f"m{k} {100 * e:+.2f}%±{100 * self.moment_stderrs[k]:.2f}" for k, e in list(self.moment_errors.items())[:2]
+            f"m{k} {_percent(e, self.moment_stderrs[k])}" for k, e in list(self.moment_errors.items())[:2]
         )
         atoms = "".join(f", atom@{loc:g} {e:+.4f}" for loc, e in self.atom_errors.items())
+        edge = f"{100 * self.edge_error:+.2f}%" if math.isfinite(self.edge_error) else "none (unbounded support)"
         return (
-            f"KS {self.ks:.4f}, W1 {self.wasserstein1:.3g}, {moments}, edge {100 * self.edge_error:+.2f}%{atoms} "
+            f"KS {self.ks:.4f}, W1 {self.wasserstein1:.3g}, {moments}, edge {edge}{atoms} "
             f"({self.n_samples} samples, {self.n_trials} trials)"
         )
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _law_moment(law: Law, k: int) -> float:
+    """The law's k-th raw moment, or ``inf`` where it is infinite (a power-law tail, e.g. a batch-normalised
+    network's batch Jacobian: ``moment`` raises ``ValueError`` saying "infinite" / "not finite" there)."""
+    try:
+        value = float(law.moment(k))
+    except ValueError as err:
+        if "infinite" in str(err) or "not finite" in str(err):
+            return math.inf
+        raise
+    return value if math.isfinite(value) else math.inf
+
+
+def _percent(error: float, stderr: float) -> str:
+    """``+1.23%±0.45`` for a finite relative error, ``inf (not compared)`` otherwise."""
+    if not math.isfinite(error):
+        return "inf (not compared)"
+    return f"{100 * error:+.2f}%±{100 * stderr:.2f}"
 
 
 def samples_of(result_or_samples: Any) -> np.ndarray:
@@ -189,8 +213,13 @@ def compare(
     # moments: per trial, then mean and standard error across trials
     moment_errors: dict[int, float] = {}
     moment_stderrs: dict[int, float] = {}
+    infinite: list[int] = []
     for k in range(1, moments + 1):
-        exact_moment = float(target.moment(k))
+        exact_moment = _law_moment(target, k)
+        if not math.isfinite(exact_moment):  # a heavy-tailed law: nothing finite to compare with
+            moment_errors[k] = moment_stderrs[k] = math.inf
+            infinite.append(k)
+            continue
         per = np.mean(values_k**k, axis=1)
         if trials > 1:
             stderr = float(per.std(ddof=1) / math.sqrt(trials))
@@ -200,9 +229,16 @@ def compare(
         moment_stderrs[k] = stderr / abs(exact_moment) if exact_moment != 0 else stderr
     if trials == 1:
         notes.append("one trial: moment standard errors assume independent samples (optimistic for eigenvalues)")
+    if infinite:
+        notes.append(f"moment(s) {', '.join(f'm{k}' for k in infinite)} of the law infinite (power-law tail): "
+                     "not compared, reported as inf")
     edge = float(target.upper_edge)
     top = np.mean(values_k.max(axis=1))
-    edge_error = float((top - edge) / edge) if edge > 0 else float(top)
+    if math.isfinite(edge):
+        edge_error = float((top - edge) / edge) if edge > 0 else float(top)
+    else:  # unbounded support: the largest sample grows with the sample size, there is no edge to compare with
+        edge_error = math.inf
+        notes.append("the law's support is unbounded above: no top edge compared (edge_error = inf)")
     return Comparison(
         ks=ks,
         wasserstein1=wasserstein1,

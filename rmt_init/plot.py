@@ -46,6 +46,9 @@ LOG_VIEW_FLOOR = 1e-4
 #: … but never below this λ (the smallest normal float64 is 2.2e−308)
 LOG_VIEW_MIN = 1e-300
 SCALES = ("auto", "linear", "log")
+#: a law whose support is unbounded above (a power-law tail, e.g. ``bn_jacobian_spectrum``) is drawn up to its
+#: quantile at 1 − this
+TAIL_QUANTILE = 1e-4
 #: font sizes (points) of the figures: readable when a figure is printed 3.5 in wide
 FONT_LABEL = 9.0
 FONT_TEXT = 8.0
@@ -77,11 +80,26 @@ def _shown_law(law: Law, singular_values: bool) -> Law:
 
 
 # ---------------------------------------------------------------------------------------------------- grids
+def _finite_intervals(law: Law) -> tuple[tuple[float, float], ...]:
+    """``law.intervals`` with an infinite upper end replaced by the quantile at 1 − :data:`TAIL_QUANTILE` (a law
+    with a power-law tail has no top edge to draw up to); intervals lying wholly above it are dropped."""
+    intervals = tuple(law.intervals)
+    if all(math.isfinite(b) for _, b in intervals):
+        return intervals
+    top = float(law.ppf(1.0 - TAIL_QUANTILE, method="table"))
+    out = []
+    for a, b in intervals:
+        b = b if math.isfinite(b) else top
+        if math.isfinite(b) and b > a:
+            out.append((a, b))
+    return tuple(out)
+
+
 def evaluation_grid(law: Law, n: int = 801) -> np.ndarray:
     """Points inside each interval of the continuous part, clustered at both edges (cosine spacing)."""
     n = check_int("n", n, minimum=3)
     pieces = []
-    for a, b in law.intervals:
+    for a, b in _finite_intervals(law):
         theta = np.linspace(0.0, np.pi, n)[1:-1]
         pieces.append(a + (b - a) * 0.5 * (1.0 - np.cos(theta)))
     return np.concatenate(pieces) if pieces else np.array([])
@@ -103,7 +121,7 @@ def _log_view(law: Law, coarse: int = 600) -> tuple[float, float] | None:
     between grid points; a step of (log10 x_max + 300)/599 ≈ 0.5 decade when the part starts at 0).
     ``None`` when there is nothing to show on a log axis (no continuous part on x > 0, or a density that
     is nowhere finite and positive)."""
-    intervals = [(a, b) for a, b in law.intervals if b > 0.0]
+    intervals = [(a, b) for a, b in _finite_intervals(law) if b > 0.0]
     if not intervals:
         return None
     lowest = max(intervals[0][0], LOG_VIEW_MIN)
@@ -149,7 +167,7 @@ def log_density_grid(law: Law, n: int = 801, x_low: float | None = None) -> tupl
         x_low = view[0]
     x_low = check_real("x_low", x_low, low=0.0, low_inclusive=False)
     pieces = []
-    for a, b in law.intervals:
+    for a, b in _finite_intervals(law):
         lo = max(a, x_low)
         if b <= lo:
             continue
@@ -406,7 +424,7 @@ def _density(
         # may diverge
         u = np.log(x) if log else x
         keep = np.zeros(x.shape, dtype=bool)
-        for a, b in shown.intervals:
+        for a, b in _finite_intervals(shown):
             if log:
                 a, b = math.log(max(a, x[0])), math.log(b) if b > 0 else -np.inf
             keep |= (u >= a + 0.02 * (b - a)) & (u <= b - 0.02 * (b - a))
@@ -450,7 +468,10 @@ def _diverges_at(law: Law, x: float) -> bool:
     """Whether the density grows without bound at the interval end nearest ``x`` (probed 1e−6 and 1e−10 of
     the interval inside it: a power-law divergence grows there, a finite peak, e.g. a rectangular law's
     soft lower edge, does not)."""
-    ends = [(abs(x - e), e, 1.0 if e == a else -1.0, b - a) for a, b in law.intervals for e in (a, b)]
+    # an unbounded interval has no upper end to diverge at; its probes use the width up to the drawn top
+    drawn = dict(zip(law.intervals, _finite_intervals(law)))
+    ends = [(abs(x - e), e, 1.0 if e == a else -1.0, drawn.get((a, b), (a, b))[1] - a)
+            for a, b in law.intervals for e in (a, b) if math.isfinite(e)]
     if not ends:
         return False
     _, e, inward, width = min(ends)
@@ -538,11 +559,15 @@ def compare(
         handles.append((theory_marker, Line2D([], [], color="k", marker="D", mfc="none", ls="")))
         where = f"atom at {shown.atoms[0][0]:g}" if len(shown.atoms) == 1 else "atoms"
         labels.append(f"{where}: theory, MC")
+    def relative(k: int) -> str:  # an infinite moment of the law (a power-law tail) is not compared
+        if not math.isfinite(numbers.moment_errors[k]):
+            return "∞ (law), not compared"
+        return f"{100 * numbers.moment_errors[k]:+.1f} ± {100 * numbers.moment_stderrs[k]:.1f}%"
+
+    edge = f"{100 * numbers.edge_error:+.1f}%" if math.isfinite(numbers.edge_error) else "none (unbounded)"
     summary = (
-        f"KS {numbers.ks:.3f}, W₁ {numbers.wasserstein1:.3g}, top edge {100 * numbers.edge_error:+.1f}%, "
-        f"mean {100 * numbers.moment_errors[1]:+.1f} ± {100 * numbers.moment_stderrs[1]:.1f}%, "
-        f"m₂ {100 * numbers.moment_errors[2]:+.1f} ± {100 * numbers.moment_stderrs[2]:.1f}% "
-        f"({numbers.n_trials} trials × {data.shape[1]})"
+        f"KS {numbers.ks:.3f}, W₁ {numbers.wasserstein1:.3g}, top edge {edge}, "
+        f"mean {relative(1)}, m₂ {relative(2)} ({numbers.n_trials} trials × {data.shape[1]})"
     )
     if hidden:
         summary += f"; {hidden} samples below the axis"

@@ -14,6 +14,7 @@ CLAIMS: tuple[str, ...] = (
     "bjorck_spread_grows",
     "network_jacobians",
     "bn_gradient_explosion",
+    "bn_batch_spectrum",
     "finite_width",
     "dynamical_isometry",
     "resnet_statistics",

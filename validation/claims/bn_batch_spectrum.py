@@ -1,0 +1,240 @@
+"""The whole spectrum of a batch-normalised network's batch Jacobian: heavy tailed, with 2/B structural zeros.
+
+Source: the law is the package's own (docs/derivations.md §11; ``rmt_init.theory.bn_spectrum``): for linear
+Linear → BatchNorm (train mode) → φ networks the squared singular values of the batch map's Jacobian (B·N × B·N,
+normalised over all B·N dimensions) follow ``(1/B) δ₀ + ((B − 1)/B) ⊠_l (ν_l ⊠ MP)`` — an atom 2/B at 0, a
+power-law tail ``P(λ > x) ∝ x^{−(B−1)/2}`` (moments of order ≥ (B − 1)/2 infinite), mean ``((B − 2)/(B − 3))^L/q₀``
+(Yang, Pennington, Rao, Sohl-Dickstein & Schoenholz 2019, ICLR, arXiv 1902.08129, the per-layer gradient growth);
+for relu/tanh its m₁, m₂, m₃ come from the M_B-valued recursion ``bn_jacobian_moments`` (§11.5). The figure is the
+picture behind Bjorck, Gomes, Selman & Weinberger 2018 (NeurIPS, arXiv 1806.02375): at the same depth the BN-free
+linear network's spectrum (Fuss–Catalan) against the BN network's.
+
+Measured: ``rmt_init.montecarlo.network_jacobian_spectrum(L, N, φ, batchnorm="train", batch_size=B,
+drop_structural_zeros=False)`` — real ``torch.nn`` BatchNorm1d networks, the Jacobian of the whole batch map.
+
+Checks and tolerances (trials = independent networks; SE across them; SAFETY = 5):
+
+* ``m1 = growth^L`` (theory only): the law's exact mean against ``bn_gradient_growth("linear", B)^L/q₀`` to 1e−10.
+* Moments ``m_k`` (k = 1, 2, 3), Monte Carlo per-network ``tr (JJᵀ)ᵏ/(BN)`` against the law (linear, exact) or
+  ``bn_jacobian_moments`` (relu/tanh; its sphere-sampling SE added in quadrature). Heavy tails: the per-network
+  estimate of ``m_k`` has finite variance only if ``m_{2k}`` is finite, i.e. ``2k < (B − 1)/2``; the others
+  (B = 4: all; B = 8: m₂, m₃) have an SE that does not exist and a mean dominated by rare networks, and medians do
+  not estimate means — they are **skipped**, and the record says so. Tolerance ``5 SE + bias``, with the
+  finite-width bias bound ``bias = c_k · L/N · |m_k|`` (c₁ = 0.5, c₂ = 2.5, c₃ = 5). Measured N-scan (40 networks
+  each, (MC − theory)/theory ± SE at N = 16 / 32 / 64): linear B = 16, L = 2: m₂ −10.6±5.9, −11.5±4.1, −3.6±2.9 %,
+  m₃ −18±10, −17±7, −6±4 %; linear B = 64, L = 3: m₂ −18.3±2.3, −13.1±2.2 % (N = 16, 32), m₃ −35.3±3.5, −26.7±3.2 %;
+  relu B = 64, L = 2: m₂ +9.7±3.5, −2.0±2.1 %, m₃ +19.1±6.4, −0.8±3.3 %; tanh B = 16, L = 2: m₃ +33±18, +2±8,
+  +6±5 %; m₁ everywhere within 2 SE except −5.9±2.9 % (linear B = 8, L = 2, N = 32). The resolved excesses give
+  c = |excess|·N/L ≤ 1.4 (m₂, linear B = 64) and ≤ 2.9 (m₃): the c_k above cover them by ≥ 1.7×. The excess
+  comes from the O(1/N) corrections that the N → ∞ theory drops (the dependence of BN statistics on W, rank B per
+  layer, and the finite-N 1/s² tails; docs/derivations.md §11.6), which grow with depth; B = 64 converges slowest.
+* Structural zeros (linear φ): 2/B (the shift and scale direction of each channel; PyTorch's eps leaves the scale
+  directions at ~(eps/s²)² relative); tolerance: one eigenvalue per network, 1/(BN). With the law's table (sizes
+  with ``ks``): ``compare``'s atom fraction, which counts the law's continuous mass in the window at 0 (deep nets
+  have some far below 1e−9 × the largest: B = 16, L = 4, N = 128 had 0.0196 of its eigenvalues there beyond 2/B,
+  and snapping them to 0 had cost a KS of 0.0196); tolerance 1/(BN) + 0.5/N, the second term for the finite-N
+  excess of eigenvalues at the hard edge 0 inside the window, a cdf difference bounded like the KS distance
+  (KS·N ≤ 0.61 measured; this excess measured 0.0022 = 0.14/N at B = 16, L = 4, N = 64); recorded, not checked,
+  where that is not below 2/B. Without it (smoke): the fraction ≤ 1e−9 × the network's
+  largest, at depth ≤ 2 and B ≤ 16 only, where the law's lower edge is ~1e−30 (measured excess ≤ 0.4 eigenvalue
+  per network at B = 8, 16; B = 64: 0.006–0.009, not checked). Not checked for relu (dead units add zeros: 0.38–0.51 above 2/B) or tanh
+  (tanh' ≪ 1 far out: 0.002–0.005 above 2/B, ~1 eigenvalue per network): recorded in the key numbers only.
+* KS (sizes with ``ks``): ``rmt_init.compare.compare``'s KS distance between the pooled torch eigenvalues and the
+  law (atom included; numerical zeros ≤ 1e−9 × the largest snapped to 0), tolerance ``5 SE(KS) + 1/N`` (SE from
+  the spread of per-network empirical cdfs). The 1/N bias bound is measured (20 networks each): KS = 0.0128,
+  0.0135, 0.0191 at N = 32 (B = 8, 16, 64; L = 2) and 0.0060, 0.0085, 0.0067, 0.0049 at N = 64 (B = 8, 4, 16 at
+  L = 2; B = 8, L = 4), i.e. KS·N ≤ 0.61, with SE 0.003–0.007: the bound covers them by ≥ 1.6×. Effect: the KS
+  distance to the BN-free network's law of the same depth (≈ 2/B + the bulk's difference). Where the tolerance is
+  not below it (B = 64 at N = 32: 0.06 against 0.031) the KS distance is recorded in the key numbers, not checked.
+
+Figure: the density of ln λ (λ·ρ(λ) on a log λ axis) of the batch Jacobian with BN (theory
+``bn_jacobian_spectrum``, and torch histograms) and without BN (``jacobian_spectrum`` linear, σ_w² = 1: the
+Fuss–Catalan law of depth L, and torch histograms), at the same depth: without BN the spectrum spreads over
+~L decades with a hard edge; with BN the bulk is narrower but it has a power-law top tail (exploding directions,
+whose number grows as B shrinks) and 2/B exactly flat directions.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..common import SAFETY, atomic_savefig, check, config_for, record
+
+STATEMENT = ("The batch Jacobian of a train-mode BN network has the spectrum of bn_jacobian_spectrum (linear) and the "
+             "moments of bn_jacobian_moments (relu, tanh): 2/B structural zeros, mean growth ((B−2)/(B−3))^L, "
+             "and a power-law tail x^(−(B−1)/2).")
+SOURCE = ("docs/derivations.md §11 (this package); Yang et al. 2019 (ICLR, arXiv 1902.08129) for the mean; "
+          "Bjorck et al. 2018 (NeurIPS, arXiv 1806.02375) for the picture")
+
+SIZES = {  # cases: [activation, batch size B, depth L, width N]
+    "smoke": {"trials": 30, "moment_samples": 20000, "ks": False,
+              "cases": [["linear", 16, 2, 32], ["tanh", 16, 2, 32], ["linear", 8, 2, 32], ["relu", 8, 2, 32]],
+              "figure": [8, 2, 32]},
+    # CPU: the batch Jacobian is B·N × B·N (2048 at B = 16, N = 128: ~10 s per network with one thread)
+    "default": {"trials": 20, "moment_samples": 200000, "ks": True,
+                "cases": [["linear", 4, 2, 64], ["linear", 8, 2, 128], ["linear", 16, 4, 128], ["linear", 64, 2, 32],
+                          ["relu", 8, 4, 128], ["relu", 16, 4, 128], ["relu", 64, 2, 32], ["tanh", 16, 4, 128],
+                          ["tanh", 64, 2, 32]],
+                "figure": [8, 4, 128]},
+    # a GPU: N = 256–512 (B·N up to 16384)
+    "full": {"trials": 20, "moment_samples": 400000, "ks": True,
+             "cases": [["linear", 4, 4, 256], ["linear", 8, 10, 512], ["linear", 16, 20, 512], ["linear", 64, 10, 256],
+                       ["relu", 8, 10, 512], ["relu", 16, 20, 512], ["relu", 64, 10, 256], ["tanh", 16, 20, 512],
+                       ["tanh", 64, 10, 256]],
+             "figure": [8, 10, 512]},
+}
+#: finite-width bias bound of m_k, relative: c_k · L · B/N (module docstring)
+BIAS_C = {1: 0.5, 2: 2.5, 3: 5.0}
+ZERO_THRESHOLD = 1e-9
+#: finite-width bias bound of the KS distance: KS_BIAS_C/N (module docstring)
+KS_BIAS_C = 1.0
+
+
+def _finite_variance(k: int, batch: int) -> bool:
+    """Whether the per-network estimate of m_k has a finite variance: m_{2k} finite, 2k < (B − 1)/2."""
+    return 2 * k < (batch - 1) / 2
+
+
+def run(size: str, device: str, out_dir: Path) -> dict:
+    from rmt_init.compare import compare
+    from rmt_init.montecarlo import network_jacobian_spectrum
+    from rmt_init.theory import bn_gradient_growth
+    from rmt_init.theory.bn_spectrum import bn_jacobian_moments, bn_jacobian_spectrum
+
+    from ..common import ks_distance, ks_with_se
+
+    t0 = time.perf_counter()
+    cfg = SIZES[size]
+    trials = cfg["trials"]
+    checks: list[dict] = []
+    key: dict[str, str] = {}
+    skipped: list[str] = []
+    samples: dict[tuple, np.ndarray] = {}
+    for idx, (act, batch, depth, n) in enumerate(cfg["cases"]):
+        tag = f"{act} B={batch} L={depth} N={n}"
+        res = network_jacobian_spectrum(depth, n, act, batchnorm="train", batch_size=batch, trials=trials,
+                                        drop_structural_zeros=False, seed=200 + idx, device=device)
+        x = np.asarray(res.squared_singular_values, np.float64)
+        samples[(act, batch, depth, n)] = x
+        # structural zeros: 2/B exactly
+        zero = float(np.mean(x <= ZERO_THRESHOLD * x.max(axis=1, keepdims=True)))
+        if act == "linear" and batch <= 16 and depth <= 2 and not cfg["ks"]:
+            checks.append(check(f"zero fraction {tag}", 2.0 / batch, zero, 1.0 / (batch * n),
+                                note="eigenvalues <= 1e-9 x the network's largest"))
+        if act == "linear":
+            law = bn_jacobian_spectrum(depth, batch_size=batch)
+            growth = bn_gradient_growth("linear", batch) ** depth
+            checks.append(check(f"m1 = growth^L {tag} (theory)", growth, law.moment(1), 1e-10 * growth))
+            theory = {k: law.moment(k) if 2 * k < batch - 1 else math.inf for k in (1, 2, 3)}
+            theory_se = {k: 0.0 for k in (1, 2, 3)}
+        else:
+            mom = bn_jacobian_moments(depth, act, batch, samples=cfg["moment_samples"], seed=idx)
+            theory = {1: mom.m1, 2: mom.m2, 3: mom.m3}
+            theory_se = {1: 0.0, 2: mom.m2_stderr, 3: mom.m3_stderr}
+        parts = []
+        for k in (1, 2, 3):
+            if not (math.isfinite(theory[k]) and _finite_variance(k, batch)):
+                why = "infinite" if not math.isfinite(theory[k]) else f"finite, but m{2 * k} = inf"
+                skipped.append(f"m{k} {tag} ({why}: per-network estimate without a finite variance)")
+                continue
+            per = np.mean(x**k, axis=1)
+            mean = float(per.mean())
+            se = math.hypot(float(per.std(ddof=1)) / math.sqrt(trials), theory_se[k])
+            bias = BIAS_C[k] * depth * abs(theory[k]) / n
+            checks.append(check(f"m{k} {tag}", theory[k], mean, SAFETY * se + bias, stderr=se,
+                                note=f"5 SE + bias bound {BIAS_C[k]}·L/N·m{k}"))
+            parts.append(f"m{k} {100 * (mean / theory[k] - 1):+.1f}±{100 * se / theory[k]:.1f}%")
+        if act == "linear" and cfg["ks"]:
+            from rmt_init.theory import jacobian_spectrum
+
+            # compare decides which samples near 0 are numerical atoms from the law's continuous mass there (deep
+            # nets have continuous mass far below 1e−9 × the largest: 2 % at B = 16, L = 4)
+            cmp = compare(law, x)
+            zero = 2.0 / batch + cmp.atom_errors[0.0]
+            zero_tol = 1.0 / (batch * n) + 0.5 / n
+            if zero_tol < 2.0 / batch:
+                checks.append(check(f"zero fraction {tag}", 2.0 / batch, zero, zero_tol,
+                                    note="compare's atom window at 0, the law's continuous mass in it accounted for"))
+            # SE of the KS distance from per-network empirical cdfs, numerical zeros snapped to the atom
+            snapped = np.where(x <= ZERO_THRESHOLD * x.max(axis=1, keepdims=True), 0.0, x)
+            _, ks_se = ks_with_se(lambda v: law.cdf(v, method="table"), snapped, atoms=law.atoms)
+            plain = jacobian_spectrum(depth, "linear", weights="gaussian", sigma_w2=1.0)
+            grid = np.geomspace(1e-12, 1e4, 400) * growth
+            effect = ks_distance(lambda v: law.cdf(v, method="table"), plain.cdf, grid)
+            ks_tol = SAFETY * ks_se + KS_BIAS_C / n
+            if ks_tol < effect:
+                checks.append(check(f"KS {tag}", 0.0, cmp.ks, ks_tol, stderr=ks_se, effect=effect,
+                                    note="effect: KS distance to the BN-free law at the same depth"))
+                parts.insert(0, f"KS {cmp.ks:.4f}±{ks_se:.4f}")
+            else:  # a check that could not fail on the BN-free law: the number is recorded, not checked
+                parts.insert(0, f"KS {cmp.ks:.4f}±{ks_se:.4f} (not checked: tolerance {ks_tol:.3f} >= effect "
+                                f"{effect:.3f})")
+        key[tag] = ", ".join(parts + [f"zeros {zero:.4f} (2/B {2 / batch:.4f})"])
+    if skipped:
+        key["skipped (heavy tails)"] = "; ".join(skipped)
+    figure = _figure(cfg, samples, device, out_dir)
+    return record("bn_batch_spectrum", __name__, size, config_for(__name__, size, device), checks, [figure], t0, key)
+
+
+def _log_density_hist(ax, values: np.ndarray, total: int, lo: float, hi: float, color: str, label: str) -> None:
+    """Histogram of ln λ: heights count/(total · Δ ln λ) on log-spaced bins (comparable with λ·ρ(λ))."""
+    edges = np.geomspace(lo, hi, 61)
+    heights = np.histogram(values, bins=edges)[0] / total / np.diff(np.log(edges))
+    ax.stairs(heights, edges, fill=True, color=color, alpha=0.35, label=label)
+
+
+def _figure(cfg: dict, samples: dict, device: str, out_dir: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    from rmt_init.montecarlo import network_jacobian_spectrum
+    from rmt_init.theory import jacobian_spectrum
+    from rmt_init.theory.bn_spectrum import bn_jacobian_spectrum
+
+    batch, depth, n = cfg["figure"]
+    trials = cfg["trials"]
+    x_bn = samples.get(("linear", batch, depth, n))
+    if x_bn is None:
+        x_bn = np.asarray(network_jacobian_spectrum(depth, n, "linear", batchnorm="train", batch_size=batch,
+                                                    trials=trials, drop_structural_zeros=False, seed=300,
+                                                    device=device).squared_singular_values, np.float64)
+    x_plain = np.asarray(network_jacobian_spectrum(depth, n, "linear", "gaussian", sigma_w2=1.0, batch_size=1,
+                                                   trials=trials, seed=301,
+                                                   device=device).squared_singular_values, np.float64)
+    bn_law = bn_jacobian_spectrum(depth, batch_size=batch)
+    plain = jacobian_spectrum(depth, "linear", weights="gaussian", sigma_w2=1.0)
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    nonzero = x_bn[x_bn > ZERO_THRESHOLD * x_bn.max(axis=1, keepdims=True)]
+    lo = 10.0 ** math.floor(math.log10(min(np.quantile(nonzero, 1e-3), np.quantile(x_plain, 1e-3))))
+    hi = 10.0 ** math.ceil(math.log10(max(nonzero.max(), x_plain.max())))
+    _log_density_hist(ax, x_plain.ravel(), x_plain.size, lo, hi, "C0", f"no BN, torch ({x_plain.shape[0]} nets)")
+    _log_density_hist(ax, nonzero, x_bn.size, lo, hi, "C3", f"BN (train, B = {batch}), torch ({x_bn.shape[0]} nets)")
+    g = np.geomspace(lo, hi, 160)
+    ax.plot(g, g * np.asarray(plain.pdf(g), float), "C0-", lw=1.8, label=f"no BN: Fuss–Catalan (depth {depth})")
+    with np.errstate(all="ignore"):
+        y = g * np.asarray(bn_law.pdf(g), float)
+    ax.plot(g, y, "C3-", lw=1.8, label="BN: bn_jacobian_spectrum")
+    tail = bn_law.tail_exponent
+    ax.set_xscale("log")
+    ax.set_xlabel(r"squared singular value $\lambda$ of the batch Jacobian (log scale)", fontsize=11)
+    ax.set_ylabel(r"density of $\ln\lambda$: $\lambda\rho(\lambda)$", fontsize=11)
+    edge = float(plain.upper_edge)
+    ax.axvline(edge, color="C0", ls=":", lw=1.2)
+    ax.annotate(f"no-BN top edge {edge:.3g}", xy=(edge, 0.3), xycoords=("data", "axes fraction"), xytext=(4, 0),
+                textcoords="offset points", rotation=90, ha="left", va="bottom", fontsize=8, color="C0")
+    ax.set_title(f"Batch Jacobian of linear nets, depth {depth}, N = {n}:\nno BN (Fuss–Catalan, hard top edge) vs BN "
+                 rf"(B = {batch}: power-law tail $P(\lambda > x) \propto x^{{-{tail:g}}}$)", fontsize=9)
+    frac = float(np.mean(x_bn <= ZERO_THRESHOLD * x_bn.max(axis=1, keepdims=True)))
+    ax.text(0.02, 0.97, f"BN: atom at λ = 0 (not drawn)\ntheory 2/B = {2 / batch:.3f}, torch {frac:.3f}",
+            transform=ax.transAxes, ha="left", va="top", fontsize=9,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "0.6"})
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(0.0, 1.3 * max(np.nanmax(y), float(np.max(g * plain.pdf(g)))))
+    ax.legend(fontsize=8, loc="upper right")
+    ax.tick_params(labelsize=10)
+    fig.tight_layout()
+    name = "bn_batch_spectrum.png"
+    atomic_savefig(fig, out_dir / name, dpi=90)
+    return name
