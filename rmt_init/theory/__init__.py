@@ -81,7 +81,14 @@ from .finite import (
     relu_zero_fraction,
     top_singular_value_growth,
 )
-from .bn_spectrum import BNBatchJacobianLaw, BNJacobianMoments, InverseChiSquareS, bn_jacobian_moments, bn_jacobian_spectrum
+from .bn_spectrum import (
+    BNBatchJacobianLaw,
+    BNJacobianMoments,
+    InverseChiSquareS,
+    bn_jacobian_moments,
+    bn_jacobian_spectrum,
+    bn_per_example_mean,
+)
 
 #: the public names of the theory, in the order of the imports above (tests check that it lists every public
 #: name imported here and nothing else)
@@ -181,4 +188,5 @@ __all__ = [
     "InverseChiSquareS",
     "bn_jacobian_moments",
     "bn_jacobian_spectrum",
+    "bn_per_example_mean",
 ]
