@@ -61,7 +61,7 @@ from scipy.optimize import brentq
 
 from .._validate import check_int, check_real
 from . import _series
-from .laws import _QUAD_RTOL, Atom, SpectralLaw, _tanhsinh
+from .laws import Atom, SpectralLaw, _tanhsinh, bracketed_mass_step
 
 __all__ = [
     "SFactor",
@@ -810,7 +810,6 @@ class FreeProductLaw(SpectralLaw):
         previous_x = np.full(x.shape, np.nan)
         previous_g = np.zeros(x.shape)
         g8, w8 = _GAUSS_8
-        eps = 4 * np.finfo(float).eps
         active = np.arange(local.size)
         for _ in range(80):
             if active.size == 0:
@@ -835,22 +834,9 @@ class FreeProductLaw(SpectralLaw):
             previous_x[active], previous_g[active] = xa, g
             lo[active] = np.where(g < 0, xa, lo[active])
             hi[active] = np.where(g >= 0, xa, hi[active])
-            la, ha = lo[active], hi[active]
-            density = self._pdf_vectorised(xa)
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                newton = xa - g / density
-                log_newton = xa * np.exp(-g / (xa * density))
-            ok = np.isfinite(newton) & (newton > la) & (newton < ha)
-            log_ok = ~ok & np.isfinite(log_newton) & (log_newton > la) & (log_newton < ha)
-            wide = (ha > 0) & (la >= 0) & (ha > 4.0 * la)
-            with np.errstate(invalid="ignore"):
-                geometric = np.where(la > 0, np.sqrt(la * ha), ha / 16.0)
-            bisection = np.where(wide, geometric, 0.5 * (la + ha))
-            new = np.where(ok, newton, np.where(log_ok, log_newton, bisection))
-            scale = np.maximum(np.abs(new), np.finfo(float).tiny)
-            matched = np.abs(g) <= 2.0 * _QUAD_RTOL * np.abs(local[active]) + self._mass_atol
-            converged = matched | (np.abs(new - xa) <= eps * scale) | (ha - la <= eps * scale)
-            x[active] = np.where(matched, xa, new)
+            x[active], converged = bracketed_mass_step(
+                xa, g, self._pdf_vectorised(xa), lo[active], hi[active], local[active], self._mass_atol
+            )
             active = active[~converged]
         return x
 

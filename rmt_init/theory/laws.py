@@ -135,6 +135,36 @@ def _tanhsinh(
     return out
 
 
+def bracketed_mass_step(
+    x: np.ndarray, g: np.ndarray, density: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray,
+    mass_atol: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One safeguarded step of solving ``mass(x) = target`` per point inside the bracket ``[lo, hi]``.
+
+    ``g = mass(x) − target`` (increasing in x) and ``density = mass'(x)``. Newton's step when it stays inside
+    the bracket; else Newton in ln x (near a hard edge at 0 the mass grows like a power of x, where it
+    converges); else bisection, geometric when the bracket spans orders of magnitude (hi/16 when it reaches 0).
+    Returns the new iterates and which points have converged: the step is at rounding level, or the mass is
+    matched within the quadrature's own accuracy (relative ``2·_QUAD_RTOL`` or ``mass_atol``; closer steps
+    would chase the quadrature's noise) — a matched point keeps ``x``.
+    """
+    eps = 4 * np.finfo(float).eps
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        newton = x - g / density
+        log_newton = x * np.exp(-g / (x * density))
+    ok = np.isfinite(newton) & (newton > lo) & (newton < hi)
+    log_ok = ~ok & np.isfinite(log_newton) & (log_newton > lo) & (log_newton < hi)
+    wide = (hi > 0) & (lo >= 0) & (hi > 4.0 * lo)
+    with np.errstate(invalid="ignore"):
+        geometric = np.where(lo > 0, np.sqrt(lo * hi), hi / 16.0)
+    bisection = np.where(wide, geometric, 0.5 * (lo + hi))
+    new = np.where(ok, newton, np.where(log_ok, log_newton, bisection))
+    scale = np.maximum(np.abs(new), np.finfo(float).tiny)
+    matched = np.abs(g) <= 2.0 * _QUAD_RTOL * np.abs(target) + mass_atol
+    converged = matched | (np.abs(new - x) <= eps * scale) | (hi - lo <= eps * scale)
+    return np.where(matched, x, new), converged
+
+
 class Law(ABC):
     """A probability law on [0, ∞) with atoms and an absolutely continuous part.
 
@@ -422,7 +452,7 @@ class Law(ABC):
         """Solve (continuous mass of interval i below x) = local, or (above x) = local if upper_tail.
 
         Brackets come from the cumulative table; a Newton step (slope: the density) is taken when it
-        stays inside the bracket, a bisection step otherwise.
+        stays inside the bracket, a bisection step otherwise (:func:`bracketed_mass_step`).
         """
         nodes, below, above = self._cdf_tables[i]
         n = len(nodes)
@@ -433,7 +463,6 @@ class Law(ABC):
         k = np.clip(k, 1, n - 1)
         lo, hi = nodes[k - 1].copy(), nodes[k].copy()
         x = 0.5 * (lo + hi)
-        eps = 4 * np.finfo(float).eps
         active = np.arange(local.size)
         for _ in range(80):
             xa = x[active]
@@ -443,26 +472,9 @@ class Law(ABC):
                 g = self._interval_cdf(i, xa) - local[active]
             lo[active] = np.where(g < 0, xa, lo[active])
             hi[active] = np.where(g >= 0, xa, hi[active])
-            la, ha = lo[active], hi[active]
-            density = self._pdf_vectorised(xa)
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                newton = xa - g / density
-                # near a hard edge at 0 the mass grows like a power of x: Newton in ln x converges there
-                log_newton = xa * np.exp(-g / (xa * density))
-            ok = np.isfinite(newton) & (newton > la) & (newton < ha)
-            log_ok = ~ok & np.isfinite(log_newton) & (log_newton > la) & (log_newton < ha)
-            # bisection: geometric when the bracket spans orders of magnitude (hi/16 when it reaches 0)
-            wide = (ha > 0) & (la >= 0) & (ha > 4.0 * la)
-            with np.errstate(invalid="ignore"):
-                geometric = np.where(la > 0, np.sqrt(la * ha), ha / 16.0)
-            bisection = np.where(wide, geometric, 0.5 * (la + ha))
-            new = np.where(ok, newton, np.where(log_ok, log_newton, bisection))
-            scale = np.maximum(np.abs(new), np.finfo(float).tiny)
-            # converged: the step is at rounding level, or the mass is matched within the quadrature's own
-            # accuracy (relative 1e−13 or _mass_atol; closer steps would chase the quadrature's noise)
-            matched = np.abs(g) <= 2.0 * _QUAD_RTOL * np.abs(local[active]) + self._mass_atol
-            converged = matched | (np.abs(new - xa) <= eps * scale) | (hi[active] - lo[active] <= eps * scale)
-            new = np.where(matched, xa, new)
+            new, converged = bracketed_mass_step(
+                xa, g, self._pdf_vectorised(xa), lo[active], hi[active], local[active], self._mass_atol
+            )
             x[active] = new
             active = active[~converged]
             if active.size == 0:
