@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 
-import mpmath
 import numpy as np
 import pytest
 import torch
+
+from ._references import mp_product_log_singular_values
 
 from rmt_init.montecarlo import chained_jacobian, network_jacobian_spectrum, product_spectrum
 from rmt_init.montecarlo._device import limit_threads
@@ -78,11 +79,7 @@ def test_blocked_qr_is_exact_against_high_precision_product():
     factors = [torch.from_numpy(m)[None] for m in mats]
     logd, u = _qr_accumulate(iter(factors), 6, math.log(block_condition_limit(torch.float64)))
     ours = qr_log_singular_values(logd, u)[0]
-    with mpmath.workdps(150):
-        p = mpmath.eye(n)
-        for m in mats:
-            p = mpmath.matrix(m.tolist()) * p
-        ref = sorted((float(mpmath.log(s)) for s in mpmath.svd_r(p, compute_uv=False)), reverse=True)
+    ref = mp_product_log_singular_values(mats, dps=150)
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9)
 
 
@@ -184,11 +181,7 @@ def test_graded_gaussian_spectrum_with_early_exits_is_exact(n, depth, every):
     logd, u = _qr_accumulate(iter(torch.from_numpy(m)[None] for m in mats), every,
                              math.log(block_condition_limit(torch.float64)))
     ours = qr_log_singular_values(logd, u)[0]
-    with mpmath.workdps(120):
-        p = mpmath.eye(n)
-        for m in mats:
-            p = mpmath.matrix(m.tolist()) * p
-        ref = sorted((float(mpmath.log(s)) for s in mpmath.svd_r(p, compute_uv=False)), reverse=True)
+    ref = mp_product_log_singular_values(mats, dps=120)
     assert ref[0] - ref[-1] > 5.0  # a graded product, not a near-isometry
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-10)
 

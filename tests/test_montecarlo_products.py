@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import warnings
 
-import mpmath
 import numpy as np
 import pytest
 import torch
+
+from ._references import mp_product_log_singular_values
 
 from rmt_init.montecarlo import product_spectrum, qr_log_singular_values, sample_matrices, weight_init
 from rmt_init.montecarlo._device import limit_threads
@@ -125,11 +126,7 @@ def test_qr_log_singular_values_are_exact_against_high_precision_product():
     factors = [torch.from_numpy(m)[None] for m in mats]
     logd, u = _qr_accumulate(iter(factors))
     ours = qr_log_singular_values(logd, u)[0]
-    with mpmath.workdps(150):
-        p = mpmath.eye(n)
-        for m in mats:
-            p = mpmath.matrix(m.tolist()) * p
-        ref = sorted((float(mpmath.log(s)) for s in mpmath.svd_r(p, compute_uv=False)), reverse=True)
+    ref = mp_product_log_singular_values(mats, dps=150)
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9)
 
 
