@@ -63,6 +63,10 @@ Checks and tolerances (networks are the independent unit; 5 SE plus a stated bia
 * **top edge** (linear): E λ_max against the N → ∞ edge (§8.3), tolerance 5 SE + 1.5 N^{−2/3}·edge (the scale of
   the finite-N shift of a soft edge; measured −4 % at N = 96). ``effect``: the distance to the depth-(L + 1) law's
   edge. ReLU λ_max is the outlier above (reported with q_L/q_0 and the edge), not an edge.
+* **tanh edges**: E λ_max and E λ_min against the law's edges (``product_edges``, docs/derivations.md §8.8), tolerance
+  5 SE + 1.5 σ_N with σ_N = (π C N)^{−2/3} the Tracy–Widom scale of a square-root edge ρ(x) ≈ C √|x − edge|
+  (C read off the law's density at 10⁻³ of the support from the edge; the mean shift of the extreme eigenvalue
+  inwards is 1.21 σ_N). ``effect``: the distance to the depth-(L + 1) law's edge.
 * **universality**: linear, relu and tanh networks at the same τ (α chosen per activation from
   :func:`rmt_init.theory.residual_depth_parameter`) have the same first two moments as the limit law
   exp(−τ(1 + 2w)) up to the O(α²) distance of the finite-α laws (printed), and their pooled spectra have small
@@ -132,6 +136,17 @@ def torch_residual_jacobians(depth: int, width: int, activation: str, alpha: flo
     return np.array(out)
 
 
+def tracy_widom_scale(law, edge: float, n: int) -> float:
+    """σ_N = (π C N)^{−2/3}, the scale of the extreme eigenvalue's fluctuations at a square-root edge of ``law``
+    (ρ(x) ≈ C √|x − edge|; C from the density at 10⁻³ of the support inside the edge). For the semicircle
+    ρ = √(4 − x²)/(2π), C = 1/π at x = 2 and σ_N = N^{−2/3}, the Tracy–Widom scaling (Tracy & Widom 1996)."""
+    lo, hi = law.support
+    delta = 1e-3 * (hi - lo)
+    inside = edge - delta if edge == hi else edge + delta
+    c = float(law.pdf(inside)) / math.sqrt(delta)
+    return (math.pi * c * n) ** (-2.0 / 3.0)
+
+
 def deflated_moment(x: np.ndarray, k: int) -> np.ndarray:
     """Per network Σ_{i<N} λ_(i)^k / N: the k-th moment with the largest eigenvalue left out (the relu outlier)."""
     return np.sum(np.sort(x, axis=1)[:, :-1] ** k, axis=1) / x.shape[1]
@@ -157,7 +172,7 @@ def run(size: str, device: str, out_dir: Path) -> dict:
             law = jacobian_spectrum(depth, act, residual=alpha, sigma_w2=SIGMA_W2)
             other = jacobian_spectrum(depth + 1, act, residual=alpha, sigma_w2=SIGMA_W2)
             label = f"{act} L={depth} α={alpha:g}"
-            edge = float(law.support[1]) if act == "relu" else float("nan")  # tanh: the generic edge scan is slow
+            edge = float(law.support[1]) if act == "relu" else float("nan")
             for k, name in ((1, "mean"), (2, "m2")):
                 pred = float(law.moment(k))
                 if act == "relu":  # the outlier λ_max ≥ q_L/q_0 is left out (see the module docstring)
@@ -203,6 +218,20 @@ def run(size: str, device: str, out_dir: Path) -> dict:
                                         stderr=se_top, effect=abs(float(other.support[1]) - edge),
                                         note="tolerance 5 SE + 1.5 N^(-2/3) edge"))
                 key[f"top edge {label}: MC / N→∞ law"] = f"{top:.3f}±{se_top:.3f} / {edge:.3f}"
+            if act == "tanh":  # both edges are soft (square-root) edges of the law
+                (lo_e, hi_e), (lo_o, hi_o) = law.support, other.support
+                for which, edge_k, other_k, sample in (("top", hi_e, hi_o, x.max(axis=1)),
+                                                       ("bottom", lo_e, lo_o, x.min(axis=1))):
+                    ext, se_ext = mean_se(sample)
+                    sigma = tracy_widom_scale(law, edge_k, n)
+                    tol_e, effect_e = SAFETY * se_ext + 1.5 * sigma, abs(other_k - edge_k)
+                    if tol_e < effect_e:
+                        checks.append(check(f"{which} edge {label}", edge_k, ext, tol_e, stderr=se_ext, effect=effect_e,
+                                            note=f"tolerance 5 SE + 1.5 σ_N, σ_N = (πCN)^(-2/3) = {sigma:.3g}; "
+                                                 f"effect: distance to depth {depth + 1}"))
+                    else:  # the tolerance cannot tell this edge from the next depth's: reported, not checked
+                        key[f"{which} edge {label} (not checked: tolerance {tol_e:.3g} ≥ effect {effect_e:.3g}): "
+                            f"MC / law"] = f"{ext:.4g}±{se_ext:.2g} / {edge_k:.4g}"
             ax = axes[i, j]
             flat = x.ravel()
             hi = 1.1 * float(flat.max())
