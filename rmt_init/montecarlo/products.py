@@ -346,8 +346,8 @@ def qr_log_singular_values(
     ``≲ eps·σ_max/σ_i``; when every block (before any sweep: the whole matrix) has ``σ_max/σ_min ≤ κ_max``
     (:func:`block_condition_limit`, the bound the blocks of the product itself keep) its singular values are
     already accurate to ``eps·κ_max = 1e-10`` and the sweeps stop. A block is tried only when its ``logd``
-    spread is at most ``ln κ_max`` (a screen; the check above decides). Before, a product whose whole
-    spectrum fits in one SVD (a short or near-orthogonal product) still ran every sweep.
+    spread is at most ``ln κ_max`` (a screen; the check above decides; a failed try costs one SVD). Before, a
+    product whose whole spectrum fits in one SVD (a short or near-orthogonal product) still ran every sweep.
     """
     eps = torch.finfo(u.dtype).eps
     tol = math.sqrt(eps) if tol is None else tol
@@ -412,7 +412,6 @@ def _block_log_sv(
     flat_u = u.reshape(-1, *u.shape[-2:])
     flat_c = coupling.reshape(-1, coupling.shape[-1])
     out = np.empty_like(flat_l)
-    ok = True
     for t in range(flat_l.shape[0]):
         diag = np.abs(np.diagonal(flat_u[t]))
         with np.errstate(divide="ignore"):
@@ -427,7 +426,7 @@ def _block_log_sv(
                 with np.errstate(divide="ignore"):
                     res[a:b] = np.log(sv) + top
         out[t] = np.sort(res)[::-1]
-    return out.reshape(logd.shape), ok
+    return out.reshape(logd.shape), True
 
 
 def product_spectrum(
