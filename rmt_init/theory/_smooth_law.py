@@ -51,7 +51,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
 
-__all__ = ["ImageGaussRule", "RHO_MIN", "RHO_MIN_LOG", "N_GAUSS", "N_LOG"]
+__all__ = ["ImageGaussRule", "RHO_MIN", "RHO_MIN_LOG", "N_GAUSS", "N_LOG", "N_PANEL", "PANEL_WIDTH"]
 
 #: number of Gauss nodes of the law of d (2n − 1 = 95: polynomial exactness)
 N_GAUSS = 48
@@ -62,7 +62,13 @@ _TIERS = ((13.4, 8), (5.7, 12), (2.4, 24), (RHO_MIN, N_GAUSS))
 #: the rule of log d (for c = 1/u small, off the positive axis): N_LOG nodes, used where its ρ ≥ RHO_MIN_LOG
 N_LOG = 128
 RHO_MIN_LOG = 1.2  # 1.2^{−256} ≈ 5e−21
-_MAX_LOG_RANGE = 60.0  # longer log-ranges (erf, large q) give ellipses too thin to cover anything: no rule
+_MAX_LOG_RANGE = 60.0  # longer log-ranges (erf, large q): the composite rule of log d below instead
+#: the composite rule of log d for log-ranges over _MAX_LOG_RANGE: panels of this width in v = log d, N_PANEL
+#: Gauss nodes each (a pole of f at distance δ ≥ 1.5 from the axis: ρ ≥ 2 on its panel, 2^{−40} ≈ 1e−12 → far
+#: panels much better; the point-wise bound of :meth:`ImageGaussRule.panel_bound` decides where it is used)
+PANEL_WIDTH = 4.0
+N_PANEL = 20
+_IM_LOG_D = 0.5  # |Im log d| allowed on the discretisation panels' ellipses when the composite rule is built
 
 _M_PANEL = 32
 _GL_T, _GL_W = np.polynomial.legendre.leggauss(_M_PANEL)
@@ -91,7 +97,9 @@ def bernstein_rho(c: np.ndarray, a: float, b: float) -> np.ndarray:
     return np.where(np.isfinite(rho), rho, np.inf)
 
 
-def _panel_nodes(lo: float, hi: float, jet: Jet, a: float, b: float, log_rule: bool, inverse_rule: bool) -> tuple[np.ndarray, np.ndarray]:
+def _panel_nodes(
+    lo: float, hi: float, jet: Jet, a: float, b: float, log_rule: bool, inverse_rule: bool, wide_log: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Composite Gauss–Legendre nodes and weights on [lo, hi], panels fine enough for p_k(d(z)), k ≤ 2n
     (and, with ``log_rule``, for the orthogonal polynomials of log d up to degree 2·N_LOG; with
     ``inverse_rule``, for those of a/d up to degree 2n + 1). The panel width is chosen locally: at each of
@@ -117,6 +125,21 @@ def _panel_nodes(lo: float, hi: float, jet: Jet, a: float, b: float, log_rule: b
             break
         width *= 0.5
     required = required / _SAFETY
+    if wide_log:
+        # the composite rule of log d needs f(d(z)) = c/(c − d(z)) analytic and O(1) on the panels' ellipses
+        # for c = e^{v} with |Im v| ≥ 1.5 − …: |Im log d| ≤ _IM_LOG_D there (no safety factor: no polynomials)
+        width = min(0.5, hi - lo)
+        found = np.full(probe.shape, np.nan)
+        while True:
+            with np.errstate(all="ignore"):
+                im = np.abs(np.imag(np.log(jet(probe + 1j * _SINH1_HALF * width)[0])))
+            fits = np.isnan(found) & np.isfinite(im) & (im <= _IM_LOG_D)
+            found[fits] = width
+            if not np.isnan(found).any() or width < 1e-5 * (hi - lo):
+                found[np.isnan(found)] = width
+                break
+            width *= 0.5
+        required = np.minimum(required, found)
     edges = [lo]
     while edges[-1] < hi:
         x = edges[-1]
@@ -186,10 +209,11 @@ class ImageGaussRule:
         self.a = float(a)
         self.b = float(b)
         log_rule = self.a > 0 and math.log(self.b / self.a) <= _MAX_LOG_RANGE
+        wide_log = self.a > 0 and not log_rule
         inverse_rule = inverse and self.a > 0
         ts, ws = [], []
         for lo, hi, jet in pieces:
-            z, w = _panel_nodes(lo, hi, jet, self.a, self.b, log_rule, inverse_rule)
+            z, w = _panel_nodes(lo, hi, jet, self.a, self.b, log_rule, inverse_rule, wide_log)
             keep = w > _MIN_WEIGHT
             ts.append(np.real(jet(z[keep].astype(complex))[0]))
             ws.append(w[keep])
@@ -208,6 +232,29 @@ class ImageGaussRule:
             v_mass, v_alpha, v_beta = _lanczos(np.log(t), w, N_LOG)
             v_nodes, v_weights = _gauss(v_mass, v_alpha, v_beta, N_LOG)
             self.log_rule = (math.log(self.a), math.log(self.b), np.exp(v_nodes), v_weights)
+        # the composite rule of log d for long log-ranges: a Gauss rule of the law of v restricted to each panel
+        # of width PANEL_WIDTH (the discrete sub-measure lies in its panel, so each panel's error is bounded by its
+        # own Bernstein parameter; the discretisation resolves f(d(z)) itself: |Im log d| ≤ _IM_LOG_D)
+        self.panels: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        if wide_log and np.all(t > 0):
+            v = np.log(t)
+            v_lo, v_hi = float(v.min()), float(v.max())
+            count = max(1, math.ceil((v_hi - v_lo) / PANEL_WIDTH))
+            edges = np.linspace(v_lo, v_hi, count + 1)
+            which = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, count - 1)
+            lo_e, hi_e, masses, nodes, weights, owner = [], [], [], [], [], []
+            for k in range(count):
+                mine = which == k
+                if not mine.any() or w[mine].sum() <= 0.0:
+                    continue
+                p_mass, p_alpha, p_beta = _lanczos(v[mine], w[mine], N_PANEL)
+                p_nodes, p_weights = _gauss(p_mass, p_alpha, p_beta, N_PANEL)
+                lo_e.append(edges[k])
+                hi_e.append(edges[k + 1])
+                masses.append(p_mass)
+                nodes.append(np.exp(p_nodes))
+                weights.append(p_weights)
+            self.panels = (np.array(lo_e), np.array(hi_e), np.array(masses), np.concatenate(nodes), np.concatenate(weights))
         # the Gauss rule of the measure s dμ in s = a/d ∈ [a/b, 1] (scaled: no overflow of s² at tiny a), for |c|
         # at or below the bottom of the range (the product's hard edge at 0): with ĉ = c/a,
         # 1 + ψ = −ĉ ∫ s dμ/(1 − ĉ s) and u ψ' = ĉ ∫ s dμ/(1 − ĉ s)², whose integrand is analytic in s but for
@@ -273,6 +320,32 @@ class ImageGaussRule:
             value[take] = -part * first
             slope[take] = part * second
         return value, slope
+
+    def panel_bound(self, u: np.ndarray) -> np.ndarray:
+        """A bound on the composite log-d rule's absolute error at each u (∞ where there is no such rule).
+
+        Panel k (v ∈ [v_k, v_k+1], mass m_k) integrates f(v) = c/(c − e^v), poles v = log c, log c − 2πi, with
+        error ≤ 4 m_k M_k ρ_k^{−2n}/(ρ_k − 1) (Trefethen 2013, Thm 19.3, for the Gauss rule of any measure on the
+        panel: twice the best approximation error, Thm 8.2), ρ_k the Bernstein parameter of the nearer pole and
+        M_k ≤ min(1, |c| e^{1 − v_k})/sin(min(|Im|)) a bound of |f| on a slightly smaller ellipse (for |Im v| ≤ …),
+        taken ≈ min(1, |c| e^{1 − v_k}) times 1/(1 − ρ_k^{−1/2})."""
+        if self.panels is None:
+            return np.full(u.shape, np.inf)
+        lo, hi, mass = self.panels[:3]
+        with np.errstate(all="ignore"):
+            v = -np.log(u)  # log c, Im ∈ [0, π] (|Im|: c = −x − 0i, real and negative, has its poles at ±iπ too)
+            v = np.where(np.isfinite(v), v.real + 1j * np.abs(v.imag), np.inf)
+            rho = np.minimum(
+                bernstein_rho(v[:, None], lo[None, :], hi[None, :]), bernstein_rho(v[:, None] - 2j * math.pi, lo[None, :], hi[None, :])
+            )
+            size = np.minimum(1.0, np.exp(np.real(v)[:, None] + 1.0 - lo[None, :])) / (1.0 - rho ** -0.5)
+            bound = (4.0 * mass[None, :] * size * rho ** (-2.0 * N_PANEL) / (rho - 1.0)).sum(axis=1)
+        return np.where(np.isfinite(bound) & (np.imag(v) > 0.0), bound, np.inf)
+
+    def panel_one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sums of :meth:`one_plus_psi` by the composite rule of log d."""
+        assert self.panels is not None
+        return _apply(u, [(np.ones(u.shape, bool), self.panels[3], self.panels[4])])
 
     def log_one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The same sums by the rule of log d, for u with log_rho(u) ≥ RHO_MIN_LOG."""

@@ -332,6 +332,18 @@ class GaussianImageS(PsiS):
                         good = log_rho[log_rho >= RHO_MIN_LOG] ** (-2.0 * N_LOG) <= 1e-13 * np.abs(v)
                     low[low] = good
                     value[low], slope[low] = v[good], s[good]
+            if self.gauss_rule.panels is not None:
+                # long log-ranges (erf, sigmoid): the composite rule of log d, where its error bound is ≤ 1e−14
+                # relative to 1 + ψ (f is O(1), 1 + ψ → 0 only as 1/u → 0)
+                rest = np.flatnonzero(~(far | low))
+                if rest.size:
+                    bound = self.gauss_rule.panel_bound(flat[rest])
+                    rest, bound = rest[bound <= 1e-12], bound[bound <= 1e-12]
+                if rest.size:
+                    v, s = self.gauss_rule.panel_one_plus_psi(flat[rest])
+                    good = bound <= 1e-14 * np.abs(v)
+                    value[rest[good]], slope[rest[good]] = v[good], s[good]
+                    low[rest[good]] = True
             near = np.flatnonzero(~(far | low))
         else:
             near = np.arange(flat.size)
