@@ -82,6 +82,22 @@ def _report(label: str, new_t: float, new_out, old_t: float | None = None, old_o
     print(f"{label:56s} new {new_t:8.3f} s   old {old_t:8.3f} s   old/new {old_t / new_t:7.1f}x   max rel diff {diff:.1e}")
 
 
+def _without_panels(law):
+    """The same law without the composite Gauss rule of log d (as shipped before it: the product's lower edge on
+    the quadrature path for log-ranges of d over 60)."""
+    for term in law.terms:
+        if isinstance(term.factor, GaussianImageS) and term.factor.gauss_rule is not None:
+            term.factor.gauss_rule.panels = None
+    return law
+
+
+def _panel_case(label: str, make, task) -> None:
+    """New path against the same path without the composite rule of log d (both with the new solver)."""
+    new_t, new_out = task(make())
+    old_t, old_out = task(_without_panels(make()))
+    _report(label + " [vs no log-d panels]", new_t, new_out, old_t, old_out)
+
+
 def _case(label: str, make, task, reference: bool = True) -> None:
     """task(law) → (seconds, result); the law is fresh each time."""
     new_t, new_out = task(make())
@@ -144,6 +160,15 @@ def main(quick: bool = False) -> None:
         reference=not quick,
     )
     _case("depth-6 erf: support + pdf at 1000 points", lambda: jacobian_spectrum(6, "erf", sigma_b2=0.3), _whole(lambda law: law.pdf(grid(law))))
+    cdf_tables = _whole(lambda law: np.concatenate([np.concatenate(table) for table in law._cdf_tables]))
+    erf6 = lambda: jacobian_spectrum(6, "erf", sigma_b2=0.3)  # noqa: E731
+    sigmoid6 = lambda: jacobian_spectrum(6, "sigmoid")  # noqa: E731
+    _panel_case("depth-6 sigmoid: support + cdf tables", sigmoid6, cdf_tables)
+    if not quick:
+        _panel_case("depth-6 erf: support + cdf tables", erf6, cdf_tables)
+    else:
+        _case("depth-6 erf: support + cdf tables", erf6, cdf_tables, reference=False)
+    _case("depth-6 selu: support + cdf tables", lambda: jacobian_spectrum(6, "selu"), cdf_tables, reference=False)
     _case("depth-6 gelu: support + pdf at 1000 points", lambda: jacobian_spectrum(6, "gelu", sigma_b2=0.5), _whole(lambda law: law.pdf(grid(law))))
     _case(
         "depth-100 tanh: support + pdf at 1000 points",
