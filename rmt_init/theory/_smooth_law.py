@@ -28,12 +28,13 @@ PANEL_WIDTH = 4 and the law of v restricted to each gets its own N_PANEL = 20-po
 discrete sub-measure lies in its panel, so the Gauss error there is bounded by that panel's Bernstein parameter
 ρ_k of the nearer pole v = log c, log c − 2πi (Trefethen 2013, Thms 8.2, 19.3): ≤ 4 m_k M_k ρ_k^{−2n}/(ρ_k − 1),
 m_k the panel's mass and M_k ≈ min(1, |c| e^{1 − v_k})/(1 − ρ_k^{−1/2}) the size of f near it
-(:meth:`ImageGaussRule.panel_bound`); the caller takes the rule where the sum is ≤ 1e−14·|1 + ψ| (a pole at
+(:meth:`ImageGaussRule.panel_bound`; panels ≥ 3 away from the one holding log|c| have ρ_k ≥ 5 + √24 and get
+N_FAR = 8 nodes); the caller takes the rule where the sum is ≤ 1e−14·|1 + ψ| (a pole at
 distance δ ≳ 1.5 from the real v-axis: arg c ≳ 1.5, the product's lower edge). The discretisation in z then
 needs f(d(z)) analytic and O(1) on its panels' ellipses rather than polynomials of degree 2n in v: |Im log d| ≤
 1/2 there (panels ~0.003 wide near |z| = 9 for erf at q = 1.3). Measured against dense Gauss–Legendre in z and
 20-digit mpmath: ≤ 2e−14 relative (tests/test_smooth_fast.py); it takes the depth-6 erf (σ_b² = 0.3) and
-sigmoid laws' cdf tables from 34 s and 16 s to ~6 s and ~2.5 s (benchmarks/bench_smooth_laws.py). Measured against the quadrature path and 25-digit mpmath: ≤ 1e−14 relative, except at points where the
+sigmoid laws' cdf tables from 34 s and 16 s to ~5 s and ~2.2 s (benchmarks/bench_smooth_laws.py). Measured against the quadrature path and 25-digit mpmath: ≤ 1e−14 relative, except at points where the
 quadrature path itself is off by up to ~1e−12 (value) / 1e−10 (slope) (tests/test_smooth_fast.py).
 
 Below the bottom a of the range (|c| ≲ a, the product's hard edge at 0, where neither rule above converges),
@@ -80,7 +81,8 @@ _MAX_LOG_RANGE = 60.0  # longer log-ranges (erf, large q): the composite rule of
 #: panels much better; the point-wise bound of :meth:`ImageGaussRule.panel_bound` decides where it is used)
 PANEL_WIDTH = 4.0
 N_PANEL = 20
-_FAR_PANELS = 4.4e-41  # the error bound of the panels ≥ 3 away from Re log c (ImageGaussRule.panel_bound)
+N_FAR = 8  # nodes on the panels ≥ 3 away from the one holding Re log c (ρ ≥ 5 + √24 ≈ 9.9 there)
+_FAR_FACTOR = 4.0 * (5.0 + math.sqrt(24.0)) ** (-2 * N_FAR) / ((4.0 + math.sqrt(24.0)) * (1.0 - (5.0 + math.sqrt(24.0)) ** -0.5))
 _IM_LOG_D = 0.5  # |Im log d| allowed on the discretisation panels' ellipses when the composite rule is built
 
 _M_PANEL = 32
@@ -255,19 +257,27 @@ class ImageGaussRule:
             count = max(1, math.ceil((v_hi - v_lo) / PANEL_WIDTH))
             edges = np.linspace(v_lo, v_hi, count + 1)
             which = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, count - 1)
-            lo_e, hi_e, masses, nodes, weights, owner = [], [], [], [], [], []
+            lo_e, hi_e, masses, near, far = [], [], [], [], []
             for k in range(count):
                 mine = which == k
                 if not mine.any() or w[mine].sum() <= 0.0:
                     continue
                 p_mass, p_alpha, p_beta = _lanczos(v[mine], w[mine], N_PANEL)
-                p_nodes, p_weights = _gauss(p_mass, p_alpha, p_beta, N_PANEL)
                 lo_e.append(edges[k])
                 hi_e.append(edges[k + 1])
                 masses.append(p_mass)
-                nodes.append(np.exp(p_nodes))
-                weights.append(p_weights)
-            self.panels = (np.array(lo_e), np.array(hi_e), np.array(masses), np.concatenate(nodes), np.concatenate(weights))
+                near.append(_gauss(p_mass, p_alpha, p_beta, N_PANEL))
+                far.append(_gauss(p_mass, p_alpha, p_beta, N_FAR))
+            self.panels = (np.array(lo_e), np.array(hi_e), np.array(masses), np.concatenate([np.exp(x) for x, _ in near]), np.concatenate([y for _, y in near]))
+            # per panel k0 holding Re log c: N_PANEL nodes on the panels within 2 of k0, N_FAR on the others (ρ ≥ 9.9)
+            self._panel_sets = []
+            for k0 in range(len(near)):
+                chosen = [near[k] if abs(k - k0) <= 2 else far[k] for k in range(len(near))]
+                self._panel_sets.append((np.concatenate([np.exp(x) for x, _ in chosen]), np.concatenate([y for _, y in chosen])))
+            # Σ_{j ≥ k} m_j e^{lo_k − lo_j} (the size of f on the panels above |c|, scaled to stay finite)
+            lo_a, m_a = np.array(lo_e), np.array(masses)
+            self._mass_below = np.concatenate([[0.0], np.cumsum(m_a)])
+            self._scaled_above = np.array([float(np.sum(m_a[k:] * np.exp(lo_a[k] - lo_a[k:]))) for k in range(lo_a.size)] + [0.0])
         # the Gauss rule of the measure s dμ in s = a/d ∈ [a/b, 1] (scaled: no overflow of s² at tiny a), for |c|
         # at or below the bottom of the range (the product's hard edge at 0): with ĉ = c/a,
         # 1 + ψ = −ĉ ∫ s dμ/(1 − ĉ s) and u ψ' = ĉ ∫ s dμ/(1 − ĉ s)², whose integrand is analytic in s but for
@@ -348,9 +358,8 @@ class ImageGaussRule:
         with np.errstate(all="ignore"):
             v = -np.log(u)  # log c, Im ∈ [0, π] (|Im|: c = −x − 0i, real and negative, has its poles at ±iπ too)
             v = np.where(np.isfinite(v), v.real + 1j * np.abs(v.imag), np.inf)
-            # the panels within 2 of the one holding Re v, exactly; the others are ≥ 2·PANEL_WIDTH from it (the
-            # panels lie on one uniform grid), so their ρ ≥ 5 + √24 and together they add ≤ 4·9.9^{−40}/(8.9·0.68)
-            # ≈ 4.4e−41 (Σ m_k ≤ 1): _FAR_PANELS, a constant
+            # the panels within 2 of the one holding Re v, exactly; the others are ≥ 2 panel widths from it (the
+            # panels lie on one uniform grid), so their ρ ≥ 5 + √24 ≈ 9.9
             k0 = np.clip(np.searchsorted(lo, np.where(np.isfinite(v.real), v.real, lo[-1]), side="right") - 1, 0, lo.size - 1)
             index = k0[:, None] + np.arange(-2, 3)[None, :]
             valid = (index >= 0) & (index < lo.size)
@@ -358,13 +367,24 @@ class ImageGaussRule:
             p_lo, p_hi, p_mass = lo[index], hi[index], np.where(valid, mass[index], 0.0)
             rho = np.minimum(bernstein_rho(v[:, None], p_lo, p_hi), bernstein_rho(v[:, None] - 2j * math.pi, p_lo, p_hi))
             size = np.minimum(1.0, np.exp(np.real(v)[:, None] + 1.0 - p_lo)) / (1.0 - rho**-0.5)
-            bound = (4.0 * p_mass * size * rho ** (-2.0 * N_PANEL) / (rho - 1.0)).sum(axis=1) + _FAR_PANELS
+            bound = (4.0 * p_mass * size * rho ** (-2.0 * N_PANEL) / (rho - 1.0)).sum(axis=1)
+            # the others, N_FAR nodes each: Σ_k 4 m_k M_k ρ^{−2·N_FAR}/(ρ − 1) with ρ ≥ 9.9, M_k = min(1, |c| e^{1 − v_k})
+            # /(1 − ρ^{−1/2}): _FAR_FACTOR times Σ_k m_k min(1, |c| e^{1 − v_k}) (the mass below log|c| + 1 plus
+            # |c| e^{1 − v_k*} Σ_{j ≥ k*} m_j e^{v_k* − v_j} above it)
+            top = np.where(np.isfinite(v.real), v.real, np.inf) + 1.0
+            k_star = np.searchsorted(lo, top, side="left")
+            above = np.exp(np.minimum(top - np.append(lo, np.inf)[k_star], 0.0)) * self._scaled_above[k_star]
+            bound += _FAR_FACTOR * (self._mass_below[k_star] + above)
         return np.where(np.isfinite(bound) & (np.imag(v) > 0.0), bound, np.inf)
 
     def panel_one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The sums of :meth:`one_plus_psi` by the composite rule of log d."""
         assert self.panels is not None
-        return _apply(u, [(np.ones(u.shape, bool), self.panels[3], self.panels[4])])
+        lo = self.panels[0]
+        with np.errstate(all="ignore"):
+            re = -np.log(np.abs(u))  # log|c|
+        k0 = np.clip(np.searchsorted(lo, np.where(np.isfinite(re), re, lo[-1]), side="right") - 1, 0, lo.size - 1)
+        return _apply(u, [(k0 == k, *self._panel_sets[k]) for k in np.unique(k0)])
 
     def log_one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The same sums by the rule of log d, for u with log_rho(u) ≥ RHO_MIN_LOG."""
