@@ -21,9 +21,10 @@ tolerance by the depth; both paths are within it).
 
 Depth-6 cdf tables of laws whose d = φ'(√q z)² has a log-range over 60 (sigmoid at q = 45.6; erf at σ_b² = 0.3,
 q = 1.31), as shipped against the same laws without the composite Gauss rule of log d (``panels = None``: the
-product's lower edge on the quadrature path, as before that rule), --quick run, CPU seconds: sigmoid 3.0 / 16.7
-(5.5x, max rel diff 5.0e−13); erf 6.1 (34.1 measured before the rule, in a separate run); selu 5.6 (its atom keeps
-the solver's tangent steps off: not changed here).
+product's lower edge on the quadrature path, as before that rule), CPU seconds: sigmoid 1.9 / 11.7 (6.2x, max rel
+diff 5.0e−13, --quick run); erf 5.3 / 31.0 (5.8x, max rel diff 2.7e−11: the quadrature path is off by up to 7e−8 in
+ψ at small negative 1/u there, tests/test_smooth_fast.py; a full run, or 4.7 s in --quick, which skips erf's
+reference); selu 4.5 (its atom keeps the solver's tangent steps off: not changed by the rule).
 
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
 references that take minutes: the old path's cdf and sampling tables and depth 100).
