@@ -19,6 +19,13 @@ Largest relative differences: ≤ 2.5e−12 in the bulk at depth 6 (3.8e−11 at
 density is ill-conditioned), 2.2e−10 in the bulk at depth 100 (the solver's stopping rule scales the ψ
 tolerance by the depth; both paths are within it).
 
+Depth-6 cdf tables of laws whose d = φ'(√q z)² has a log-range over 60 (sigmoid at q = 45.6; erf at σ_b² = 0.3,
+q = 1.31), as shipped against the same laws without the composite Gauss rule of log d (``panels = None``: the
+product's lower edge on the quadrature path, as before that rule), CPU seconds: sigmoid 1.9 / 11.7 (6.2x, max rel
+diff 5.0e−13, --quick run); erf 5.3 / 31.0 (5.8x, max rel diff 2.7e−11: the quadrature path is off by up to 7e−8 in
+ψ at small negative 1/u there, tests/test_smooth_fast.py; a full run, or 4.7 s in --quick, which skips erf's
+reference); selu 4.5 (its atom keeps the solver's tangent steps off: not changed by the rule).
+
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
 references that take minutes: the old path's cdf and sampling tables and depth 100).
 """
@@ -80,6 +87,22 @@ def _report(label: str, new_t: float, new_out, old_t: float | None = None, old_o
         return
     diff = float(np.max(np.abs(new_out - old_out) / np.maximum(np.abs(old_out), 1e-300)))
     print(f"{label:56s} new {new_t:8.3f} s   old {old_t:8.3f} s   old/new {old_t / new_t:7.1f}x   max rel diff {diff:.1e}")
+
+
+def _without_panels(law):
+    """The same law without the composite Gauss rule of log d (as shipped before it: the product's lower edge on
+    the quadrature path for log-ranges of d over 60)."""
+    for term in law.terms:
+        if isinstance(term.factor, GaussianImageS) and term.factor.gauss_rule is not None:
+            term.factor.gauss_rule.panels = None
+    return law
+
+
+def _panel_case(label: str, make, task) -> None:
+    """New path against the same path without the composite rule of log d (both with the new solver)."""
+    new_t, new_out = task(make())
+    old_t, old_out = task(_without_panels(make()))
+    _report(label + " [vs no log-d panels]", new_t, new_out, old_t, old_out)
 
 
 def _case(label: str, make, task, reference: bool = True) -> None:
@@ -144,6 +167,15 @@ def main(quick: bool = False) -> None:
         reference=not quick,
     )
     _case("depth-6 erf: support + pdf at 1000 points", lambda: jacobian_spectrum(6, "erf", sigma_b2=0.3), _whole(lambda law: law.pdf(grid(law))))
+    cdf_tables = _whole(lambda law: np.concatenate([np.concatenate(table) for table in law._cdf_tables]))
+    erf6 = lambda: jacobian_spectrum(6, "erf", sigma_b2=0.3)  # noqa: E731
+    sigmoid6 = lambda: jacobian_spectrum(6, "sigmoid")  # noqa: E731
+    _panel_case("depth-6 sigmoid: support + cdf tables", sigmoid6, cdf_tables)
+    if not quick:
+        _panel_case("depth-6 erf: support + cdf tables", erf6, cdf_tables)
+    else:
+        _case("depth-6 erf: support + cdf tables", erf6, cdf_tables, reference=False)
+    _case("depth-6 selu: support + cdf tables", lambda: jacobian_spectrum(6, "selu"), cdf_tables, reference=False)
     _case("depth-6 gelu: support + pdf at 1000 points", lambda: jacobian_spectrum(6, "gelu", sigma_b2=0.5), _whole(lambda law: law.pdf(grid(law))))
     _case(
         "depth-100 tanh: support + pdf at 1000 points",

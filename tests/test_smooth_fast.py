@@ -80,6 +80,13 @@ def test_fast_psi_agrees_with_the_quadrature_path(name: str, q: float) -> None:
     u = _u_grid(factor, np.random.default_rng(15))
     value, slope = factor.one_plus_psi(u)
     ref_value, ref_slope = _reference_psi(factor, u)
+    rule = factor.gauss_rule
+    if rule.panels is not None:
+        # where the composite rule of log d is taken (erf at q = 1.3: log-range 210) the quadrature path is off by
+        # up to 7e−8 (small negative c): the dense Gauss–Legendre reference there (|c| ≥ 1e−6 b: far from a)
+        taken = (rule.rho(u) < RHO_MIN) & (rule.inverse_rho(u) < RHO_MIN) & (rule.panel_bound(u) <= 1e-14 * np.abs(value))
+        assert taken.any()
+        ref_value[taken], ref_slope[taken] = _dense_reference(factor, 1.0 / u[taken])
     assert np.all(np.isfinite(value)) and np.all(np.isfinite(slope))
     assert np.max(np.abs(value - ref_value) / np.abs(ref_value)) <= 1e-11
     scale = np.maximum(np.abs(ref_slope), np.abs(ref_value))  # u ψ' → 0 as u → 0: relative to 1 + ψ there
@@ -270,3 +277,78 @@ def test_solver_shortcuts_match_the_plain_continuation(monkeypatch) -> None:
     plain._solve_warm = _no_warm_start
     reference = plain.pdf(np.concatenate([x, x_warm]))
     assert np.max(np.abs(np.concatenate([p, p_warm]) / reference - 1.0)) <= 1e-11
+
+
+# the composite rule of log d (log-ranges over 60: erf and sigmoid at large q): q of depth-6 defaults
+_WIDE = [("erf", 1.31182), ("sigmoid", 45.6243)]
+
+
+def _mp_wide_d(name: str, q: float):
+    r = mpmath.sqrt(q)
+    if name == "erf":
+        return lambda z: 4 / mpmath.pi * mpmath.exp(-2 * r * r * z * z)
+    return lambda z: (mpmath.exp(-r * z) / (1 + mpmath.exp(-r * z)) ** 2) ** 2  # σ'(x) = σ(1 − σ)
+
+
+def _wide_grid(factor: GaussianImageS, rng: np.random.Generator, n: int) -> np.ndarray:
+    """u with c = 1/u small (|c| from 2a to b/2, a and b the ends of the range of d) and arg c from 1 to π."""
+    a, b = factor.gauss_rule.a, factor.gauss_rule.b
+    c = np.exp(rng.uniform(math.log(2 * a), math.log(0.5 * b), n) + 1j * rng.uniform(1.0, math.pi, n))
+    c[::5] = -c[::5].real * np.abs(c[::5]) / np.abs(c[::5].real)  # real and negative c (negative u)
+    u = 1.0 / c
+    return u.real + 1j * np.minimum(u.imag, -0.0)
+
+
+@pytest.mark.parametrize("name,q", _WIDE)
+def test_panel_rule_against_dense_quadrature(name: str, q: float) -> None:
+    """Where the composite rule of log d is taken (its bound ≤ 1e−14·|1 + ψ|), against the dense Gauss–Legendre
+    reference of :func:`_dense_reference` to 1e−12 (value) and 1e−11 (slope). Error budget: the rule's own
+    bound (≤ 1e−14 relative), its discretisation in z (|Im log d| ≤ 1/2 on the 32-node panels' ellipses:
+    ≲ e^{−64} relative to the local mass) and the reference's, which loses accuracy only where 1 + ψ is carried
+    by the last panels of z (|c| within e^{30} of a for erf: excluded, checked against mpmath below)."""
+    factor = _factor(name, q)
+    rule = factor.gauss_rule
+    assert rule.log_rule is None and rule.panels is not None  # the log-range is over 60
+    u = _wide_grid(factor, np.random.default_rng(7), 300)
+    c = 1.0 / u
+    u, c = u[np.abs(c) >= rule.a * math.exp(30.0)], c[np.abs(c) >= rule.a * math.exp(30.0)]
+    value, slope = factor.one_plus_psi(u)
+    ref_value, ref_slope = _dense_reference(factor, c)
+    used = (rule.rho(u) < RHO_MIN) & (rule.inverse_rho(u) < RHO_MIN) & (rule.panel_bound(u) <= 1e-14 * np.abs(ref_value))
+    assert used.sum() >= 100  # the rule really covers most of the product's lower edge
+    assert np.max(np.abs(value - ref_value)[used] / np.abs(ref_value)[used]) <= 1e-12
+    scale = np.maximum(np.abs(ref_slope), np.abs(ref_value))
+    assert np.max(np.abs(slope - ref_slope)[used] / scale[used]) <= 1e-11
+
+
+@pytest.mark.parametrize(
+    "name,q,log_c,arg",
+    [
+        ("erf", 1.31182, -194.353, 2.2),  # 1 + ψ ≈ 1e−17, carried by z ∈ [8.6, 9]: the dense reference is off there
+        ("sigmoid", 45.6243, -80.0, 2.9),  # where the depth-6 product's lower edge puts 1/u
+    ],
+)
+def test_panel_rule_against_mpmath(name: str, q: float, log_c: float, arg: float) -> None:
+    """c = e^{log_c + i arg} on the composite rule of log d, against 20-digit mpmath on 0.05-wide panels, 0.01
+    wide within 0.2 of ±Re ζ (ζ the poles of c/(c − d(ζ)), ≳ 0.05 off the axis here): 1e−13 (value) and 1e−12
+    (slope)."""
+    factor = _factor(name, q)
+    u = np.array([complex(np.exp(-log_c - 1j * arg))])
+    rule = factor.gauss_rule
+    assert rule.rho(u)[0] < RHO_MIN and rule.inverse_rho(u)[0] < RHO_MIN  # not for the rules of d or a/d
+    d = _mp_wide_d(name, q)
+    lo, hi = factor.rules[0].piece.lo, factor.rules[0].piece.hi
+    with mpmath.workdps(20):
+        cm = 1 / mpmath.mpc(u[0].real, u[0].imag)
+        points = list(mpmath.linspace(lo, hi, 361))
+        # the real part of the poles: log d(x) = log |c| (d even in z for both activations)
+        x = mpmath.findroot(lambda z: mpmath.log(d(z)) - mpmath.log(abs(cm)), 1.0 if name == "sigmoid" else 5.0)
+        for sign in (1, -1):
+            points += [sign * p for p in mpmath.linspace(abs(x) - 0.2, min(abs(x) + 0.2, hi), 41)]
+        points = sorted(set(points))
+        value = complex(mpmath.quad(lambda z: mpmath.npdf(z) * cm / (cm - d(z)), points))
+        slope = complex(mpmath.quad(lambda z: mpmath.npdf(z) * cm * d(z) / (cm - d(z)) ** 2, points))
+    v, s = factor.one_plus_psi(u)
+    assert rule.panel_bound(u)[0] <= 1e-14 * abs(v[0])  # taken by the composite rule
+    assert abs(v[0] - value) <= 1e-13 * abs(value)
+    assert abs(s[0] - slope) <= 1e-12 * max(abs(slope), abs(value))

@@ -20,8 +20,21 @@ v = log d helps: f = c/(c − e^v) has poles only at v = log c + 2πik, so a Gau
 nodes, e^{v_j} as nodes in t) converges wherever those poles lie outside its Bernstein ellipse of parameter
 RHO_MIN_LOG = 1.2 around [log a, log b] (1.2^{−256} ≈ 5e−21), i.e. for small c away from the positive
 axis. That bound is absolute, so the caller keeps it only where ρ^{−2·N_LOG} ≤ 1e−13·|1 + ψ| (as 1/u → 0,
-1 + ψ ≈ −E[1/d]/u → 0) and |1/u| ≥ a, and only when log(b/a) ≤ 60 (longer log-ranges — erf, gelu,
-large q — make the ellipse too thin to cover anything). Measured against the quadrature path and 25-digit mpmath: ≤ 1e−14 relative, except at points where the
+1 + ψ ≈ −E[1/d]/u → 0) and |1/u| ≥ a, and only when log(b/a) ≤ 60 (longer log-ranges — erf, sigmoid at
+large q — make the ellipse too thin to cover anything).
+
+For log-ranges over 60 a composite rule of log d replaces it: [log a, log b] is cut into panels of width
+PANEL_WIDTH = 4 and the law of v restricted to each gets its own N_PANEL = 20-point Gauss rule. Each panel's
+discrete sub-measure lies in its panel, so the Gauss error there is bounded by that panel's Bernstein parameter
+ρ_k of the nearer pole v = log c, log c − 2πi (Trefethen 2013, Thms 8.2, 19.3): ≤ 4 m_k M_k ρ_k^{−2n}/(ρ_k − 1),
+m_k the panel's mass and M_k ≈ min(1, |c| e^{1 − v_k})/(1 − ρ_k^{−1/2}) the size of f near it
+(:meth:`ImageGaussRule.panel_bound`; panels ≥ 3 away from the one holding log|c| have ρ_k ≥ 5 + √24 and get
+N_FAR = 8 nodes); the caller takes the rule where the sum is ≤ 1e−14·|1 + ψ| (a pole at
+distance δ ≳ 1.5 from the real v-axis: arg c ≳ 1.5, the product's lower edge). The discretisation in z then
+needs f(d(z)) analytic and O(1) on its panels' ellipses rather than polynomials of degree 2n in v: |Im log d| ≤
+1/2 there (panels ~0.003 wide near |z| = 9 for erf at q = 1.3). Measured against dense Gauss–Legendre in z and
+20-digit mpmath: ≤ 2e−14 relative (tests/test_smooth_fast.py); it takes the depth-6 erf (σ_b² = 0.3) and
+sigmoid laws' cdf tables from 34 s and 16 s to ~5 s and ~2.2 s (benchmarks/bench_smooth_laws.py). Measured against the quadrature path and 25-digit mpmath: ≤ 1e−14 relative, except at points where the
 quadrature path itself is off by up to ~1e−12 (value) / 1e−10 (slope) (tests/test_smooth_fast.py).
 
 Below the bottom a of the range (|c| ≲ a, the product's hard edge at 0, where neither rule above converges),
@@ -51,7 +64,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
 
-__all__ = ["ImageGaussRule", "RHO_MIN", "RHO_MIN_LOG", "N_GAUSS", "N_LOG"]
+__all__ = ["ImageGaussRule", "RHO_MIN", "RHO_MIN_LOG", "N_GAUSS", "N_LOG", "N_PANEL", "PANEL_WIDTH"]
 
 #: number of Gauss nodes of the law of d (2n − 1 = 95: polynomial exactness)
 N_GAUSS = 48
@@ -62,7 +75,15 @@ _TIERS = ((13.4, 8), (5.7, 12), (2.4, 24), (RHO_MIN, N_GAUSS))
 #: the rule of log d (for c = 1/u small, off the positive axis): N_LOG nodes, used where its ρ ≥ RHO_MIN_LOG
 N_LOG = 128
 RHO_MIN_LOG = 1.2  # 1.2^{−256} ≈ 5e−21
-_MAX_LOG_RANGE = 60.0  # longer log-ranges (erf, large q) give ellipses too thin to cover anything: no rule
+_MAX_LOG_RANGE = 60.0  # longer log-ranges (erf, large q): the composite rule of log d below instead
+#: the composite rule of log d for log-ranges over _MAX_LOG_RANGE: panels of this width in v = log d, N_PANEL
+#: Gauss nodes each (a pole of f at distance δ ≥ 1.5 from the axis: ρ ≥ 2 on its panel, 2^{−40} ≈ 1e−12 → far
+#: panels much better; the point-wise bound of :meth:`ImageGaussRule.panel_bound` decides where it is used)
+PANEL_WIDTH = 4.0
+N_PANEL = 20
+N_FAR = 8  # nodes on the panels ≥ 3 away from the one holding Re log c (ρ ≥ 5 + √24 ≈ 9.9 there)
+_FAR_FACTOR = 4.0 * (5.0 + math.sqrt(24.0)) ** (-2 * N_FAR) / ((4.0 + math.sqrt(24.0)) * (1.0 - (5.0 + math.sqrt(24.0)) ** -0.5))
+_IM_LOG_D = 0.5  # |Im log d| allowed on the discretisation panels' ellipses when the composite rule is built
 
 _M_PANEL = 32
 _GL_T, _GL_W = np.polynomial.legendre.leggauss(_M_PANEL)
@@ -91,7 +112,9 @@ def bernstein_rho(c: np.ndarray, a: float, b: float) -> np.ndarray:
     return np.where(np.isfinite(rho), rho, np.inf)
 
 
-def _panel_nodes(lo: float, hi: float, jet: Jet, a: float, b: float, log_rule: bool, inverse_rule: bool) -> tuple[np.ndarray, np.ndarray]:
+def _panel_nodes(
+    lo: float, hi: float, jet: Jet, a: float, b: float, log_rule: bool, inverse_rule: bool, wide_log: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Composite Gauss–Legendre nodes and weights on [lo, hi], panels fine enough for p_k(d(z)), k ≤ 2n
     (and, with ``log_rule``, for the orthogonal polynomials of log d up to degree 2·N_LOG; with
     ``inverse_rule``, for those of a/d up to degree 2n + 1). The panel width is chosen locally: at each of
@@ -117,6 +140,21 @@ def _panel_nodes(lo: float, hi: float, jet: Jet, a: float, b: float, log_rule: b
             break
         width *= 0.5
     required = required / _SAFETY
+    if wide_log:
+        # the composite rule of log d needs f(d(z)) = c/(c − d(z)) analytic and O(1) on the panels' ellipses
+        # for c = e^{v} with |Im v| ≥ 1.5 − …: |Im log d| ≤ _IM_LOG_D there (no safety factor: no polynomials)
+        width = min(0.5, hi - lo)
+        found = np.full(probe.shape, np.nan)
+        while True:
+            with np.errstate(all="ignore"):
+                im = np.abs(np.imag(np.log(jet(probe + 1j * _SINH1_HALF * width)[0])))
+            fits = np.isnan(found) & np.isfinite(im) & (im <= _IM_LOG_D)
+            found[fits] = width
+            if not np.isnan(found).any() or width < 1e-5 * (hi - lo):
+                found[np.isnan(found)] = width
+                break
+            width *= 0.5
+        required = np.minimum(required, found)
     edges = [lo]
     while edges[-1] < hi:
         x = edges[-1]
@@ -186,10 +224,11 @@ class ImageGaussRule:
         self.a = float(a)
         self.b = float(b)
         log_rule = self.a > 0 and math.log(self.b / self.a) <= _MAX_LOG_RANGE
+        wide_log = inverse and self.a > 0 and not log_rule  # not where d vanishes (gelu): log d is singular there
         inverse_rule = inverse and self.a > 0
         ts, ws = [], []
         for lo, hi, jet in pieces:
-            z, w = _panel_nodes(lo, hi, jet, self.a, self.b, log_rule, inverse_rule)
+            z, w = _panel_nodes(lo, hi, jet, self.a, self.b, log_rule, inverse_rule, wide_log)
             keep = w > _MIN_WEIGHT
             ts.append(np.real(jet(z[keep].astype(complex))[0]))
             ws.append(w[keep])
@@ -208,6 +247,37 @@ class ImageGaussRule:
             v_mass, v_alpha, v_beta = _lanczos(np.log(t), w, N_LOG)
             v_nodes, v_weights = _gauss(v_mass, v_alpha, v_beta, N_LOG)
             self.log_rule = (math.log(self.a), math.log(self.b), np.exp(v_nodes), v_weights)
+        # the composite rule of log d for long log-ranges: a Gauss rule of the law of v restricted to each panel
+        # of width PANEL_WIDTH (the discrete sub-measure lies in its panel, so each panel's error is bounded by its
+        # own Bernstein parameter; the discretisation resolves f(d(z)) itself: |Im log d| ≤ _IM_LOG_D)
+        self.panels: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        if wide_log and np.all(t > 0):
+            v = np.log(t)
+            v_lo, v_hi = float(v.min()), float(v.max())
+            count = max(1, math.ceil((v_hi - v_lo) / PANEL_WIDTH))
+            edges = np.linspace(v_lo, v_hi, count + 1)
+            which = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, count - 1)
+            lo_e, hi_e, masses, near, far = [], [], [], [], []
+            for k in range(count):
+                mine = which == k
+                if not mine.any() or w[mine].sum() <= 0.0:
+                    continue
+                p_mass, p_alpha, p_beta = _lanczos(v[mine], w[mine], N_PANEL)
+                lo_e.append(edges[k])
+                hi_e.append(edges[k + 1])
+                masses.append(p_mass)
+                near.append(_gauss(p_mass, p_alpha, p_beta, N_PANEL))
+                far.append(_gauss(p_mass, p_alpha, p_beta, N_FAR))
+            self.panels = (np.array(lo_e), np.array(hi_e), np.array(masses), np.concatenate([np.exp(x) for x, _ in near]), np.concatenate([y for _, y in near]))
+            # per panel k0 holding Re log c: N_PANEL nodes on the panels within 2 of k0, N_FAR on the others (ρ ≥ 9.9)
+            self._panel_sets = []
+            for k0 in range(len(near)):
+                chosen = [near[k] if abs(k - k0) <= 2 else far[k] for k in range(len(near))]
+                self._panel_sets.append((np.concatenate([np.exp(x) for x, _ in chosen]), np.concatenate([y for _, y in chosen])))
+            # Σ_{j ≥ k} m_j e^{lo_k − lo_j} (the size of f on the panels above |c|, scaled to stay finite)
+            lo_a, m_a = np.array(lo_e), np.array(masses)
+            self._mass_below = np.concatenate([[0.0], np.cumsum(m_a)])
+            self._scaled_above = np.array([float(np.sum(m_a[k:] * np.exp(lo_a[k] - lo_a[k:]))) for k in range(lo_a.size)] + [0.0])
         # the Gauss rule of the measure s dμ in s = a/d ∈ [a/b, 1] (scaled: no overflow of s² at tiny a), for |c|
         # at or below the bottom of the range (the product's hard edge at 0): with ĉ = c/a,
         # 1 + ψ = −ĉ ∫ s dμ/(1 − ĉ s) and u ψ' = ĉ ∫ s dμ/(1 − ĉ s)², whose integrand is analytic in s but for
@@ -273,6 +343,50 @@ class ImageGaussRule:
             value[take] = -part * first
             slope[take] = part * second
         return value, slope
+
+    def panel_bound(self, u: np.ndarray) -> np.ndarray:
+        """A bound on the composite log-d rule's absolute error at each u (∞ where there is no such rule).
+
+        Panel k (v ∈ [v_k, v_k+1], mass m_k, n_k nodes) integrates f(v) = c/(c − e^v), poles v = log c and
+        log c − 2πi, with error ≤ 4 m_k M_k ρ_k^{−2n_k}/(ρ_k − 1): twice the best polynomial approximation error of
+        f on the panel (the Gauss rule of any measure there is exact to degree 2n_k − 1; Trefethen 2013, Thms 8.2
+        and 19.3), ρ_k the Bernstein parameter of the nearer pole, M_k the size of f on a smaller ellipse, taken
+        as min(1, |c| e^{1 − v_k})/(1 − ρ_k^{−1/2}) (f ≈ 1 below log|c|, ≈ −c e^{−v} above it; the factor for the
+        nearness of the pole) — a model of the bound, checked by the measurements in tests/test_smooth_fast.py.
+        n_k = N_PANEL on the five panels nearest Re log c, N_FAR on the others (ρ_k ≥ 5 + √24 there)."""
+        if self.panels is None:
+            return np.full(u.shape, np.inf)
+        lo, hi, mass = self.panels[:3]
+        with np.errstate(all="ignore"):
+            v = -np.log(u)  # log c, Im ∈ [0, π] (|Im|: c = −x − 0i, real and negative, has its poles at ±iπ too)
+            v = np.where(np.isfinite(v), v.real + 1j * np.abs(v.imag), np.inf)
+            # the panels within 2 of the one holding Re v, exactly; the others are ≥ 2 panel widths from it (the
+            # panels lie on one uniform grid), so their ρ ≥ 5 + √24 ≈ 9.9
+            k0 = np.clip(np.searchsorted(lo, np.where(np.isfinite(v.real), v.real, lo[-1]), side="right") - 1, 0, lo.size - 1)
+            index = k0[:, None] + np.arange(-2, 3)[None, :]
+            valid = (index >= 0) & (index < lo.size)
+            index = np.clip(index, 0, lo.size - 1)
+            p_lo, p_hi, p_mass = lo[index], hi[index], np.where(valid, mass[index], 0.0)
+            rho = np.minimum(bernstein_rho(v[:, None], p_lo, p_hi), bernstein_rho(v[:, None] - 2j * math.pi, p_lo, p_hi))
+            size = np.minimum(1.0, np.exp(np.real(v)[:, None] + 1.0 - p_lo)) / (1.0 - rho**-0.5)
+            bound = (4.0 * p_mass * size * rho ** (-2.0 * N_PANEL) / (rho - 1.0)).sum(axis=1)
+            # the others, N_FAR nodes each: Σ_k 4 m_k M_k ρ^{−2·N_FAR}/(ρ − 1) with ρ ≥ 9.9, M_k = min(1, |c| e^{1 − v_k})
+            # /(1 − ρ^{−1/2}): _FAR_FACTOR times Σ_k m_k min(1, |c| e^{1 − v_k}) (the mass below log|c| + 1 plus
+            # |c| e^{1 − v_k*} Σ_{j ≥ k*} m_j e^{v_k* − v_j} above it)
+            top = np.where(np.isfinite(v.real), v.real, np.inf) + 1.0
+            k_star = np.searchsorted(lo, top, side="left")
+            above = np.exp(np.minimum(top - np.append(lo, np.inf)[k_star], 0.0)) * self._scaled_above[k_star]
+            bound += _FAR_FACTOR * (self._mass_below[k_star] + above)
+        return np.where(np.isfinite(bound) & (np.imag(v) > 0.0), bound, np.inf)
+
+    def panel_one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sums of :meth:`one_plus_psi` by the composite rule of log d."""
+        assert self.panels is not None
+        lo = self.panels[0]
+        with np.errstate(all="ignore"):
+            re = -np.log(np.abs(u))  # log|c|
+        k0 = np.clip(np.searchsorted(lo, np.where(np.isfinite(re), re, lo[-1]), side="right") - 1, 0, lo.size - 1)
+        return _apply(u, [(k0 == k, *self._panel_sets[k]) for k in np.unique(k0)])
 
     def log_one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The same sums by the rule of log d, for u with log_rho(u) ≥ RHO_MIN_LOG."""

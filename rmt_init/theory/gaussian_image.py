@@ -24,8 +24,8 @@ For Im u < 0 (Im(1/u) > 0) every root near a point where d' > 0 lies above the r
 near a point where d' < 0 below it; the formula above is then the principal value, analytic in u, and it
 has the right boundary values on the cut (a real root is taken on that side).
 
-Fast path (issue 15): the law of d is fixed per layer, so its Gauss rule (and those of log d and of s dμ in
-s = a/d, a the bottom of the range) is computed once (:mod:`rmt_init.theory._smooth_law`); wherever 1/u is
+Fast path (issue 15): the law of d is fixed per layer, so its Gauss rule (and those of log d — one rule, or
+one per panel of width 4 where log(b/a) > 60 — and of s dμ in s = a/d, a the bottom of the range) is computed once (:mod:`rmt_init.theory._smooth_law`); wherever 1/u is
 far enough from the range of d for a rule's O(ρ^{−2n}) error bound to be below ~1e−15 — all of a density's
 solver steps in the bulk, and |1/u| below the range (the product's hard edge at 0) — ψ and uψ' are one
 sum of 8–128 terms, and the quadrature above is kept for the rest (1/u near the top of the range or, for
@@ -332,6 +332,18 @@ class GaussianImageS(PsiS):
                         good = log_rho[log_rho >= RHO_MIN_LOG] ** (-2.0 * N_LOG) <= 1e-13 * np.abs(v)
                     low[low] = good
                     value[low], slope[low] = v[good], s[good]
+            if self.gauss_rule.panels is not None:
+                # long log-ranges (erf, sigmoid): the composite rule of log d, where its error bound is ≤ 1e−14
+                # relative to 1 + ψ (f is O(1), 1 + ψ → 0 only as 1/u → 0)
+                rest = np.flatnonzero(~(far | low))
+                if rest.size:
+                    bound = self.gauss_rule.panel_bound(flat[rest])
+                    rest, bound = rest[bound <= 1e-12], bound[bound <= 1e-12]
+                if rest.size:
+                    v, s = self.gauss_rule.panel_one_plus_psi(flat[rest])
+                    good = bound <= 1e-14 * np.abs(v)
+                    value[rest[good]], slope[rest[good]] = v[good], s[good]
+                    low[rest[good]] = True
             near = np.flatnonzero(~(far | low))
         else:
             near = np.arange(flat.size)
