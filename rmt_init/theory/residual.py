@@ -383,12 +383,13 @@ class ResidualBlockS(PsiS):
         pending = getattr(self, "_pending", [])
         pending.append((u.ravel(), kappa.ravel(), e.ravel()))
         self._pending = pending
+        self._pending_size = getattr(self, "_pending_size", 0) + u.size
 
     def _memory(self):
         """(u, κ, e, KD-tree) of the remembered points; the tree is rebuilt when 10 % new points have come in."""
         stored = getattr(self, "_stored", None)
         pending = getattr(self, "_pending", [])
-        new = sum(p[0].size for p in pending)
+        new = getattr(self, "_pending_size", 0)
         size = 0 if stored is None else stored[0].size
         if new and (stored is None or new > 0.1 * size):
             parts = pending + ([] if stored is None else [stored[:3]])
@@ -396,6 +397,7 @@ class ResidualBlockS(PsiS):
             tree = cKDTree(np.column_stack([u.real, u.imag]))
             self._stored = stored = (u, k, e, tree)
             self._pending = []
+            self._pending_size = 0
         return stored
 
     def one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
