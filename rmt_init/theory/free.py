@@ -792,14 +792,8 @@ class FreeProductLaw(SpectralLaw):
         _SHORT_STEP of its distance to the nearest singular point, where ρ is analytic — the mass at the new
         iterate is the old one plus ∫ρ over the step by 8-point Gauss–Legendre (error ≲ (step/2δ)^16, far
         below the quadrature's 1e−13) instead of a tanh–sinh quadrature from the table node."""
-        nodes, below, above = self._cdf_tables[i]
-        n = len(nodes)
-        if upper_tail:
-            k = n - np.searchsorted(above[::-1], local, side="right")
-        else:
-            k = np.searchsorted(below, local, side="left")
-        k = np.clip(k, 1, n - 1)
-        lo, hi = nodes[k - 1].copy(), nodes[k].copy()
+        _, below, above = self._cdf_tables[i]
+        lo, hi, k = self._table_bracket(i, local, upper_tail)
         with np.errstate(divide="ignore", invalid="ignore"):
             if upper_tail:
                 frac = (above[k - 1] - local) / (above[k - 1] - above[k])

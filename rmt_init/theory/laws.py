@@ -448,12 +448,11 @@ class Law(ABC):
         out[target == 0.0] = hi_s if upper_tail else lo_s
         return out
 
-    def _invert_interval(self, i: int, local: np.ndarray, upper_tail: bool) -> np.ndarray:
-        """Solve (continuous mass of interval i below x) = local, or (above x) = local if upper_tail.
-
-        Brackets come from the cumulative table; a Newton step (slope: the density) is taken when it
-        stays inside the bracket, a bisection step otherwise (:func:`bracketed_mass_step`).
-        """
+    def _table_bracket(
+        self, i: int, local: np.ndarray, upper_tail: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The cumulative table's cell holding each target mass of interval i: its ends ``lo, hi`` (copies, for
+        the caller to narrow) and its upper node index ``k`` (``nodes[k − 1] ≤ x ≤ nodes[k]``)."""
         nodes, below, above = self._cdf_tables[i]
         n = len(nodes)
         if upper_tail:
@@ -461,7 +460,15 @@ class Law(ABC):
         else:
             k = np.searchsorted(below, local, side="left")
         k = np.clip(k, 1, n - 1)
-        lo, hi = nodes[k - 1].copy(), nodes[k].copy()
+        return nodes[k - 1].copy(), nodes[k].copy(), k
+
+    def _invert_interval(self, i: int, local: np.ndarray, upper_tail: bool) -> np.ndarray:
+        """Solve (continuous mass of interval i below x) = local, or (above x) = local if upper_tail.
+
+        Brackets come from the cumulative table; a Newton step (slope: the density) is taken when it
+        stays inside the bracket, a bisection step otherwise (:func:`bracketed_mass_step`).
+        """
+        lo, hi, _ = self._table_bracket(i, local, upper_tail)
         x = 0.5 * (lo + hi)
         active = np.arange(local.size)
         for _ in range(80):
