@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
-from .._validate import check_choice, check_int, check_real
+from .._validate import check_int, check_real
 from . import _series
 from .free import FreeProductLaw, PsiS, Term, _dimension_factor, _exact, marchenko_pastur_s, RationalS
 
@@ -443,7 +443,240 @@ class BNBatchJacobianLaw(FreeProductLaw):
         return self._ppf_table(u)
 
 
-_ACTIVATIONS = ("linear",)
+# ============================================================================================ any φ: the channel law
+_DIRECTIONS = 100_000  # uniform sphere directions sampled for the eigenvalues λ of C (fixed seed)
+_NODES = 256  # quantile nodes the sampled λ are compressed to
+_RANK_TOL = 1e-10  # an eigenvalue of C below this × the largest is a zero (rank deficiency; rounding is ~1e−16)
+
+
+class ChannelLawS(PsiS):
+    """``ν = p₀ δ₀ + Σ_j w_j · law(κ λ_j/X)``, ``X ~ χ²_{B−1}``: one BN channel's squared backward map on 1⊥, any φ.
+
+    The eigenvalues on 1⊥ of ``(1/s²) C``, ``1/s² = κ/X`` independent of the eigenvalues λ of C (docs/derivations.md
+    §11.5b): ``C = M D P D M`` for a layer followed by another (the next layer's weights see only the centred part
+    P) and ``C = M D² M`` for the output layer, ``M = P − nnᵀ/B``, ``D = diag φ'(n)``, n uniform on the sphere of
+    radius √B in 1⊥. The law of λ (over the B − 1 eigenvalues on 1⊥ and over n) is given as a zero mass p₀ and
+    positive nodes λ_j with weights w_j (Σ w_j = 1 − p₀).
+
+    ``1 + ψ(u) = p₀ + Σ_j w_j E[X/(X − uκλ_j)] = p₀ + ∫ p_λ(v) eᵛ/(eᵛ − uκ) dv`` with ``v = ln(X/λ)`` of density
+    ``p_λ(v) = Σ_j w_j p(v + ln λ_j)``, p the density of ln X (:class:`InverseChiSquareS`): an entire function,
+    so the same composite Gauss–Legendre rule with singularity subtraction at ``v₀ = Log(uκ)`` applies, on the
+    union of the shifted intervals. One node ``λ = 1`` of weight ``(B − 2)/(B − 1)`` is the linear channel law.
+    """
+
+    psi_tolerance = 1e-14
+
+    def __init__(self, batch_size: int, kappa: Any, locations: np.ndarray, weights: np.ndarray, zero_mass: float,
+                 name: str = "BN channel law") -> None:
+        self.batch = int(batch_size)
+        self.kappa = float(kappa)
+        self.a = (self.batch - 1) / 2.0
+        self.lam = np.asarray(locations, float)
+        self.w = np.asarray(weights, float)
+        if self.lam.ndim != 1 or self.lam.shape != self.w.shape or not np.all(self.lam > 0) or not np.all(self.w > 0):
+            raise ValueError("locations and weights must be 1-d arrays of positive numbers of the same length")
+        self.mass_at_zero = float(zero_mass)
+        self.atoms = ((0.0, self.mass_at_zero),) if self.mass_at_zero > 0 else ()
+        self.xmax = math.inf
+        self.name = f"{name} (B={self.batch}, κ={self.kappa:g})"
+        self._shift = np.log(self.lam)
+        mode = math.log(2.0 * self.a)
+        drop = lambda d: self.a * (math.expm1(d) - d) - _DROP  # noqa: E731
+        lo = mode + brentq(drop, -_DROP / self.a - 2.0, -1e-9) - float(self._shift.max())
+        hi = mode + brentq(drop, 1e-9, 10.0) - float(self._shift.min())
+        self._panel = min(_PANEL, 1.0 / math.sqrt(self.a))
+        n_panels = max(1, math.ceil((hi - lo) / self._panel))
+        edges = np.linspace(lo, hi, n_panels + 1)
+        half = 0.5 * np.diff(edges)
+        self._lo, self._hi = lo, hi
+        v = ((0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * _GL_T[None, :]).ravel()
+        self._w = (half[:, None] * _GL_W[None, :]).ravel()
+        self._log_norm = -self.a * math.log(2.0) - math.lgamma(self.a)
+        self._ev = np.exp(v)
+        pv, dp = self._mixture(v[:, None] + self._shift[None, :], np.exp(v)[:, None] * self.lam[None, :])
+        self._pv, self._dp = pv, dp
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def _mixture(self, vs: np.ndarray, evs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(p_λ, p_λ') at v from ``vs = v + ln λ_j`` and ``evs = e^{vs}`` (shape (…, nodes))."""
+        pj = np.exp(self.a * vs - 0.5 * evs + self._log_norm) * self.w
+        return pj.sum(axis=-1), (pj * (self.a - 0.5 * evs)).sum(axis=-1)
+
+    def _integrals(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(∫ p_λ K dv, ∫ p_λ' K dv), K = eᵛ/(eᵛ − uκ), for a 1-d complex array u (as InverseChiSquareS)."""
+        zeta = u * self.kappa
+        angle = np.angle(zeta)
+        angle = np.where((zeta.imag == 0) & (zeta.real < 0), -math.pi, angle)
+        with np.errstate(divide="ignore"):
+            v0 = np.log(np.abs(zeta)) + 1j * angle
+        h = 2.0 * self._panel
+        near = (np.abs(v0.imag) < h) & (v0.real > self._lo - h) & (v0.real < self._hi + h) & (zeta != 0)
+        kernel = self._ev[None, :] / (self._ev[None, :] - zeta[:, None])
+        f0 = kernel * self._pv[None, :]
+        f1 = kernel * self._dp[None, :]
+        out0 = np.zeros(u.shape, complex)
+        out1 = np.zeros(u.shape, complex)
+        if near.any():
+            vn = v0[near]
+            # p_λ(v₀), p_λ'(v₀) with e^{v₀ + ln λ_j} = uκλ_j exactly
+            r0, r1 = self._mixture(vn[:, None] + self._shift[None, :], zeta[near][:, None] * self.lam[None, :])
+            v = np.log(self._ev)[None, :]
+            pole = 1.0 / (v - vn[:, None])
+            f0[near] -= r0[:, None] * pole
+            f1[near] -= r1[:, None] * pole
+            im = -vn.imag
+            im = np.where(im == 0, 0.0, im)
+            logs = []
+            for end in (self._hi, self._lo):
+                re = end - vn.real
+                logs.append(0.5 * np.log(re * re + im * im) + 1j * np.arctan2(im, re))
+            out0[near] += r0 * (logs[0] - logs[1])
+            out1[near] += r1 * (logs[0] - logs[1])
+        out0 += f0 @ self._w
+        out1 += f1 @ self._w
+        return out0, out1
+
+    def one_plus_psi(self, u: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        u = np.asarray(u, complex)
+        flat = u.ravel()
+        value = np.empty(flat.shape, complex)
+        slope = np.empty(flat.shape, complex)
+        for start in range(0, flat.size, chunk):
+            i0, i1 = self._integrals(flat[start : start + chunk])
+            value[start : start + chunk] = self.mass_at_zero + i0
+            slope[start : start + chunk] = i1
+        return value.reshape(u.shape), slope.reshape(u.shape)
+
+    def moment_exact(self, k: int) -> Any:
+        """``m_k(ν) = κᵏ Σ_j w_j λ_jᵏ / Π_{i=1}^{k}(B − 1 − 2i)``; ``math.inf`` when ``k ≥ (B − 1)/2`` (λ is bounded:
+        the tail is 1/X's)."""
+        if k == 0:
+            return 1
+        if 2 * k >= self.batch - 1:
+            return math.inf
+        den = math.prod(self.batch - 1 - 2 * j for j in range(1, k + 1))
+        return float(math.fsum(self.w * self.lam**k)) * self.kappa**k / den
+
+    @property
+    def finite_orders(self) -> int:
+        return (self.batch - 2) // 2
+
+    def series(self, order: int) -> list[Any]:
+        if order + 1 > self.finite_orders:
+            raise ValueError(
+                f"{self.name}: moments of order >= {(self.batch - 1) / 2:g} are infinite; the S-series is known "
+                f"to order {self.finite_orders - 1} only"
+            )
+        return _series.s_from_moments([self.moment_exact(k) for k in range(1, order + 2)], order)
+
+
+def _sphere_eigenvalues(act: Any, batch: int, output: bool, directions: int, seed: int) -> tuple[np.ndarray, int]:
+    """The positive eigenvalues on 1⊥ of C (``M D² M`` if ``output``, else ``M D P D M``) over ``directions``
+    uniform sphere directions n, and the number of zero ones (rank deficiency beyond the common mode)."""
+    rng = np.random.default_rng(seed)
+    b = float(batch)
+    eye = np.eye(batch)
+    p = eye - 1.0 / b
+    chunk = max(1, 2_000_000 // (batch * batch))
+    positive, zeros, done = [], 0, 0
+    while done < directions:
+        m = min(chunk, directions - done)
+        n = _sphere_samples(batch, m, rng)
+        d = act.dphi(n)
+        mm = p[None] - n[:, :, None] * n[:, None, :] / b
+        dm = d[:, :, None] * mm  # D M
+        dmt = dm.transpose(0, 2, 1)
+        c = dmt @ dm if output else dmt @ (dm - dm.mean(axis=1, keepdims=True))  # (DM)ᵀ P (DM), P = I − 11ᵀ/B
+        ev = np.linalg.eigvalsh(c)[:, 1:]  # the smallest is the common mode 1 (C1 = 0)
+        top = np.maximum(ev[:, -1:], 1e-300)
+        small = ev <= _RANK_TOL * top
+        zeros += int(small.sum())
+        positive.append(ev[~small])
+        done += m
+    return np.concatenate(positive), zeros
+
+
+def _two_point_rules(bins: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each bin's two-point Gauss rule (nodes and counts matching its moments 0–3; one node where the bin is a
+    point): the node law has the samples' first three moments exactly, and lies within each bin's range."""
+    loc, weight = [], []
+    for x in bins:
+        mu = float(x.mean())
+        y = x - mu
+        var = float(np.mean(y * y))
+        if var <= (1e-12 * mu) ** 2:
+            loc.append(mu)
+            weight.append(float(x.size))
+            continue
+        sd = math.sqrt(var)
+        g = float(np.mean(y**3)) / (var * sd)  # skewness: nodes μ + σ(g/2 ± √(1 + g²/4)), weights ∓t/(t₊ − t₋)
+        r = math.sqrt(1.0 + 0.25 * g * g)
+        tp, tm = 0.5 * g + r, 0.5 * g - r
+        loc += [mu + sd * tm, mu + sd * tp]
+        weight += [x.size * tp / (tp - tm), x.size * -tm / (tp - tm)]
+    return np.array(loc), np.array(weight)
+
+
+def _exact_mean_eigenvalue(mom: dict[str, float], batch: int, output: bool) -> float:
+    """``E tr C/(B − 1)`` from two-coordinate sphere moments (as ``bn_gradient_growth``): ``tr M D² M = tr D² M``
+    and ``tr M D P D M = tr D² M − 1ᵀ D M D 1/B`` (M² = M)."""
+    b = float(batch)
+    t = (b - 1.0) * mom["d2"] - mom["d2n2"]
+    if not output:
+        t = t - t / b + (b - 1.0) * (mom["d_d"] + mom["dn_dn"]) / b
+    return t / (b - 1.0)
+
+
+_CHANNEL_CACHE: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, float]] = {}
+
+
+def _channel_nodes(act: Any, batch: int, output: bool, directions: int, nodes: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(λ_j, w_j, p₀) of C's eigenvalue law on 1⊥: sampled, compressed to ``nodes`` equal-count quantile bins
+    (node = the bin's mean), then scaled so that the mean is the exact ``E tr C/(B − 1)``."""
+    from .batchnorm import _sphere_moments
+
+    key = (act.name, tuple(sorted(act.kwargs.items())), batch, output, directions, nodes, seed)
+    if key not in _CHANNEL_CACHE:
+        lam, zeros = _sphere_eigenvalues(act, batch, output, directions, seed)
+        total = directions * (batch - 1)
+        lam.sort()
+        # equal-count bins, the lowest one split geometrically (halves, down to 16 samples): the small eigenvalues
+        # (relu: the continuous spectrum reaches 0) set the law's lowest decades
+        cuts = np.linspace(0, lam.size, min(nodes, lam.size) + 1).astype(int)[1:-1]
+        first = int(cuts[0]) if cuts.size else lam.size
+        low = [first >> j for j in range(1, 40) if first >> j >= 16]
+        loc, weight = _two_point_rules(np.split(lam, np.unique(np.concatenate([low, cuts]).astype(int))))
+        weight = weight / total
+        target = _exact_mean_eigenvalue(_sphere_moments(act, batch), batch, output)
+        loc *= target / float(np.dot(weight, loc))
+        _CHANNEL_CACHE[key] = (loc, weight, zeros / total)
+    return _CHANNEL_CACHE[key]
+
+
+def _generic_law(depth: int, act: Any, batch: int, q0: float, directions: int, nodes: int, seed: int) -> BNBatchJacobianLaw:
+    """The free product of docs/derivations.md §11.5b for any φ (see :func:`bn_jacobian_spectrum`)."""
+    from .batchnorm import _sphere_moments
+
+    mom = _sphere_moments(act, batch)
+    alpha = mom["phi2"] - mom["phi_phi"]
+    kappa = batch / alpha
+    f = Fraction(batch, batch - 1)
+    last = ChannelLawS(batch, kappa, *_channel_nodes(act, batch, True, directions, nodes, seed), name="BN output channel")
+    terms = [Term(last, f, 1), Term(marchenko_pastur_s(1.0), f, depth)]
+    zero = last.mass_at_zero
+    if depth > 1:
+        mid = ChannelLawS(batch, kappa, *_channel_nodes(act, batch, False, directions, nodes, seed), name="BN channel")
+        terms.append(Term(mid, f, depth - 1))
+        zero = max(zero, mid.mass_at_zero)
+    first = batch / q0  # κ₁: layer 1 sees the input Gram q₀ I
+    terms += [Term(RationalS(_exact(kappa) / _exact(first), name="first layer")), Term(_dimension_factor(f))]
+    atoms = [(0.0, 1.0 / batch + (batch - 1.0) / batch * zero)]
+    description = f"BN batch Jacobian ({act.name}, B={batch}, depth={depth}, q0={q0:g})"
+    return BNBatchJacobianLaw(terms, atoms, description, last)
+
+
 
 
 def bn_jacobian_spectrum(
@@ -452,6 +685,9 @@ def bn_jacobian_spectrum(
     batch_size: int = 16,
     weight_variance: float = 1.0,
     input_variance: float = 1.0,
+    *,
+    directions: int = _DIRECTIONS,
+    seed: int = 0,
 ) -> BNBatchJacobianLaw:
     """Law of the squared singular values of the batch Jacobian of a wide batch-normalised network.
 
@@ -480,14 +716,20 @@ def bn_jacobian_spectrum(
     top of the bulk is under-resolved by quarter-decade panels; the mean from the table is then off by 0.3–0.4 %). The density itself agrees with the product
     taken through a Gauss–Laguerre discretised channel law to rounding (B = 64, depth 10, x from 1e−30 to 20).
     """
+    from .activations import get_activation
+
     depth = check_int("depth", depth, minimum=1)
-    activation = check_choice("activation", activation, _ACTIVATIONS)
+    act = get_activation(activation)
     try:
         batch = check_int("batch_size", batch_size, minimum=4)
     except ValueError as err:
         raise ValueError(f"{err}; the mean squared singular value involves E[1/chi^2_(B-1)] = 1/(B-3), infinite for B <= 3") from None
     check_real("weight_variance", weight_variance, low=0.0, low_inclusive=False)
     q0 = check_real("input_variance", input_variance, low=0.0, low_inclusive=False)
+    directions = check_int("directions", directions, minimum=1000)
+    seed = check_int("seed", seed, minimum=0)
+    if act.name != "linear":
+        return _generic_law(depth, act, batch, q0, directions, _NODES, seed)
     kappa = Fraction(batch - 1)
     channel = InverseChiSquareS(batch, kappa)
     first = Fraction(batch) / _exact(q0)  # κ₁: layer 1 sees the input Gram q₀ I instead of the BN output's
