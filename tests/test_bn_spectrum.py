@@ -116,7 +116,7 @@ def test_channel_factor_on_the_cut_has_the_chi2_density_as_imaginary_part():
     np.testing.assert_allclose(value.imag, expected, rtol=1e-11)
 
 
-@pytest.mark.parametrize("bad", [dict(depth=0), dict(batch_size=3), dict(activation="relu"), dict(weight_variance=-1.0),
+@pytest.mark.parametrize("bad", [dict(depth=0), dict(batch_size=3), dict(activation="nope"), dict(weight_variance=-1.0),
                                  dict(input_variance=float("nan"))])
 def test_bad_input(bad):
     args = dict(depth=2, batch_size=8) | bad

@@ -648,11 +648,42 @@ def _channel_nodes(act: Any, batch: int, output: bool, directions: int, nodes: i
         first = int(cuts[0]) if cuts.size else lam.size
         low = [first >> j for j in range(1, 40) if first >> j >= 16]
         loc, weight = _two_point_rules(np.split(lam, np.unique(np.concatenate([low, cuts]).astype(int))))
-        weight = weight / total
+        loc, inverse = np.unique(loc, return_inverse=True)  # relu: bins of eigenvalues exactly 1 are one node
+        weight = np.bincount(inverse, weights=weight) / total
         target = _exact_mean_eigenvalue(_sphere_moments(act, batch), batch, output)
         loc *= target / float(np.dot(weight, loc))
         _CHANNEL_CACHE[key] = (loc, weight, zeros / total)
     return _CHANNEL_CACHE[key]
+
+
+_WARM_JUMP = 0.25  # a warm Newton solution farther than this × the predictor's step from the predictor is rejected
+
+
+class BNGenericJacobianLaw(BNBatchJacobianLaw):
+    """:class:`BNBatchJacobianLaw` for any φ (docs/derivations.md §11.5b), with a stricter warm start.
+
+    The factor laws of relu/tanh channels put the subordination equations close to spurious roots inside the
+    support: Newton from a remembered nearby solution (FreeProductLaw's warm start) occasionally converged to one
+    (relu, B = 16, depth 1: ~1 % of a 1800-point grid, 0.7 % of the table's mass lost). Here a warm solution is
+    kept only if it lies within ``_WARM_JUMP`` × |predictor − reference| of the predictor (a smooth branch moves
+    by O(step²) there); the others are solved by the η-continuation, which is right on these points.
+    """
+
+    def _solve_warm(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t, accepted = super()._solve_warm(x)
+        if accepted.any():
+            memo = self._solutions
+            idx = np.flatnonzero(accepted)
+            log_x = np.log(x[idx])
+            ref = memo["log_x"]
+            k = np.clip(np.searchsorted(ref, log_x), 1, ref.size - 1) if ref.size > 1 else np.zeros(idx.shape, int)
+            if ref.size > 1:
+                k = np.where(np.abs(log_x - ref[k - 1]) < np.abs(log_x - ref[k]), k - 1, k)
+            step = (log_x - ref[k]) / memo["slope"][k]
+            guess = memo["t"][k] - step
+            far = np.abs(t[idx] - guess) > _WARM_JUMP * np.abs(step) + 1e-12 * (1.0 + np.abs(guess))
+            accepted[idx[far]] = False
+        return t, accepted
 
 
 def _generic_law(depth: int, act: Any, batch: int, q0: float, directions: int, nodes: int, seed: int) -> BNBatchJacobianLaw:
@@ -674,7 +705,7 @@ def _generic_law(depth: int, act: Any, batch: int, q0: float, directions: int, n
     terms += [Term(RationalS(_exact(kappa) / _exact(first), name="first layer")), Term(_dimension_factor(f))]
     atoms = [(0.0, 1.0 / batch + (batch - 1.0) / batch * zero)]
     description = f"BN batch Jacobian ({act.name}, B={batch}, depth={depth}, q0={q0:g})"
-    return BNBatchJacobianLaw(terms, atoms, description, last)
+    return BNGenericJacobianLaw(terms, atoms, description, last)
 
 
 
