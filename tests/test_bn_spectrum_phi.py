@@ -68,6 +68,13 @@ def test_density_and_atom_integrate_to_one(activation, batch, depth):
     x = np.geomspace(1e-6, 1e4, 60) * law.moment(1)
     p = law.pdf(x)
     assert np.all(np.isfinite(p)) and np.all(p >= 0)
+    # far below the spectrum (plot.compare's log view reaches 1e−300): 0 below a gap's lower edge, the fitted
+    # hard-edge power law below 1e−40 × the mean otherwise; finite and non-negative either way
+    deep = np.geomspace(1e-300, 1e-30, 12)
+    pd = law.pdf(deep)
+    assert np.all(np.isfinite(pd)) and np.all(pd >= 0)
+    if law.lower_edge > 0:
+        assert np.all(pd[deep < law.lower_edge] == 0)
     c = law.cdf(x)
     assert np.all(np.diff(c) >= -1e-12) and c[0] >= law.atoms[0][1] - 1e-12
     q = np.array([0.6, 0.8, 0.95, 0.99])

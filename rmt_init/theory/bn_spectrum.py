@@ -205,10 +205,41 @@ class BNBatchJacobianLaw(FreeProductLaw):
         noise inside a gap above 0 (shallow nets). Next to a hard edge at 0 (deep nets, xρ ∝ x^κ) this drops the
         mass below the point where xρ = 1e−15, ≲ 1e−15/κ."""
         x = np.asarray(x, float)
+        if self.__dict__.get("_finding_edge"):  # lower_edge's own scan
+            return self._solved_density(x)
+        self.__dict__["_finding_edge"] = True
+        try:
+            edge, (s_deep, xr_deep, slope) = self.lower_edge, self._deep_tail
+        finally:
+            self.__dict__["_finding_edge"] = False
+        # below the lower edge (a gap) the density is 0; below 1e−40 × the mean next to a hard edge at 0 it is the
+        # power law xρ ∝ x^κ fitted to the last two decades there. Neither region needs the solver, whose
+        # continuation takes seconds per point that far below the spectrum (plot.compare's log view reaches 1e−300)
+        with np.errstate(divide="ignore"):
+            s = np.log(np.where(x > 0, x, 1.0))
+        deep = (x > 0) & ((x < edge) | ((edge == 0.0) & (s < s_deep)))
+        out = np.zeros(x.shape)
+        if (~deep).any():
+            out[~deep] = self._solved_density(x[~deep])
+        if edge == 0.0 and deep.any() and xr_deep > 0:
+            xr = xr_deep * np.exp(slope * (s[deep] - s_deep))
+            out[deep] = np.where(xr > _GAP_NOISE, xr / x[deep], 0.0)
+        return out
+
+    def _solved_density(self, x: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # far below the spectrum u overflows:
             t = self._solve(x)  # the solver rejects non-finite Newton steps (FreeProductLaw._newton)
         xr = -np.exp(t.real) * np.sin(t.imag) / math.pi
         return np.where(xr > _GAP_NOISE, xr / x, 0.0)
+
+    @cached_property
+    def _deep_tail(self) -> tuple[float, float, float]:
+        """(s₀ = ln(1e−40 × mean), xρ there, the slope κ of ln xρ in ln x over the decade above)."""
+        s0 = math.log(float(self._float_moments(1)[0])) - 40.0 * math.log(10.0)
+        x = np.exp(np.array([s0, s0 + math.log(10.0)]))
+        xr = x * self._solved_density(x)
+        slope = math.log(xr[1] / xr[0]) / math.log(10.0) if np.all(xr > 0) else 0.0
+        return s0, float(xr[0]), max(slope, 0.0)
 
     @property
     def lower_edge(self) -> float:
