@@ -209,7 +209,8 @@ class BNBatchJacobianLaw(FreeProductLaw):
             return self._solved_density(x)
         self.__dict__["_finding_edge"] = True
         try:
-            edge, (s_deep, xr_deep, slope) = self.lower_edge, self._deep_tail
+            edge = self.lower_edge
+            s_deep, xr_deep, slope = self._deep_tail if edge == 0.0 else (-math.inf, 0.0, 0.0)
         finally:
             self.__dict__["_finding_edge"] = False
         # below the lower edge (a gap) the density is 0; below 1e−40 × the mean next to a hard edge at 0 it is the
@@ -234,7 +235,8 @@ class BNBatchJacobianLaw(FreeProductLaw):
 
     @cached_property
     def _deep_tail(self) -> tuple[float, float, float]:
-        """(s₀ = ln(1e−40 × mean), xρ there, the slope κ of ln xρ in ln x over the decade above)."""
+        """(s₀ = ln(1e−40 × mean), xρ there, the slope κ of ln xρ in ln x over the decade above); for laws with a
+        hard edge at 0 only (below a gap's edge these solves take minutes)."""
         s0 = math.log(float(self._float_moments(1)[0])) - 40.0 * math.log(10.0)
         x = np.exp(np.array([s0, s0 + math.log(10.0)]))
         xr = x * self._solved_density(x)
@@ -481,6 +483,7 @@ class BNBatchJacobianLaw(FreeProductLaw):
 
 # ============================================================================================ any φ: the channel law
 _DIRECTIONS = 100_000  # uniform sphere directions sampled for the eigenvalues λ of C (fixed seed)
+_EIGENVALUES = 1_500_000  # … or fewer directions for B > 16, keeping this many sampled eigenvalues
 _NODES = 256  # quantile nodes the sampled λ are compressed to
 _RANK_TOL = 1e-10  # an eigenvalue of C below this × the largest is a zero (rank deficiency; rounding is ~1e−16)
 
@@ -621,11 +624,13 @@ def _sphere_eigenvalues(act: Any, batch: int, output: bool, directions: int, see
         m = min(chunk, directions - done)
         n = _sphere_samples(batch, m, rng)
         d = act.dphi(n)
-        mm = p[None] - n[:, :, None] * n[:, None, :] / b
-        dm = d[:, :, None] * mm  # D M
-        dmt = dm.transpose(0, 2, 1)
-        c = dmt @ dm if output else dmt @ (dm - dm.mean(axis=1, keepdims=True))  # (DM)ᵀ P (DM), P = I − 11ᵀ/B
-        ev = np.linalg.eigvalsh(c)[:, 1:]  # the smallest is the common mode 1 (C1 = 0)
+        # C = (DM)ᵀ(DM) and (PDM)ᵀ(PDM) share their nonzero eigenvalues with (DM)(DM)ᵀ = D M D and P D M D P (M² = M),
+        # which need no matrix product; each has one zero more than C on 1⊥ (the smallest, dropped below)
+        c = d[:, :, None] * (p[None] - n[:, :, None] * n[:, None, :] / b) * d[:, None, :]
+        if not output:
+            c = c - c.mean(axis=1, keepdims=True)
+            c = c - c.mean(axis=2, keepdims=True)
+        ev = np.linalg.eigvalsh(c)[:, 1:]  # drop the smallest: C's common mode 1 (C1 = 0), the extra zero here
         top = np.maximum(ev[:, -1:], 1e-300)
         small = ev <= _RANK_TOL * top
         zeros += int(small.sum())
@@ -785,7 +790,7 @@ def bn_jacobian_spectrum(
     weight_variance: float = 1.0,
     input_variance: float = 1.0,
     *,
-    directions: int = _DIRECTIONS,
+    directions: int | None = None,
     seed: int = 0,
 ) -> BNBatchJacobianLaw:
     """Law of the squared singular values of the batch Jacobian of a wide batch-normalised network.
@@ -812,8 +817,8 @@ def bn_jacobian_spectrum(
     S_B of the batch already collapses the M_B-valued freeness to scalar freeness). Atom at 0:
     ``1/B + ((B − 1)/B) max_l ν_l({0})`` (Belinschi) — 2/B for φ' > 0 (tanh), ≈ 1/2 for relu (rank of C:
     min(k, B − 2), k the positive coordinates of n). The law of λ is sampled from ``directions`` uniform sphere
-    directions (``seed``), compressed to two-point Gauss rules on 256 quantile bins and scaled to the exact mean
-    ``E tr C/(B − 1)``: m₁ is exact (``bn_gradient_growth`` per layer), the tail exponent is unchanged (λ is
+    directions (``seed``; default 10⁵, and 1.5·10⁶/(B − 1) for B > 16), compressed to two-point Gauss rules on
+    256 quantile bins and scaled to the exact mean ``E tr C/(B − 1)``: m₁ is exact (``bn_gradient_growth`` per layer), the tail exponent is unchanged (λ is
     bounded), and the sampling moves the cdf by ≤ 5e−4 between seeds (B = 8–16, depth 1–4; m₂, m₃ within 2 SE of
     :func:`bn_jacobian_moments`). Building the law takes 1–5 s (the eigenvalues of 10⁵ B × B matrices; cached).
     For linear φ ``directions`` and ``seed`` are unused (the law is exact).
@@ -838,6 +843,8 @@ def bn_jacobian_spectrum(
         raise ValueError(f"{err}; the mean squared singular value involves E[1/chi^2_(B-1)] = 1/(B-3), infinite for B <= 3") from None
     check_real("weight_variance", weight_variance, low=0.0, low_inclusive=False)
     q0 = check_real("input_variance", input_variance, low=0.0, low_inclusive=False)
+    if directions is None:  # 1.5·10⁶ sampled eigenvalues, at most 10⁵ directions (B ≤ 16)
+        directions = min(_DIRECTIONS, math.ceil(_EIGENVALUES / (batch - 1)))
     directions = check_int("directions", directions, minimum=1000)
     seed = check_int("seed", seed, minimum=0)
     if act.name != "linear":
