@@ -825,7 +825,7 @@ def bn_jacobian_spectrum(
 
     ``weight_variance`` does not enter (BN divides it out); it is validated and kept for symmetry with the
     other laws. Against torch networks: linear (B = 8, 16, N = 128) KS distance ≈ 0.005; relu, tanh (B = 8, 16,
-    L = 1–3, N = 64) KS 0.003–0.010, KS·N ≤ 0.66 (docs/derivations.md §11.6). The first ``cdf``/``ppf`` call
+    L = 1–4, N = 64–128) KS 0.002–0.010, KS·N ≤ 0.66 (docs/derivations.md §11.6). The first ``cdf``/``ppf`` call
     builds a table in ln x (3–30 s).
 
     Accuracy of the table (integrated density against 1 − 2/B): 8e−10 (B = 8, depth 1), 7e−5 (B = 4, depth 1: the

@@ -39,7 +39,7 @@ Checks and tolerances (trials = independent networks; SE across them; SAFETY = 5
   (KS·N ≤ 0.61 measured; this excess measured 0.0022 = 0.14/N at B = 16, L = 4, N = 64); recorded, not checked,
   where that is not below 2/B. Without it (smoke): the fraction ≤ 1e−9 × the network's
   largest, at depth ≤ 2 and B ≤ 16 only, where the law's lower edge is ~1e−30 (measured excess ≤ 0.4 eigenvalue
-  per network at B = 8, 16; B = 64: 0.006–0.009, not checked). Not checked for relu (dead units add zeros: 0.38–0.51 above 2/B) or tanh
+  per network at B = 8, 16; B = 64: 0.006–0.009, not checked). Relu: checked against its own atom (below); tanh
   (tanh' ≪ 1 far out: 0.002–0.005 above 2/B, ~1 eigenvalue per network): recorded in the key numbers only.
 * relu/tanh, every size: ``compare``'s KS distance to ``bn_jacobian_spectrum(L, φ, B)``, tolerance
   ``5 SE(KS) + 1/N + 1e−3`` (the last: the law's own sampling error, seed-to-seed cdf differences ≤ 5e−4 at the
