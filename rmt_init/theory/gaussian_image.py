@@ -58,6 +58,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GRID = 4001
 _NEWTON_STEPS = 40
 _ZERO_CRITICAL = 1e-12  # a critical value of d below this × its maximum is taken for a zero of d
+_COLLAPSE_ULPS = 4.0  # d's spread on a piece, in ulps of its maximum, up to which the piece is a point mass
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,16 @@ class GaussianImageS(PsiS):
         # the law's Gauss rule (rmt_init.theory._smooth_law), built on first use: ψ away from the cut in one
         # sum; none where d is constant to rounding on the pieces (selu at q → 0), the quadrature is exact there
         self._fast = fast and self._range[1] - self._range[0] > 1e-12 * self._range[1]
+        # d constant to a few ulps on every piece (selu at q* = 0, where the kink gives q = 1e−200 and
+        # e^{2√q z} = 1 in float64): each piece is numerically a point mass m = ∫ g at that value, and the
+        # quadrature reduces to m/(1 − u d) (its nodes all carry the same d, its roots of d(ζ) = 1/u lie ~1/√q
+        # away): that closed form, without the root search. ``collapsed = None`` keeps the quadrature (reference).
+        self.collapsed: tuple[np.ndarray, np.ndarray] | None = None
+        if fast and all(r.max_value - r.min_value <= _COLLAPSE_ULPS * np.finfo(float).eps * abs(r.max_value) for r in self.rules):
+            self.collapsed = (
+                np.array([float(np.dot(r.gw, r.d)) / float(r.gw.sum()) for r in self.rules]),
+                np.array([float(r.gw.sum()) for r in self.rules]),
+            )
 
     @cached_property
     def gauss_rule(self) -> ImageGaussRule | None:
@@ -306,7 +317,13 @@ class GaussianImageS(PsiS):
         flat = u.ravel()
         value = np.zeros(flat.shape, complex)
         slope = np.zeros(flat.shape, complex)
-        if self.gauss_rule is not None:
+        if self.collapsed is not None:
+            near = np.arange(0)
+            ua = flat[:, None] * self.collapsed[0][None, :]
+            inverse = 1.0 / (1.0 - ua)
+            value += weighted_sum(inverse, self.collapsed[1])
+            slope += weighted_sum(ua * inverse * inverse, self.collapsed[1])
+        elif self.gauss_rule is not None:
             rho = self.gauss_rule.rho(flat)
             far = rho >= RHO_MIN
             if far.any():
