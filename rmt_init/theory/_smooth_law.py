@@ -83,6 +83,7 @@ PANEL_WIDTH = 4.0
 N_PANEL = 20
 N_FAR = 8  # nodes on the panels ≥ 3 away from the one holding Re log c (ρ ≥ 5 + √24 ≈ 9.9 there)
 _FAR_FACTOR = 4.0 * (5.0 + math.sqrt(24.0)) ** (-2 * N_FAR) / ((4.0 + math.sqrt(24.0)) * (1.0 - (5.0 + math.sqrt(24.0)) ** -0.5))
+_SERIES_TERMS = 6  # terms of the series of f on the far panels (|t/c| or |c/t| ≤ e^{−8}: e^{−48} ≈ 1.4e−21)
 _IM_LOG_D = 0.5  # |Im log d| allowed on the discretisation panels' ellipses when the composite rule is built
 
 _M_PANEL = 32
@@ -257,11 +258,12 @@ class ImageGaussRule:
             count = max(1, math.ceil((v_hi - v_lo) / PANEL_WIDTH))
             edges = np.linspace(v_lo, v_hi, count + 1)
             which = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, count - 1)
-            lo_e, hi_e, masses, near, far = [], [], [], [], []
+            lo_e, hi_e, masses, near, far, own = [], [], [], [], [], []
             for k in range(count):
                 mine = which == k
                 if not mine.any() or w[mine].sum() <= 0.0:
                     continue
+                own.append((v[mine], w[mine]))
                 p_mass, p_alpha, p_beta = _lanczos(v[mine], w[mine], N_PANEL)
                 lo_e.append(edges[k])
                 hi_e.append(edges[k + 1])
@@ -274,6 +276,7 @@ class ImageGaussRule:
             for k0 in range(len(near)):
                 chosen = [near[k] if abs(k - k0) <= 2 else far[k] for k in range(len(near))]
                 self._panel_sets.append((np.concatenate([np.exp(x) for x, _ in chosen]), np.concatenate([y for _, y in chosen])))
+            self._build_series(own, near)
             # Σ_{j ≥ k} m_j e^{lo_k − lo_j} (the size of f on the panels above |c|, scaled to stay finite)
             lo_a, m_a = np.array(lo_e), np.array(masses)
             self._mass_below = np.concatenate([[0.0], np.cumsum(m_a)])
@@ -288,6 +291,9 @@ class ImageGaussRule:
             s_mass, s_alpha, s_beta = _lanczos(s, w * s, n)
             self.inverse_tiers = [(rho, *_gauss(s_mass, s_alpha, s_beta, m)) for rho, m in _TIERS if m < n]
             self.inverse_tiers.append((RHO_MIN, *_gauss(s_mass, s_alpha, s_beta, n)))
+
+    #: the far panels of the composite rule of log d by their series (False: by N_FAR-point Gauss rules, as before)
+    panel_series = True
 
     def rho(self, u: np.ndarray) -> np.ndarray:
         """ρ(1/u), the Bernstein parameter of c = 1/u (∞ at u = 0)."""
@@ -373,20 +379,88 @@ class ImageGaussRule:
             # the others, N_FAR nodes each: Σ_k 4 m_k M_k ρ^{−2·N_FAR}/(ρ − 1) with ρ ≥ 9.9, M_k = min(1, |c| e^{1 − v_k})
             # /(1 − ρ^{−1/2}): _FAR_FACTOR times Σ_k m_k min(1, |c| e^{1 − v_k}) (the mass below log|c| + 1 plus
             # |c| e^{1 − v_k*} Σ_{j ≥ k*} m_j e^{v_k* − v_j} above it)
-            top = np.where(np.isfinite(v.real), v.real, np.inf) + 1.0
-            k_star = np.searchsorted(lo, top, side="left")
-            above = np.exp(np.minimum(top - np.append(lo, np.inf)[k_star], 0.0)) * self._scaled_above[k_star]
-            bound += _FAR_FACTOR * (self._mass_below[k_star] + above)
+            if self.panel_series:
+                # the far panels by their series truncated after J = _SERIES_TERMS terms: the scaled moments A_j, B_j
+                # decrease in j, so the rest is ≤ J·A_J r^J/(1 − r)² below (r = e^{hi_{k0−3}}/|c|) and ≤ (J + 1)·B_{J+1}
+                # r^{J+1}/(1 − r)² above (r = |c| e^{−lo_{k0+3}}), r ≤ e^{−8} (the factors J, (J + 1)/(1 − r): u ψ')
+                terms = _SERIES_TERMS
+                r_below = np.exp(self._below_ref[k0] - v.real)
+                r_above = np.exp(v.real - self._above_ref[k0])
+                bound += terms * self._below[k0, terms] * r_below**terms / (1.0 - r_below) ** 2
+                bound += (terms + 1) * self._above[k0, terms + 1] * r_above ** (terms + 1) / (1.0 - r_above) ** 2
+            else:
+                top = np.where(np.isfinite(v.real), v.real, np.inf) + 1.0
+                k_star = np.searchsorted(lo, top, side="left")
+                above = np.exp(np.minimum(top - np.append(lo, np.inf)[k_star], 0.0)) * self._scaled_above[k_star]
+                bound += _FAR_FACTOR * (self._mass_below[k_star] + above)
         return np.where(np.isfinite(bound) & (np.imag(v) > 0.0), bound, np.inf)
 
+    def _build_series(self, own: list[tuple[np.ndarray, np.ndarray]], near: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Tables of :meth:`panel_one_plus_psi`: per panel k0 holding log|c|, the N_PANEL-point rules of the five
+        panels k0 − 2 … k0 + 2 side by side (zero weights where there is none), and the scaled moments of the
+        discretised law on the panels ≤ k0 − 3 and ≥ k0 + 3 (their series in t/c and c/t)."""
+        lo, hi = self.panels[0], self.panels[1]
+        count = lo.size
+        self._near_t = np.zeros((count, 5 * N_PANEL))
+        self._near_w = np.zeros((count, 5 * N_PANEL))
+        for k0 in range(count):
+            for i, k in enumerate(range(k0 - 2, k0 + 3)):
+                if 0 <= k < count:
+                    nodes, weights = near[k]
+                    self._near_t[k0, i * N_PANEL : i * N_PANEL + nodes.size] = np.exp(nodes)
+                    self._near_w[k0, i * N_PANEL : i * N_PANEL + nodes.size] = weights
+        j = np.arange(_SERIES_TERMS + 2)  # moments 0 … J + 1 (the last ones bound the truncation)
+        # cumulative from below: A_j(k) = Σ_{panels ≤ k} Σ w e^{j(v − hi_k)}, and from above: B_j(k) = Σ_{panels ≥ k}
+        # Σ w e^{−j(v − lo_k)} (both ≤ the mass: no overflow at any log-range)
+        below = np.zeros((count, j.size))
+        above = np.zeros((count, j.size))
+        for k in range(count):
+            v, w = own[k]
+            below[k] = np.exp(np.outer(j, v - hi[k])) @ w + (below[k - 1] * np.exp(j * (hi[k - 1] - hi[k])) if k else 0.0)
+        for k in range(count - 1, -1, -1):
+            v, w = own[k]
+            above[k] = np.exp(-np.outer(j, v - lo[k])) @ w + (above[k + 1] * np.exp(-j * (lo[k + 1] - lo[k])) if k < count - 1 else 0.0)
+        # per k0: the far-below moments (panels ≤ k0 − 3, reference e^{hi_{k0−3}}) and far-above (panels ≥ k0 + 3)
+        self._below = np.zeros((count, j.size))
+        self._below_ref = np.full(count, -np.inf)
+        self._above = np.zeros((count, j.size))
+        self._above_ref = np.full(count, np.inf)
+        for k0 in range(count):
+            if k0 >= 3:
+                self._below[k0], self._below_ref[k0] = below[k0 - 3], hi[k0 - 3]
+            if k0 + 3 < count:
+                self._above[k0], self._above_ref[k0] = above[k0 + 3], lo[k0 + 3]
+
     def panel_one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The sums of :meth:`one_plus_psi` by the composite rule of log d."""
+        """The sums of :meth:`one_plus_psi` by the composite rule of log d.
+
+        The five panels nearest log|c| by their N_PANEL-point Gauss rules; the others by the series of
+        f = c/(c − t) = Σ_{j ≥ 0} (t/c)^j below (t ≤ e^{−8}|c| there) and −Σ_{j ≥ 1} (c/t)^j above (t ≥ e^8|c|),
+        u ψ' terms Σ j (t/c)^j and Σ j (c/t)^j, truncated after _SERIES_TERMS terms (error ≤ mass · e^{−8·6}/(1 − e^{−8}),
+        2e−21, in :meth:`panel_bound`), from the exact moments of the discretised law. With
+        ``panel_series = False``: every panel by its own Gauss rule (N_FAR nodes on the far ones; the path before).
+        """
         assert self.panels is not None
         lo = self.panels[0]
         with np.errstate(all="ignore"):
             re = -np.log(np.abs(u))  # log|c|
         k0 = np.clip(np.searchsorted(lo, np.where(np.isfinite(re), re, lo[-1]), side="right") - 1, 0, lo.size - 1)
-        return _apply(u, [(k0 == k, *self._panel_sets[k]) for k in np.unique(k0)])
+        if not self.panel_series:
+            return _apply(u, [(k0 == k, *self._panel_sets[k]) for k in np.unique(k0)])
+        inverse = 1.0 / (1.0 - u[:, None] * self._near_t[k0])
+        weights = self._near_w[k0]
+        first = np.einsum("ij,ij->i", inverse, weights)
+        second = np.einsum("ij,ij->i", inverse * inverse, weights)
+        terms = _SERIES_TERMS
+        j = np.arange(terms + 1, dtype=float)
+        with np.errstate(under="ignore"):
+            y_below = u * np.exp(self._below_ref[k0])  # e^{hi_{k0−3}}/c, |·| ≤ e^{−8}
+            y_above = np.exp(-self._above_ref[k0]) / u  # c e^{−lo_{k0+3}}, |·| ≤ e^{−8}
+            below = y_below[:, None] ** j[None, :terms] * self._below[k0, :terms]  # A_j y^j, j = 0 … J − 1
+            above = y_above[:, None] ** j[None, 1:] * self._above[k0, 1 : terms + 1]  # B_j y^j, j = 1 … J
+        value = first + below.sum(axis=1) - above.sum(axis=1)
+        slope = second - first + below @ j[:terms] + above @ j[1:]
+        return value, slope
 
     def log_one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The same sums by the rule of log d, for u with log_rho(u) ≥ RHO_MIN_LOG."""
