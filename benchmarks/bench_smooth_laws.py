@@ -60,6 +60,7 @@ def _reference(law):
         raise RuntimeError("no smooth factor with a Gauss rule: is this checkout's rmt_init the one imported?")
     for factor in smooth:
         factor.gauss_rule = None
+        factor.collapsed = None  # selu at q* = 0: its piece on the quadrature too
     law._solve_warm = _no_warm_start  # laws with numerical factors always took the continuation
     return law
 
@@ -67,12 +68,12 @@ def _reference(law):
 @contextlib.contextmanager
 def _old_solver():
     """η-steps of 1/4 all the way down and no seeding, as before issue 15."""
-    saved = free._DEEP_ETA, free._SEED_MIN
-    free._DEEP_ETA, free._SEED_MIN = 0.0, sys.maxsize
+    saved = free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX
+    free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX = 0.0, sys.maxsize, 4.0
     try:
         yield
     finally:
-        free._DEEP_ETA, free._SEED_MIN = saved
+        free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX = saved
 
 
 def _timed(fn):
@@ -96,6 +97,21 @@ def _without_panels(law):
         if isinstance(term.factor, GaussianImageS) and term.factor.gauss_rule is not None:
             term.factor.gauss_rule.panels = None
     return law
+
+
+def _gauss_far_panels(law):
+    """The same law with the composite log-d rule's far panels by their 8-node Gauss rules (before their series)."""
+    for term in law.terms:
+        if isinstance(term.factor, GaussianImageS) and term.factor.gauss_rule is not None:
+            term.factor.gauss_rule.panel_series = False
+    return law
+
+
+def _series_case(label: str, make, task) -> None:
+    """New path against the same path with the far panels by Gauss rules (both with the new solver)."""
+    new_t, new_out = task(make())
+    old_t, old_out = task(_gauss_far_panels(make()))
+    _report(label + " [vs 8-node far panels]", new_t, new_out, old_t, old_out)
 
 
 def _panel_case(label: str, make, task) -> None:
@@ -166,17 +182,28 @@ def main(quick: bool = False) -> None:
         _whole(lambda law: np.sort(law.rvs(size=10_000, random_state=np.random.default_rng(0)))),
         reference=not quick,
     )
-    _case("depth-6 erf: support + pdf at 1000 points", lambda: jacobian_spectrum(6, "erf", sigma_b2=0.3), _whole(lambda law: law.pdf(grid(law))))
     cdf_tables = _whole(lambda law: np.concatenate([np.concatenate(table) for table in law._cdf_tables]))
     erf6 = lambda: jacobian_spectrum(6, "erf", sigma_b2=0.3)  # noqa: E731
     sigmoid6 = lambda: jacobian_spectrum(6, "sigmoid")  # noqa: E731
-    _panel_case("depth-6 sigmoid: support + cdf tables", sigmoid6, cdf_tables)
+    # every smooth activation, shipped against the path before issue 15 (cdf tables: not in --quick, the old path
+    # takes 6–75 s per law there); sampling tables shipped only (tanh's reference is above)
+    for name, sigma_b2 in (("erf", 0.3), ("sigmoid", 0.0), ("selu", 0.0), ("gelu", 0.5)):  # tanh: above
+        make = lambda name=name, sigma_b2=sigma_b2: jacobian_spectrum(6, name, sigma_b2=sigma_b2)  # noqa: E731
+        tag = f"depth-6 {name} (σ_b² = {sigma_b2:g})"
+        _case(f"{tag}: support", make, _whole(lambda law: np.array(law.support)))
+        _case(f"{tag}: pdf at 1000 points", make, _after_support(lambda law: law.pdf(grid(law))))
+        _case(f"{tag}: cdf tables", make, _after_support(lambda law: np.concatenate([np.concatenate(t) for t in law._cdf_tables])), reference=not quick)
+        _case(
+            f"{tag}: sampling tables",
+            make,
+            _after_support(lambda law: np.concatenate([np.concatenate(t[:2]) for t in law._sampling_tables])),
+            reference=False,
+        )
+    _series_case("depth-6 sigmoid: support + cdf tables", sigmoid6, cdf_tables)
+    _series_case("depth-6 erf: support + cdf tables", erf6, cdf_tables)
     if not quick:
+        _panel_case("depth-6 sigmoid: support + cdf tables", sigmoid6, cdf_tables)
         _panel_case("depth-6 erf: support + cdf tables", erf6, cdf_tables)
-    else:
-        _case("depth-6 erf: support + cdf tables", erf6, cdf_tables, reference=False)
-    _case("depth-6 selu: support + cdf tables", lambda: jacobian_spectrum(6, "selu"), cdf_tables, reference=False)
-    _case("depth-6 gelu: support + pdf at 1000 points", lambda: jacobian_spectrum(6, "gelu", sigma_b2=0.5), _whole(lambda law: law.pdf(grid(law))))
     _case(
         "depth-100 tanh: support + pdf at 1000 points",
         lambda: jacobian_spectrum(100, "tanh", sigma_b2=0.05),

@@ -276,6 +276,7 @@ class DiscreteS(PsiS):
 
 
 _U_FLOOR = -(4.0**200)  # the real inverse of ψ looks no further down (its old bracket search: 200 steps of 4)
+_BRACKET_GROWTH_MAX = 1e32  # its bracket's factors are squared up to this (4.0: steps of 4, as before; benchmarks)
 
 
 def _real_inverse_array(factor: Any, w: np.ndarray) -> np.ndarray:
@@ -306,7 +307,7 @@ def _real_inverse_array(factor: Any, w: np.ndarray) -> np.ndarray:
         if above.size == 0:
             break
         lo[above] = np.maximum(lo[above] * grow[above], _U_FLOOR)
-        grow[above] = np.minimum(grow[above] ** 2, 1e32)
+        grow[above] = np.minimum(grow[above] ** 2, _BRACKET_GROWTH_MAX)
     reachable = f(hi, target) >= 0  # ψ may stay finite up to the cut (smooth maximum of d): no root beyond it
     u = np.where(target > 0, 0.5 * hi, np.where(target < 0, np.where(hi < 0, -np.sqrt(lo * np.minimum(hi, -1e-300)), 0.5 * lo), 0.0))
     todo = np.flatnonzero(reachable)  # safeguarded Newton on the points not yet done
