@@ -86,6 +86,14 @@ _FAR_FACTOR = 4.0 * (5.0 + math.sqrt(24.0)) ** (-2 * N_FAR) / ((4.0 + math.sqrt(
 _SERIES_TERMS = 6  # terms of the series of f on the far panels (|t/c| or |c/t| ≤ e^{−8}: e^{−48} ≈ 1.4e−21)
 _IM_LOG_D = 0.5  # |Im log d| allowed on the discretisation panels' ellipses when the composite rule is built
 
+# a double zero of d (gelu) is excised and its neighbourhood discretised in log √d (:func:`_zero_nodes`)
+_ZERO_DEPTH = 92.0
+_ZERO_PANEL = 1.0
+_ZERO_NODES = 16
+_ZL_T, _ZL_W = np.polynomial.legendre.leggauss(_ZERO_NODES)
+_SERIES_SWITCH = 1e-5
+_UNDERFLOW = 1e-280  # a piece's ends where d is below this (gelu's left tail) are an atom at d = 0
+
 _M_PANEL = 32
 _GL_T, _GL_W = np.polynomial.legendre.leggauss(_M_PANEL)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -208,6 +216,94 @@ def _gauss(mass: float, alpha: np.ndarray, beta: np.ndarray, n: int) -> tuple[np
     return nodes, mass * vectors[0] ** 2
 
 
+def _real_d(jet: Jet, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    d, d1, _ = jet(np.asarray(z, float).astype(complex))
+    return np.real(d), np.real(d1)
+
+
+def _underflow_cut(lo: float, hi: float, jet: Jet) -> tuple[float, float, float]:
+    """(lo', hi', mass): the piece without its ends where d < _UNDERFLOW (gelu's left tail, where φ' underflows;
+    d monotone there), and their Gaussian mass, which the caller keeps as an atom at d = 0 (f(0) = 1 exactly; the
+    error is that mass times 1e−280/|c|)."""
+    mass = 0.0
+    ends = [lo, hi]
+    for side, inner in ((0, hi), (1, lo)):
+        end = ends[side]
+        if _real_d(jet, np.array([end]))[0][0] >= _UNDERFLOW:
+            continue
+        a, b = end, inner  # d(a) < _UNDERFLOW ≤ d(b) (else the whole piece is below it: left alone)
+        if _real_d(jet, np.array([b]))[0][0] < _UNDERFLOW:
+            continue
+        for _ in range(200):
+            mid = 0.5 * (a + b)
+            if _real_d(jet, np.array([mid]))[0][0] < _UNDERFLOW:
+                a = mid
+            else:
+                b = mid
+        ends[side] = b
+        lo_z, hi_z = (end, b) if side == 0 else (b, end)
+        mass += 0.5 * abs(math.erfc(-hi_z / math.sqrt(2.0)) - math.erfc(-lo_z / math.sqrt(2.0)))
+    return ends[0], ends[1], mass
+
+
+def _zero_nodes(z0: float, d2: float, reach: float, jet: Jet) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """The law of d near a double zero z0 of d (gelu: φ' changes sign), from the signed root S = ±√d, analytic and
+    increasing through z0 (S'(z0) = √(d''(z0)/2)): on |S| ≤ s_ε, ∫ F(d) g dz = ∫ F(σ²) [p(σ) + p(−σ)] dσ with
+    p(s) = g(z(s))/S'(z(s)) smooth, by Gauss–Legendre in log σ (panels of width _ZERO_PANEL, _ZERO_NODES nodes, σ from
+    e^{−_ZERO_DEPTH} s_ε: the mass below is ~1e−40 s_ε and is left out). z(±σ) by Newton on d(z) = σ² (for
+    σ ≥ _SERIES_SWITCH·S'(z0)), else by the second-order series z0 + σ/S' − S''σ²/(2S'³) (d near z0 is rounding
+    there; the series' error O(σ³) is below 1e−15); S'(z) = |d'|/(2√d) at each node (the factor φ' cancels).
+    ``reach``: at most 1/4 of the distance from z0 to the nearest other critical point of d or end of its piece
+    (z(σ) has a branch point at the next critical value: 3·reach away, ρ ≳ e on the top panel in log σ).
+    Returns (z_left, z_right, t, w): the excised interval and the nodes t = σ² with their weights."""
+    slope0 = math.sqrt(0.5 * d2)
+    while True:  # d monotone on each side of z0 within reach (d' of the sign of z − z0)
+        grid = reach * np.linspace(-1.0, 1.0, 2002)
+        if np.all(np.sign(_real_d(jet, z0 + grid)[1]) == np.sign(grid)) or reach < 1e-6:
+            break
+        reach *= 0.5
+    s_eps = math.sqrt(min(_real_d(jet, np.array([z0 - reach, z0 + reach]))[0]))
+    ends = []
+    for sign in (-1.0, 1.0):  # z± with d(z±) = s_ε² (bisection: d monotone on [z0, z0 ± reach])
+        a, b = z0, z0 + sign * reach
+        for _ in range(200):
+            mid = 0.5 * (a + b)
+            if _real_d(jet, np.array([mid]))[0][0] < s_eps * s_eps:
+                a = mid
+            else:
+                b = mid
+        ends.append(b)
+    # S'' at z0 by a central difference of S' = |d'|/(2√d) (error O(h²): the series term it enters is ≤ 1e−10 of z − z0)
+    h = 1e-3 * reach
+    d_h, d1_h = _real_d(jet, np.array([z0 - h, z0 + h]))
+    s1 = np.abs(d1_h) / (2.0 * np.sqrt(d_h))
+    slope2 = float(s1[1] - s1[0]) / (2.0 * h)
+    count = math.ceil(_ZERO_DEPTH / _ZERO_PANEL)
+    edges = math.log(s_eps) - _ZERO_PANEL * np.arange(count, -1, -1)
+    half = 0.5 * np.diff(edges)
+    log_sigma = ((0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * _ZL_T[None, :]).ravel()
+    weight = (half[:, None] * _ZL_W[None, :]).ravel()
+    sigma = np.exp(log_sigma)
+    density = np.zeros(sigma.shape)
+    for sign, end in zip((-1.0, 1.0), ends):
+        signed = sign * sigma
+        z = z0 + signed / slope0 - slope2 * signed * signed / (2.0 * slope0**3)
+        newton = sigma >= _SERIES_SWITCH * slope0
+        zn = z[newton]
+        for _ in range(50):
+            d, d1 = _real_d(jet, zn)
+            step = (d - sigma[newton] ** 2) / d1
+            zn = np.clip(zn - step, min(z0, end), max(z0, end))
+            if np.all(np.abs(step) <= 1e-16 * np.abs(zn - z0)):
+                break
+        z[newton] = zn
+        d, d1 = _real_d(jet, z)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(d > 0, np.abs(d1) / (2.0 * np.sqrt(np.maximum(d, 0.0))), slope0)
+        density += np.exp(-0.5 * z * z) * _INV_SQRT_2PI / slope
+    return ends[0], ends[1], sigma * sigma, weight * sigma * density
+
+
 class ImageGaussRule:
     """The n-point Gauss rule of the law of d(z) on the given pieces (z ~ N(0, 1)), and ψ from it.
 
@@ -219,20 +315,47 @@ class ImageGaussRule:
             finite: not where d has an interior zero, as gelu's φ' has).
     """
 
-    def __init__(self, pieces: Sequence[tuple[float, float, Jet]], a: float, b: float, n: int = N_GAUSS, inverse: bool = True) -> None:
+    def __init__(
+        self,
+        pieces: Sequence[tuple[float, float, Jet]],
+        a: float,
+        b: float,
+        n: int = N_GAUSS,
+        inverse: bool = True,
+        zeros: Sequence[tuple[int, float, float, float]] = (),
+    ) -> None:
         if not b > a:
             raise ValueError(f"the range of d must be a proper interval, got [{a!r}, {b!r}]")
         self.a = float(a)
         self.b = float(b)
-        log_rule = self.a > 0 and math.log(self.b / self.a) <= _MAX_LOG_RANGE
-        wide_log = inverse and self.a > 0 and not log_rule  # not where d vanishes (gelu): log d is singular there
+        log_rule = self.a > 0 and math.log(self.b / self.a) <= _MAX_LOG_RANGE and not zeros
+        # the composite rule of log d: for long log-ranges, and where d has double zeros (gelu), which are excised
+        # and discretised in log √d (:func:`_zero_nodes`), with the ends where d underflows as an atom at 0
+        wide_log = (inverse and self.a > 0 and not log_rule) or bool(zeros)
         inverse_rule = inverse and self.a > 0
         ts, ws = [], []
-        for lo, hi, jet in pieces:
-            z, w = _panel_nodes(lo, hi, jet, self.a, self.b, log_rule, inverse_rule, wide_log)
-            keep = w > _MIN_WEIGHT
-            ts.append(np.real(jet(z[keep].astype(complex))[0]))
-            ws.append(w[keep])
+        self.zero_mass = 0.0  # the atom at d = 0 (the underflowed ends; only with zeros)
+        for i, (lo, hi, jet) in enumerate(pieces):
+            spans = [(lo, hi)]
+            if zeros:
+                lo, hi, mass = _underflow_cut(lo, hi, jet)
+                self.zero_mass += mass
+                spans, start = [], lo
+                for _, z0, d2, reach in sorted(zr for zr in zeros if zr[0] == i and lo < zr[1] < hi):
+                    left, right, t_zero, w_zero = _zero_nodes(z0, d2, min(reach, 0.25 * (z0 - start), 0.25 * (hi - z0)), jet)
+                    spans.append((start, left))
+                    ts.append(t_zero)
+                    ws.append(w_zero)
+                    start = right
+                spans.append((start, hi))
+            for span_lo, span_hi in spans:
+                z, w = _panel_nodes(span_lo, span_hi, jet, self.a, self.b, log_rule, inverse_rule, wide_log)
+                keep = w > _MIN_WEIGHT
+                ts.append(np.real(jet(z[keep].astype(complex))[0]))
+                ws.append(w[keep])
+        if self.zero_mass > 0.0:
+            ts.append(np.zeros(1))
+            ws.append(np.array([self.zero_mass]))
         t = np.concatenate(ts)
         w = np.concatenate(ws)
         self.discretisation_size = int(t.size)
@@ -252,7 +375,9 @@ class ImageGaussRule:
         # of width PANEL_WIDTH (the discrete sub-measure lies in its panel, so each panel's error is bounded by its
         # own Bernstein parameter; the discretisation resolves f(d(z)) itself: |Im log d| ≤ _IM_LOG_D)
         self.panels: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-        if wide_log and np.all(t > 0):
+        n_positive = t.size - (1 if self.zero_mass > 0.0 else 0)  # the atom at 0 (last) is added exactly: f(0) = 1
+        if wide_log and np.all(t[:n_positive] > 0):
+            t, w = t[:n_positive], w[:n_positive]
             v = np.log(t)
             v_lo, v_hi = float(v.min()), float(v.max())
             count = max(1, math.ceil((v_hi - v_lo) / PANEL_WIDTH))
@@ -446,7 +571,8 @@ class ImageGaussRule:
             re = -np.log(np.abs(u))  # log|c|
         k0 = np.clip(np.searchsorted(lo, np.where(np.isfinite(re), re, lo[-1]), side="right") - 1, 0, lo.size - 1)
         if not self.panel_series:
-            return _apply(u, [(k0 == k, *self._panel_sets[k]) for k in np.unique(k0)])
+            value, slope = _apply(u, [(k0 == k, *self._panel_sets[k]) for k in np.unique(k0)])
+            return value + self.zero_mass, slope
         inverse = 1.0 / (1.0 - u[:, None] * self._near_t[k0])
         weights = self._near_w[k0]
         first = np.einsum("ij,ij->i", inverse, weights)
@@ -458,7 +584,7 @@ class ImageGaussRule:
             y_above = np.exp(-self._above_ref[k0]) / u  # c e^{−lo_{k0+3}}, |·| ≤ e^{−8}
             below = y_below[:, None] ** j[None, :terms] * self._below[k0, :terms]  # A_j y^j, j = 0 … J − 1
             above = y_above[:, None] ** j[None, 1:] * self._above[k0, 1 : terms + 1]  # B_j y^j, j = 1 … J
-        value = first + below.sum(axis=1) - above.sum(axis=1)
+        value = first + below.sum(axis=1) - above.sum(axis=1) + self.zero_mass
         slope = second - first + below @ j[:terms] + above @ j[1:]
         return value, slope
 

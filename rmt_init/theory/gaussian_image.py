@@ -139,6 +139,8 @@ class GaussianImageS(PsiS):
             pole-subtracted quadrature elsewhere; ``False``: the quadrature everywhere (the reference path).
     """
 
+    #: the composite rule of log d also where d has double zeros (gelu; False: the quadrature there, as before)
+    zero_rule = True
     #: measured against 30-digit mpmath quadrature: ≤ 3e−13 unless 1/u is within 1e−5 of a critical value of d
     psi_tolerance = 1e-13
 
@@ -199,8 +201,18 @@ class GaussianImageS(PsiS):
         # d vanishing at an interior critical point (gelu): E[1/d] = ∞ and the grid's minimum is no bound, so no
         # rule of a/d there (its lower edge then stays with the quadrature)
         top = self._range[1]
-        inverse = all(dc > _ZERO_CRITICAL * top for r in self.rules for _, dc, _ in r.critical)
-        return ImageGaussRule([(r.piece.lo, r.piece.hi, r.piece.jet) for r in self.rules], *self._range, inverse=inverse)
+        zeros = []  # (piece, z0, d''(z0), a quarter of the distance to the nearest other critical point or end)
+        for i, r in enumerate(self.rules):
+            for zc, dc, d2c in r.critical:
+                if dc <= _ZERO_CRITICAL * top:
+                    others = [abs(zc - z) for z, _, _ in r.critical if z != zc] + [zc - r.piece.lo, r.piece.hi - zc]
+                    zeros.append((i, zc, d2c, 0.25 * min(others)))
+        pieces = [(r.piece.lo, r.piece.hi, r.piece.jet) for r in self.rules]
+        if zeros and not self.zero_rule:
+            return ImageGaussRule(pieces, *self._range, inverse=False)
+        # its double zeros are excised and discretised in log √d, so that the composite rule of log d covers the
+        # product's lower edge (:mod:`rmt_init.theory._smooth_law`)
+        return ImageGaussRule(pieces, *self._range, inverse=not zeros, zeros=zeros)
 
     def __repr__(self) -> str:
         return self.name
