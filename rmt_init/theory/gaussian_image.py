@@ -30,7 +30,10 @@ far enough from the range of d for a rule's O(ρ^{−2n}) error bound to be belo
 solver steps in the bulk, and |1/u| below the range (the product's hard edge at 0) — ψ and uψ' are one
 sum of 8–128 terms, and the quadrature above is kept for the rest (1/u near the top of the range or, for
 gelu, whose φ' vanishes, near 0) (``fast=False``, or assigning
-``gauss_rule = None``, keeps it everywhere: the reference path of the tests and benchmarks).
+``gauss_rule = None``, keeps it everywhere: the reference path of the tests and benchmarks). Where d has a double
+zero (gelu) the rules of log d are built with that zero excised (``zero_rule``); a piece on which d is constant to
+4 ulps (selu at q* = 0) is a point mass, ψ's part from it the closed form m/(1 − u d) (``collapsed = None``: the
+quadrature).
 """
 from __future__ import annotations
 
