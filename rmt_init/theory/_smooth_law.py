@@ -507,10 +507,10 @@ class ImageGaussRule:
             v = np.where(np.isfinite(v), v.real + 1j * np.abs(v.imag), np.inf)
             # the panels within 2 of the one holding Re v, exactly; the others are ≥ 2 panel widths from it (the
             # panels lie on one uniform grid), so their ρ ≥ 5 + √24 ≈ 9.9
-            k0 = np.clip(np.searchsorted(lo, np.where(np.isfinite(v.real), v.real, lo[-1]), side="right") - 1, 0, lo.size - 1)
+            k0 = np.maximum(np.searchsorted(lo, np.where(np.isfinite(v.real), v.real, lo[-1]), side="right") - 1, 0)  # ≤ size − 1
             index = k0[:, None] + np.arange(-2, 3)[None, :]
             valid = (index >= 0) & (index < lo.size)
-            index = np.clip(index, 0, lo.size - 1)
+            index = np.minimum(np.maximum(index, 0), lo.size - 1)  # (np.clip costs ~10 µs a call more here)
             p_lo, p_hi, p_mass = lo[index], hi[index], np.where(valid, mass[index], 0.0)
             rho = np.minimum(bernstein_rho(v[:, None], p_lo, p_hi), bernstein_rho(v[:, None] - 2j * math.pi, p_lo, p_hi))
             size = np.minimum(1.0, np.exp(np.real(v)[:, None] + 1.0 - p_lo)) / (1.0 - rho**-0.5)
@@ -583,7 +583,7 @@ class ImageGaussRule:
         lo = self.panels[0]
         with np.errstate(all="ignore"):
             re = -np.log(np.abs(u))  # log|c|
-        k0 = np.clip(np.searchsorted(lo, np.where(np.isfinite(re), re, lo[-1]), side="right") - 1, 0, lo.size - 1)
+        k0 = np.maximum(np.searchsorted(lo, np.where(np.isfinite(re), re, lo[-1]), side="right") - 1, 0)  # ≤ size − 1
         if not self.panel_series:
             value, slope = _apply(u, [(k0 == k, *self._panel_sets[k]) for k in np.unique(k0)])
             return value + self.zero_mass, slope
