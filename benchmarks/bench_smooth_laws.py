@@ -19,15 +19,22 @@ Largest relative differences: ≤ 2.5e−12 in the bulk at depth 6 (3.8e−11 at
 density is ill-conditioned), 2.2e−10 in the bulk at depth 100 (the solver's stopping rule scales the ψ
 tolerance by the depth; both paths are within it).
 
-Depth-6 cdf tables of laws whose d = φ'(√q z)² has a log-range over 60 (sigmoid at q = 45.6; erf at σ_b² = 0.3,
-q = 1.31), as shipped against the same laws without the composite Gauss rule of log d (``panels = None``: the
-product's lower edge on the quadrature path, as before that rule), CPU seconds: sigmoid 1.9 / 11.7 (6.2x, max rel
-diff 5.0e−13, --quick run); erf 5.3 / 31.0 (5.8x, max rel diff 2.7e−11: the quadrature path is off by up to 7e−8 in
-ψ at small negative 1/u there, tests/test_smooth_fast.py; a full run, or 4.7 s in --quick, which skips erf's
-reference); selu 4.5 (its atom keeps the solver's tangent steps off: not changed by the rule).
+Per activation (depth 6; a later run, same machine; support / 1000-point pdf against the path before issue 15, cdf
+tables against the same law with ψ by quadrature and the shipped solver — the old path's take 5–30 min —,
+sampling tables shipped only), new / old: erf (σ_b² = 0.3) 0.33 / 0.58, 0.033 / 0.82, 3.0 / 34 (max rel diff
+2.7e−11), 4.8; sigmoid 0.53 / 1.05, 0.062 / 3.2, 2.1 / 14.8 (4.3e−11), 2.3; selu (q* = 0: two point masses in
+float64, ψ in closed form) 0.036 / 0.31, 0.031 / 0.29, 0.54 / 4.2 (1.4e−11), 0.84; gelu (σ_b² = 0.5; its zero of
+d excised, the composite rule of log d at the lower edge; edge search's bracket growing by squared factors) 0.68 /
+4.5, 0.064 / 3.7, 4.7 / 58 (1.7e−12), 5.3 (52 s before the zero rule, a separate run). The far panels of the composite rule by their series
+against 8-node Gauss rules: 1.0x at the law level (erf 5.0 / 5.1, sigmoid 2.7 / 2.6 s: 4–5x per call, but those calls are
+bound by per-call overhead), equal to 3e−16. tanh in the same session: cdf tables 0.59 / 66 (112x), sampling tables
+0.89 / 107 (121x), 1000 cdf values with tables 1.8 / 210, sample(10^4) 1.2 / 96; depth-100 tanh 0.42 / 1.13,
+max rel diff 2.1e−9 at 0.999 of the top edge (2.2e−10 on 1–99 % of the support; the two paths' edges differ by
+1.6e−12 relative).
 
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
-references that take minutes: the old path's cdf and sampling tables and depth 100).
+references that take minutes: the old path's cdf and sampling tables and depth 100; ``--smooth``: only the
+per-activation cases).
 """
 from __future__ import annotations
 
@@ -121,11 +128,25 @@ def _panel_case(label: str, make, task) -> None:
     _report(label + " [vs no log-d panels]", new_t, new_out, old_t, old_out)
 
 
-def _case(label: str, make, task, reference: bool = True) -> None:
-    """task(law) → (seconds, result); the law is fresh each time."""
+def _quadrature_psi(law):
+    """The same law with every smooth factor's ψ on the pole-subtracted quadrature (the shipped solver)."""
+    for term in law.terms:
+        if isinstance(term.factor, GaussianImageS):
+            term.factor.gauss_rule = None
+            term.factor.collapsed = None
+    return law
+
+
+def _case(label: str, make, task, reference: bool | str = True) -> None:
+    """task(law) → (seconds, result); the law is fresh each time. reference: True (the path before issue 15),
+    "quadrature" (ψ by quadrature, the shipped solver: the old path's ψ, minutes less), False (none)."""
     new_t, new_out = task(make())
     if not reference:
         _report(label, new_t, new_out)
+        return
+    if reference == "quadrature":
+        old_t, old_out = task(_quadrature_psi(make()))
+        _report(label + " [vs quadrature ψ]", new_t, new_out, old_t, old_out)
         return
     with _old_solver():
         old_t, old_out = task(_reference(make()))
@@ -146,7 +167,7 @@ def _whole(fn):
     return lambda law: _timed(lambda: fn(law))
 
 
-def main(quick: bool = False) -> None:
+def main(quick: bool = False, smooth_only: bool = False) -> None:
     tanh6 = lambda: jacobian_spectrum(6, "tanh", sigma_b2=0.05)  # noqa: E731
 
     def grid(law, n=1000):
@@ -154,6 +175,12 @@ def main(quick: bool = False) -> None:
         return np.linspace(lo, hi, n + 2)[1:-1]
 
     print("CPU seconds, 1 thread, same run; times include the law's one-off tables unless stated")
+    if not smooth_only:
+        _tanh_cases(tanh6, grid, quick)
+    _smooth_cases(grid, quick)
+
+
+def _tanh_cases(tanh6, grid, quick: bool) -> None:
     _case("depth-6 tanh: support (edge search)", tanh6, _whole(lambda law: np.array(law.support)))
     _case("depth-6 tanh: pdf at 1000 points (edges found)", tanh6, _after_support(lambda law: law.pdf(grid(law))))
     _case("depth-6 tanh: pdf at 1 point (edges found)", tanh6, _after_support(lambda law: law.pdf(np.array([0.5 * sum(law.support)]))))
@@ -182,6 +209,15 @@ def main(quick: bool = False) -> None:
         _whole(lambda law: np.sort(law.rvs(size=10_000, random_state=np.random.default_rng(0)))),
         reference=not quick,
     )
+    _case(
+        "depth-100 tanh: support + pdf at 1000 points",
+        lambda: jacobian_spectrum(100, "tanh", sigma_b2=0.05),
+        _whole(lambda law: law.pdf(grid(law))),
+        reference=not quick,
+    )
+
+
+def _smooth_cases(grid, quick: bool) -> None:
     cdf_tables = _whole(lambda law: np.concatenate([np.concatenate(table) for table in law._cdf_tables]))
     erf6 = lambda: jacobian_spectrum(6, "erf", sigma_b2=0.3)  # noqa: E731
     sigmoid6 = lambda: jacobian_spectrum(6, "sigmoid")  # noqa: E731
@@ -192,7 +228,9 @@ def main(quick: bool = False) -> None:
         tag = f"depth-6 {name} (σ_b² = {sigma_b2:g})"
         _case(f"{tag}: support", make, _whole(lambda law: np.array(law.support)))
         _case(f"{tag}: pdf at 1000 points", make, _after_support(lambda law: law.pdf(grid(law))))
-        _case(f"{tag}: cdf tables", make, _after_support(lambda law: np.concatenate([np.concatenate(t) for t in law._cdf_tables])), reference=not quick)
+        # the old path's cdf tables take 5–30 min here (every point by the 1/4-step continuation on quadrature ψ):
+        # against the quadrature ψ with the shipped solver instead
+        _case(f"{tag}: cdf tables", make, _after_support(lambda law: np.concatenate([np.concatenate(t) for t in law._cdf_tables])), reference="quadrature" if not quick else False)
         _case(
             f"{tag}: sampling tables",
             make,
@@ -204,13 +242,7 @@ def main(quick: bool = False) -> None:
     if not quick:
         _panel_case("depth-6 sigmoid: support + cdf tables", sigmoid6, cdf_tables)
         _panel_case("depth-6 erf: support + cdf tables", erf6, cdf_tables)
-    _case(
-        "depth-100 tanh: support + pdf at 1000 points",
-        lambda: jacobian_spectrum(100, "tanh", sigma_b2=0.05),
-        _whole(lambda law: law.pdf(grid(law))),
-        reference=not quick,
-    )
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv[1:])
+    main(quick="--quick" in sys.argv[1:], smooth_only="--smooth" in sys.argv[1:])
