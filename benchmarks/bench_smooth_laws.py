@@ -230,7 +230,12 @@ def _smooth_cases(grid, quick: bool) -> None:
         _case(f"{tag}: pdf at 1000 points", make, _after_support(lambda law: law.pdf(grid(law))))
         # the old path's cdf tables take 5–30 min here (every point by the 1/4-step continuation on quadrature ψ):
         # against the quadrature ψ with the shipped solver instead
-        _case(f"{tag}: cdf tables", make, _after_support(lambda law: np.concatenate([np.concatenate(t) for t in law._cdf_tables])), reference="quadrature" if not quick else False)
+        _case(
+            f"{tag}: cdf tables",
+            make,
+            _after_support(lambda law: np.concatenate([np.concatenate(t) for t in law._cdf_tables])),
+            reference="quadrature" if not quick else False,
+        )
         _case(
             f"{tag}: sampling tables",
             make,
