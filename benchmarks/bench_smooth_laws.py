@@ -19,15 +19,22 @@ Largest relative differences: ≤ 2.5e−12 in the bulk at depth 6 (3.8e−11 at
 density is ill-conditioned), 2.2e−10 in the bulk at depth 100 (the solver's stopping rule scales the ψ
 tolerance by the depth; both paths are within it).
 
-Depth-6 cdf tables of laws whose d = φ'(√q z)² has a log-range over 60 (sigmoid at q = 45.6; erf at σ_b² = 0.3,
-q = 1.31), as shipped against the same laws without the composite Gauss rule of log d (``panels = None``: the
-product's lower edge on the quadrature path, as before that rule), CPU seconds: sigmoid 1.9 / 11.7 (6.2x, max rel
-diff 5.0e−13, --quick run); erf 5.3 / 31.0 (5.8x, max rel diff 2.7e−11: the quadrature path is off by up to 7e−8 in
-ψ at small negative 1/u there, tests/test_smooth_fast.py; a full run, or 4.7 s in --quick, which skips erf's
-reference); selu 4.5 (its atom keeps the solver's tangent steps off: not changed by the rule).
+Per activation (depth 6; a later run, same machine; support / 1000-point pdf against the path before issue 15, cdf
+tables against the same law with ψ by quadrature and the shipped solver — the old path's take 5–30 min —,
+sampling tables shipped only), new / old: erf (σ_b² = 0.3) 0.33 / 0.58, 0.033 / 0.82, 3.0 / 34 (max rel diff
+2.7e−11), 4.8; sigmoid 0.53 / 1.05, 0.062 / 3.2, 2.1 / 14.8 (4.3e−11), 2.3; selu (q* = 0: two point masses in
+float64, ψ in closed form) 0.036 / 0.31, 0.031 / 0.29, 0.54 / 4.2 (1.4e−11), 0.84; gelu (σ_b² = 0.5; its zero of
+d excised, the composite rule of log d at the lower edge; edge search's bracket growing by squared factors) 0.68 /
+4.5, 0.064 / 3.7, 4.7 / 58 (1.7e−12), 5.3 (52 s before the zero rule, a separate run). The far panels of the composite rule by their series
+against 8-node Gauss rules: 1.0x at the law level (erf 5.0 / 5.1, sigmoid 2.7 / 2.6 s: 4–5x per call, but those calls are
+bound by per-call overhead), equal to 3e−16. tanh in the same session: cdf tables 0.59 / 66 (112x), sampling tables
+0.89 / 107 (121x), 1000 cdf values with tables 1.8 / 210, sample(10^4) 1.2 / 96; depth-100 tanh 0.42 / 1.13,
+max rel diff 2.1e−9 at 0.999 of the top edge (2.2e−10 on 1–99 % of the support; the two paths' edges differ by
+1.6e−12 relative).
 
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
-references that take minutes: the old path's cdf and sampling tables and depth 100).
+references that take minutes: the old path's cdf and sampling tables and depth 100; ``--smooth``: only the
+per-activation cases).
 """
 from __future__ import annotations
 
@@ -60,6 +67,7 @@ def _reference(law):
         raise RuntimeError("no smooth factor with a Gauss rule: is this checkout's rmt_init the one imported?")
     for factor in smooth:
         factor.gauss_rule = None
+        factor.collapsed = None  # selu at q* = 0: its piece on the quadrature too
     law._solve_warm = _no_warm_start  # laws with numerical factors always took the continuation
     return law
 
@@ -67,12 +75,12 @@ def _reference(law):
 @contextlib.contextmanager
 def _old_solver():
     """η-steps of 1/4 all the way down and no seeding, as before issue 15."""
-    saved = free._DEEP_ETA, free._SEED_MIN
-    free._DEEP_ETA, free._SEED_MIN = 0.0, sys.maxsize
+    saved = free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX
+    free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX = 0.0, sys.maxsize, 4.0
     try:
         yield
     finally:
-        free._DEEP_ETA, free._SEED_MIN = saved
+        free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX = saved
 
 
 def _timed(fn):
@@ -98,6 +106,21 @@ def _without_panels(law):
     return law
 
 
+def _gauss_far_panels(law):
+    """The same law with the composite log-d rule's far panels by their 8-node Gauss rules (before their series)."""
+    for term in law.terms:
+        if isinstance(term.factor, GaussianImageS) and term.factor.gauss_rule is not None:
+            term.factor.gauss_rule.panel_series = False
+    return law
+
+
+def _series_case(label: str, make, task) -> None:
+    """New path against the same path with the far panels by Gauss rules (both with the new solver)."""
+    new_t, new_out = task(make())
+    old_t, old_out = task(_gauss_far_panels(make()))
+    _report(label + " [vs 8-node far panels]", new_t, new_out, old_t, old_out)
+
+
 def _panel_case(label: str, make, task) -> None:
     """New path against the same path without the composite rule of log d (both with the new solver)."""
     new_t, new_out = task(make())
@@ -105,11 +128,25 @@ def _panel_case(label: str, make, task) -> None:
     _report(label + " [vs no log-d panels]", new_t, new_out, old_t, old_out)
 
 
-def _case(label: str, make, task, reference: bool = True) -> None:
-    """task(law) → (seconds, result); the law is fresh each time."""
+def _quadrature_psi(law):
+    """The same law with every smooth factor's ψ on the pole-subtracted quadrature (the shipped solver)."""
+    for term in law.terms:
+        if isinstance(term.factor, GaussianImageS):
+            term.factor.gauss_rule = None
+            term.factor.collapsed = None
+    return law
+
+
+def _case(label: str, make, task, reference: bool | str = True) -> None:
+    """task(law) → (seconds, result); the law is fresh each time. reference: True (the path before issue 15),
+    "quadrature" (ψ by quadrature, the shipped solver: the old path's ψ, minutes less), False (none)."""
     new_t, new_out = task(make())
     if not reference:
         _report(label, new_t, new_out)
+        return
+    if reference == "quadrature":
+        old_t, old_out = task(_quadrature_psi(make()))
+        _report(label + " [vs quadrature ψ]", new_t, new_out, old_t, old_out)
         return
     with _old_solver():
         old_t, old_out = task(_reference(make()))
@@ -130,7 +167,7 @@ def _whole(fn):
     return lambda law: _timed(lambda: fn(law))
 
 
-def main(quick: bool = False) -> None:
+def main(quick: bool = False, smooth_only: bool = False) -> None:
     tanh6 = lambda: jacobian_spectrum(6, "tanh", sigma_b2=0.05)  # noqa: E731
 
     def grid(law, n=1000):
@@ -138,6 +175,12 @@ def main(quick: bool = False) -> None:
         return np.linspace(lo, hi, n + 2)[1:-1]
 
     print("CPU seconds, 1 thread, same run; times include the law's one-off tables unless stated")
+    if not smooth_only:
+        _tanh_cases(tanh6, grid, quick)
+    _smooth_cases(grid, quick)
+
+
+def _tanh_cases(tanh6, grid, quick: bool) -> None:
     _case("depth-6 tanh: support (edge search)", tanh6, _whole(lambda law: np.array(law.support)))
     _case("depth-6 tanh: pdf at 1000 points (edges found)", tanh6, _after_support(lambda law: law.pdf(grid(law))))
     _case("depth-6 tanh: pdf at 1 point (edges found)", tanh6, _after_support(lambda law: law.pdf(np.array([0.5 * sum(law.support)]))))
@@ -166,17 +209,6 @@ def main(quick: bool = False) -> None:
         _whole(lambda law: np.sort(law.rvs(size=10_000, random_state=np.random.default_rng(0)))),
         reference=not quick,
     )
-    _case("depth-6 erf: support + pdf at 1000 points", lambda: jacobian_spectrum(6, "erf", sigma_b2=0.3), _whole(lambda law: law.pdf(grid(law))))
-    cdf_tables = _whole(lambda law: np.concatenate([np.concatenate(table) for table in law._cdf_tables]))
-    erf6 = lambda: jacobian_spectrum(6, "erf", sigma_b2=0.3)  # noqa: E731
-    sigmoid6 = lambda: jacobian_spectrum(6, "sigmoid")  # noqa: E731
-    _panel_case("depth-6 sigmoid: support + cdf tables", sigmoid6, cdf_tables)
-    if not quick:
-        _panel_case("depth-6 erf: support + cdf tables", erf6, cdf_tables)
-    else:
-        _case("depth-6 erf: support + cdf tables", erf6, cdf_tables, reference=False)
-    _case("depth-6 selu: support + cdf tables", lambda: jacobian_spectrum(6, "selu"), cdf_tables, reference=False)
-    _case("depth-6 gelu: support + pdf at 1000 points", lambda: jacobian_spectrum(6, "gelu", sigma_b2=0.5), _whole(lambda law: law.pdf(grid(law))))
     _case(
         "depth-100 tanh: support + pdf at 1000 points",
         lambda: jacobian_spectrum(100, "tanh", sigma_b2=0.05),
@@ -185,5 +217,37 @@ def main(quick: bool = False) -> None:
     )
 
 
+def _smooth_cases(grid, quick: bool) -> None:
+    cdf_tables = _whole(lambda law: np.concatenate([np.concatenate(table) for table in law._cdf_tables]))
+    erf6 = lambda: jacobian_spectrum(6, "erf", sigma_b2=0.3)  # noqa: E731
+    sigmoid6 = lambda: jacobian_spectrum(6, "sigmoid")  # noqa: E731
+    # every smooth activation, shipped against the path before issue 15 (cdf tables: not in --quick, the old path
+    # takes 6–75 s per law there); sampling tables shipped only (tanh's reference is above)
+    for name, sigma_b2 in (("erf", 0.3), ("sigmoid", 0.0), ("selu", 0.0), ("gelu", 0.5)):  # tanh: above
+        make = lambda name=name, sigma_b2=sigma_b2: jacobian_spectrum(6, name, sigma_b2=sigma_b2)  # noqa: E731
+        tag = f"depth-6 {name} (σ_b² = {sigma_b2:g})"
+        _case(f"{tag}: support", make, _whole(lambda law: np.array(law.support)))
+        _case(f"{tag}: pdf at 1000 points", make, _after_support(lambda law: law.pdf(grid(law))))
+        # the old path's cdf tables take 5–30 min here (every point by the 1/4-step continuation on quadrature ψ):
+        # against the quadrature ψ with the shipped solver instead
+        _case(
+            f"{tag}: cdf tables",
+            make,
+            _after_support(lambda law: np.concatenate([np.concatenate(t) for t in law._cdf_tables])),
+            reference="quadrature" if not quick else False,
+        )
+        _case(
+            f"{tag}: sampling tables",
+            make,
+            _after_support(lambda law: np.concatenate([np.concatenate(t[:2]) for t in law._sampling_tables])),
+            reference=False,
+        )
+    _series_case("depth-6 sigmoid: support + cdf tables", sigmoid6, cdf_tables)
+    _series_case("depth-6 erf: support + cdf tables", erf6, cdf_tables)
+    if not quick:
+        _panel_case("depth-6 sigmoid: support + cdf tables", sigmoid6, cdf_tables)
+        _panel_case("depth-6 erf: support + cdf tables", erf6, cdf_tables)
+
+
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv[1:])
+    main(quick="--quick" in sys.argv[1:], smooth_only="--smooth" in sys.argv[1:])

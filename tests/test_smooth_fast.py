@@ -82,8 +82,9 @@ def test_fast_psi_agrees_with_the_quadrature_path(name: str, q: float) -> None:
     ref_value, ref_slope = _reference_psi(factor, u)
     rule = factor.gauss_rule
     if rule.panels is not None:
-        # where the composite rule of log d is taken (erf at q = 1.3: log-range 210) the quadrature path is off by
-        # up to 7e−8 (small negative c): the dense Gauss–Legendre reference there (|c| ≥ 1e−6 b: far from a)
+        # where the composite rule of log d is taken (erf at q = 1.3: log-range 210; gelu, whose d has a double zero)
+        # the quadrature path is off by up to 7e−8 for erf (small negative c) and up to O(1) for gelu (c → 0,
+        # measured against 40-digit mpmath in tests/test_smooth_speedups.py): the dense Gauss–Legendre reference there
         taken = (rule.rho(u) < RHO_MIN) & (rule.inverse_rho(u) < RHO_MIN) & (rule.panel_bound(u) <= 1e-14 * np.abs(value))
         assert taken.any()
         ref_value[taken], ref_slope[taken] = _dense_reference(factor, 1.0 / u[taken])
@@ -168,7 +169,8 @@ def _dense_reference(factor: GaussianImageS, c: np.ndarray) -> tuple[np.ndarray,
     geometrically (ratio 1/2, down to 1e−12) towards every piece end: independent of both paths. For |c|
     below the range of d the poles ζ of c/(c − d(ζ)) lie beyond the ends or off the axis, at distance δ > 0
     from the piece; the graded panels next to an end are then a few widths from ζ and converge like
-    ρ^{−40}, ρ ≳ 3 (to rounding)."""
+    ρ^{−40}, ρ ≳ 3 (to rounding). Graded the same way towards each double zero z0 of d (gelu), where the poles
+    of small c lie, ~√(|c|/κ) off the axis (≥ 1e−7 here, far above the finest panel)."""
     g, gw = np.polynomial.legendre.leggauss(20)
     value = np.zeros(c.shape, complex)
     slope = np.zeros(c.shape, complex)
@@ -177,7 +179,11 @@ def _dense_reference(factor: GaussianImageS, c: np.ndarray) -> tuple[np.ndarray,
         grade = 0.5 ** np.arange(1, 40)
         grade = grade[grade >= 1e-12]
         inner = np.linspace(lo + 0.5, hi - 0.5, max(2, int((hi - lo - 1.0) / 0.05) + 1))
-        edges = np.unique(np.concatenate([[lo, hi], lo + grade, hi - grade, inner]))
+        # graded the same way towards the double zeros of d (gelu), where the poles of small c lie
+        zeros = [zc for zc, dc, _ in rule.critical if dc <= 1e-12 * factor.xmax]
+        near_zero = [zc + sign * np.concatenate([grade, [0.0]]) for zc in zeros for sign in (-1.0, 1.0)]
+        edges = np.unique(np.concatenate([[lo, hi], lo + grade, hi - grade, inner] + near_zero))
+        edges = edges[(edges >= lo) & (edges <= hi)]
         half = 0.5 * np.diff(edges)
         z = ((0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * g[None, :]).ravel()
         w = (half[:, None] * gw[None, :]).ravel() * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)

@@ -275,6 +275,10 @@ class DiscreteS(PsiS):
         return _series.s_from_moments(self.moments(order + 1), order)
 
 
+_U_FLOOR = -(4.0**200)  # the real inverse of ψ looks no further down (its old bracket search: 200 steps of 4)
+_BRACKET_GROWTH_MAX = 1e32  # its bracket's factors are squared up to this (4.0: steps of 4, as before; benchmarks)
+
+
 def _real_inverse_array(factor: Any, w: np.ndarray) -> np.ndarray:
     """Vectorised real inverse of ψ on its real branch u < 1/max d (``factor``: a :class:`PsiS`).
 
@@ -288,36 +292,46 @@ def _real_inverse_array(factor: Any, w: np.ndarray) -> np.ndarray:
     if not np.any(valid):
         return out
     target = w[valid]
-    f = lambda u: factor.one_plus_psi(u.astype(complex))[0].real - 1.0 - target  # noqa: E731
+    f = lambda u, w: factor.one_plus_psi(u.astype(complex))[0].real - 1.0 - w  # noqa: E731
+    # the bracket's lower end: −1, −4, −4·16, … (factors squared up to 1e32), only the points still above their
+    # target evaluated again; the last point above is the upper end (ψ(u) + 1 ~ |u|^{−1/2} as u → −∞ where d
+    # vanishes quadratically, gelu: targets near −1 need u ~ −1e120, which steps of 4 reach in 200 evaluations)
     lo = np.full(target.shape, -1.0)
-    for _ in range(200):
-        above = f(lo) > 0
-        if not np.any(above):
-            break
-        lo = np.where(above, lo * 4.0, lo)
     hi = np.full(target.shape, (1.0 / factor.xmax) * (1 - 1e-12))
-    reachable = f(hi) >= 0  # ψ may stay finite up to the cut (smooth maximum of d): no root beyond it
-    u = np.where(target > 0, 0.5 * hi, np.where(target < 0, 0.5 * lo, 0.0))
+    grow = np.full(target.shape, 4.0)
+    above = np.arange(target.size)
     for _ in range(200):
-        value, u_slope = factor.one_plus_psi(u.astype(complex))
-        residual = value.real - 1.0 - target
-        lo = np.where(residual < 0, u, lo)
-        hi = np.where(residual > 0, u, hi)
-        slope = np.where(u != 0, u_slope.real / np.where(u == 0, 1.0, u), np.nan)
-        step = np.where(np.isfinite(slope) & (slope > 0), residual / np.where(slope > 0, slope, 1.0), np.nan)
-        newton = u - step
-        geometric = (lo < -1.0) & (hi < 0)
-        bisect = np.where(geometric, -np.sqrt(np.where(geometric, lo * np.minimum(hi, -1e-300), 1.0)), 0.5 * (lo + hi))
-        new = np.where(np.isfinite(newton) & (newton > lo) & (newton < hi), newton, bisect)
-        done = (
-            ~reachable
-            | (np.abs(residual) <= 2e-16 * np.maximum(1.0, np.abs(target)))
-            | (np.abs(new - u) <= 4e-16 * np.abs(u))
-            | (hi - lo <= 4e-16 * np.abs(u))
-        )
-        u = np.where(done, u, new)
-        if np.all(done):
+        above = above[f(lo[above], target[above]) > 0]
+        hi[above] = np.minimum(hi[above], lo[above])
+        above = above[lo[above] > _U_FLOOR]  # roots beyond −4^200 (as far as the steps of 4 went): u ≈ −4^200
+        if above.size == 0:
             break
+        lo[above] = np.maximum(lo[above] * grow[above], _U_FLOOR)
+        grow[above] = np.minimum(grow[above] ** 2, _BRACKET_GROWTH_MAX)
+    reachable = f(hi, target) >= 0  # ψ may stay finite up to the cut (smooth maximum of d): no root beyond it
+    u = np.where(target > 0, 0.5 * hi, np.where(target < 0, np.where(hi < 0, -np.sqrt(lo * np.minimum(hi, -1e-300)), 0.5 * lo), 0.0))
+    todo = np.flatnonzero(reachable)  # safeguarded Newton on the points not yet done
+    for _ in range(200):
+        if todo.size == 0:
+            break
+        ut, lt, ht, wt = u[todo], lo[todo], hi[todo], target[todo]
+        value, u_slope = factor.one_plus_psi(ut.astype(complex))
+        residual = value.real - 1.0 - wt
+        lt = np.where(residual < 0, ut, lt)
+        ht = np.where(residual > 0, ut, ht)
+        slope = np.where(ut != 0, u_slope.real / np.where(ut == 0, 1.0, ut), np.nan)
+        step = np.where(np.isfinite(slope) & (slope > 0), residual / np.where(slope > 0, slope, 1.0), np.nan)
+        newton = ut - step
+        geometric = (lt < -1.0) & (ht < 0)
+        bisect = np.where(geometric, -np.sqrt(np.where(geometric, lt * np.minimum(ht, -1e-300), 1.0)), 0.5 * (lt + ht))
+        new = np.where(np.isfinite(newton) & (newton > lt) & (newton < ht), newton, bisect)
+        done = (
+            (np.abs(residual) <= 2e-16 * np.maximum(1.0, np.abs(wt)))
+            | (np.abs(new - ut) <= 4e-16 * np.abs(ut))
+            | (ht - lt <= 4e-16 * np.abs(ut))
+        )
+        lo[todo], hi[todo], u[todo] = lt, ht, np.where(done, ut, new)
+        todo = todo[~done]
     out[valid] = np.where(target == 0, 0.0, np.where(reachable, u, np.nan))
     return out
 

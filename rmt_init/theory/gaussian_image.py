@@ -30,7 +30,10 @@ far enough from the range of d for a rule's O(ρ^{−2n}) error bound to be belo
 solver steps in the bulk, and |1/u| below the range (the product's hard edge at 0) — ψ and uψ' are one
 sum of 8–128 terms, and the quadrature above is kept for the rest (1/u near the top of the range or, for
 gelu, whose φ' vanishes, near 0) (``fast=False``, or assigning
-``gauss_rule = None``, keeps it everywhere: the reference path of the tests and benchmarks).
+``gauss_rule = None``, keeps it everywhere: the reference path of the tests and benchmarks). Where d has a double
+zero (gelu) the rules of log d are built with that zero excised (``zero_rule``); a piece on which d is constant to
+4 ulps (selu at q* = 0) is a point mass, ψ's part from it the closed form m/(1 − u d) (``collapsed = None``: the
+quadrature).
 """
 from __future__ import annotations
 
@@ -58,6 +61,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GRID = 4001
 _NEWTON_STEPS = 40
 _ZERO_CRITICAL = 1e-12  # a critical value of d below this × its maximum is taken for a zero of d
+_COLLAPSE_ULPS = 4.0  # d's spread on a piece, in ulps of its maximum, up to which the piece is a point mass
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,8 @@ class GaussianImageS(PsiS):
             pole-subtracted quadrature elsewhere; ``False``: the quadrature everywhere (the reference path).
     """
 
+    #: the composite rule of log d also where d has double zeros (gelu; False: the quadrature there, as before)
+    zero_rule = True
     #: measured against 30-digit mpmath quadrature: ≤ 3e−13 unless 1/u is within 1e−5 of a critical value of d
     psi_tolerance = 1e-13
 
@@ -176,6 +182,16 @@ class GaussianImageS(PsiS):
         # the law's Gauss rule (rmt_init.theory._smooth_law), built on first use: ψ away from the cut in one
         # sum; none where d is constant to rounding on the pieces (selu at q → 0), the quadrature is exact there
         self._fast = fast and self._range[1] - self._range[0] > 1e-12 * self._range[1]
+        # d constant to a few ulps on every piece (selu at q* = 0, where the kink gives q = 1e−200 and
+        # e^{2√q z} = 1 in float64): each piece is numerically a point mass m = ∫ g at that value, and the
+        # quadrature reduces to m/(1 − u d) (its nodes all carry the same d, its roots of d(ζ) = 1/u lie ~1/√q
+        # away): that closed form, without the root search. ``collapsed = None`` keeps the quadrature (reference).
+        self.collapsed: tuple[np.ndarray, np.ndarray] | None = None
+        if fast and all(r.max_value - r.min_value <= _COLLAPSE_ULPS * np.finfo(float).eps * abs(r.max_value) for r in self.rules):
+            self.collapsed = (
+                np.array([float(np.dot(r.gw, r.d)) / float(r.gw.sum()) for r in self.rules]),
+                np.array([float(r.gw.sum()) for r in self.rules]),
+            )
 
     @cached_property
     def gauss_rule(self) -> ImageGaussRule | None:
@@ -188,8 +204,18 @@ class GaussianImageS(PsiS):
         # d vanishing at an interior critical point (gelu): E[1/d] = ∞ and the grid's minimum is no bound, so no
         # rule of a/d there (its lower edge then stays with the quadrature)
         top = self._range[1]
-        inverse = all(dc > _ZERO_CRITICAL * top for r in self.rules for _, dc, _ in r.critical)
-        return ImageGaussRule([(r.piece.lo, r.piece.hi, r.piece.jet) for r in self.rules], *self._range, inverse=inverse)
+        zeros = []  # (piece, z0, d''(z0), a quarter of the distance to the nearest other critical point or end)
+        for i, r in enumerate(self.rules):
+            for zc, dc, d2c in r.critical:
+                if dc <= _ZERO_CRITICAL * top:
+                    others = [abs(zc - z) for z, _, _ in r.critical if z != zc] + [zc - r.piece.lo, r.piece.hi - zc]
+                    zeros.append((i, zc, d2c, 0.25 * min(others)))
+        pieces = [(r.piece.lo, r.piece.hi, r.piece.jet) for r in self.rules]
+        if zeros and not self.zero_rule:
+            return ImageGaussRule(pieces, *self._range, inverse=False)
+        # its double zeros are excised and discretised in log √d, so that the composite rule of log d covers the
+        # product's lower edge (:mod:`rmt_init.theory._smooth_law`)
+        return ImageGaussRule(pieces, *self._range, inverse=not zeros, zeros=zeros)
 
     def __repr__(self) -> str:
         return self.name
@@ -306,7 +332,13 @@ class GaussianImageS(PsiS):
         flat = u.ravel()
         value = np.zeros(flat.shape, complex)
         slope = np.zeros(flat.shape, complex)
-        if self.gauss_rule is not None:
+        if self.collapsed is not None:
+            near = np.arange(0)
+            ua = flat[:, None] * self.collapsed[0][None, :]
+            inverse = 1.0 / (1.0 - ua)
+            value += weighted_sum(inverse, self.collapsed[1])
+            slope += weighted_sum(ua * inverse * inverse, self.collapsed[1])
+        elif self.gauss_rule is not None:
             rho = self.gauss_rule.rho(flat)
             far = rho >= RHO_MIN
             if far.any():
