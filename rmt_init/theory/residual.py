@@ -69,6 +69,7 @@ __all__ = [
 _NEWTON_STEPS = 30
 _RAY_STEPS = 24
 _TOL = 1e-14
+_ROUNDING = 8.0 * np.finfo(float).eps  # Newton's residual at the rounding floor of its unknowns
 
 
 # ============================================================================ the law of D² seen through Φ
@@ -191,7 +192,13 @@ class ResidualBlockS(PsiS):
                 det = a * d - b * c
                 dk = (r1 * d - r2 * b) / det
                 de = (a * r2 - c * r1) / det
+                # what one rounding of each unknown changes the residuals by: near a hard edge (|u| large,
+                # e → −1, 1 + ψ = Φ + e → 0) the terms' own scales n1, n2 fall below it and the test against
+                # them can never pass (a linear block, s = 1/3, at |u| = 600 came back NaN; §8.7(d))
+                m1 = n1 + np.abs(a) * np.abs(kappa) + np.abs(b) * np.abs(e)
+                m2 = n2 + np.abs(c) * np.abs(kappa) + np.abs(d) * np.abs(e)
             small = (np.abs(r1) <= tol * n1 + 1e-300) & (np.abs(r2) <= tol * n2 + 1e-300)
+            small |= (np.abs(r1) <= _ROUNDING * m1) & (np.abs(r2) <= _ROUNDING * m2)
             # or Newton has stalled at rounding level (e → −1 as u → −∞ costs digits in 1 + e)
             stalled = (np.abs(dk) <= 1e-13 * np.abs(kappa)) & (np.abs(de) <= 1e-13 * np.abs(e))
             # (a stall far from a root — κ running off to ∞ where Φ(κ) → P(d = 0) — is not a solution)
@@ -203,6 +210,43 @@ class ResidualBlockS(PsiS):
             kappa = np.where(step_ok, kappa - dk, kappa)
             e = np.where(step_ok, e - de, e)
         return kappa, e, ok & np.isfinite(kappa) & np.isfinite(e)
+
+    def _phi_minus_one(self, kappa: np.ndarray) -> np.ndarray:
+        """Φ(κ) − 1 = E[κd/(1 − κd)] without cancellation for an atomic law of D² (the numerical ones give 1 + ψ)."""
+        if self.d.numerical:
+            return self.d.phi(kappa)[0] - 1.0
+        kx = kappa[..., None] * self.d._x
+        return (self.d._m * kx / (1.0 - kx)).sum(axis=-1)
+
+    def _accurate_p(self, u: np.ndarray, kappa: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """1 + ψ = Φ + e to full relative precision where it is small (hard edge: e → −1, Φ → 1, §8.7(d)).
+
+        (κ, e) from the solver are a root to rounding in e, whose ulp near −1 (1.1e−16) is a large part of a small
+        p = Φ + e (relative error ~1e−16/|p|: 5e−14 at 1 + ψ = 2e−3, beyond the block's ``psi_tolerance``, and the
+        free-product Newton then never converges). Two Newton steps in the unknowns (κ, f = 1 + e), with the
+        residuals s(f − 1)f − κΦ^{1+o} and u((Φ − 1) + f)² − (f − 1)f formed without cancellation, restore it."""
+        p = self.d.phi(kappa)[0] + e
+        idx = np.flatnonzero(np.isfinite(p) & (np.abs(p) < 0.1))
+        if idx.size == 0:
+            return p
+        uu, k, f = u.flat[idx], kappa.flat[idx], 1.0 + e.flat[idx]
+        o = self._o
+        with np.errstate(all="ignore"):
+            for _ in range(2):
+                _, _, (a, b, c, d), _, _ = self._residuals(uu, k, f - 1.0)
+                phi1 = self._phi_minus_one(k)
+                q = phi1 + f
+                r1 = self.s * (f - 1.0) * f - k * (1.0 + phi1) ** (1 + o)
+                r2 = uu * q * q - (f - 1.0) * f
+                det = a * d - b * c
+                dk = (r1 * d - r2 * b) / det
+                df = (a * r2 - c * r1) / det
+                good = np.isfinite(dk) & np.isfinite(df)
+                k, f = np.where(good, k - dk, k), np.where(good, f - df, f)
+            q = self._phi_minus_one(k) + f
+        out = p.copy()
+        out.flat[idx] = np.where(np.isfinite(q), q, p.flat[idx])
+        return out
 
     def _valid(self, u, kappa, e, ok):
         """Converged, and Im(1 + ψ) ≤ 0 where Im u < 0 (Nevanlinna), 1 + ψ > 0 for real u < 1/max supp F."""
@@ -405,7 +449,8 @@ class ResidualBlockS(PsiS):
         u = np.asarray(u, complex)
         kappa, e = self._solve(u)
         with np.errstate(all="ignore"):
-            r1, r2, (a, b, c, d), _, p = self._residuals(u, kappa, e)
+            r1, r2, (a, b, c, d), _, _ = self._residuals(u, kappa, e)
+            p = self._accurate_p(u, kappa, e)
             # d/du of the system: J (κ', e')ᵀ = −(0, p²); then p' = Φ'κ' + e'
             rhs = -p * p
             det = a * d - b * c
