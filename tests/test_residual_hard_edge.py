@@ -15,7 +15,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from rmt_init.theory import ResidualBlockS, jacobian_spectrum
+from rmt_init.theory import ResidualBlockS, jacobian_spectrum, residual_block_law
 
 
 def _block_reference(s: float, u: complex) -> complex:
@@ -106,3 +106,43 @@ def test_hard_edge_density_of_per_block_alpha_product() -> None:
     np.testing.assert_allclose(cold, reference, rtol=1e-10)
     warm = law.pdf(x * (1.0 + 1e-3))  # Newton from the remembered neighbours
     np.testing.assert_allclose(warm, [_product_density_reference(ss, float(v)) for v in x * (1.0 + 1e-3)], rtol=1e-10)
+
+
+def _block_density_reference(s: float, x: float) -> float:
+    """Density of one linear Gaussian block at x from the cubic u f(1 − s + sf)² − f + 1 = 0 (u = 1/x, see
+    :func:`_block_reference`): real coefficients, so inside the support two roots are a conjugate pair and
+    ρ = |Im p|/(πx), p = f(1 − s + sf), G = p/z (30-digit roots)."""
+    with mpmath.workdps(30):
+        s, u = mpmath.mpf(s), 1 / mpmath.mpf(x)
+        roots = mpmath.polyroots([u * s * s, 2 * u * s * (1 - s), u * (1 - s) ** 2 - 1, 1], maxsteps=200, extraprec=60)
+        return float(max(abs(mpmath.im(f * (1 - s + s * f))) for f in roots) / (mpmath.pi * x))
+
+
+def test_single_block_with_alpha_above_one() -> None:
+    """I + αW with α = 1.5 > 1 (s = α²σ_w² = 2.25): −1 lies inside the Brown measure of αW (a disc of radius 1.5),
+    the singular values reach 0 with a positive density, so F has a hard edge at 0 with ρ ~ x^{−1/2}, and as
+    u → −∞ (κ, e) tend to a root of Φ + e = 0 (e → −1/s), not to e = −1. residual_block_law raised "the density does
+    not vanish above the last edge" (the generic w-scan finds no single block's upper edge), and the real branch
+    failed for u < −1e3 (its predictor assumed 1 + ψ ∝ 1/u). Exact moments (Dozier & Silverstein 2007): mean 1 + s,
+    second moment 1 + 4s + 2s² (rational, to 1e−14); density against the closed-form cubic to 1e−10 (both ~1e−14)."""
+    s = 2.25
+    law = residual_block_law(1.5, "linear")
+    assert law.support[0] == 0.0 and law.intervals == ((0.0, law.support[1]),)
+    assert float(law.moment(1)) == pytest.approx(1.0 + s, rel=1e-14)
+    assert float(law.moment(2)) == pytest.approx(1.0 + 4.0 * s + 2.0 * s * s, rel=1e-14)
+    b = law.support[1]
+    x = np.array([1e-10, 1e-5, 1e-2, 1.0, 5.0, 0.999 * b])
+    reference = [_block_density_reference(s, float(v)) for v in x]
+    np.testing.assert_allclose(law.pdf(x), reference, rtol=1e-10)
+    # the edge b: the density vanishes beyond it (the closed form has three real roots there)
+    assert _block_density_reference(s, 1.001 * b) < 1e-12 and law.pdf(1.001 * b) == 0.0
+    # the real branch far out (u < 0): 1 + ψ(u) = ∫ dμ(x)/(1 − ux) ~ |u|^{−1/2}, one of the cubic's real roots
+    block = law.terms[0].factor
+    for u in (-1e3, -1e8):
+        with mpmath.workdps(30):
+            uu, ss = mpmath.mpf(u), mpmath.mpf(s)
+            roots = mpmath.polyroots([uu * ss * ss, 2 * uu * ss * (1 - ss), uu * (1 - ss) ** 2 - 1, 1], maxsteps=200, extraprec=60)
+            ps = [mpmath.re(f * (1 - ss + ss * f)) for f in roots if abs(mpmath.im(f)) < 1e-20]
+        value = block.one_plus_psi(np.array([u + 0j]))[0][0]
+        assert value.imag == 0.0
+        assert min(abs(value.real - float(p)) for p in ps) <= 1e-12 * abs(value.real)

@@ -219,31 +219,34 @@ class ResidualBlockS(PsiS):
         return (self.d._m * kx / (1.0 - kx)).sum(axis=-1)
 
     def _accurate_p(self, u: np.ndarray, kappa: np.ndarray, e: np.ndarray) -> np.ndarray:
-        """1 + ψ = Φ + e to full relative precision where it is small (hard edge: e → −1, Φ → 1, §8.7(d)).
+        """1 + ψ = p = Φ + e to full relative precision where it is small (next to a hard edge at 0, §8.7(d)).
 
-        (κ, e) from the solver are a root to rounding in e, whose ulp near −1 (1.1e−16) is a large part of a small
-        p = Φ + e (relative error ~1e−16/|p|: 5e−14 at 1 + ψ = 2e−3, beyond the block's ``psi_tolerance``, and the
-        free-product Newton then never converges). Two Newton steps in the unknowns (κ, f = 1 + e), with the
-        residuals s(f − 1)f − κΦ^{1+o} and u((Φ − 1) + f)² − (f − 1)f formed without cancellation, restore it."""
+        There p is a difference of O(1) numbers: e → −1, Φ → 1 (s·E d ≤ 1) or e → e∞, Φ → −e∞ (s·E d > 1; linear:
+        e∞ = −1/s), so the solver's (κ, e), a root to rounding, leave p a relative error ~1e−16/|p| (5e−14 at
+        p = 2e−3), beyond the block's ``psi_tolerance``, and the free-product Newton then never converges (it
+        refines every η-step: minutes per point). Two Newton steps in the unknowns (κ, p), with e = p − 1 − (Φ − 1),
+        1 + e = p − (Φ − 1) and Φ − 1 = E[κd/(1 − κd)], form the residuals s e(1 + e) − κΦ^{1+o} and u p² − e(1 + e)
+        without that cancellation."""
         p = self.d.phi(kappa)[0] + e
         idx = np.flatnonzero(np.isfinite(p) & (np.abs(p) < 0.1))
         if idx.size == 0:
             return p
-        uu, k, f = u.flat[idx], kappa.flat[idx], 1.0 + e.flat[idx]
+        uu, k, q = u.flat[idx], kappa.flat[idx], p.flat[idx]
         o = self._o
         with np.errstate(all="ignore"):
             for _ in range(2):
-                _, _, (a, b, c, d), _, _ = self._residuals(uu, k, f - 1.0)
                 phi1 = self._phi_minus_one(k)
-                q = phi1 + f
-                r1 = self.s * (f - 1.0) * f - k * (1.0 + phi1) ** (1 + o)
-                r2 = uu * q * q - (f - 1.0) * f
+                ee, one_e = q - 1.0 - phi1, q - phi1
+                _, _, (a, b, c, d), _, _ = self._residuals(uu, k, ee)
+                dphi = np.where(k != 0, self.d.phi(k)[1] / np.where(k != 0, k, 1.0), self.d.mean)
+                a, c = a - dphi * b, c - dphi * d  # ∂/∂κ at fixed p (e = p − Φ(κ)); ∂/∂p = ∂/∂e
+                r1 = self.s * ee * one_e - k * (1.0 + phi1) ** (1 + o)
+                r2 = uu * q * q - ee * one_e
                 det = a * d - b * c
                 dk = (r1 * d - r2 * b) / det
-                df = (a * r2 - c * r1) / det
-                good = np.isfinite(dk) & np.isfinite(df)
-                k, f = np.where(good, k - dk, k), np.where(good, f - df, f)
-            q = self._phi_minus_one(k) + f
+                dq = (a * r2 - c * r1) / det
+                good = np.isfinite(dk) & np.isfinite(dq)
+                k, q = np.where(good, k - dk, k), np.where(good, q - dq, q)
         out = p.copy()
         out.flat[idx] = np.where(np.isfinite(q), q, p.flat[idx])
         return out
@@ -317,7 +320,18 @@ class ResidualBlockS(PsiS):
                     new_point = np.where(far, start * ratio ** (step / steps), target)
                 else:
                     new_point = np.where(far, top - (top - start) * ratio ** (step / steps), target)
-                if negative and step:
+                if negative and step and self.s * self.d.mean > 1.0:
+                    # s·E d > 1: −1 inside the Brown measure of αDW, a hard edge at 0 with ρ ~ x^{−1/2}; as u → −∞,
+                    # (κ, e) tend to a finite root of Φ(κ) + e = 0 (linear: e → −1/s), 1 + ψ ~ |u|^{−1/2}, so the
+                    # predictor is the tangent d(κ, e)/du = −J⁻¹(0, p²) (§8.7(e))
+                    with np.errstate(all="ignore"):
+                        _, _, (a, b, c, d), _, p = self._residuals(point.astype(complex), k, ee)
+                        det = a * d - b * c
+                        du = new_point - point
+                        dk, de = b * p * p / det * du, -a * p * p / det * du
+                    fine = np.isfinite(dk) & np.isfinite(de)
+                    k, ee = np.where(fine, k + dk, k), np.where(fine, ee + de, ee)
+                elif negative and step:
                     shrink = np.where(far & (np.abs(new_point) * self.xmax > 1.0), point / new_point, 1.0)
                     k, ee = k * shrink, (1.0 + ee) * shrink - 1.0
                 k_new, e_new, ok_new = self._newton(new_point.astype(complex), k, ee, steps=12)
@@ -631,7 +645,7 @@ def residual_depth_parameter(
 # ============================================================================ laws
 def residual_block_law(
     alpha: float, activation: str | Activation = "linear", sigma_w2: float = 1.0, q: float = 1.0, weights: str = "gaussian"
-) -> FreeProductLaw:
+) -> FreeProductLaw:  # a ResidualJacobianLaw (depth 1) for α ≠ 0
     """The law of the squared singular values of one block's Jacobian I + αDW, D = diag φ'(h), h ~ N(0, q),
     W with entry variance σ_w²/N (docs/derivations.md §8.2–8.3). Mean 1 + α²σ_w² E φ'(h)²; linear Gaussian:
     second moment 1 + 4t + 2t², t = α²σ_w²."""
@@ -643,8 +657,22 @@ def residual_block_law(
     act = get_activation(activation)
     if a == 0.0:
         return FreeProductLaw([Term(dirac_s(1.0))], [(1.0, 1.0)], "identity block")
-    factor = ResidualBlockS(_d_squared_factor(act, qv), a * a * sw2, "orthogonal" if weights == "orthogonal" else "gaussian")
-    return FreeProductLaw([Term(factor)], list(factor.atoms), repr(factor))
+    ensemble = "orthogonal" if weights == "orthogonal" else "gaussian"
+    factor = ResidualBlockS(_d_squared_factor(act, qv), a * a * sw2, ensemble)
+    # a ResidualJacobianLaw of depth 1, so that the edges come from the block's κ-curve (block_edges, §8.3): the
+    # generic w-scan of FreeProductLaw finds no sign change of d log χ/dw at a single block's upper edge (the real
+    # inverse of ψ ends there) and raised "the density does not vanish above the last edge"
+    law = ResidualJacobianLaw([Term(factor)], list(factor.atoms), repr(factor))
+    law.depth = 1
+    law.activation = act
+    law.ensemble = ensemble
+    law.sigma_w2 = (sw2,)
+    law.sigma_b2 = 0.0
+    law.q_star = (qv,)
+    law.widths = None
+    law.residual = (a,)
+    law.chi1 = 1.0 + factor.s * factor.d.mean
+    return law
 
 
 def residual_product(
