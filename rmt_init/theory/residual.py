@@ -645,10 +645,11 @@ def residual_depth_parameter(
 # ============================================================================ laws
 def residual_block_law(
     alpha: float, activation: str | Activation = "linear", sigma_w2: float = 1.0, q: float = 1.0, weights: str = "gaussian"
-) -> FreeProductLaw:  # a ResidualJacobianLaw (depth 1) for α ≠ 0
+) -> FreeProductLaw:
     """The law of the squared singular values of one block's Jacobian I + αDW, D = diag φ'(h), h ~ N(0, q),
     W with entry variance σ_w²/N (docs/derivations.md §8.2–8.3). Mean 1 + α²σ_w² E φ'(h)²; linear Gaussian:
-    second moment 1 + 4t + 2t², t = α²σ_w²."""
+    second moment 1 + 4t + 2t², t = α²σ_w². For α ≠ 0 a depth-1 :class:`ResidualJacobianLaw` (edges from the block's
+    κ-curve, §8.3); s = α²σ_w² E φ'(h)² > 1 gives a hard edge at 0 (§8.7(e))."""
     a = check_real("alpha", alpha)
     sw2 = check_real("sigma_w2", sigma_w2, low=0.0, low_inclusive=False)
     qv = check_real("q", q, low=0.0)
