@@ -69,6 +69,7 @@ __all__ = [
 _NEWTON_STEPS = 30
 _RAY_STEPS = 24
 _TOL = 1e-14
+_ROUNDING = 8.0 * np.finfo(float).eps  # Newton's residual at the rounding floor of its unknowns
 
 
 # ============================================================================ the law of D² seen through Φ
@@ -191,7 +192,13 @@ class ResidualBlockS(PsiS):
                 det = a * d - b * c
                 dk = (r1 * d - r2 * b) / det
                 de = (a * r2 - c * r1) / det
+                # what one rounding of each unknown changes the residuals by: near a hard edge (|u| large,
+                # e → −1, 1 + ψ = Φ + e → 0) the terms' own scales n1, n2 fall below it and the test against
+                # them can never pass (a linear block, s = 1/3, at |u| = 600 came back NaN; §8.7(d))
+                m1 = n1 + np.abs(a) * np.abs(kappa) + np.abs(b) * np.abs(e)
+                m2 = n2 + np.abs(c) * np.abs(kappa) + np.abs(d) * np.abs(e)
             small = (np.abs(r1) <= tol * n1 + 1e-300) & (np.abs(r2) <= tol * n2 + 1e-300)
+            small |= (np.abs(r1) <= _ROUNDING * m1) & (np.abs(r2) <= _ROUNDING * m2)
             # or Newton has stalled at rounding level (e → −1 as u → −∞ costs digits in 1 + e)
             stalled = (np.abs(dk) <= 1e-13 * np.abs(kappa)) & (np.abs(de) <= 1e-13 * np.abs(e))
             # (a stall far from a root — κ running off to ∞ where Φ(κ) → P(d = 0) — is not a solution)
@@ -203,6 +210,46 @@ class ResidualBlockS(PsiS):
             kappa = np.where(step_ok, kappa - dk, kappa)
             e = np.where(step_ok, e - de, e)
         return kappa, e, ok & np.isfinite(kappa) & np.isfinite(e)
+
+    def _phi_minus_one(self, kappa: np.ndarray) -> np.ndarray:
+        """Φ(κ) − 1 = E[κd/(1 − κd)] without cancellation for an atomic law of D² (the numerical ones give 1 + ψ)."""
+        if self.d.numerical:
+            return self.d.phi(kappa)[0] - 1.0
+        kx = kappa[..., None] * self.d._x
+        return (self.d._m * kx / (1.0 - kx)).sum(axis=-1)
+
+    def _accurate_p(self, u: np.ndarray, kappa: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """1 + ψ = p = Φ + e to full relative precision where it is small (next to a hard edge at 0, §8.7(d)).
+
+        There p is a difference of O(1) numbers: e → −1, Φ → 1 (s·E d ≤ 1) or e → e∞, Φ → −e∞ (s·E d > 1; linear:
+        e∞ = −1/s), so the solver's (κ, e), a root to rounding, leave p a relative error ~1e−16/|p| (5e−14 at
+        p = 2e−3), beyond the block's ``psi_tolerance``, and the free-product Newton then never converges (it
+        refines every η-step: minutes per point). Two Newton steps in the unknowns (κ, p), with e = p − 1 − (Φ − 1),
+        1 + e = p − (Φ − 1) and Φ − 1 = E[κd/(1 − κd)], form the residuals s e(1 + e) − κΦ^{1+o} and u p² − e(1 + e)
+        without that cancellation."""
+        p = self.d.phi(kappa)[0] + e
+        idx = np.flatnonzero(np.isfinite(p) & (np.abs(p) < 0.1))
+        if idx.size == 0:
+            return p
+        uu, k, q = u.flat[idx], kappa.flat[idx], p.flat[idx]
+        o = self._o
+        with np.errstate(all="ignore"):
+            for _ in range(2):
+                phi1 = self._phi_minus_one(k)
+                ee, one_e = q - 1.0 - phi1, q - phi1
+                _, _, (a, b, c, d), _, _ = self._residuals(uu, k, ee)
+                dphi = np.where(k != 0, self.d.phi(k)[1] / np.where(k != 0, k, 1.0), self.d.mean)
+                a, c = a - dphi * b, c - dphi * d  # ∂/∂κ at fixed p (e = p − Φ(κ)); ∂/∂p = ∂/∂e
+                r1 = self.s * ee * one_e - k * (1.0 + phi1) ** (1 + o)
+                r2 = uu * q * q - ee * one_e
+                det = a * d - b * c
+                dk = (r1 * d - r2 * b) / det
+                dq = (a * r2 - c * r1) / det
+                good = np.isfinite(dk) & np.isfinite(dq)
+                k, q = np.where(good, k - dk, k), np.where(good, q - dq, q)
+        out = p.copy()
+        out.flat[idx] = np.where(np.isfinite(q), q, p.flat[idx])
+        return out
 
     def _valid(self, u, kappa, e, ok):
         """Converged, and Im(1 + ψ) ≤ 0 where Im u < 0 (Nevanlinna), 1 + ψ > 0 for real u < 1/max supp F."""
@@ -273,7 +320,18 @@ class ResidualBlockS(PsiS):
                     new_point = np.where(far, start * ratio ** (step / steps), target)
                 else:
                     new_point = np.where(far, top - (top - start) * ratio ** (step / steps), target)
-                if negative and step:
+                if negative and step and self.s * self.d.mean > 1.0:
+                    # s·E d > 1: −1 inside the Brown measure of αDW, a hard edge at 0 with ρ ~ x^{−1/2}; as u → −∞,
+                    # (κ, e) tend to a finite root of Φ(κ) + e = 0 (linear: e → −1/s), 1 + ψ ~ |u|^{−1/2}, so the
+                    # predictor is the tangent d(κ, e)/du = −J⁻¹(0, p²) (§8.7(e))
+                    with np.errstate(all="ignore"):
+                        _, _, (a, b, c, d), _, p = self._residuals(point.astype(complex), k, ee)
+                        det = a * d - b * c
+                        du = new_point - point
+                        dk, de = b * p * p / det * du, -a * p * p / det * du
+                    fine = np.isfinite(dk) & np.isfinite(de)
+                    k, ee = np.where(fine, k + dk, k), np.where(fine, ee + de, ee)
+                elif negative and step:
                     shrink = np.where(far & (np.abs(new_point) * self.xmax > 1.0), point / new_point, 1.0)
                     k, ee = k * shrink, (1.0 + ee) * shrink - 1.0
                 k_new, e_new, ok_new = self._newton(new_point.astype(complex), k, ee, steps=12)
@@ -405,7 +463,8 @@ class ResidualBlockS(PsiS):
         u = np.asarray(u, complex)
         kappa, e = self._solve(u)
         with np.errstate(all="ignore"):
-            r1, r2, (a, b, c, d), _, p = self._residuals(u, kappa, e)
+            r1, r2, (a, b, c, d), _, _ = self._residuals(u, kappa, e)
+            p = self._accurate_p(u, kappa, e)
             # d/du of the system: J (κ', e')ᵀ = −(0, p²); then p' = Φ'κ' + e'
             rhs = -p * p
             det = a * d - b * c
@@ -589,7 +648,8 @@ def residual_block_law(
 ) -> FreeProductLaw:
     """The law of the squared singular values of one block's Jacobian I + αDW, D = diag φ'(h), h ~ N(0, q),
     W with entry variance σ_w²/N (docs/derivations.md §8.2–8.3). Mean 1 + α²σ_w² E φ'(h)²; linear Gaussian:
-    second moment 1 + 4t + 2t², t = α²σ_w²."""
+    second moment 1 + 4t + 2t², t = α²σ_w². For α ≠ 0 a depth-1 :class:`ResidualJacobianLaw` (edges from the block's
+    κ-curve, §8.3); s = α²σ_w² E φ'(h)² > 1 gives a hard edge at 0 (§8.7(e))."""
     a = check_real("alpha", alpha)
     sw2 = check_real("sigma_w2", sigma_w2, low=0.0, low_inclusive=False)
     qv = check_real("q", q, low=0.0)
@@ -598,8 +658,22 @@ def residual_block_law(
     act = get_activation(activation)
     if a == 0.0:
         return FreeProductLaw([Term(dirac_s(1.0))], [(1.0, 1.0)], "identity block")
-    factor = ResidualBlockS(_d_squared_factor(act, qv), a * a * sw2, "orthogonal" if weights == "orthogonal" else "gaussian")
-    return FreeProductLaw([Term(factor)], list(factor.atoms), repr(factor))
+    ensemble = "orthogonal" if weights == "orthogonal" else "gaussian"
+    factor = ResidualBlockS(_d_squared_factor(act, qv), a * a * sw2, ensemble)
+    # a ResidualJacobianLaw of depth 1, so that the edges come from the block's κ-curve (block_edges, §8.3): the
+    # generic w-scan of FreeProductLaw finds no sign change of d log χ/dw at a single block's upper edge (the real
+    # inverse of ψ ends there) and raised "the density does not vanish above the last edge"
+    law = ResidualJacobianLaw([Term(factor)], list(factor.atoms), repr(factor))
+    law.depth = 1
+    law.activation = act
+    law.ensemble = ensemble
+    law.sigma_w2 = (sw2,)
+    law.sigma_b2 = 0.0
+    law.q_star = (qv,)
+    law.widths = None
+    law.residual = (a,)
+    law.chi1 = 1.0 + factor.s * factor.d.mean
+    return law
 
 
 def residual_product(
