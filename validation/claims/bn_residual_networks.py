@@ -65,7 +65,7 @@ relu 54     367 ± 97 (276.7)  477               1886              1.04e7 (8.26e
   products, ``masked_variance``), the fixed-α m1 against (1 + α²)^L (exact at every N).
 * **KS and top edge (L = 9).** The law's full cdf tables (down to its hard edge at 0) still take minutes for 9
   distinct blocks, so the KS distance uses F(x) = 1 − ∫_x^edge ρ at 40 quantiles of the pooled sample
-  above 10⁻³ of the edge (:func:`tail_cdf`: Gauss–Legendre in ln x between the probes, the density solved with the blocks stacked —
+  above 10⁻⁴ of the edge (:func:`tail_cdf`: Gauss–Legendre in ln x between the probes, the density solved with the blocks stacked —
   ``ResidualBlockS.one_plus_psi_many``). Tolerance: 5 SE (networks the unit) + 1/N (finite N: one eigenvalue's
   mass) + ε·max xρ(x), ε = 2τ_L(1/B + 1/N) (the m1 bias bound read as a relative scale error of the spectrum,
   which moves F by at most ε·max xρ) — relu + 1/N for the outlier (one eigenvalue). Effect: the KS distance to the
@@ -208,7 +208,7 @@ def _autograd_gap(model, x0, jac) -> float:
 
 _GAUSS = np.polynomial.legendre.leggauss(4)
 _KS_PROBES = 40
-_KS_LOW = 1e-3  # KS probes from this fraction of the top edge up
+_KS_LOW = 1e-4  # KS probes from this fraction of the top edge up
 _KS_FLOOR = 1e-9  # probes below this fraction of the top edge take F there (the mass below is reported)
 
 
@@ -245,8 +245,9 @@ def tail_cdf(law, edge: float):
 
 
 def _ks_and_edge(act: str, depth: int, law, wrong, what: str, x: np.ndarray, tau: float, n: int, batch: int,
-                 checks: list, key: dict) -> None:
-    """KS distance of the networks' spectra to the law and (linear) the top edge (module docstring)."""
+                 checks: list, key: dict) -> tuple:
+    """KS distance of the networks' spectra to the law and (linear) the top edge (module docstring); returns the
+    probes, the law's F, the networks' mean empirical F and the wrong law's F there (for the figure)."""
     from .residual_networks import tracy_widom_scale
 
     label = f"{act} L={depth}"
@@ -268,7 +269,9 @@ def _ks_and_edge(act: str, depth: int, law, wrong, what: str, x: np.ndarray, tau
     tol = SAFETY * se + 1.0 / n + shift + outlier
     wrong_edge = float(wrong.support[1])
     wrong_cdf, _ = tail_cdf(wrong, wrong_edge)
-    effect = float(np.max(np.abs(law_f - wrong_cdf(grid))))
+    wrong_f = wrong_cdf(grid)
+    effect = float(np.max(np.abs(law_f - wrong_f)))
+    curves = (grid, law_f, per.mean(0), wrong_f)
     key[f"KS {label}: law F at the lowest probe {grid[0]:.3g}"] = float(cdf(grid)[0])
     note = (f"tolerance 5 SE + 1/N (finite N) + ε·max xρ = {shift:.3g} (ε = 2τ_L(1/B + 1/N) = {eps:.3g}, the m1 "
             f"bias bound as a scale error)" + (" + 1/N (the outlier)" if outlier else "") +
@@ -280,7 +283,7 @@ def _ks_and_edge(act: str, depth: int, law, wrong, what: str, x: np.ndarray, tau
     top, se_top = mean_se(x.max(axis=1))
     if act == "relu":  # λ_max is the outlier's (module docstring), not the edge's
         key[f"top edge {label} (not checked: the relu outlier): λ_max MC / law edge"] = f"{top:.4g}±{se_top:.2g} / {edge:.4g}"
-        return
+        return curves
     sigma = tracy_widom_scale(law, edge, n)
     tol_e, effect_e = SAFETY * se_top + 1.5 * sigma + eps * edge, abs(wrong_edge - edge)
     note_e = (f"tolerance 5 SE + 1.5 σ_N + ε·edge, σ_N = (πCN)^(-2/3) = {sigma:.3g} (the finite-N shift of a "
@@ -290,6 +293,7 @@ def _ks_and_edge(act: str, depth: int, law, wrong, what: str, x: np.ndarray, tau
     else:
         key[f"top edge {label} (not checked: tolerance {tol_e:.3g} ≥ effect {effect_e:.3g}): MC / law"] = (
             f"{top:.4g}±{se_top:.2g} / {edge:.4g}")
+    return curves
 
 
 def _bn_laws(depth: int, act: str):
@@ -364,7 +368,7 @@ def run(size: str, device: str, out_dir: Path) -> dict:
                         f"{m:.5g}±{se:.2g} / {pred:.5g}")
             if depth in cfg["ks_depths"]:
                 t_ks = time.perf_counter()
-                _ks_and_edge(act, depth, law, wrong, what, x, tau, n, batch, checks, key)
+                spectra[("ks", act, depth)] = _ks_and_edge(act, depth, law, wrong, what, x, tau, n, batch, checks, key)
                 key[f"KS/edge {label}: seconds"] = round(time.perf_counter() - t_ks, 1)
             key[f"{label}: τ_L, mean 1/s² over units / α_l² (first, middle, last block)"] = (
                 f"{tau:.4f}, " + ", ".join(f"{r:.3f}" for r in (res['inv_s2'].mean(0) / alphas**2)[[0, depth // 2, -1]]))
@@ -488,6 +492,17 @@ def _finish(size: str, device: str, out_dir: Path, cfg: dict, checks: list, key:
             g = np.linspace(hi / 60, hi, 30)
             ax.plot(g, law.pdf(g), "C0-", lw=1.5, label="jacobian_spectrum(residual=bn_residual_alphas)")
         ax.set_yscale("log")
+        if ("ks", act, shallow) in spectra:  # the KS comparison: cumulative distributions on a second axis
+            grid, law_f, mc_f, wrong_f = spectra[("ks", act, shallow)]
+            sel = grid <= hi
+            grid, law_f, mc_f, wrong_f = grid[sel], law_f[sel], mc_f[sel], wrong_f[sel]
+            twin = ax.twinx()
+            twin.step(grid, mc_f, "k-", where="post", lw=1, label="torch nets: mean empirical cdf")
+            twin.plot(grid, law_f, "C0.-", ms=3, lw=1, label="law cdf (tail quadrature)")
+            twin.plot(grid, wrong_f, "C3:", lw=1, label="wrong law's cdf (the KS effect)")
+            twin.set_ylim(0.0, 1.02)
+            twin.set_ylabel("cumulative distribution", fontsize=9)
+            twin.legend(fontsize=7, loc="center right")
         ax.set_title(f"BN-residual {act}, L = {shallow}, B = {cfg['batch']}", fontsize=10)
         ax.set_xlabel(r"$\lambda$", fontsize=9)
         ax.set_ylabel("density (log scale)", fontsize=9)
