@@ -65,8 +65,8 @@ relu 54     367 ± 97 (276.7)  477               1886              1.04e7 (8.26e
   products, ``masked_variance``), the fixed-α m1 against (1 + α²)^L (exact at every N).
 * **KS and top edge (L = 9).** The law's full cdf tables (down to its hard edge at 0) still take minutes for 9
   distinct blocks, so the KS distance uses F(x) = 1 − ∫_x^edge ρ at 40 quantiles of the pooled sample
-  above 10⁻⁴ of the edge (:func:`tail_cdf`: Gauss–Legendre in ln x between the probes, the density solved with the blocks stacked —
-  ``ResidualBlockS.one_plus_psi_many``). Tolerance: 5 SE (networks the unit) + 1/N (finite N: one eigenvalue's
+  above 10⁻⁴ of the edge (:func:`tail_cdf`: Gauss–Legendre in ln x between the probes, the density solved with
+  the blocks stacked — ``ResidualBlockS.one_plus_psi_many``). Tolerance: 5 SE (networks the unit) + 1/N (finite N: one eigenvalue's
   mass) + ε·max xρ(x), ε = 2τ_L(1/B + 1/N) (the m1 bias bound read as a relative scale error of the spectrum,
   which moves F by at most ε·max xρ) — relu + 1/N for the outlier (one eigenvalue). Effect: the KS distance to the
   wrong law above. Top edge (linear): E λ_max against the law's edge, 5 SE + 1.5 σ_N + ε·edge, σ_N = (πCN)^(−2/3)
