@@ -9,7 +9,7 @@ cdf there (the cdf tables), the ratio old/new and the largest relative differenc
 
 (from the repository root; PYTHONPATH=. so that this checkout's rmt_init is timed). Measured (one core shared
 with other jobs, so the ratio is the number to read): BN-ResNet relu, 9 blocks: support 6.56 → 2.62 s (2.5x),
-pdf at 6 points 15.4 → 3.5 s (4.4x); linear, 9 blocks: support 6.27 → 2.18 s (2.9x), pdf 115 → 71 s (1.6x: the
+pdf at 7 points 15.4 → 3.5 s (4.4x); linear, 9 blocks: support 6.27 → 2.18 s (2.9x), pdf 115 → 71 s (1.6x: the
 points next to the hard edge at 0 spend their time in FreeProductLaw's refined continuation steps, per point
 and not per block); relu, 27 blocks: support 7.30 → 1.43 s (5.1x), pdf 18.6 → 1.9 s (9.7x); values identical
 (relative difference 0). The cdf tables (``--tables``) still take many
