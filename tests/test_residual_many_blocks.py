@@ -41,3 +41,56 @@ def test_linear_per_block_alpha_exact_moments() -> None:
     assert math.isclose(float(law.moment(1, method="exact")), mean, rel_tol=1e-14)
     second = mean**2 * (1.0 + sum((b - a * a) / (a * a) for a, b in zip(m1, m2)))
     assert math.isclose(float(law.moment(2, method="exact")), second, rel_tol=1e-14)
+
+
+def _blocks(s_values, act="relu"):
+    factor = _d_squared_factor(get_activation(act), 1.0) if act != "linear" else None
+    return [ResidualBlockS(factor, s) for s in s_values]
+
+
+def test_stacked_blocks_equal_one_block_at_a_time() -> None:
+    # ResidualBlockS.one_plus_psi_many solves blocks sharing their law of D² as one array; the reference is each
+    # block's own one_plus_psi on a twin block with the same history of calls. The solver is pointwise, so the
+    # values must agree to rounding (they are identical in practice); the points cover every stage of the solve:
+    # complex u (continuation, then warm starts from the previous call and from memory), real u below the cut
+    # (the real branch), u near 0, and a non-finite u (NaN out)
+    s_values = [1.4, 0.7, 0.45, 0.3]
+    stacked, single = _blocks(s_values), _blocks(s_values)
+    base = np.array([0.05 - 0.2j, -0.3 - 0.1j, 0.2 - 0.05j, 1.5 - 0.4j, -2.0 - 1.0j, 1e-4 - 1e-5j, -0.5 + 0j, 0.01 + 0j,
+                     complex(np.nan, 0.0)])
+    for step, scale in enumerate([1.0, 1.01, 1.03, 0.8, 1.2, 3.0]):
+        # different points per block, and a different shape on the last call
+        us = [base * scale * (1.0 + 0.05 * j) for j in range(len(s_values))]
+        if step == 5:
+            us = [u[:5].reshape(5, 1) for u in us]
+        many = ResidualBlockS.one_plus_psi_many(stacked, us)
+        for block, u, (p, slope) in zip(single, us, many):
+            p_ref, slope_ref = block.one_plus_psi(u)
+            assert p.shape == u.shape and slope.shape == u.shape
+            np.testing.assert_array_equal(np.isnan(p), np.isnan(p_ref))
+            finite = np.isfinite(p_ref)
+            assert finite.sum() >= u.size - 1  # only the NaN input fails
+            np.testing.assert_allclose(p[finite], p_ref[finite], rtol=1e-13, atol=0)
+            np.testing.assert_allclose(slope[finite], slope_ref[finite], rtol=1e-13, atol=0)
+
+
+def test_bn_residual_law_stacked_equals_old_path() -> None:
+    # the BN-ResNet relu law (per-block α_l of De & Smith 2020, docs/derivations.md §10) at 3 blocks: support and
+    # density with the blocks stacked and one at a time, each on a fresh law, agree to 1e-10 relative
+    from rmt_init.theory.residual_bn import bn_residual_alphas
+
+    alphas = bn_residual_alphas(3, "relu", q0=1.0, sigma_w2=2.0)
+    results = []
+    previous = ResidualBlockS.stacked
+    try:
+        for flag in (False, True):
+            ResidualBlockS.stacked = flag
+            law = jacobian_spectrum(3, "relu", residual=alphas, weights="gaussian", sigma_w2=2.0, sigma_b2=0.0)
+            x = np.array([1e-3, 0.3, 1.0, 3.0]) * law.mean()
+            results.append((np.array(law.support), law.pdf(x)))
+    finally:
+        ResidualBlockS.stacked = previous
+    (support_old, pdf_old), (support_new, pdf_new) = results
+    np.testing.assert_allclose(support_new, support_old, rtol=1e-10)
+    assert np.all(pdf_old > 0)
+    np.testing.assert_allclose(pdf_new, pdf_old, rtol=1e-10)

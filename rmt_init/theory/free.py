@@ -1243,10 +1243,8 @@ class FreeProductLaw(SpectralLaw):
             value += term.power * v
             slope += term.power * d
         extras = []
-        for term, tau in zip(self.numerical, taus):
+        for term, tau, (one_plus_psi, u_dpsi) in zip(self.numerical, taus, _numerical_psi(self.numerical, taus)):
             s = float(term.scale)
-            u = np.exp(tau)
-            one_plus_psi, u_dpsi = term.factor.one_plus_psi(u)
             one_plus_sw = one_plus_w if s == 1.0 else 1.0 + s * w
             log_one_plus_sw = t if s == 1.0 else np.log1p(s * w)
             value += term.power * (tau + log_one_plus_sw - np.log(s * w))
@@ -1745,6 +1743,24 @@ class FreeProductLaw(SpectralLaw):
     def var(self) -> float:
         m1, m2 = self._exact_moments(2)
         return float(m2 - m1 * m1)
+
+
+def _numerical_psi(terms: Sequence[Term], taus: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(1 + ψ_j(u_j), u_j ψ_j'(u_j)) of the numerical factors at u_j = e^{τ_j}; factors whose class solves several
+    at once (a classmethod ``one_plus_psi_many(factors, us)``, e.g. residual blocks) are handed over together."""
+    us = [np.exp(tau) for tau in taus]
+    out: list[Any] = [None] * len(us)
+    groups: dict[Any, list[int]] = {}
+    for j, term in enumerate(terms):
+        many = getattr(type(term.factor), "one_plus_psi_many", None)
+        if many is None:
+            out[j] = term.factor.one_plus_psi(us[j])
+        else:
+            groups.setdefault(many, []).append(j)
+    for many, members in groups.items():
+        for j, result in zip(members, many([terms[j].factor for j in members], [us[j] for j in members])):
+            out[j] = result
+    return out
 
 
 def _log_of_positive(value: Any) -> float:

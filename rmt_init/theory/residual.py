@@ -475,6 +475,35 @@ class ResidualBlockS(PsiS):
             slope = u * (dphi * dk + de)
         return p, slope
 
+    # ------------------------------------------------------------------ many blocks at once (issue 13)
+    #: :meth:`one_plus_psi_many` stacks the blocks that share their law of D² and ensemble (False: one block at a
+    #: time — the reference path of the tests and of benchmarks/bench_residual_many_blocks.py)
+    stacked = True
+
+    @classmethod
+    def one_plus_psi_many(cls, blocks: Sequence[ResidualBlockS], us: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """[:meth:`one_plus_psi` of ``blocks[j]`` at ``us[j]``] for the factors of one free product (called by
+        :meth:`FreeProductLaw._log_chi`). Blocks with the same law of D², ensemble and tolerance (the per-block α of
+        a BN-ResNet, docs/derivations.md §10) are solved together: each Newton run, continuation ray and residual
+        of :meth:`_solve` is one array operation over all their points, s = α²σ_w² and max supp F varying per
+        point. Every point follows the same arithmetic as in its own block's :meth:`one_plus_psi` (the solver is
+        pointwise; points done early only repeat their last iterate), so the values are the same; the per-block
+        state (warm starts, memory of solved points) is kept and updated per block as there."""
+        out: list[Any] = [None] * len(blocks)
+        groups: dict[tuple[int, int, float], list[int]] = {}
+        for j, block in enumerate(blocks):
+            if cls.stacked and isinstance(block, ResidualBlockS):
+                groups.setdefault((id(block.d.factor), block._o, block.psi_tolerance), []).append(j)
+            else:
+                out[j] = block.one_plus_psi(us[j])
+        for members in groups.values():
+            if len(members) == 1:
+                out[members[0]] = blocks[members[0]].one_plus_psi(us[members[0]])
+                continue
+            for j, result in zip(members, _stacked_one_plus_psi([blocks[j] for j in members], [us[j] for j in members])):
+                out[j] = result
+        return out
+
     # ------------------------------------------------------------------ the upper edge of F
     def _real_curve(self, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """On the real branch, κ ∈ (0, 1/max d): (1/χ_F = s p²/(κΦ^{1+o}), p = Φ + e)."""
@@ -495,6 +524,127 @@ class ResidualBlockS(PsiS):
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
         res = minimize_scalar(lambda k: float(self._real_curve(np.array([k]))[0][0]), bounds=(lo, hi), method="bounded", options={"xatol": 1e-15 * top})
         return float(min(res.fun, values[i]))
+
+
+def _stack_view(blocks: Sequence[ResidualBlockS], counts: Sequence[int]) -> ResidualBlockS:
+    """A block whose s and max supp F are arrays (block j's values repeated ``counts[j]`` times), for the solver's
+    pointwise methods (:meth:`ResidualBlockS._residuals`, ``_newton``, ``_valid``, ``_continue``) on stacked points."""
+    view = object.__new__(ResidualBlockS)
+    first = blocks[0]
+    view.d, view._o, view.psi_tolerance, view.ensemble = first.d, first._o, first.psi_tolerance, first.ensemble
+    view.s = np.repeat(np.array([b.s for b in blocks]), counts)
+    view.xmax = np.repeat(np.array([b.xmax for b in blocks]), counts)
+    view.atoms, view.name = first.atoms, "stacked residual blocks"
+    return view
+
+
+def _stacked_newton_valid(blocks, pieces, steps):
+    """Newton (``steps``) then the validity test for the points ``pieces[j] = (u, κ₀, e₀)`` of block j, all blocks in
+    one array; returns [(κ, e, valid)] per block."""
+    counts = [p[0].size for p in pieces]
+    if sum(counts) == 0:
+        return [(p[0], p[0], np.zeros(0, bool)) for p in pieces]
+    view = _stack_view(blocks, counts)
+    u, k0, e0 = (np.concatenate([p[i] for p in pieces]) for i in range(3))
+    k1, e1, ok = view._newton(u, k0, e0, steps=steps)
+    ok = view._valid(u, k1, e1, ok)
+    cut = np.cumsum(counts)[:-1]
+    return list(zip(np.split(k1, cut), np.split(e1, cut), np.split(ok, cut)))
+
+
+def _stacked_one_plus_psi(blocks: Sequence[ResidualBlockS], us: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:meth:`ResidualBlockS.one_plus_psi` of each block (one law of D², ensemble and tolerance) at its u, the
+    stages of :meth:`ResidualBlockS._solve` run once over the points of all blocks (see
+    :meth:`ResidualBlockS.one_plus_psi_many`)."""
+    n = len(blocks)
+    us = [np.asarray(u, complex) for u in us]
+    kappas = [np.full(u.shape, np.nan + 0j) for u in us]
+    es = [np.full(u.shape, np.nan + 0j) for u in us]
+    dones, reals, sources = [], [], []
+    for block, u in zip(blocks, us):
+        done = ~np.isfinite(u)
+        real = ~done & (u.imag == 0) & (u.real < 1.0 / block.xmax)
+        dones.append(done | real)
+        reals.append(real)
+        sources.append((block._warm, block._memory()))
+    # warm starts: the previous call's solution at the same index, then the nearest remembered point
+    for stage in range(2):
+        pieces, targets = [], []
+        for j, (block, u) in enumerate(zip(blocks, us)):
+            source, done = sources[j][stage], dones[j]
+            empty = (np.zeros(0, complex),) * 3
+            if source is None or done.all():
+                pieces.append(empty)
+                targets.append(None)
+                continue
+            u0, k0, e0, tree = source
+            todo = np.flatnonzero(~done)
+            if tree is None:
+                nearest = todo if u0.shape == u.shape else None
+            else:
+                nearest = tree.query(np.column_stack([u.flat[todo].real, u.flat[todo].imag]))[1]
+            if nearest is None:
+                pieces.append(empty)
+                targets.append(None)
+                continue
+            u0, k0, e0 = u0.ravel()[nearest], k0.ravel()[nearest], e0.ravel()[nearest]
+            ut = u.flat[todo]
+            near = np.isfinite(k0) & (np.abs(ut - u0) <= 0.25 * np.abs(ut) + 1e-300)
+            pieces.append((ut[near], k0[near], e0[near]))
+            targets.append((todo, near))
+        if not any(p[0].size for p in pieces):
+            continue
+        for j, (k1, e1, ok) in enumerate(_stacked_newton_valid(blocks, pieces, 12)):
+            if targets[j] is None or not ok.size:
+                continue
+            todo, near = targets[j]
+            idx = todo[np.flatnonzero(near)[ok]]
+            kappas[j].flat[idx], es[j].flat[idx] = k1[ok], e1[ok]
+            dones[j].flat[idx] = True
+    for j, block in enumerate(blocks):
+        if reals[j].any():
+            k1, e1 = block._solve_real(us[j][reals[j]].real)
+            kappas[j][reals[j]], es[j][reals[j]] = k1, e1
+    # near u = 0: Newton from κ ≈ su, e ≈ u
+    smalls = [~dones[j] & (np.abs(us[j]) * blocks[j].xmax < 0.05) for j in range(n)]
+    pieces = [(us[j][smalls[j]], blocks[j].s * us[j][smalls[j]], us[j][smalls[j]]) for j in range(n)]
+    if any(p[0].size for p in pieces):
+        for j, (k1, e1, ok) in enumerate(_stacked_newton_valid(blocks, pieces, 12)):
+            idx = np.flatnonzero(smalls[j])[ok]
+            kappas[j].flat[idx], es[j].flat[idx] = k1[ok], e1[ok]
+            dones[j].flat[idx] = True
+    # the rest: the continuation along the ray of ResidualBlockS._continue
+    rest = [np.flatnonzero(~dones[j]) for j in range(n)]
+    counts = [r.size for r in rest]
+    if sum(counts):
+        view = _stack_view(blocks, counts)
+        u = np.concatenate([us[j].ravel()[rest[j]] for j in range(n)])
+        k1, e1, ok = view._continue(u)
+        ok = view._valid(u, k1, e1, ok)
+        cut = np.cumsum(counts)[:-1]
+        for j, k, e, good in zip(range(n), np.split(k1, cut), np.split(e1, cut), np.split(ok, cut)):
+            kappas[j].flat[rest[j]] = np.where(good, k, np.nan)
+            es[j].flat[rest[j]] = np.where(good, e, np.nan)
+    for block, u, kappa, e in zip(blocks, us, kappas, es):
+        keep = np.isfinite(kappa) & np.isfinite(e) & np.isfinite(u)
+        if keep.all():
+            block._warm = (u.copy(), kappa.copy(), e.copy(), None)
+        block._remember(u[keep], kappa[keep], e[keep])
+    # (1 + ψ, uψ') as in one_plus_psi, over all points at once
+    counts = [u.size for u in us]
+    view = _stack_view(blocks, counts)
+    u, kappa, e = (np.concatenate([a.ravel() for a in arrays]) for arrays in (us, kappas, es))
+    with np.errstate(all="ignore"):
+        r1, r2, (a, b, c, d), _, p = view._residuals(u, kappa, e)
+        rhs = -p * p
+        det = a * d - b * c
+        dk = -b * rhs / det
+        de = a * rhs / det
+        phi, k_dphi = view.d.phi(kappa)
+        dphi = np.where(kappa != 0, k_dphi / np.where(kappa != 0, kappa, 1.0), view.d.mean)
+        slope = u * (dphi * dk + de)
+    cut = np.cumsum(counts)[:-1]
+    return [(pj.reshape(uj.shape), sj.reshape(uj.shape)) for pj, sj, uj in zip(np.split(p, cut), np.split(slope, cut), us)]
 
 
 def _compose(a: Sequence[Any], b: Sequence[Any], n: int) -> list[Any]:
