@@ -635,7 +635,9 @@ def _stacked_one_plus_psi(blocks: Sequence[ResidualBlockS], us: Sequence[np.ndar
     view = _stack_view(blocks, counts)
     u, kappa, e = (np.concatenate([a.ravel() for a in arrays]) for arrays in (us, kappas, es))
     with np.errstate(all="ignore"):
-        r1, r2, (a, b, c, d), _, p = view._residuals(u, kappa, e)
+        r1, r2, (a, b, c, d), _, _ = view._residuals(u, kappa, e)
+        # 1 + ψ without cancellation next to a hard edge, per block (its s is a scalar there), as in one_plus_psi
+        p = np.concatenate([blk._accurate_p(uj.ravel(), kj.ravel(), ej.ravel()) for blk, uj, kj, ej in zip(blocks, us, kappas, es)])
         rhs = -p * p
         det = a * d - b * c
         dk = -b * rhs / det
