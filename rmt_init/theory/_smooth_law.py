@@ -196,7 +196,70 @@ def _panel_nodes(
     return z, w
 
 
+#: how the Jacobi matrix of a discrete measure is computed: "stieltjes" (:func:`_stieltjes`, checked, with
+#: :func:`_lanczos_reorthogonalised` as fallback) or "lanczos" (the reference: always the reorthogonalised Lanczos)
+JACOBI_METHOD = "stieltjes"
+
+
 def _lanczos(t: np.ndarray, w: np.ndarray, n: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """Mass and Jacobi matrix (α, β) of the discrete measure Σ w_i δ_{t_i} (n × n leading block).
+
+    The discretised Stieltjes procedure (:func:`_stieltjes`, O(nM) for M atoms) where its Gauss rule passes an
+    exactness check, else Lanczos with full reorthogonalisation (:func:`_lanczos_reorthogonalised`, O(n²M):
+    0.1–0.3 s per rule of 128 nodes on ~2·10⁴ atoms, one such per layer law — the cost of deep residual laws,
+    whose every block has its own law of d)."""
+    if JACOBI_METHOD == "stieltjes":
+        result = _stieltjes(t, w, n)
+        if result is not None:
+            return result
+    return _lanczos_reorthogonalised(t, w, n)
+
+
+#: the orthonormal polynomials of the Stieltjes recurrence, at the atoms, must stay orthonormal to this (max |G − I|
+#: of their Gram matrix); measured on the rules of tanh, erf, sigmoid, selu and gelu laws: ≤ 3e−14
+_STIELTJES_ORTHOGONALITY = 1e-12
+
+
+def _stieltjes(t: np.ndarray, w: np.ndarray, n: int) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """Mass and (α, β) by the discretised Stieltjes procedure (Gautschi 1982, "On generating orthogonal
+    polynomials", SIAM J. Sci. Stat. Comput. 3, §2.2; Gautschi 2004, §2.2.3.1): with orthonormal p_k evaluated at the
+    atoms, α_k = Σ w t p_k², β_k p_{k+1} = (t − α_k) p_k − β_{k−1} p_{k−1}. It is the Lanczos recurrence without
+    reorthogonalisation, so it loses orthogonality once Ritz values converge to atoms (n not ≪ M, atoms isolated
+    at the ends: the Jacobi matrix then has ghost copies of them — Paige 1976, Parlett 1980 §13). Checked after the
+    fact in one matrix product: the Gram matrix Σ_i w_i p_j(t_i) p_k(t_i) of the n polynomials must be the identity
+    to ``_STIELTJES_ORTHOGONALITY``, else None (the caller then reorthogonalises). The recurrence is O(nM) and the
+    check one (n × M)·(M × n) product, against the reorthogonalised Lanczos's 2n passes over the growing basis
+    (O(n²M) memory-bound): 4–10× less time on the rules of the smooth activations, α, β equal to ≤ 5e−14·(max t −
+    min t)."""
+    mass = float(w.sum())
+    n = min(n, t.size)
+    if n < 2 or not mass > 0:
+        return None
+    alpha = np.zeros(n)
+    beta = np.zeros(n - 1)
+    basis = np.empty((n, t.size))
+    basis[0] = 1.0 / math.sqrt(mass)
+    for k in range(n):
+        current = basis[k]
+        alpha[k] = float(np.dot(w * current, t * current))
+        if k + 1 == n:
+            break
+        following = (t - alpha[k]) * current
+        if k:
+            following -= beta[k - 1] * basis[k - 1]
+        norm = math.sqrt(float(np.dot(w * following, following)))
+        if not norm > 1e-14 * max(float(np.abs(t).max()), 1e-300):
+            return None  # the measure has (numerically) fewer than n atoms: the reorthogonalised path truncates
+        beta[k] = norm
+        basis[k + 1] = following / norm
+    gram = (basis * w) @ basis.T
+    np.fill_diagonal(gram, np.diagonal(gram) - 1.0)
+    if not float(np.abs(gram).max()) <= _STIELTJES_ORTHOGONALITY:
+        return None
+    return mass, alpha, beta
+
+
+def _lanczos_reorthogonalised(t: np.ndarray, w: np.ndarray, n: int) -> tuple[float, np.ndarray, np.ndarray]:
     """Mass and Jacobi matrix (α, β) of the discrete measure Σ w_i δ_{t_i}: Lanczos on diag t from √w,
     with full reorthogonalisation."""
     mass = float(w.sum())
