@@ -880,6 +880,8 @@ def block_edges(factor: ResidualBlockS, power: int = 1) -> list[float]:
     top = 1.0 / factor.d.dmax
     segments = [-np.geomspace(1e6 * top, 1e-8 * top, 1500), top * np.geomspace(1e-8, 1.0 - 1e-12, 1500)]
     segments[1] = np.unique(np.concatenate([segments[1], top * (1.0 - np.geomspace(0.5, 1e-12, 600))]))
+    if _lower_branch(factor) == "outer":
+        return _outer_block_edges(factor, power, segments[1])
     beyond = []
     if not factor.d.numerical and power == 1:
         # an atomic law of D² (ReLU: δ₀/2 + δ₁/2) keeps Φ real beyond its poles κ = 1/d: the branch there gives the
@@ -893,6 +895,8 @@ def block_edges(factor: ResidualBlockS, power: int = 1) -> list[float]:
             else:
                 beyond.append(lo + (hi - lo) * np.geomspace(1e-12, 1.0 - 1e-12, 1500))
     principal = _curve_extrema(factor, power, segments)
+    if factor._o == 1 and _lower_branch(factor) == "inner" and not factor.d.numerical and factor.d.mass_at_zero == 0.0:
+        principal = _merge_pole_limits(factor, power, principal, "inner")
     if not beyond or not principal:
         return sorted(principal)
     # z → 1 as κ → ∞ along that branch, leaving rounding-level extrema within ~1e−13 of 1; the true edge c of the
@@ -902,11 +906,38 @@ def block_edges(factor: ResidualBlockS, power: int = 1) -> list[float]:
     return sorted(principal + extra)
 
 
-def _curve_extrema(factor: ResidualBlockS, power: int, segments: list[np.ndarray]) -> list[float]:
-    """The positive local extrema of z(κ) on the grids ``segments`` (both roots e), refined (see :func:`block_edges`)."""
+def _outer_block_edges(factor: ResidualBlockS, power: int, inner: np.ndarray) -> list[float]:
+    """:func:`block_edges` for orthogonal W with s > E[1/d] (docs/derivations.md §8.8): the upper edge on the root
+    through e = 0 for 0 < κ < 1/max d, the lower edge on the same root beyond the last pole of Φ, κ > 1/min d (for
+    κ < 0 the roots carry u < 0, not the lower edge: linear, s = 2.25, power 3 gave a spurious 0.0740 there, the edge
+    being 0.130072). One block (power 1) has its edges at the poles (arcsine-like, z monotone up to them): the limits
+    (√(s a) ∓ 1)² of :func:`_pole_limit` are added, and candidates within 1e−9 of each other (rounding-level
+    extrema where z is flat next to a pole) are merged, a pole limit taking precedence."""
+    low = 1.0 / min(a for a, m in factor.d.atoms if m > 0.0)
+    beyond = np.unique(np.concatenate([low * np.geomspace(1.0 + 1e-12, 1e12, 1500), low * (1.0 + np.geomspace(1e-12, 0.5, 600))]))
+    found = _curve_extrema(factor, power, [inner, beyond], signs=(1.0,))
+    return _merge_pole_limits(factor, power, found, "outer")
+
+
+def _merge_pole_limits(factor: ResidualBlockS, power: int, found: list[float], lower: str) -> list[float]:
+    """One orthogonal block (power 1) with d > 0: ``found`` with the pole limits of :func:`_pole_limit` added and
+    candidates within 1e−9 of each other merged, a pole limit taking precedence (z is flat to rounding next to the
+    poles, and the scan returned ~400 such extrema for a linear block)."""
+    if power != 1:
+        return sorted(found)
+    out: list[float] = []
+    for v in sorted([_pole_limit(factor, lower), _pole_limit(factor, "upper")]) + sorted(found):
+        if v > 0.0 and not any(abs(v - u) <= 1e-9 * u for u in out):
+            out.append(v)
+    return sorted(out)
+
+
+def _curve_extrema(factor: ResidualBlockS, power: int, segments: list[np.ndarray], signs: tuple[float, ...] = (1.0, -1.0)) -> list[float]:
+    """The positive local extrema of z(κ) on the grids ``segments`` (the roots e in ``signs``), refined (see
+    :func:`block_edges`)."""
     edges = []
     for grid in segments:
-        for sign in (1.0, -1.0):
+        for sign in signs:
             z = _block_curve(factor, power, grid, sign)
             for i in range(1, len(grid) - 1):
                 z0, z1, z2 = z[i - 1], z[i], z[i + 1]
