@@ -202,3 +202,39 @@ def test_two_block_law_protocol_near_zero(two_block_law) -> None:
     assert m1 == pytest.approx((1 + 1.2**2) * (1 + 1.5**2), rel=1e-8)
     assert m1 == pytest.approx(law.mean(), rel=1e-8)
     assert m2 == pytest.approx(law.var() + law.mean() ** 2, rel=1e-8)
+
+
+def test_two_atom_law_of_d_against_montecarlo() -> None:
+    """Leaky ReLU with slope 1/2: d = φ'² ∈ {1/4, 1} (half each), α = 2: s E d = 2.5 > 1 and s = 4 > E[1/d] = 2.5, so the
+    lower edge is on the outer branch (κ > 1/min d = 4). One block: product_edges and block_edges (two algorithms) agree
+    to 1e−12, and its edges are interior (not the pole limits (√(s a) ∓ 1)² = 0, 9: measured 0.0246728, 8.60024). Depth
+    2 against Monte Carlo of (I + 2D₂Q₂)(I + 2D₁Q₁) with independent random masks D_l (the mean-field model: D_l free
+    from Q_l), N = 600, 6 nets, the Tracy–Widom tolerance of :func:`test_two_blocks_against_montecarlo` (measured at
+    N = 1000: λ_min 0.0092–0.0099, λ_max 50.37–50.71 against 0.0088097, 50.6275)."""
+    act = get_activation("leaky_relu", negative_slope=0.5)
+    factor = ResidualBlockS(_d_squared_factor(act, 1.0), 4.0, "orthogonal")
+    one = product_edges([(factor, 1)])
+    edges = block_edges(factor, 1)
+    assert len(edges) == 2 and edges[0] == pytest.approx(one[0], rel=1e-12) and edges[1] == pytest.approx(one[1], rel=1e-12)
+    assert 0.01 < one[0] < 0.05 and 8.0 < one[1] < 8.9
+    law = jacobian_spectrum(2, act, residual=2.0, weights="orthogonal")
+    a, b = law.support
+    two = block_edges(factor, 2)
+    assert two[0] == pytest.approx(a, rel=1e-12) and two[-1] == pytest.approx(b, rel=1e-12)
+    n, trials = 600, 6
+    offsets = 1e-3 * np.array([a, b])
+    c = law.pdf(np.array([a, b]) + np.array([1.0, -1.0]) * offsets) / np.sqrt(offsets)
+    sigma = (math.pi * c * n) ** (-2.0 / 3.0)
+    rng = np.random.default_rng(7)
+    slopes = np.repeat([0.5, 1.0], n // 2)
+    lo, hi = [], []
+    for _ in range(trials):
+        j = np.eye(n)
+        for _ in range(2):
+            j = (np.eye(n) + 2.0 * rng.permutation(slopes)[:, None] * _haar(rng, n)) @ j
+        ev = np.linalg.eigvalsh(j @ j.T)
+        lo.append(ev[0])
+        hi.append(ev[-1])
+    tol = 4.0 * 1.27 * sigma / math.sqrt(trials) + sigma
+    assert abs(np.mean(lo) - (a + 1.21 * sigma[0])) <= tol[0]
+    assert abs(np.mean(hi) - (b - 1.21 * sigma[1])) <= tol[1]

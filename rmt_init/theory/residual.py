@@ -42,6 +42,7 @@ from .._validate import check_int, check_real
 from . import _series
 from .activations import Activation, derivative_moments, gaussian_expectation, get_activation
 from .free import (
+    DiscreteS,
     FreeProductLaw,
     PsiS,
     RationalS,
@@ -913,20 +914,23 @@ def _outer_block_edges(factor: ResidualBlockS, power: int, inner: np.ndarray) ->
     being 0.130072). One block (power 1) has its edges at the poles (arcsine-like, z monotone up to them): the limits
     (√(s a) ∓ 1)² of :func:`_pole_limit` are added, and candidates within 1e−9 of each other (rounding-level
     extrema where z is flat next to a pole) are merged, a pole limit taking precedence."""
-    low = 1.0 / min(a for a, m in factor.d.atoms if m > 0.0)
+    low = 1.0 / _d_min(factor)
     beyond = np.unique(np.concatenate([low * np.geomspace(1.0 + 1e-12, 1e12, 1500), low * (1.0 + np.geomspace(1e-12, 0.5, 600))]))
     found = _curve_extrema(factor, power, [inner, beyond], signs=(1.0,))
     return _merge_pole_limits(factor, power, found, "outer")
 
 
 def _merge_pole_limits(factor: ResidualBlockS, power: int, found: list[float], lower: str) -> list[float]:
-    """One orthogonal block (power 1) with d > 0: ``found`` with the pole limits of :func:`_pole_limit` added and
-    candidates within 1e−9 of each other merged, a pole limit taking precedence (z is flat to rounding next to the
-    poles, and the scan returned ~400 such extrema for a linear block)."""
+    """One orthogonal block (power 1) with d > 0: ``found`` with the pole limits of :func:`_pole_limit` that are edges
+    (where :func:`product_edges` finds z monotone up to the pole: linear blocks; a two-atom law's edges are interior)
+    added, and candidates within 1e−9 of each other merged, a pole limit taking precedence (z is flat to rounding next
+    to the poles, and the scan returned ~400 such extrema for a linear block)."""
     if power != 1:
         return sorted(found)
+    limits = [_pole_limit(factor, lower), _pole_limit(factor, "upper")]
+    limits = [v for v in product_edges([(factor, 1)]) if v is not None and v in limits]
     out: list[float] = []
-    for v in sorted([_pole_limit(factor, lower), _pole_limit(factor, "upper")]) + sorted(found):
+    for v in sorted(limits) + sorted(found):
         if v > 0.0 and not any(abs(v - u) <= 1e-9 * u for u in out):
             out.append(v)
     return sorted(out)
@@ -958,11 +962,31 @@ _BRANCH_GRID = 600
 _EDGE_GRID = 400
 
 
+def _atomic_d(factor: ResidualBlockS) -> tuple[np.ndarray, np.ndarray] | None:
+    """(locations, masses) of the law of D² when it is purely atomic (linear, δ_c, two-point laws, and a
+    :class:`DiscreteS` whose points are all true atoms, as for leaky ReLU); ``None`` for a continuous law (or a
+    quadrature standing for one)."""
+    d = factor.d
+    if not d.numerical:
+        return d._x, d._m
+    law = d.factor
+    if isinstance(law, DiscreteS) and abs(math.fsum(m for _, m in law.atoms) - 1.0) <= 1e-12:
+        return law.x, law.m
+    return None
+
+
 def _inverse_mean(factor: ResidualBlockS) -> float:
-    """E[1/d] for an atomic law of D² (∞ with an atom at 0 or for a numerical law, whose d reaches down to 0)."""
-    if factor.d.numerical or factor.d.mass_at_zero > 0.0:
+    """E[1/d] for an atomic law of D² (∞ with an atom at 0, or for a continuous law: d reaches down to 0, §8.8)."""
+    law = _atomic_d(factor)
+    if law is None or factor.d.mass_at_zero > 0.0:
         return math.inf
-    return math.fsum(m / a for a, m in factor.d.atoms)
+    return math.fsum(float(m) / float(a) for a, m in zip(*law))
+
+
+def _d_min(factor: ResidualBlockS) -> float:
+    """min d over the atoms of an atomic law of D² (the last pole 1/min d of Φ)."""
+    law = _atomic_d(factor)
+    return float(min(a for a, m in zip(*law) if m > 0.0))
 
 
 def _lower_branch(factor: ResidualBlockS) -> str | None:
@@ -1027,7 +1051,7 @@ class _BranchInverse:
 
     def __init__(self, factor: ResidualBlockS, mode: str) -> None:
         self.factor, self.mode = factor, mode
-        end = min(a for a, m in factor.d.atoms if m > 0.0) if mode == "outer" else 1.0 / factor.d.dmax
+        end = _d_min(factor) if mode == "outer" else 1.0 / factor.d.dmax
         t = np.unique(np.concatenate([end * np.geomspace(1e-12, 0.5, _BRANCH_GRID),
                                       end * (1.0 - np.geomspace(0.5, 1e-13, _BRANCH_GRID // 2))]))
         x = _branch(factor, t, mode)[0]
@@ -1073,7 +1097,7 @@ def _pole_limit(factor: ResidualBlockS, mode: str) -> float:
     z → ∞ (never reached: its edges are interior extrema)."""
     if factor._o != 1:
         return math.inf
-    a = min(a for a, m in factor.d.atoms if m > 0.0) if mode == "outer" else factor.d.dmax
+    a = _d_min(factor) if mode == "outer" else factor.d.dmax
     root = math.sqrt(factor.s * a)
     return (root + 1.0) ** 2 if mode == "upper" else (root - 1.0) ** 2
 
