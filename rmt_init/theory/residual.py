@@ -995,7 +995,7 @@ def _lower_branch(factor: ResidualBlockS) -> str | None:
     ``"outer"`` for orthogonal W with s > E[1/d] (the root e → 0, κ = 1/ν beyond every pole of Φ, 0 < ν < min d:
     p ≈ νE[1/d](E[1/d]/s − 1) < 0; the Brown measure of αDQ is the annulus √(s/E[1/d]) ≤ |λ| ≤ √(sE d), Haagerup &
     Larsen 2000, and −1 lies inside its hole), ``None`` otherwise (−1 in the Brown measure's support: lower edge 0;
-    or a numerical law of D², whose d reaches 0 so that no real branch continues beyond the poles)."""
+    or a continuous law of D² such as tanh's, whose d reaches 0 so that no real branch continues beyond the poles)."""
     if factor.s * factor.d.mean < 1.0:
         return "inner"
     if factor._o == 1 and factor.s > _inverse_mean(factor):
@@ -1321,8 +1321,9 @@ class ResidualJacobianLaw(JacobianLaw):
         the law of D² changes with the stream's variance) — the generic w-scan only reaches w > −1, i.e. the upper
         edge, and misses a lower edge above 0 — or of one block to a power ≥ 2, where the extrema of the κ-curve
         (:func:`block_edges`) include a spurious one below the lower edge (ReLU, α = 0.8, depth 3: 3.2e−4 besides
-        the edge 0.0171; Monte Carlo λ_min ≈ 0.016–0.020 at N = 512–1024). ``None`` for other laws (one block,
-        atoms, scaled terms)."""
+        the edge 0.0171; Monte Carlo λ_min ≈ 0.016–0.020 at N = 512–1024); or of one orthogonal block with d > 0
+        (linear: the arcsine edges (α ∓ 1)² at the poles of Φ, §8.8, where the κ-curve is flat to rounding and left
+        ~400 candidate edges). ``None`` for other laws (other single blocks, atoms, scaled terms)."""
         if not self.terms or self.atoms or not all(isinstance(t.factor, ResidualBlockS) and t.scale == 1 for t in self.terms):
             return None
         if sum(t.power for t in self.terms) < 2 and not (self.terms[0].factor._o == 1 and self.terms[0].factor.d.mass_at_zero == 0.0):
