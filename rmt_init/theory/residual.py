@@ -42,6 +42,7 @@ from .._validate import check_int, check_real
 from . import _series
 from .activations import Activation, derivative_moments, gaussian_expectation, get_activation
 from .free import (
+    DiscreteS,
     FreeProductLaw,
     PsiS,
     RationalS,
@@ -880,6 +881,8 @@ def block_edges(factor: ResidualBlockS, power: int = 1) -> list[float]:
     top = 1.0 / factor.d.dmax
     segments = [-np.geomspace(1e6 * top, 1e-8 * top, 1500), top * np.geomspace(1e-8, 1.0 - 1e-12, 1500)]
     segments[1] = np.unique(np.concatenate([segments[1], top * (1.0 - np.geomspace(0.5, 1e-12, 600))]))
+    if _lower_branch(factor) == "outer":
+        return _outer_block_edges(factor, power, segments[1])
     beyond = []
     if not factor.d.numerical and power == 1:
         # an atomic law of D² (ReLU: δ₀/2 + δ₁/2) keeps Φ real beyond its poles κ = 1/d: the branch there gives the
@@ -893,6 +896,8 @@ def block_edges(factor: ResidualBlockS, power: int = 1) -> list[float]:
             else:
                 beyond.append(lo + (hi - lo) * np.geomspace(1e-12, 1.0 - 1e-12, 1500))
     principal = _curve_extrema(factor, power, segments)
+    if factor._o == 1 and _lower_branch(factor) == "inner" and not factor.d.numerical and factor.d.mass_at_zero == 0.0:
+        principal = _merge_pole_limits(factor, power, principal, "inner")
     if not beyond or not principal:
         return sorted(principal)
     # z → 1 as κ → ∞ along that branch, leaving rounding-level extrema within ~1e−13 of 1; the true edge c of the
@@ -902,11 +907,41 @@ def block_edges(factor: ResidualBlockS, power: int = 1) -> list[float]:
     return sorted(principal + extra)
 
 
-def _curve_extrema(factor: ResidualBlockS, power: int, segments: list[np.ndarray]) -> list[float]:
-    """The positive local extrema of z(κ) on the grids ``segments`` (both roots e), refined (see :func:`block_edges`)."""
+def _outer_block_edges(factor: ResidualBlockS, power: int, inner: np.ndarray) -> list[float]:
+    """:func:`block_edges` for orthogonal W with s > E[1/d] (docs/derivations.md §8.8): the upper edge on the root
+    through e = 0 for 0 < κ < 1/max d, the lower edge on the same root beyond the last pole of Φ, κ > 1/min d (for
+    κ < 0 the roots carry u < 0, not the lower edge: linear, s = 2.25, power 3 gave a spurious 0.0740 there, the edge
+    being 0.130072). One block (power 1) has its edges at the poles (arcsine-like, z monotone up to them): the limits
+    (√(s a) ∓ 1)² of :func:`_pole_limit` are added, and candidates within 1e−9 of each other (rounding-level
+    extrema where z is flat next to a pole) are merged, a pole limit taking precedence."""
+    low = 1.0 / _d_min(factor)
+    beyond = np.unique(np.concatenate([low * np.geomspace(1.0 + 1e-12, 1e12, 1500), low * (1.0 + np.geomspace(1e-12, 0.5, 600))]))
+    found = _curve_extrema(factor, power, [inner, beyond], signs=(1.0,))
+    return _merge_pole_limits(factor, power, found, "outer")
+
+
+def _merge_pole_limits(factor: ResidualBlockS, power: int, found: list[float], lower: str) -> list[float]:
+    """One orthogonal block (power 1) with d > 0: ``found`` with the pole limits of :func:`_pole_limit` that are edges
+    (where :func:`product_edges` finds z monotone up to the pole: linear blocks; a two-atom law's edges are interior)
+    added, and candidates within 1e−9 of each other merged, a pole limit taking precedence (z is flat to rounding next
+    to the poles, and the scan returned ~400 such extrema for a linear block)."""
+    if power != 1:
+        return sorted(found)
+    limits = [_pole_limit(factor, lower), _pole_limit(factor, "upper")]
+    limits = [v for v in product_edges([(factor, 1)]) if v is not None and v in limits]
+    out: list[float] = []
+    for v in sorted(limits) + sorted(found):
+        if v > 0.0 and not any(abs(v - u) <= 1e-9 * u for u in out):
+            out.append(v)
+    return sorted(out)
+
+
+def _curve_extrema(factor: ResidualBlockS, power: int, segments: list[np.ndarray], signs: tuple[float, ...] = (1.0, -1.0)) -> list[float]:
+    """The positive local extrema of z(κ) on the grids ``segments`` (the roots e in ``signs``), refined (see
+    :func:`block_edges`)."""
     edges = []
     for grid in segments:
-        for sign in (1.0, -1.0):
+        for sign in signs:
             z = _block_curve(factor, power, grid, sign)
             for i in range(1, len(grid) - 1):
                 z0, z1, z2 = z[i - 1], z[i], z[i + 1]
@@ -927,111 +962,201 @@ _BRANCH_GRID = 600
 _EDGE_GRID = 400
 
 
-def _branch(factor: ResidualBlockS, kappa: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """On one block's real branch (root ``sign`` of s e(1 + e) = κΦ^{1+o}, real 0 < κ < 1/max d):
-    (w = Φ + e − 1 = ψ_F(u), log|e(1 + e)| = log|w(1 + w)S_F(w)|, dw/dκ) (docs/derivations.md §8.3, §8.8)."""
-    o = factor._o
+def _atomic_d(factor: ResidualBlockS) -> tuple[np.ndarray, np.ndarray] | None:
+    """(locations, masses) of the law of D² when it is purely atomic (linear, δ_c, two-point laws, and a
+    :class:`DiscreteS` whose points are all true atoms, as for leaky ReLU); ``None`` for a continuous law (or a
+    quadrature standing for one)."""
+    d = factor.d
+    if not d.numerical:
+        return d._x, d._m
+    law = d.factor
+    if isinstance(law, DiscreteS) and abs(math.fsum(m for _, m in law.atoms) - 1.0) <= 1e-12:
+        return law.x, law.m
+    return None
+
+
+def _inverse_mean(factor: ResidualBlockS) -> float:
+    """E[1/d] for an atomic law of D² (∞ with an atom at 0, or for a continuous law: d reaches down to 0, §8.8)."""
+    law = _atomic_d(factor)
+    if law is None or factor.d.mass_at_zero > 0.0:
+        return math.inf
+    return math.fsum(float(m) / float(a) for a, m in zip(*law))
+
+
+def _d_min(factor: ResidualBlockS) -> float:
+    """min d over the atoms of an atomic law of D² (the last pole 1/min d of Φ)."""
+    law = _atomic_d(factor)
+    return float(min(a for a, m in zip(*law) if m > 0.0))
+
+
+def _lower_branch(factor: ResidualBlockS) -> str | None:
+    """The real branch of one block that carries the lower edge (docs/derivations.md §8.8): ``"inner"`` for
+    s·E d < 1 (the root e → −1 of s e(1 + e) = κΦ^{1+o}, 0 < κ < 1/max d: p = 1 + ψ ≈ κ(E d − 1/s) < 0),
+    ``"outer"`` for orthogonal W with s > E[1/d] (the root e → 0, κ = 1/ν beyond every pole of Φ, 0 < ν < min d:
+    p ≈ νE[1/d](E[1/d]/s − 1) < 0; the Brown measure of αDQ is the annulus √(s/E[1/d]) ≤ |λ| ≤ √(sE d), Haagerup &
+    Larsen 2000, and −1 lies inside its hole), ``None`` otherwise (−1 in the Brown measure's support: lower edge 0;
+    or a continuous law of D² such as tanh's, whose d reaches 0 so that no real branch continues beyond the poles)."""
+    if factor.s * factor.d.mean < 1.0:
+        return "inner"
+    if factor._o == 1 and factor.s > _inverse_mean(factor):
+        return "outer"
+    return None
+
+
+def _phi_and_slope(factor: ResidualBlockS, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Φ(κ), Φ(κ) − 1, Φ'(κ)) for real κ; Φ − 1 = E[κd/(1 − κd)] without cancellation for an atomic law of D²."""
     with np.errstate(all="ignore"):
         phi, k_dphi = factor.d.phi(np.asarray(kappa, float).astype(complex))
         phi, dphi = phi.real, (k_dphi / kappa).real
+        if factor.d.numerical:
+            return phi, phi - 1.0, dphi
+        kx = np.asarray(kappa, float)[..., None] * factor.d._x
+        return phi, (factor.d._m * kx / (1.0 - kx)).sum(axis=-1), dphi
+
+
+def _branch(factor: ResidualBlockS, t: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One block's real branch in its parameter t (docs/derivations.md §8.3, §8.8): (x, log|e(1 + e)|, dx/dt), with
+    e(1 + e) = κΦ(κ)^{1+o}/s = w(1 + w)S_F(w) on both roots of that quadratic, e₊ = the root through e = 0 and
+
+    * ``"upper"``: κ = t ∈ (0, 1/max d), e = e₊, x = log w, w = Φ − 1 + e₊ > 0;
+    * ``"inner"``: κ = t ∈ (0, 1/max d), e = −1 − e₊, x = log(−p), p = 1 + w = Φ − 1 − e₊ < 0;
+    * ``"outer"``: κ = 1/t, t = ν ∈ (0, min d), e = e₊, x = log(−p), p = Φ + e₊ < 0.
+
+    NaN where the branch is not real or x is not defined (w ≤ 0, p ≥ 0)."""
+    o = factor._o
+    t = np.asarray(t, float)
+    with np.errstate(all="ignore"):
+        kappa = 1.0 / t if mode == "outer" else t
+        phi, phi1, dphi = _phi_and_slope(factor, kappa)
         big_g = kappa * phi ** (1 + o)
         d_big_g = phi ** (1 + o) + (1 + o) * kappa * phi**o * dphi
-        root = np.sqrt(np.where(1.0 + 4.0 * big_g / factor.s >= 0, 1.0 + 4.0 * big_g / factor.s, np.nan))
-        e = 0.5 * (-1.0 + sign * root)
-        de = sign * (d_big_g / factor.s) / root
-        return phi + e - 1.0, np.log(np.abs(e * (1.0 + e))), dphi + de
+        disc = 1.0 + 4.0 * big_g / factor.s
+        root = np.sqrt(np.where(disc >= 0.0, disc, np.nan))
+        e_plus = 2.0 * (big_g / factor.s) / (1.0 + root)
+        de_plus = (d_big_g / factor.s) / root
+        if mode == "upper":
+            y, dy = phi1 + e_plus, dphi + de_plus
+        elif mode == "inner":
+            y, dy = e_plus - phi1, de_plus - dphi
+        else:  # dκ/dν = −1/ν²
+            y, dy = -(phi + e_plus), (dphi + de_plus) / (t * t)
+        x = np.where(y > 0.0, np.log(np.where(y > 0.0, y, 1.0)), np.nan)
+        return x, np.log(np.abs(big_g / factor.s)), dy / y
 
 
 class _BranchInverse:
-    """κ(w) on the monotone piece of one block's branch that starts at κ = 0 (w = 0 on the root through e = 0,
-    w = −1 on the other one): a table in (log κ, x) with x = log w or log(−1 − w), then Newton in κ."""
+    """t(x) on the monotone piece of one block's branch (:func:`_branch`, ``mode``) that starts at x → −∞ (w = 0 on
+    the upper branch, w = −1 on the lower ones): a table in (log t, x), then safeguarded Newton in t.
+    ``complete``: the piece runs to the end of the parameter range (a pole of Φ, where |w| → ∞)."""
 
-    def __init__(self, factor: ResidualBlockS, sign: float) -> None:
-        self.factor, self.sign = factor, sign
-        top = 1.0 / factor.d.dmax
-        kappa = np.unique(np.concatenate([top * np.geomspace(1e-12, 0.5, _BRANCH_GRID),
-                                          top * (1.0 - np.geomspace(0.5, 1e-13, _BRANCH_GRID // 2))]))
-        w, _, _ = _branch(factor, kappa, sign)
-        x = self._x(w)
+    def __init__(self, factor: ResidualBlockS, mode: str) -> None:
+        self.factor, self.mode = factor, mode
+        end = _d_min(factor) if mode == "outer" else 1.0 / factor.d.dmax
+        t = np.unique(np.concatenate([end * np.geomspace(1e-12, 0.5, _BRANCH_GRID),
+                                      end * (1.0 - np.geomspace(0.5, 1e-13, _BRANCH_GRID // 2))]))
+        x = _branch(factor, t, mode)[0]
         good = np.isfinite(x)
-        # the monotone piece from κ = 0: up to the first non-finite point or turning point of w
+        # the monotone piece from t = 0: up to the first non-finite point or turning point of x
         stop = int(np.flatnonzero(~good)[0]) if (~good).any() else len(x)
         rising = np.diff(x[:stop]) > 0
         if (~rising).any():
             stop = int(np.flatnonzero(~rising)[0]) + 1
-        self.kappa, self.x = kappa[:stop], x[:stop]
+        self.complete = stop == len(x)
+        self.t, self.x = t[:stop], x[:stop]
         self.x_max = float(self.x[-1]) if stop else -math.inf
 
-    def _x(self, w: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            return np.log(w) if self.sign > 0 else np.log(-1.0 - w)
-
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """log|e(1 + e)| at the κ with x(κ) = x (x within the table): safeguarded Newton in κ from the table's
-        interpolant, inside the bracket of the two table points around x; converged points are frozen."""
+        """log|e(1 + e)| at the t with x(t) = x (x within the table): safeguarded Newton in t from the table's
+        interpolant, inside the bracket of the two table points around x (x rises with t); converged points are
+        frozen."""
         x = np.asarray(x, float)
-        kappa = np.exp(np.interp(x, self.x, np.log(self.kappa)))
-        w_target = np.exp(x) if self.sign > 0 else -1.0 - np.exp(x)
+        t = np.exp(np.interp(x, self.x, np.log(self.t)))
         i = np.clip(np.searchsorted(self.x, x), 1, len(self.x) - 1)
-        lo, hi = self.kappa[i - 1].copy(), self.kappa[i].copy()
+        lo, hi = self.t[i - 1].copy(), self.t[i].copy()
         active = np.ones(x.shape, bool)
         for _ in range(40):
-            w, _, dw = _branch(self.factor, kappa, self.sign)
-            residual = w - w_target
-            # w rises with κ on the root through e = 0 and falls on the other one
-            larger = (residual > 0) if self.sign > 0 else (residual < 0)
-            hi = np.where(active & larger, np.minimum(hi, kappa), hi)
-            lo = np.where(active & ~larger & (residual != 0), np.maximum(lo, kappa), lo)
+            xt, _, dx = _branch(self.factor, t, self.mode)
+            residual = xt - x
+            hi = np.where(active & (residual > 0), np.minimum(hi, t), hi)
+            lo = np.where(active & (residual < 0), np.maximum(lo, t), lo)
             with np.errstate(all="ignore"):
-                new = kappa - residual / dw
+                new = t - residual / dx
             new = np.where(np.isfinite(new) & (new >= lo) & (new <= hi), new, 0.5 * (lo + hi))
-            converged = (residual == 0) | (np.abs(new - kappa) <= 4e-16 * kappa) | (hi - lo <= 4e-16 * kappa)
-            kappa = np.where(active & ~(residual == 0), new, kappa)
+            converged = (residual == 0) | (np.abs(new - t) <= 4e-16 * t) | (hi - lo <= 4e-16 * t)
+            t = np.where(active & ~(residual == 0), new, t)
             active &= ~converged
             if not active.any():
                 break
-        return _branch(self.factor, kappa, self.sign)[1]
+        return _branch(self.factor, t, self.mode)[1]
+
+
+def _pole_limit(factor: ResidualBlockS, mode: str) -> float:
+    """z at the end of one block's branch, the pole κ = 1/a of Φ (a = max d, or min d on the ``"outer"`` branch):
+    there |Φ| → ∞, e ≈ ±|Φ|√(κ/s), p ≈ Φ(1 ± √(κ/s)) and z = s p²/(κΦ^{1+o}) → (√(s a) ± 1)² for orthogonal W, + on
+    the upper branch (docs/derivations.md §8.8; linear: the edges (α ± 1)² of the arcsine law of I + αQ). Gaussian W:
+    z → ∞ (never reached: its edges are interior extrema)."""
+    if factor._o != 1:
+        return math.inf
+    a = _d_min(factor) if mode == "outer" else factor.d.dmax
+    root = math.sqrt(factor.s * a)
+    return (root + 1.0) ** 2 if mode == "upper" else (root - 1.0) ** 2
 
 
 def product_edges(terms: Sequence[tuple[ResidualBlockS, int]]) -> tuple[float | None, float | None]:
-    """(lower, upper) edge of F_1^{⊠k_1} ⊠ ⋯ ⊠ F_m^{⊠k_m} for residual blocks F_j that differ (docs/derivations.md §8.8).
+    """(lower, upper) edge of F_1^{⊠k_1} ⊠ ⋯ ⊠ F_m^{⊠k_m} for residual blocks F_j (docs/derivations.md §8.8).
 
     With S_{F_j}(w) = e_j(1 + e_j)/(w(1 + w)) and L = Σ k_j, the inverse of the product's ψ is
     z(w) = (1 + w)/(w Π S_j^{k_j}) = (1 + w)^{1+L} w^{L−1} / Π (e_j(1 + e_j))^{k_j}, each e_j(w) on the block's real
-    branch through w: the root through e = 0 for w > 0 (u = 1/z > 0 below 1/max supp), the other root for
-    w < −1 (z below the lower edge: ψ < −1 there). The upper edge is the first local minimum of z as w rises from 0
-    (z → ∞), the lower edge the first local maximum as w falls from −1 (z → 0). ``None`` for an edge whose branch
-    ends before its extremum: for the lower edge when some block has s·E d ≥ 1 (its branch starts at w > −1, p ≈
-    κ(E d − 1/s) > 0; Gaussian W: −1 lies in the Brown measure of αDW, a disc of radius √(s E d), and the lower
-    edge is 0)."""
+    branch through w (:func:`_branch`): for w > 0 (u = 1/z > 0 below 1/max supp) the root through e = 0, 0 < κ < 1/max d;
+    for w < −1 (z below the lower edge: ψ < −1 there) the branch of :func:`_lower_branch` — the root e → −1 with
+    0 < κ < 1/max d when s·E d < 1, the root e → 0 with κ beyond the poles of Φ for orthogonal W with s > E[1/d]. The
+    upper edge is the first local minimum of z as w rises from 0 (z → ∞), the lower edge the first local maximum as w
+    falls from −1 (z → 0); for one block (L = 1, an arcsine-like inverse square root edge) z can be monotone up to the
+    pole of Φ, where |w| → ∞: then the edge is its limit there. ``None`` for an edge whose branch ends before its
+    extremum, and for the lower edge when some block has no lower branch (−1 in the Brown measure of αDW: the disc of
+    radius √(sE d) for Gaussian W, the annulus √(s/E[1/d]) ≤ |λ| ≤ √(sE d) for orthogonal W — lower edge 0)."""
     total = sum(k for _, k in terms)
-    out = []
-    for sign in (-1.0, 1.0):
-        inverses = [(_BranchInverse(f, sign), k) for f, k in terms]
+    out: list[float | None] = []
+    for side in ("lower", "upper"):
+        modes = [("upper" if side == "upper" else _lower_branch(f)) for f, _ in terms]
+        if any(m is None for m in modes):
+            out.append(None)
+            continue
+        inverses = [(_BranchInverse(f, m), k) for (f, k), m in zip(terms, modes)]
         x_max = min(inv.x_max for inv, _ in inverses)
         if not math.isfinite(x_max):
             out.append(None)
             continue
+        sign = 1.0 if side == "upper" else -1.0
 
         def log_z(x: np.ndarray) -> np.ndarray:
-            w = np.exp(x) if sign > 0 else -1.0 - np.exp(x)
-            value = (1 + total) * np.log(np.abs(1.0 + w)) + (total - 1) * np.log(np.abs(w))
+            # upper: w = eˣ; lower: w = −1 − eˣ, so |1 + w| = eˣ and |w| = 1 + eˣ without cancellation
+            big = np.logaddexp(0.0, x)
+            value = ((1 + total) * big + (total - 1) * x) if sign > 0 else ((1 + total) * x + (total - 1) * big)
             for inv, k in inverses:
                 value = value - k * inv(x)
             return sign * value  # the upper edge is a minimum of z, the lower one a maximum: minimise both
 
         x0 = max(max(inv.x[0] for inv, _ in inverses), -30.0)
-        grid = np.linspace(x0, x_max, _EDGE_GRID)[:-1]
+        grid = np.linspace(x0, x_max, _EDGE_GRID)
         values = log_z(grid)
         interior = np.flatnonzero((values[1:-1] < values[:-2]) & (values[1:-1] <= values[2:]) & np.isfinite(values[1:-1]))
         if not interior.size:
-            out.append(None)
+            ends = all(inv.complete for inv, _ in inverses)
+            if total == 1 and ends and values[-1] <= np.nanmin(values) + 1e-13 * abs(values[-1]):
+                out.append(_pole_limit(terms[0][0], modes[0]))  # monotone to the pole: the limit there
+            else:
+                out.append(None)
             continue
         i = int(interior[0]) + 1
         res = minimize_scalar(lambda t: float(log_z(np.array([t]))[0]), bounds=(grid[i - 1], grid[i + 1]),
                               method="bounded", options={"xatol": 1e-13})
-        best = min(float(res.fun), float(values[i]))
-        out.append(math.exp(sign * best))
+        edge = math.exp(sign * min(float(res.fun), float(values[i])))
+        if total == 1 and all(inv.complete for inv, _ in inverses):
+            # one block, z flat to rounding next to the pole (|w| ~ 1e13): a rounding-level extremum of the limit
+            limit = _pole_limit(terms[0][0], modes[0])
+            edge = limit if abs(edge - limit) <= 1e-8 * limit else edge
+        out.append(edge)
     return out[0], out[1]
 
 
@@ -1196,12 +1321,13 @@ class ResidualJacobianLaw(JacobianLaw):
         the law of D² changes with the stream's variance) — the generic w-scan only reaches w > −1, i.e. the upper
         edge, and misses a lower edge above 0 — or of one block to a power ≥ 2, where the extrema of the κ-curve
         (:func:`block_edges`) include a spurious one below the lower edge (ReLU, α = 0.8, depth 3: 3.2e−4 besides
-        the edge 0.0171; Monte Carlo λ_min ≈ 0.016–0.020 at N = 512–1024). ``None`` for other laws (one block,
-        atoms, scaled terms)."""
+        the edge 0.0171; Monte Carlo λ_min ≈ 0.016–0.020 at N = 512–1024); or of one orthogonal block with d > 0
+        (linear: the arcsine edges (α ∓ 1)² at the poles of Φ, §8.8, where the κ-curve is flat to rounding and left
+        ~400 candidate edges). ``None`` for other laws (other single blocks, atoms, scaled terms)."""
         if not self.terms or self.atoms or not all(isinstance(t.factor, ResidualBlockS) and t.scale == 1 for t in self.terms):
             return None
-        if sum(t.power for t in self.terms) < 2:
-            return None
+        if sum(t.power for t in self.terms) < 2 and not (self.terms[0].factor._o == 1 and self.terms[0].factor.d.mass_at_zero == 0.0):
+            return None  # one block: its κ-curve (block_edges), except orthogonal W with d > 0 (edges at poles of Φ, §8.8)
         return product_edges([(t.factor, t.power) for t in self.terms])
 
     @cached_property
