@@ -1082,7 +1082,9 @@ class _BranchInverse:
             with np.errstate(all="ignore"):
                 new = t - residual / dx
             new = np.where(np.isfinite(new) & (new >= lo) & (new <= hi), new, 0.5 * (lo + hi))
-            converged = (residual == 0) | (np.abs(new - t) <= 4e-16 * t) | (hi - lo <= 4e-16 * t)
+            # x(t) is evaluated to a few ulps, so near the root Newton can alternate between two neighbouring t whose
+            # residuals are ±1 ulp of x: converged once the residual is within 2 ulps (or t's bracket a few ulps)
+            converged = (np.abs(residual) <= 2.0 * np.spacing(np.abs(x))) | (np.abs(new - t) <= 4e-16 * t) | (hi - lo <= 1e-15 * t)
             t = np.where(active & ~(residual == 0), new, t)
             active &= ~converged
             if not active.any():
