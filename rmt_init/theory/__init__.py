@@ -83,7 +83,9 @@ from .finite import (
 )
 from .bn_spectrum import (
     BNBatchJacobianLaw,
+    BNGenericJacobianLaw,
     BNJacobianMoments,
+    ChannelLawS,
     InverseChiSquareS,
     bn_jacobian_moments,
     bn_jacobian_spectrum,
@@ -184,7 +186,9 @@ __all__ = [
     "top_singular_value_growth",
     # batch Jacobian spectrum with BN
     "BNBatchJacobianLaw",
+    "BNGenericJacobianLaw",
     "BNJacobianMoments",
+    "ChannelLawS",
     "InverseChiSquareS",
     "bn_jacobian_moments",
     "bn_jacobian_spectrum",
