@@ -147,5 +147,8 @@ def test_block_choice_errors() -> None:
         theory.bn_jacobian_spectrum(1, "linear", 8, block="diagonal")
     with pytest.raises(ValueError, match="linear"):
         theory.bn_jacobian_spectrum(2, "relu", 8, block="per_example")
+    block = theory.bn_jacobian_spectrum(1, "linear", 8, block="per_example")
     with pytest.raises(ValueError, match="block='batch'"):
-        theory.bn_jacobian_spectrum(1, "linear", 8, block="per_example").largest_eigenvalue(64)
+        block.largest_eigenvalue(64)
+    with pytest.raises(ValueError, match="block='batch'"):
+        block.extremal_index  # noqa: B018

@@ -1325,6 +1325,10 @@ class BNPerExampleLaw(BNGenericJacobianLaw):
     """Squared singular values of one per-example diagonal block ``J_bb = ∂x_L[b]/∂x_0[b]`` (N × N) of a BN network's
     batch Jacobian (docs/derivations.md §11.9): exact at depth 1, an approximation with its measured error above."""
 
+    @property
+    def extremal_index(self) -> float:
+        raise ValueError("extremal_index is derived for block='batch' laws only (docs/derivations.md §11.8)")
+
     def largest_eigenvalue(self, width: int) -> "LargestEigenvalueLaw":
         raise ValueError("largest_eigenvalue is derived for block='batch' laws only (docs/derivations.md §11.8)")
 
