@@ -83,8 +83,12 @@ from .finite import (
 )
 from .bn_spectrum import (
     BNBatchJacobianLaw,
+    BNGenericJacobianLaw,
     BNJacobianMoments,
+    BNPerExampleLaw,
+    ChannelLawS,
     InverseChiSquareS,
+    LargestEigenvalueLaw,
     bn_jacobian_moments,
     bn_jacobian_spectrum,
     bn_per_example_mean,
@@ -184,8 +188,12 @@ __all__ = [
     "top_singular_value_growth",
     # batch Jacobian spectrum with BN
     "BNBatchJacobianLaw",
+    "BNGenericJacobianLaw",
     "BNJacobianMoments",
+    "BNPerExampleLaw",
+    "ChannelLawS",
     "InverseChiSquareS",
+    "LargestEigenvalueLaw",
     "bn_jacobian_moments",
     "bn_jacobian_spectrum",
     "bn_per_example_mean",
