@@ -224,7 +224,9 @@ def test_distribution_function_integrates_to_one_and_reproduces_the_mean():
     assert law._continuous_integral(lambda x: x) == pytest.approx(law.mean(), rel=1e-8)
     assert 0.005 < law.lower_edge < 0.007  # the Wishart-like gap above the atom (bisection on the density)
     assert law.cdf(0.0) == pytest.approx(2 / 8, abs=1e-15)
-    assert law.cdf(1.0) + law.sf(1.0) == pytest.approx(1.0, abs=1e-12)
+    # sf above the continuous part's median is summed from the top of the table, cdf from the bottom: they add up
+    # to the table's mass, within its quadrature error of 1 (3.2e−10 here)
+    assert law.cdf(1.0) + law.sf(1.0) == pytest.approx(1.0, abs=1e-8)
     q = law.ppf(0.6)
     assert law.cdf(q) == pytest.approx(0.6, abs=1e-8)
     # the tabulated cdf reaches 1, and its far quantiles obey Markov's bound P(λ > x) ≤ m₃/x³ — also when the
@@ -269,3 +271,16 @@ def test_per_example_mean_against_torch_networks(batch, depth, width):
     tol = 5 * se + 0.5 * depth / width * pred
     assert abs(per.mean() - pred) <= tol, (per.mean(), pred, se)
     assert abs(per.mean() - bn_gradient_growth("linear", batch) ** depth) > tol
+
+
+def test_warm_starts_keep_to_the_physical_root(monkeypatch):
+    """Linear, B = 4, depth 1: on the grid of a cdf table with 4 panels a decade (8 Gauss nodes each, solved in one
+    call on a fresh law) a warm Newton start converged to a spurious root inside the support (ρ(0.0518) = 1.17
+    instead of 0.411), and the table's mass came out 2.5e−3 above 1 − 2/B. A warm root farther from the predictor
+    than a quarter of its step is now re-solved by the η-continuation: that table's mass is 1 − 2/B to its
+    quadrature error (2.6e−5, from the steep rise of ρ at x ≈ 0.035), and with 16 panels a decade to 7.7e−7."""
+    import rmt_init.theory.bn_spectrum as bn_spectrum
+
+    assert bn_jacobian_spectrum(1, batch_size=4).table_mass == pytest.approx(0.5, abs=5e-6)
+    monkeypatch.setattr(bn_spectrum, "_PANELS_PER_DECADE", 4)
+    assert bn_jacobian_spectrum(1, batch_size=4).table_mass == pytest.approx(0.5, abs=1e-4)

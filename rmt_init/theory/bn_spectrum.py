@@ -171,7 +171,7 @@ class InverseChiSquareS(PsiS):
 
 
 _GL8_T, _GL8_W = np.polynomial.legendre.leggauss(8)
-_PANELS_PER_DECADE = 4
+_PANELS_PER_DECADE = 16
 _GAP_NOISE = 1e-15  # xρ(x) below this is the solver's rounding noise (a gap in the support)
 _TAIL_MASS = 1e-13  # the log-grid table stops where the mass beyond it (power-law estimate) is below this
 
@@ -773,34 +773,15 @@ def _channel_nodes(act: Any, batch: int, output: bool, directions: int, nodes: i
     return _CHANNEL_CACHE[key]
 
 
-_WARM_JUMP = 0.25  # a warm Newton solution farther than this × the predictor's step from the predictor is rejected
-
-
 class BNGenericJacobianLaw(BNBatchJacobianLaw):
-    """:class:`BNBatchJacobianLaw` for any φ (docs/derivations.md §11.5b), with a stricter warm start.
+    """:class:`BNBatchJacobianLaw` for any φ (docs/derivations.md §11.5b), with a neighbour sweep of the density.
 
     The factor laws of relu/tanh channels put the subordination equations close to spurious roots inside the
-    support: Newton from a remembered nearby solution (FreeProductLaw's warm start) occasionally converged to one
-    (relu, B = 16, depth 1: ~1 % of a 1800-point grid, 0.7 % of the table's mass lost). Here a warm solution is
-    kept only if it lies within ``_WARM_JUMP`` × |predictor − reference| of the predictor (a smooth branch moves
-    by O(step²) there); the others are solved by the η-continuation, which is right on these points.
+    support: Newton from a remembered nearby solution occasionally converged to one (relu, B = 16, depth 1: ~1 %
+    of a 1800-point grid, 0.7 % of the table's mass lost). FreeProductLaw's warm start now keeps a solution only
+    within a quarter of the predictor's step of the predictor (a smooth branch moves by O(step²)); the sweep of
+    :meth:`_density` re-solves what still breaks from its neighbours.
     """
-
-    def _solve_warm(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        t, accepted = super()._solve_warm(x)
-        if accepted.any():
-            memo = self._solutions
-            idx = np.flatnonzero(accepted)
-            log_x = np.log(x[idx])
-            ref = memo["log_x"]
-            k = np.clip(np.searchsorted(ref, log_x), 1, ref.size - 1) if ref.size > 1 else np.zeros(idx.shape, int)
-            if ref.size > 1:
-                k = np.where(np.abs(log_x - ref[k - 1]) < np.abs(log_x - ref[k]), k - 1, k)
-            step = (log_x - ref[k]) / memo["slope"][k]
-            guess = memo["t"][k] - step
-            far = np.abs(t[idx] - guess) > _WARM_JUMP * np.abs(step) + 1e-12 * (1.0 + np.abs(guess))
-            accepted[idx[far]] = False
-        return t, accepted
 
     def _density(self, x: np.ndarray) -> np.ndarray:
         """:meth:`BNBatchJacobianLaw._density`, then a sweep over sorted ln x: a point whose xρ differs by more than
