@@ -74,13 +74,13 @@ def _reference(law):
 
 @contextlib.contextmanager
 def _old_solver():
-    """η-steps of 1/4 all the way down and no seeding, as before issue 15."""
-    saved = free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX
-    free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX = 0.0, sys.maxsize, 4.0
+    """η-steps of 1/4 all the way down, no seeding, no start on the imaginary axis, as before issue 15."""
+    saved = free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX, free._AXIS_X
+    free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX, free._AXIS_X = 0.0, sys.maxsize, 4.0, 0.0
     try:
         yield
     finally:
-        free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX = saved
+        free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX, free._AXIS_X = saved
 
 
 def _timed(fn):
@@ -137,12 +137,30 @@ def _quadrature_psi(law):
     return law
 
 
+@contextlib.contextmanager
+def _no_axis():
+    """The shipped solver without the start on the imaginary axis for points next to 0 (every such point by the
+    η-continuation from far above, as before it)."""
+    saved = free._AXIS_X
+    free._AXIS_X = 0.0
+    try:
+        yield
+    finally:
+        free._AXIS_X = saved
+
+
 def _case(label: str, make, task, reference: bool | str = True) -> None:
     """task(law) → (seconds, result); the law is fresh each time. reference: True (the path before issue 15),
-    "quadrature" (ψ by quadrature, the shipped solver: the old path's ψ, minutes less), False (none)."""
+    "quadrature" (ψ by quadrature, the shipped solver: the old path's ψ, minutes less), "axis" (the shipped path
+    without the imaginary-axis start), False (none)."""
     new_t, new_out = task(make())
     if not reference:
         _report(label, new_t, new_out)
+        return
+    if reference == "axis":
+        with _no_axis():
+            old_t, old_out = task(make())
+        _report(label + " [vs no axis start]", new_t, new_out, old_t, old_out)
         return
     if reference == "quadrature":
         old_t, old_out = task(_quadrature_psi(make()))
@@ -223,24 +241,39 @@ def _smooth_cases(grid, quick: bool) -> None:
     sigmoid6 = lambda: jacobian_spectrum(6, "sigmoid")  # noqa: E731
     # every smooth activation, shipped against the path before issue 15 (cdf tables: not in --quick, the old path
     # takes 6–75 s per law there); sampling tables shipped only (tanh's reference is above)
-    for name, sigma_b2 in (("erf", 0.3), ("sigmoid", 0.0), ("selu", 0.0), ("gelu", 0.5)):  # tanh: above
+    for name, sigma_b2 in (("tanh", 0.05), ("erf", 0.3), ("sigmoid", 0.0), ("selu", 0.0), ("selu", 0.3), ("gelu", 0.5)):
         make = lambda name=name, sigma_b2=sigma_b2: jacobian_spectrum(6, name, sigma_b2=sigma_b2)  # noqa: E731
         tag = f"depth-6 {name} (σ_b² = {sigma_b2:g})"
         _case(f"{tag}: support", make, _whole(lambda law: np.array(law.support)))
         _case(f"{tag}: pdf at 1000 points", make, _after_support(lambda law: law.pdf(grid(law))))
         # the old path's cdf tables take 5–30 min here (every point by the 1/4-step continuation on quadrature ψ):
-        # against the quadrature ψ with the shipped solver instead
+        # against the shipped path without the imaginary-axis start (and, not --quick, against the quadrature ψ)
+        tables = _after_support(lambda law: np.concatenate([np.concatenate(t) for t in law._cdf_tables]))
+        _case(f"{tag}: cdf tables", make, tables, reference="axis")
+        if not quick:
+            _case(f"{tag}: cdf tables", make, tables, reference="quadrature")
+        _case(
+            f"{tag}: sampling tables",
+            make,
+            _after_support(lambda law: np.concatenate([np.concatenate(t[:2]) for t in law._sampling_tables])),
+            reference="axis",
+        )
+    for depth in (100, 1000):  # deep laws: every table against the shipped path without the axis start
+        make = lambda depth=depth: jacobian_spectrum(depth, "tanh", sigma_b2=0.05)  # noqa: E731
+        tag = f"depth-{depth} tanh"
+        _case(f"{tag}: support", make, _whole(lambda law: np.array(law.support)), reference=False)
+        _case(f"{tag}: pdf at 1000 points", make, _after_support(lambda law: law.pdf(grid(law))), reference="axis")
         _case(
             f"{tag}: cdf tables",
             make,
             _after_support(lambda law: np.concatenate([np.concatenate(t) for t in law._cdf_tables])),
-            reference="quadrature" if not quick else False,
+            reference="axis",
         )
         _case(
             f"{tag}: sampling tables",
             make,
             _after_support(lambda law: np.concatenate([np.concatenate(t[:2]) for t in law._sampling_tables])),
-            reference=False,
+            reference="axis",
         )
     _series_case("depth-6 sigmoid: support + cdf tables", sigmoid6, cdf_tables)
     _series_case("depth-6 erf: support + cdf tables", erf6, cdf_tables)

@@ -1247,13 +1247,16 @@ class FreeProductLaw(SpectralLaw):
             value += term.power * v
             slope += term.power * d
         extras = []
-        for term, tau, (one_plus_psi, u_dpsi) in zip(self.numerical, taus, _numerical_psi(self.numerical, taus)):
+        for term, tau, (one_plus_psi, u_dpsi, psi) in zip(self.numerical, taus, _numerical_psi(self.numerical, taus)):
             s = float(term.scale)
             one_plus_sw = one_plus_w if s == 1.0 else 1.0 + s * w
             log_one_plus_sw = t if s == 1.0 else np.log1p(s * w)
             value += term.power * (tau + log_one_plus_sw - np.log(s * w))
             slope += term.power * (s * one_plus_w / one_plus_sw - one_plus_w / w)
-            extras.append((one_plus_psi - one_plus_sw, u_dpsi, s * one_plus_w, term.power, term.factor.psi_tolerance * np.abs(one_plus_psi)))
+            # ρ_j = ψ_j − s w from ψ_j itself where the factor gives it: (1 + ψ_j) − (1 + s w) carries the rounding
+            # of 1 + ψ_j (~1e−16 absolute), which the depth amplifies where |w| ≪ 1 (next to a deep law's top edge)
+            rho = one_plus_psi - one_plus_sw if psi is None else np.where(np.isnan(psi), one_plus_psi - one_plus_sw, psi - s * w)
+            extras.append((rho, u_dpsi, s * one_plus_w, term.power, term.factor.psi_tolerance * np.abs(one_plus_psi)))
         return value, slope, extras
 
     # a factor's ψ is NaN where its own solve failed; those steps are rejected below (np.isfinite), not warned about
@@ -1521,7 +1524,7 @@ class FreeProductLaw(SpectralLaw):
         spectral scale) from the imaginary axis where the law allows it (:meth:`_continue_from_axis`), the
         others (and any the axis path fails) by :meth:`_continue_eta`."""
         low = np.zeros(x.shape, bool)
-        if ratio == 0.25 and x.size and self._axis_allowed:
+        if ratio == 0.25 and x.size and self._axis_allowed and _DEEP_ETA > 0.0:  # _DEEP_ETA = 0: the plain path
             low = (x > 0) & (x <= _AXIS_X * self._axis_scale)
         if not low.any():
             return self._continue_eta(x, ratio)
@@ -1663,12 +1666,14 @@ class FreeProductLaw(SpectralLaw):
         """(t, τ_j, accepted) at z = x + i0 for 0 < x ≪ the spectral scale, starting on the imaginary axis.
 
         Far above x the path z = x + iη of :meth:`_continue_eta` is the imaginary axis to O(x/η), so every such
-        point starts from the axis solution (:attr:`_axis`) at the smallest tabulated η_k ≥ _AXIS_START·x, by the
-        tangent predictor over Δs = ln(1 − ix/η_k) (|Δs| ≤ 0.25), then goes down
-        in η by steps of 1/64 from the tangent to its floor (10⁻³x, as in :meth:`_continue_eta`) and to η = 0.
-        t(z) and u_j(z) are single-valued analytic in the upper half-plane, so the root reached is the one the
-        continuation from far above finds (equal to Newton's tolerance). Points whose Newton fails, or that the
-        axis path does not reach, are reported as not accepted (the caller continues them from far above).
+        point starts at η = _AXIS_START·x from the axis solution (:attr:`_axis`) at the smallest tabulated
+        η_k ≥ _AXIS_START·x, by the tangent predictor over Δs = ln(η/η_k) + ln(1 − ix/η) (at most one axis step,
+        whose predictor error was ≤ _AXIS_PREDICTOR_TOL), then goes down in η by steps of 1/64 from the tangent
+        (1/4 from the last solution where the law forbids tangent steps) to its floor (10⁻³x, as in
+        :meth:`_continue_eta`) and to η = 0. t(z) and u_j(z) are single-valued analytic in the upper half-plane,
+        so the root reached is the one the continuation from far above finds (equal to Newton's tolerance). Points
+        whose Newton fails or whose start lands farther than 2·_AXIS_PREDICTOR_TOL from its predictor are
+        reported as not accepted (the caller continues them from far above). docs/derivations.md §2.4.
         """
         n = x.size
         log_x = np.log(x)
@@ -1968,21 +1973,27 @@ class FreeProductLaw(SpectralLaw):
         return float(m2 - m1 * m1)
 
 
-def _numerical_psi(terms: Sequence[Term], taus: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(1 + ψ_j(u_j), u_j ψ_j'(u_j)) of the numerical factors at u_j = e^{τ_j}; factors whose class solves several
-    at once (a classmethod ``one_plus_psi_many(factors, us)``, e.g. residual blocks) are handed over together."""
+def _numerical_psi(terms: Sequence[Term], taus: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """(1 + ψ_j(u_j), u_j ψ_j'(u_j), ψ_j(u_j) or None) of the numerical factors at u_j = e^{τ_j}; ψ_j itself from
+    factors that sum it with relative accuracy where |ψ_j| ≪ 1 (a method ``psi_parts``, NaN where they do not,
+    e.g. the smooth factors), else None;
+    factors whose class solves several at once (a classmethod ``one_plus_psi_many(factors, us)``, e.g. residual
+    blocks) are handed over together."""
     us = [np.exp(tau) for tau in taus]
     out: list[Any] = [None] * len(us)
     groups: dict[Any, list[int]] = {}
     for j, term in enumerate(terms):
         many = getattr(type(term.factor), "one_plus_psi_many", None)
-        if many is None:
-            out[j] = term.factor.one_plus_psi(us[j])
-        else:
+        parts = getattr(term.factor, "psi_parts", None)
+        if many is not None:
             groups.setdefault(many, []).append(j)
+        elif parts is not None:
+            out[j] = parts(us[j])
+        else:
+            out[j] = (*term.factor.one_plus_psi(us[j]), None)
     for many, members in groups.items():
         for j, result in zip(members, many([terms[j].factor for j in members], [us[j] for j in members])):
-            out[j] = result
+            out[j] = (*result, None)
     return out
 
 
