@@ -104,7 +104,7 @@ _CONTINUATION_FLOOR = 1e-3  # η-continuation stops at this fraction of the dist
 _AXIS_X = 1e-4  # points 0 < x ≤ this × the spectral scale start on the imaginary axis (FreeProductLaw._continue)
 _AXIS_START = 4.0  # … at the tabulated η ≤ this × x, from the tangent
 _AXIS_PREDICTOR_TOL = 0.05  # the axis path's steps keep the tangent predictor within this of the root
-_AXIS_MAX_STEP = 4.0 * math.log(64.0)  # … and at most this in ln η
+_AXIS_MAX_STEP = 8.0 * math.log(64.0)  # … and at most this in ln η
 _MAX_MOMENT_ORDER = 100  # largest moment order computed from the S-series (cost ~order³, see _exact_moments)
 _LOG_FLOAT_LOW = math.log(1e-290)  # laws whose spectral scale lies outside these bounds are refused
 _LOG_FLOAT_HIGH = math.log(1e290)  # (their densities or edges would leave float64's range)
@@ -1602,7 +1602,7 @@ class FreeProductLaw(SpectralLaw):
         w ∝ 1/z, then from the tangent in s = ln z (t is analytic there: the axis keeps a distance ≥ π/2 in s
         from every positive singular point, and 0 is at s = −∞) with steps Δs adapted to the predictor's error
         e = |t − t_pred|: accepted when Newton converged on the branch and e ≤ _AXIS_PREDICTOR_TOL, halved
-        otherwise, doubled (up to _AXIS_MAX_STEP) after a step with e below a tenth of that.
+        otherwise, doubled (up to _AXIS_MAX_STEP) after a step with e below a quarter of that.
         """
         axis = self._axis
         if axis["end"] or (axis["log_eta"].size and axis["log_eta"][-1] <= log_eta_min):
@@ -1651,7 +1651,7 @@ class FreeProductLaw(SpectralLaw):
             if not ok:
                 axis["end"] = True
                 break
-            if check and error < 0.1 * _AXIS_PREDICTOR_TOL:
+            if check and error < 0.25 * _AXIS_PREDICTOR_TOL:  # the doubled step's error ~4× this: within the tolerance
                 step = min(2.0 * step, _AXIS_MAX_STEP)
             slope_new, dtaus_new = self._axis_slopes(np.array([t_new]), [np.array([tau]) for tau in taus_new])
             points.append((new, t_new, taus_new, complex(slope_new[0]), [complex(d[0]) for d in dtaus_new]))
