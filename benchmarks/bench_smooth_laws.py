@@ -16,8 +16,9 @@ tables 0.96 / 75.5 / 79x; sampling tables 0.85 / 95.1 / 113x; support (edge sear
 sample(10^4) from a fresh law 1.04 / 78.2 / 75x; depth-6 erf, gelu support + pdf 3.1x, 2.0x (their edge
 search still takes the quadrature near the top of d's range and, for gelu, near 0); depth-100 tanh 3.4x.
 Largest relative differences: ≤ 2.5e−12 in the bulk at depth 6 (3.8e−11 at 0.999 of the top edge, where the
-density is ill-conditioned), 2.2e−10 in the bulk at depth 100 (the solver's stopping rule scales the ψ
-tolerance by the depth; both paths are within it).
+density is ill-conditioned), 2.2e−10 on 1–99 % of the support at depth 100 — both paths' error there, from the
+rounding of 1 + ψ in the solver's residual, which the depth amplifies next to the top edge (docs/derivations.md
+§2.5); against an mpmath solution the shipped path is now within 2e−12 there (was 1.4e−10), the old one 1.8e−10.
 
 Per activation (depth 6; a later run, same machine; support / 1000-point pdf against the path before issue 15, cdf
 tables against the same law with ψ by quadrature and the shipped solver — the old path's take 5–30 min —,
@@ -31,6 +32,17 @@ bound by per-call overhead), equal to 3e−16. tanh in the same session: cdf tab
 0.89 / 107 (121x), 1000 cdf values with tables 1.8 / 210, sample(10^4) 1.2 / 96; depth-100 tanh 0.42 / 1.13,
 max rel diff 2.1e−9 at 0.999 of the top edge (2.2e−10 on 1–99 % of the support; the two paths' edges differ by
 1.6e−12 relative).
+
+Tables after the start on the imaginary axis for points next to 0 (docs/derivations.md §2.4; one ``--smooth
+--quick`` run, same machine, loaded; CPU s new / the shipped path without the axis start / ratio, max rel diff):
+depth-6 cdf tables: tanh 0.20 / 0.61 (3.0x, 2e−16), erf (σ_b² = 0.3) 0.46 / 4.3 (9.4x, 1e−16), sigmoid 0.39 / 1.8
+(4.7x, 5e−15), selu 0.16 / 0.75 (4.7x), selu (σ_b² = 0.3) 0.54 / 2.4 (4.4x), gelu (σ_b² = 0.5) 0.55 / 4.1 (7.4x,
+8e−16); sampling tables (built with the cdf tables they need): tanh 0.33 / 0.91, erf 0.86 / 4.3, sigmoid 0.54 / 2.5,
+selu 0.27 / 1.0, selu (0.3) 0.65 / 2.9, gelu 0.80 / 4.4 (all ≤ 2e−16). Depth-100 tanh: support 0.38, pdf at 1000
+points 0.042, cdf tables 0.30 / 2.6 (8.7x, 1.6e−14), sampling tables 0.62 / 2.4; depth 1000: support 0.42, pdf
+0.035, cdf tables 0.34 / 1.9 (5.5x, 2e−13), sampling tables 0.54 / 1.9. Depth-6 pdf at 1000 points against the
+path before issue 15 in the same run: tanh 0.044 / 1.4, erf 0.042 / 0.94, sigmoid 0.048 / 2.8, selu 0.042 / 0.31,
+selu (0.3) 0.067 / 0.74, gelu 0.046 / 3.2.
 
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
 references that take minutes: the old path's cdf and sampling tables and depth 100; ``--smooth``: only the
@@ -74,13 +86,13 @@ def _reference(law):
 
 @contextlib.contextmanager
 def _old_solver():
-    """η-steps of 1/4 all the way down and no seeding, as before issue 15."""
-    saved = free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX
-    free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX = 0.0, sys.maxsize, 4.0
+    """η-steps of 1/4 all the way down, no seeding, no start on the imaginary axis, as before issue 15."""
+    saved = free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX, free._AXIS_X
+    free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX, free._AXIS_X = 0.0, sys.maxsize, 4.0, 0.0
     try:
         yield
     finally:
-        free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX = saved
+        free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX, free._AXIS_X = saved
 
 
 def _timed(fn):
@@ -137,12 +149,30 @@ def _quadrature_psi(law):
     return law
 
 
+@contextlib.contextmanager
+def _no_axis():
+    """The shipped solver without the start on the imaginary axis for points next to 0 (every such point by the
+    η-continuation from far above, as before it)."""
+    saved = free._AXIS_X
+    free._AXIS_X = 0.0
+    try:
+        yield
+    finally:
+        free._AXIS_X = saved
+
+
 def _case(label: str, make, task, reference: bool | str = True) -> None:
     """task(law) → (seconds, result); the law is fresh each time. reference: True (the path before issue 15),
-    "quadrature" (ψ by quadrature, the shipped solver: the old path's ψ, minutes less), False (none)."""
+    "quadrature" (ψ by quadrature, the shipped solver: the old path's ψ, minutes less), "axis" (the shipped path
+    without the imaginary-axis start), False (none)."""
     new_t, new_out = task(make())
     if not reference:
         _report(label, new_t, new_out)
+        return
+    if reference == "axis":
+        with _no_axis():
+            old_t, old_out = task(make())
+        _report(label + " [vs no axis start]", new_t, new_out, old_t, old_out)
         return
     if reference == "quadrature":
         old_t, old_out = task(_quadrature_psi(make()))
@@ -223,24 +253,39 @@ def _smooth_cases(grid, quick: bool) -> None:
     sigmoid6 = lambda: jacobian_spectrum(6, "sigmoid")  # noqa: E731
     # every smooth activation, shipped against the path before issue 15 (cdf tables: not in --quick, the old path
     # takes 6–75 s per law there); sampling tables shipped only (tanh's reference is above)
-    for name, sigma_b2 in (("erf", 0.3), ("sigmoid", 0.0), ("selu", 0.0), ("gelu", 0.5)):  # tanh: above
+    for name, sigma_b2 in (("tanh", 0.05), ("erf", 0.3), ("sigmoid", 0.0), ("selu", 0.0), ("selu", 0.3), ("gelu", 0.5)):
         make = lambda name=name, sigma_b2=sigma_b2: jacobian_spectrum(6, name, sigma_b2=sigma_b2)  # noqa: E731
         tag = f"depth-6 {name} (σ_b² = {sigma_b2:g})"
         _case(f"{tag}: support", make, _whole(lambda law: np.array(law.support)))
         _case(f"{tag}: pdf at 1000 points", make, _after_support(lambda law: law.pdf(grid(law))))
         # the old path's cdf tables take 5–30 min here (every point by the 1/4-step continuation on quadrature ψ):
-        # against the quadrature ψ with the shipped solver instead
+        # against the shipped path without the imaginary-axis start (and, not --quick, against the quadrature ψ)
+        tables = _after_support(lambda law: np.concatenate([np.concatenate(t) for t in law._cdf_tables]))
+        _case(f"{tag}: cdf tables", make, tables, reference="axis")
+        if not quick:
+            _case(f"{tag}: cdf tables", make, tables, reference="quadrature")
+        _case(
+            f"{tag}: sampling tables",
+            make,
+            _after_support(lambda law: np.concatenate([np.concatenate(t[:2]) for t in law._sampling_tables])),
+            reference="axis",
+        )
+    for depth in (100, 1000):  # deep laws: every table against the shipped path without the axis start
+        make = lambda depth=depth: jacobian_spectrum(depth, "tanh", sigma_b2=0.05)  # noqa: E731
+        tag = f"depth-{depth} tanh"
+        _case(f"{tag}: support", make, _whole(lambda law: np.array(law.support)), reference=False)
+        _case(f"{tag}: pdf at 1000 points", make, _after_support(lambda law: law.pdf(grid(law))), reference="axis")
         _case(
             f"{tag}: cdf tables",
             make,
             _after_support(lambda law: np.concatenate([np.concatenate(t) for t in law._cdf_tables])),
-            reference="quadrature" if not quick else False,
+            reference="axis",
         )
         _case(
             f"{tag}: sampling tables",
             make,
             _after_support(lambda law: np.concatenate([np.concatenate(t[:2]) for t in law._sampling_tables])),
-            reference=False,
+            reference="axis",
         )
     _series_case("depth-6 sigmoid: support + cdf tables", sigmoid6, cdf_tables)
     _series_case("depth-6 erf: support + cdf tables", erf6, cdf_tables)

@@ -530,6 +530,11 @@ class ImageGaussRule:
         tiers = [(rho >= rho_min, nodes, weights) for rho_min, nodes, weights in self.tiers]
         return _apply(u, tiers)
 
+    def psi(self, u: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ψ, u ψ') of the rule's part of the law (Σ w_j u t_j/(1 − u t_j), relative accuracy where |ψ| ≪ 1) at the
+        points of :meth:`one_plus_psi`."""
+        return _apply_psi(u, [(rho >= rho_min, nodes, weights) for rho_min, nodes, weights in self.tiers])
+
     def inverse_rho(self, u: np.ndarray) -> np.ndarray:
         """ρ of a·u = a/c for the interval [a/b, 1] of s = a/d (0 where there is no rule of a/d)."""
         if self.inverse_tiers is None:
@@ -674,6 +679,38 @@ class ImageGaussRule:
         """The same sums by the rule of log d, for u with log_rho(u) ≥ RHO_MIN_LOG."""
         assert self.log_rule is not None
         return _apply(u, [(np.ones(u.shape, bool), self.log_rule[2], self.log_rule[3])])
+
+
+def _apply_psi(u: np.ndarray, tiers: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(ψ, u ψ') by the same rules as :func:`_apply`, ψ summed as Σ w_j u t_j/(1 − u t_j) itself (not as 1 + ψ less
+    1: relative accuracy where |ψ| ≪ 1, which the free-product solver's residual ψ(u) − s w needs)."""
+    psi = np.empty(u.shape, complex)
+    slope = np.empty(u.shape, complex)
+    todo = np.ones(u.shape, bool)
+    for mask, nodes, weights in tiers:
+        take = todo & mask
+        if not take.any():
+            continue
+        todo &= ~take
+        psi[take], slope[take] = _psi_sums(u[take], nodes, weights)
+    return psi, slope
+
+
+def _psi_sums(x: np.ndarray, nodes: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Σ_j w_j x t_j/(1 − x t_j), Σ_j w_j x t_j/(1 − x t_j)²) for a 1-d complex array x, in blocks of points."""
+    weights = weights.astype(complex)
+    first = np.empty(x.shape, complex)
+    second = np.empty(x.shape, complex)
+    for start in range(0, x.size, _BLOCK):
+        part = x[start : start + _BLOCK]
+        xt = np.multiply.outer(part, nodes)
+        inverse = np.subtract(1.0, xt)
+        np.reciprocal(inverse, out=inverse)
+        np.multiply(xt, inverse, out=xt)
+        first[start : start + _BLOCK] = xt @ weights
+        np.multiply(xt, inverse, out=xt)
+        second[start : start + _BLOCK] = xt @ weights
+    return first, second
 
 
 def _apply(u: np.ndarray, tiers: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

@@ -102,6 +102,10 @@ _SEED_MIN = 32  # more cold points than this are solved from seeds (FreeProductL
 _SHORT_STEP = 0.05  # a quantile Newton step this short (× distance to a singular point) adds ∫ρ by Gauss–Legendre
 _SOLUTIONS_CAP = 1 << 16  # remembered solutions per law (~3 MB)
 _CONTINUATION_FLOOR = 1e-3  # η-continuation stops at this fraction of the distance to the nearest edge
+_AXIS_X = 1e-4  # points 0 < x ≤ this × the spectral scale start on the imaginary axis (FreeProductLaw._continue)
+_AXIS_START = 4.0  # … at the tabulated η ≤ this × x, from the tangent
+_AXIS_PREDICTOR_TOL = 0.05  # the axis path's steps keep the tangent predictor within this of the root
+_AXIS_MAX_STEP = 8.0 * math.log(64.0)  # … and at most this in ln η
 _MAX_MOMENT_ORDER = 100  # largest moment order computed from the S-series (cost ~order³, see _exact_moments)
 _LOG_FLOAT_LOW = math.log(1e-290)  # laws whose spectral scale lies outside these bounds are refused
 _LOG_FLOAT_HIGH = math.log(1e290)  # (their densities or edges would leave float64's range)
@@ -1244,13 +1248,16 @@ class FreeProductLaw(SpectralLaw):
             value += term.power * v
             slope += term.power * d
         extras = []
-        for term, tau, (one_plus_psi, u_dpsi) in zip(self.numerical, taus, _numerical_psi(self.numerical, taus)):
+        for term, tau, (one_plus_psi, u_dpsi, psi) in zip(self.numerical, taus, _numerical_psi(self.numerical, taus)):
             s = float(term.scale)
             one_plus_sw = one_plus_w if s == 1.0 else 1.0 + s * w
             log_one_plus_sw = t if s == 1.0 else np.log1p(s * w)
             value += term.power * (tau + log_one_plus_sw - np.log(s * w))
             slope += term.power * (s * one_plus_w / one_plus_sw - one_plus_w / w)
-            extras.append((one_plus_psi - one_plus_sw, u_dpsi, s * one_plus_w, term.power, term.factor.psi_tolerance * np.abs(one_plus_psi)))
+            # ρ_j = ψ_j − s w from ψ_j itself where the factor gives it: (1 + ψ_j) − (1 + s w) carries the rounding
+            # of 1 + ψ_j (~1e−16 absolute), which the depth amplifies where |w| ≪ 1 (next to a deep law's top edge)
+            rho = one_plus_psi - one_plus_sw if psi is None else np.where(np.isnan(psi), one_plus_psi - one_plus_sw, psi - s * w)
+            extras.append((rho, u_dpsi, s * one_plus_w, term.power, term.factor.psi_tolerance * np.abs(one_plus_psi)))
         return value, slope, extras
 
     # a factor's ψ is NaN where its own solve failed; those steps are rejected below (np.isfinite), not warned about
@@ -1520,6 +1527,229 @@ class FreeProductLaw(SpectralLaw):
         return t, taus
 
     def _continue(self, x: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """(t, converged, τ_j) at z = x + i0 by η-continuation; the points next to 0 (x ≤ _AXIS_X × the
+        spectral scale) from the imaginary axis where the law allows it (:meth:`_continue_from_axis`), the
+        others (and any the axis path fails) by :meth:`_continue_eta`."""
+        low = np.zeros(x.shape, bool)
+        if ratio == 0.25 and x.size and self._axis_allowed and _DEEP_ETA > 0.0:  # _DEEP_ETA = 0: the plain path
+            low = (x > 0) & (x <= _AXIS_X * self._axis_scale)
+        if not low.any():
+            return self._continue_eta(x, ratio)
+        t = np.empty(x.shape, complex)
+        ok = np.zeros(x.shape, bool)
+        taus = [np.empty(x.shape, complex) for _ in self.numerical]
+        idx = np.flatnonzero(low)
+        t_l, taus_l, ok_l = self._continue_from_axis(x[idx])
+        t[idx], ok[idx] = t_l, ok_l
+        for tau, tau_l in zip(taus, taus_l):
+            tau[idx] = tau_l
+        rest = np.flatnonzero(~ok)
+        if rest.size:
+            t_r, ok_r, taus_r = self._continue_eta(x[rest], ratio)
+            t[rest], ok[rest] = t_r, ok_r
+            for tau, tau_r in zip(taus, taus_r):
+                tau[rest] = tau_r
+        return t, ok, taus
+
+    @cached_property
+    def _tangent_steps(self) -> bool:
+        """Whether the continuation may take long steps from the tangent predictor: laws without atoms whose
+        numerical factors declare a ψ without poles off its cut (``tangent_steps``); with atoms or discrete
+        factors, a long step can land on another branch of t."""
+        return bool(self.numerical) and not self.atoms and all(getattr(term.factor, "tangent_steps", False) for term in self.numerical)
+
+    @cached_property
+    def _axis_allowed(self) -> bool:
+        """Whether :meth:`_continue` may start points next to 0 on the imaginary axis: laws without atoms whose
+        numerical factors all state whether they allow tangent steps (the smooth factors,
+        :class:`~rmt_init.theory.gaussian_image.GaussianImageS`; with an atom in the factor, SELU's d, only short
+        steps follow the axis path down, see :meth:`_continue_from_axis`)."""
+        return bool(self.numerical) and not self.atoms and all(hasattr(term.factor, "tangent_steps") for term in self.numerical)
+
+    @cached_property
+    def _axis_scale(self) -> float:
+        """The scale below which x counts as next to 0 for :meth:`_continue`: the spectral scale, or the
+        smallest positive singular point if that is lower."""
+        positive = self._singular_points[self._singular_points > 0]
+        return min(self._spectral_scale, float(positive.min()) if positive.size else math.inf)
+
+    @cached_property
+    def _axis(self) -> dict[str, Any]:
+        """The solution on the imaginary axis z = iη (s = ln η + iπ/2), built down from η = 10 × the spectral
+        scale by :meth:`_extend_axis` as far as it is asked for: ln η (decreasing), t, τ_j, the reduced slope
+        ∂_t log χ + Σ_j k_j s_j (1 + w)/(u ψ_j') and dτ_j/dt (as in :meth:`_remember`); ``end``: True once a
+        step failed (the path then stops there)."""
+        return {"log_eta": np.zeros(0), "t": np.zeros(0, complex), "taus": np.zeros((len(self.numerical), 0), complex),
+                "slope": np.zeros(0, complex), "dtaus": np.zeros((len(self.numerical), 0), complex), "end": False}
+
+    def _axis_slopes(self, t: np.ndarray, taus: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The reduced slope d log χ/dt along the solution and dτ_j/dt (see :meth:`_newton`)."""
+        _, slope, extras = self._log_chi(t, taus)
+        dtaus = []
+        for _, u_dpsi, s_opw, k, _ in extras:
+            slope = slope + k * s_opw / u_dpsi
+            dtaus.append(s_opw / u_dpsi)
+        return slope, dtaus
+
+    def _axis_newton(self, log_eta: float, t: complex, taus: list[complex]):
+        """Newton at z = iη given ln η (z enters only through ln z = ln η + iπ/2; z = i keeps the branch guard);
+        (t, τ_j, accepted): converged, on the branch −π < Im t < 0 with Im w < 0, and each Im u_j ≤ 0."""
+        solved, solved_taus, ok = self._newton(
+            np.array([1j]), np.array([t], complex), [np.array([tau], complex) for tau in taus],
+            log_z=np.array([log_eta + 0.5j * math.pi]))
+        ok = bool(ok[0]) and bool(np.isfinite(solved[0])) and -math.pi < solved[0].imag < 0 and -math.sin(solved[0].imag) > 0
+        for tau in solved_taus:
+            ok = ok and bool(np.isfinite(tau[0])) and math.sin(tau[0].imag) <= 0.0
+        return complex(solved[0]), [complex(tau[0]) for tau in solved_taus], ok
+
+    def _extend_axis(self, log_eta_min: float) -> None:
+        """Extend :attr:`_axis` down to ln η ≤ ``log_eta_min`` (or to where a step fails).
+
+        From η = 10 × scale (w ≈ m₁/z + m₂/z²) down to _DEEP_ETA × scale in steps of 1/4 with the far predictor
+        w ∝ 1/z, then from the tangent in s = ln z (t is analytic there: the axis keeps a distance ≥ π/2 in s
+        from every positive singular point, and 0 is at s = −∞) with steps Δs adapted to the predictor's error
+        e = |t − t_pred|: accepted when Newton converged on the branch and e ≤ _AXIS_PREDICTOR_TOL, halved
+        otherwise, doubled (up to _AXIS_MAX_STEP) after a step with e below a quarter of that.
+        """
+        axis = self._axis
+        if axis["end"] or (axis["log_eta"].size and axis["log_eta"][-1] <= log_eta_min):
+            return
+        scale = self._spectral_scale
+        log_scale = math.log(scale)
+        points = [(float(v), complex(t), [complex(tau) for tau in taus], complex(sl), [complex(d) for d in dts])
+                  for v, t, taus, sl, dts in zip(axis["log_eta"], axis["t"], axis["taus"].T, axis["slope"], axis["dtaus"].T)]
+        if not points:
+            m1, m2 = self._first_moments
+            log_eta = math.log(10.0) + log_scale
+            z = 1j * math.exp(log_eta)
+            w = m1 / z + m2 / z**2
+            t0 = complex(np.log1p(w))
+            taus0 = [complex(np.log(float(term.scale) * w / term.factor.mean)) for term in self.numerical]
+            t0, taus0, ok = self._axis_newton(log_eta, t0, taus0)
+            if not ok:
+                axis["end"] = True
+                return
+            slope, dtaus = self._axis_slopes(np.array([t0]), [np.array([tau]) for tau in taus0])
+            points.append((log_eta, t0, taus0, complex(slope[0]), [complex(d[0]) for d in dtaus]))
+        step = math.log(64.0)
+        deep = math.log(_DEEP_ETA) + log_scale
+        while points[-1][0] > log_eta_min:
+            log_eta, t, taus, slope, dtaus = points[-1]
+            if log_eta > deep:  # as in _continue_eta: steps of 1/4, far from the spectrum from w ∝ 1/z
+                new = log_eta - math.log(4.0)
+                if log_eta - math.log(4.0) > log_scale + math.log(4.0):  # |z| > 4 × scale at the new point
+                    t_pred, tau_pred = complex(np.log1p(complex(np.expm1(t)) * 4.0)), [tau + math.log(4.0) for tau in taus]
+                else:
+                    t_pred, tau_pred = t, list(taus)
+                check = False
+            else:
+                new = log_eta - step
+                dt = step / slope  # Δt = −Δs/slope, Δs = −step
+                t_pred, tau_pred = t + dt, [tau + dt * d for tau, d in zip(taus, dtaus)]
+                check = True
+            t_new, taus_new, ok = self._axis_newton(new, t_pred, tau_pred)
+            error = max([abs(t_new - t_pred)] + [abs(a - b) for a, b in zip(taus_new, tau_pred)]) if ok else math.inf
+            if check and (not ok or error > _AXIS_PREDICTOR_TOL):
+                if step <= math.log(4.0) / 8:
+                    axis["end"] = True
+                    break
+                step *= 0.5
+                continue
+            if not ok:
+                axis["end"] = True
+                break
+            if check and error < 0.25 * _AXIS_PREDICTOR_TOL:  # the doubled step's error ~4× this: within the tolerance
+                step = min(2.0 * step, _AXIS_MAX_STEP)
+            slope_new, dtaus_new = self._axis_slopes(np.array([t_new]), [np.array([tau]) for tau in taus_new])
+            points.append((new, t_new, taus_new, complex(slope_new[0]), [complex(d[0]) for d in dtaus_new]))
+        n = len(self.numerical)
+        axis["log_eta"] = np.array([p[0] for p in points])
+        axis["t"] = np.array([p[1] for p in points], complex)
+        axis["taus"] = np.array([p[2] for p in points], complex).T.reshape(n, len(points))
+        axis["slope"] = np.array([p[3] for p in points], complex)
+        axis["dtaus"] = np.array([p[4] for p in points], complex).T.reshape(n, len(points))
+
+    def _continue_from_axis(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        """(t, τ_j, accepted) at z = x + i0 for 0 < x ≪ the spectral scale, starting on the imaginary axis.
+
+        Far above x the path z = x + iη of :meth:`_continue_eta` is the imaginary axis to O(x/η), so every such
+        point starts at η = _AXIS_START·x from the axis solution (:attr:`_axis`) at the smallest tabulated
+        η_k ≥ _AXIS_START·x, by the tangent predictor over Δs = ln(η/η_k) + ln(1 − ix/η) (at most one axis step,
+        whose predictor error was ≤ _AXIS_PREDICTOR_TOL), then goes down in η by steps of 1/64 from the tangent
+        (1/4 from the last solution where the law forbids tangent steps) to its floor (10⁻³x, as in
+        :meth:`_continue_eta`) and to η = 0. t(z) and u_j(z) are single-valued analytic in the upper half-plane,
+        so the root reached is the one the continuation from far above finds (equal to Newton's tolerance). Points
+        whose Newton fails or whose start lands farther than 2·_AXIS_PREDICTOR_TOL from its predictor are
+        reported as not accepted (the caller continues them from far above). docs/derivations.md §2.4.
+        """
+        n = x.size
+        log_x = np.log(x)
+        self._extend_axis(float(log_x.min()) + math.log(_AXIS_START))
+        axis = self._axis
+        t = np.zeros(n, complex)
+        taus = [np.zeros(n, complex) for _ in self.numerical]
+        ok = np.zeros(n, bool)
+        ref = axis["log_eta"]
+        if ref.size < 2:
+            return t, taus, ok
+        # the smallest tabulated η_k ≥ _AXIS_START·x (ref decreases; where the path stopped short, its last point)
+        k = np.searchsorted(-ref, -(log_x + math.log(_AXIS_START)), side="right") - 1
+        idx = np.flatnonzero(k >= 0)
+        if idx.size == 0:
+            return t, taus, ok
+        kk = k[idx]
+        xa = x[idx]
+        # start at η = _AXIS_START·x, from the tangent at η_k: Δs = ln(x + iη) − ln(iη_k) = ln(η/η_k) + ln(1 − ix/η)
+        # (|Δs| at most one axis step, whose predictor error was ≤ _AXIS_PREDICTOR_TOL); where the path stopped
+        # short of _AXIS_START·x, at η_k itself
+        log_eta = np.where(kk < ref.size - 1, np.log(xa) + math.log(_AXIS_START), ref[kk])
+        eta = np.exp(log_eta)
+        floor = 1e-15 * np.maximum(xa, np.finfo(float).tiny)
+        if self._singular_points.size:
+            floor = np.maximum(floor, _CONTINUATION_FLOOR * self._singular_distance(xa))
+        ds = (log_eta - ref[kk]) + np.log1p(-1j * (xa / eta))
+        dt = -ds / axis["slope"][kk]
+        t_pred = axis["t"][kk] + dt
+        tau_pred = [tau[kk] + dt * d[kk] for tau, d in zip(axis["taus"], axis["dtaus"])]
+        eta = np.maximum(eta, floor)
+        ta, taua, good = self._newton(xa + 1j * eta, t_pred, tau_pred)
+        # the start is kept only where the root is as near the predictor as along the axis path (else another
+        # root may have been found; those points take the continuation from far above)
+        good &= np.abs(ta - t_pred) <= 2.0 * _AXIS_PREDICTOR_TOL
+        for tau, pred in zip(taua, tau_pred):
+            good &= np.abs(tau - pred) <= 2.0 * _AXIS_PREDICTOR_TOL
+        tangent = self._tangent_steps
+        step = 1.0 / 64.0 if tangent else 0.25
+        while True:
+            active = np.flatnonzero(good & (eta > floor))
+            if active.size == 0:
+                break
+            e_old = eta[active]
+            e_new = np.maximum(e_old * step, floor[active])
+            t_start, tau_start = ta[active], [tau[active] for tau in taua]
+            if tangent:
+                z_old, z_new = xa[active] + 1j * e_old, xa[active] + 1j * e_new
+                slope, dtaus = self._axis_slopes(t_start, tau_start)
+                dt = -(np.log(z_new) - np.log(z_old)) / slope
+                t_start, tau_start = t_start + dt, [tau + dt * d for tau, d in zip(tau_start, dtaus)]
+            t_new, taus_new, conv = self._newton(xa[active] + 1j * e_new, t_start, tau_start)
+            ta[active] = t_new
+            for tau, new in zip(taua, taus_new):
+                tau[active] = new
+            eta[active] = e_new
+            good[active] = conv
+        ta, taua, conv = self._newton(xa + 0j, ta, taua)
+        good &= conv & np.isfinite(ta) & (ta.imag <= 0) & (ta.imag > -math.pi)
+        t[idx], ok[idx] = ta, good
+        for tau, new in zip(taus, taua):
+            tau[idx] = new
+        return t, taus, ok
+
+    def _singular_distance(self, x: np.ndarray) -> np.ndarray:
+        """Distance from each x to the nearest singular point (edges, atoms, 0)."""
+        return np.min(np.abs(x[:, None] - self._singular_points[None, :]), axis=1)
+
+    def _continue_eta(self, x: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         m1, m2 = self._first_moments
         scale = max(self._spectral_scale, max((loc for loc, _ in self.atoms), default=0.0))
         eta = 10.0 * scale + 10.0 * np.max(np.abs(x), initial=0.0)
@@ -1537,9 +1767,7 @@ class FreeProductLaw(SpectralLaw):
         if self._singular_points.size and self.continuous_mass > _ATOM_TOL:
             distance = np.min(np.abs(x[:, None] - self._singular_points[None, :]), axis=1)
             floor = np.maximum(floor, _CONTINUATION_FLOOR * distance)
-        # tangent steps only for laws without atoms whose numerical factors declare a ψ without poles off its cut
-        # (``tangent_steps``): with atoms or discrete factors, a long step can land on another branch of t
-        tangent = bool(self.numerical) and not self.atoms and all(getattr(term.factor, "tangent_steps", False) for term in self.numerical)
+        tangent = self._tangent_steps  # long tangent steps only where no other branch is near (see there)
         while True:
             # below _DEEP_ETA × scale, steps of ratio³ from the tangent predictor (t(s) is analytic in s = ln z
             # there, far from every singular point but those it stops short of by its floor)
@@ -1752,21 +1980,27 @@ class FreeProductLaw(SpectralLaw):
         return float(m2 - m1 * m1)
 
 
-def _numerical_psi(terms: Sequence[Term], taus: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(1 + ψ_j(u_j), u_j ψ_j'(u_j)) of the numerical factors at u_j = e^{τ_j}; factors whose class solves several
-    at once (a classmethod ``one_plus_psi_many(factors, us)``, e.g. residual blocks) are handed over together."""
+def _numerical_psi(terms: Sequence[Term], taus: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """(1 + ψ_j(u_j), u_j ψ_j'(u_j), ψ_j(u_j) or None) of the numerical factors at u_j = e^{τ_j}; ψ_j itself from
+    factors that sum it with relative accuracy where |ψ_j| ≪ 1 (a method ``psi_parts``, NaN where they do not,
+    e.g. the smooth factors), else None;
+    factors whose class solves several at once (a classmethod ``one_plus_psi_many(factors, us)``, e.g. residual
+    blocks) are handed over together."""
     us = [np.exp(tau) for tau in taus]
     out: list[Any] = [None] * len(us)
     groups: dict[Any, list[int]] = {}
     for j, term in enumerate(terms):
         many = getattr(type(term.factor), "one_plus_psi_many", None)
-        if many is None:
-            out[j] = term.factor.one_plus_psi(us[j])
-        else:
+        parts = getattr(term.factor, "psi_parts", None)
+        if many is not None:
             groups.setdefault(many, []).append(j)
+        elif parts is not None:
+            out[j] = parts(us[j])
+        else:
+            out[j] = (*term.factor.one_plus_psi(us[j]), None)
     for many, members in groups.items():
         for j, result in zip(members, many([terms[j].factor for j in members], [us[j] for j in members])):
-            out[j] = result
+            out[j] = (*result, None)
     return out
 
 

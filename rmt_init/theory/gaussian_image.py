@@ -328,21 +328,44 @@ class GaussianImageS(PsiS):
         rule gives both in one sum (:mod:`rmt_init.theory._smooth_law`: ≲ 3e−15 relative); nearer the cut
         the pole-subtracted quadrature does.
         """
+        value, slope, _ = self._evaluate(u, chunk, False)
+        return value, slope
+
+    def psi_parts(self, u: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(1 + ψ(u), u ψ'(u), ψ(u)): where |u| max d ≤ 1/2 (|ψ| ≤ 1: far above the spectrum, and next to the top
+        edge of deep products) and the Gauss rule or point masses serve, ψ summed as Σ w u d/(1 − u d) itself,
+        with relative accuracy as ψ → 0; NaN elsewhere (where 1 + ψ is the accurate one). The free-product
+        solver's residual takes ψ(u) − s w where it is given (docs/derivations.md §2.5)."""
+        return self._evaluate(u, chunk, True)
+
+    def _evaluate(self, u: np.ndarray, chunk: int, want_psi: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         u = np.asarray(u, complex)
         flat = u.ravel()
         value = np.zeros(flat.shape, complex)
         slope = np.zeros(flat.shape, complex)
+        psi = np.zeros(flat.shape, complex) if want_psi else None
+        direct = np.zeros(flat.shape, bool)  # points whose ψ is summed directly
         if self.collapsed is not None:
             near = np.arange(0)
             ua = flat[:, None] * self.collapsed[0][None, :]
             inverse = 1.0 / (1.0 - ua)
             value += weighted_sum(inverse, self.collapsed[1])
             slope += weighted_sum(ua * inverse * inverse, self.collapsed[1])
+            if want_psi:
+                direct[:] = np.abs(flat) * self.xmax <= 0.5
+                psi[direct] += weighted_sum(ua[direct] * inverse[direct], self.collapsed[1])
         elif self.gauss_rule is not None:
             rho = self.gauss_rule.rho(flat)
             far = rho >= RHO_MIN
-            if far.any():
-                value[far], slope[far] = self.gauss_rule.one_plus_psi(flat[far], rho[far])
+            # |u| max d ≤ 1/2: |ψ| ≤ 1 and |1 + ψ| ≥ 2/3, so 1 + ψ = (the rule's mass) + ψ keeps its accuracy
+            small = far & (np.abs(flat) * self.xmax <= 0.5) if want_psi else np.zeros(far.shape, bool)
+            if small.any():
+                psi[small], slope[small] = self.gauss_rule.psi(flat[small], rho[small])
+                value[small] = self._rule_mass + psi[small]
+                direct[small] = True
+            rest = far & ~small
+            if rest.any():
+                value[rest], slope[rest] = self.gauss_rule.one_plus_psi(flat[rest], rho[rest])
             if self.gauss_rule.inverse_tiers is not None and not far.all():
                 # |c| at or below the bottom of the range (the product's hard edge): the rule of 1/d
                 rest = np.flatnonzero(~far)
@@ -391,7 +414,17 @@ class GaussianImageS(PsiS):
             inverse = 1.0 / (1.0 - ua)
             value += weighted_sum(inverse, self._atom_m)
             slope += weighted_sum(ua * inverse * inverse, self._atom_m)
-        return value.reshape(u.shape), slope.reshape(u.shape)
+            if want_psi and direct.any():
+                psi[direct] += weighted_sum(ua[direct] * inverse[direct], self._atom_m)
+        if want_psi:
+            psi[~direct] = np.nan  # not summed directly: the solver takes (1 + ψ) − (1 + s w) there
+            psi = psi.reshape(u.shape)
+        return value.reshape(u.shape), slope.reshape(u.shape), psi
+
+    @cached_property
+    def _rule_mass(self) -> float:
+        """The mass the Gauss rule carries (the continuous part of the law of d): 1 + ψ = that + ψ on its points."""
+        return float(self.gauss_rule.tiers[-1][2].sum())
 
     # ------------------------------------------------------------------ moments
     def moments(self, order: int) -> list[Any]:
