@@ -685,7 +685,10 @@ class FreeProductLaw(SpectralLaw):
         # rounding noise ~1e−17 (depth-8 ReLU: 2.6× off at x = 1e−200, where xρ ~ 1e−27): only xρ above
         # _EDGE_NOISE counts as resolved there; the mass below is then ~_EDGE_NOISE/κ, far below 1e−7.
         noise = _EDGE_NOISE if any(loc == 0.0 for loc, _ in self.atoms) else 0.0
-        rho = self._pdf_vectorised(probes)
+        # (factors that declare ``deep_probes = False`` — residual blocks, whose density at 1e−300 costs a cold solve
+        # with refined η-steps, minutes — are probed at the upper pair only; κ only sets the table's depth here)
+        deep = all(getattr(term.factor, "deep_probes", True) for term in self.numerical)
+        rho = self._pdf_vectorised(probes) if deep else np.concatenate([[np.nan, np.nan], self._pdf_vectorised(probes[2:])])
         good = np.isfinite(rho) & (rho > 0) & (probes * rho > noise)
         if not good[2:].all():
             return None

@@ -138,6 +138,9 @@ class ResidualBlockS(PsiS):
     """
 
     mass_at_zero = 0.0
+    #: FreeProductLaw._hard_edge estimates the edge exponent at 1e−5 and 1e−3 of its table's top, not at 1e−300
+    #: (a cold solve there refines its η-steps for minutes; the exponent only sets the table's depth)
+    deep_probes = False
 
     def __init__(self, d_factor: SFactor | None, s: float, ensemble: str = "gaussian", name: str | None = None) -> None:
         self.s = check_real("alpha**2 * sigma_w2", s, low=0.0, low_inclusive=False)
