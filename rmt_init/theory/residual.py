@@ -131,9 +131,10 @@ class ResidualBlockS(PsiS):
         ensemble: ``"gaussian"`` (i.i.d. entries of variance σ_w²/N; uniform entries give the same law) or
             ``"orthogonal"`` (W = σ_w Q, Q Haar orthogonal).
 
-    ψ is computed from the two equations of §8.3 in the unknowns (κ, e) by Newton's method, started from the
-    previous call's solution (the free-product solver moves u continuously) or else continued along the ray from
-    u ≈ 0 (where κ ≈ su, e ≈ u); the exact S-series comes from S_F(w) = e(1 + e)/(w(1 + w)), s·e(1 + e) = g(w − e)
+    ψ is computed from the two equations of §8.3 in the unknowns (κ, p = 1 + ψ) by Newton's method (§8.7(f): p keeps
+    its relative precision next to a hard edge at 0, where it tends to 0), started from the previous call's solution
+    or a remembered one (through the log–log tangent predictor when u has moved by more than 25 %) or else continued
+    along the ray from u ≈ 0 (where κ ≈ su, e ≈ u); the exact S-series comes from S_F(w) = e(1 + e)/(w(1 + w)), s·e(1 + e) = g(w − e)
     by series reversion (§8.2), so moments of products are exact (rationals for linear and ReLU blocks).
     """
 
@@ -378,6 +379,7 @@ class ResidualBlockS(PsiS):
         return kappa, p_out, ok
 
     def _solve(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(κ, p = 1 + ψ) at u (the arrays named ``e`` below hold p)."""
         u = np.asarray(u, complex)
         kappa = np.full(u.shape, np.nan + 0j)
         e = np.full(u.shape, np.nan + 0j)
@@ -434,10 +436,9 @@ class ResidualBlockS(PsiS):
         return kappa, e
 
     def _solve_real(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(κ, e) on the real branch, u < 1/max supp F: Newton from the nearest real point solved before (within 25 %
-        of |u|), else :meth:`_real_path`. The ray of :meth:`_continue` ends on the same real branch: where the real
-        path fails (far out, where 1 + ψ has lost its digits) it fails too, after 40 Newton runs — those points
-        are NaN."""
+        """(κ, p) on the real branch, u < 1/max supp F: Newton from the nearest real point solved before (within 25 %
+        of |u|), else :meth:`_real_path`. Points where the real path fails are NaN (the ray of :meth:`_continue` ends
+        on the same real branch)."""
         kappa = np.full(u.shape, np.nan + 0j)
         e = np.full(u.shape, np.nan + 0j)
         todo = np.ones(u.shape, bool)
