@@ -12,8 +12,13 @@ with other jobs, so the ratio is the number to read): BN-ResNet relu, 9 blocks: 
 pdf at 7 points 15.4 → 3.5 s (4.4x); linear, 9 blocks: support 6.27 → 2.18 s (2.9x), pdf 115 → 71 s (1.6x: the
 points next to the hard edge at 0 spend their time in FreeProductLaw's refined continuation steps, per point
 and not per block); relu, 27 blocks: support 7.30 → 1.43 s (5.1x), pdf 18.6 → 1.9 s (9.7x); values identical
-(relative difference 0). The cdf tables (``--tables``) still take many
-minutes at 9 blocks on both paths (the hard edge at 0 of these laws: FreeProductLaw._hard_edge's panels).
+(relative difference 0). The cdf tables (``--tables``) at 9 blocks took many minutes on both paths (the hard edge
+at 0 of these laws: FreeProductLaw._hard_edge's panels, ~96 % in refined η-steps, the blocks' 1 + ψ unresolved
+below ~1e−16 in the unknowns (κ, e); a run of the α = 1.5 block's cdf was stopped after 12 min). With the block
+solved in (κ, p = 1 + ψ), warm starts predicted along ln u, and no panel [0, x₁] in the generic tables
+(docs/derivations.md §8.7(f)), ``--tables --no-old`` measured on a core shared with other jobs: relu support 0.87 s,
+pdf 0.79 s, cdf 15.7 s; linear 0.56 s, 0.78 s, 12.2 s (the "old" path now only switches the stacking off: both
+have the new solver).
 """
 from __future__ import annotations
 

@@ -44,9 +44,8 @@ def test_real_branch_is_real_and_matches_the_moments_and_the_ray() -> None:
         series = 1.0 + math.fsum(float(m) * x ** (k + 1) for k, m in enumerate(moments))
         assert v.real == pytest.approx(series, rel=1e-12)
     reference = _tanh_block()
-    kappa, e, ok = reference._continue(u[3:] + 0j)
+    _, ray, ok = reference._continue(u[3:] + 0j)  # (κ, p = 1 + ψ, converged)
     assert ok.all()
-    ray = reference.d.phi(kappa)[0] + e
     np.testing.assert_allclose(value[3:].real, ray.real, rtol=1e-11)
 
 

@@ -635,7 +635,26 @@ class FreeProductLaw(SpectralLaw):
     # ------------------------------------------------------------------ distribution function near 0
     #: the generic tanh–sinh tables of :class:`~rmt_init.theory.laws.Law` (their first panel at a hard edge at
     #: 0 misses the mass below the smallest float; :attr:`_cdf_tables` replaces it)
-    _raw_cdf_tables = cached_property(SpectralLaw._cdf_tables.func)
+    @cached_property
+    def _raw_cdf_tables(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """As :meth:`SpectralLaw._cdf_tables`, but the first panel [0, x₁] of an interval starting at 0 is left out
+        (its mass counted as 0): :attr:`_hard_edge` replaces it, and its tanh–sinh nodes reach x ~ 1e−310, each a
+        cold solve there (minutes for the residual laws with a hard edge, docs/derivations.md §8.7(e));
+        :attr:`_cdf_tables` adds it only where the law has no hard-edge table."""
+        from .laws import _TABLE_NODES
+
+        tables = []
+        for a, b in self.intervals:
+            theta = np.linspace(0.0, np.pi, _TABLE_NODES)
+            nodes = a + (b - a) * 0.5 * (1.0 - np.cos(theta))  # clustered at both edges
+            nodes[0], nodes[-1] = a, b
+            pieces = np.zeros(len(nodes) - 1)
+            first = 1 if a == 0.0 else 0
+            pieces[first:] = _tanhsinh(self._pdf_vectorised, nodes[first:-1], nodes[first + 1 :], self._mass_atol)
+            below = np.concatenate([[0.0], np.cumsum(pieces)])
+            above = np.concatenate([np.cumsum(pieces[::-1])[::-1], [0.0]])
+            tables.append((nodes, below, above))
+        return tables
 
     @cached_property
     def _interval_masses(self) -> list[float]:
@@ -671,7 +690,10 @@ class FreeProductLaw(SpectralLaw):
         # rounding noise ~1e−17 (depth-8 ReLU: 2.6× off at x = 1e−200, where xρ ~ 1e−27): only xρ above
         # _EDGE_NOISE counts as resolved there; the mass below is then ~_EDGE_NOISE/κ, far below 1e−7.
         noise = _EDGE_NOISE if any(loc == 0.0 for loc, _ in self.atoms) else 0.0
-        rho = self._pdf_vectorised(probes)
+        # (factors that declare ``deep_probes = False`` — residual blocks, whose density at 1e−300 costs a cold solve
+        # with refined η-steps, minutes — are probed at the upper pair only; κ only sets the table's depth here)
+        deep = all(getattr(term.factor, "deep_probes", True) for term in self.numerical)
+        rho = self._pdf_vectorised(probes) if deep else np.concatenate([[np.nan, np.nan], self._pdf_vectorised(probes[2:])])
         good = np.isfinite(rho) & (rho > 0) & (probes * rho > noise)
         if not good[2:].all():
             return None
@@ -723,6 +745,10 @@ class FreeProductLaw(SpectralLaw):
         """The generic tables, with the first panel at a hard edge at 0 taken from :attr:`_hard_edge`."""
         tables = list(self._raw_cdf_tables)
         edge = self._hard_edge
+        if edge is None and self.intervals and self.intervals[0][0] == 0.0:  # the first panel, left out above
+            nodes, below, above = tables[0]
+            first = float(_tanhsinh(self._pdf_vectorised, nodes[:1], nodes[1:2], self._mass_atol)[0])
+            tables[0] = (nodes, np.concatenate([[0.0], below[1:] + first]), np.concatenate([[above[0] + first], above[1:]]))
         if edge is not None:
             nodes, below, above = tables[0]
             pieces = np.diff(below)[1:]

@@ -69,6 +69,7 @@ __all__ = [
 
 _NEWTON_STEPS = 30
 _RAY_STEPS = 24
+_PREDICT_REACH = 6.0  # a warm start predicts (κ, p) from a solved point up to a factor e^6 away in u
 _TOL = 1e-14
 _ROUNDING = 8.0 * np.finfo(float).eps  # Newton's residual at the rounding floor of its unknowns
 
@@ -98,6 +99,8 @@ class _DLaw:
             self._x = np.array([a for a, _ in self.atoms])
             self._m = np.array([m for _, m in self.atoms])
         self.mean = float(1 / self.series(0)[0])
+        # E d as the sum of the atoms (s E d − 1 is exactly 0 for a linear block at α²σ_w² = 1)
+        self.exact_mean = self.mean if self.numerical else math.fsum(a * m for a, m in self.atoms)
 
     def series(self, order: int) -> list[Any]:
         if self.factor is None:
@@ -112,6 +115,13 @@ class _DLaw:
         return (self._m * inverse).sum(axis=-1), (self._m * kx * inverse * inverse).sum(axis=-1)
 
 
+def _log_polar(u: np.ndarray) -> np.ndarray:
+    """(ln|u|, arg u) per point: the coordinates in which remembered solutions are looked up, so that the nearest one
+    is the nearest in ln u (the distance that the warm start's predictor covers; next to a hard edge at 0 |u| spans
+    hundreds of decades, and the nearest point in the u-plane could be decades away in ln u)."""
+    return np.column_stack([np.log(np.maximum(np.abs(u), np.finfo(float).tiny)), np.angle(u)])
+
+
 # ============================================================================ one block's factor
 class ResidualBlockS(PsiS):
     """The law of the squared singular values of I + αDW (docs/derivations.md §8), as a factor of free products.
@@ -122,13 +132,17 @@ class ResidualBlockS(PsiS):
         ensemble: ``"gaussian"`` (i.i.d. entries of variance σ_w²/N; uniform entries give the same law) or
             ``"orthogonal"`` (W = σ_w Q, Q Haar orthogonal).
 
-    ψ is computed from the two equations of §8.3 in the unknowns (κ, e) by Newton's method, started from the
-    previous call's solution (the free-product solver moves u continuously) or else continued along the ray from
-    u ≈ 0 (where κ ≈ su, e ≈ u); the exact S-series comes from S_F(w) = e(1 + e)/(w(1 + w)), s·e(1 + e) = g(w − e)
+    ψ is computed from the two equations of §8.3 in the unknowns (κ, p = 1 + ψ) by Newton's method (§8.7(f): p keeps
+    its relative precision next to a hard edge at 0, where it tends to 0), started from the previous call's solution
+    or a remembered one (through the log–log tangent predictor when u has moved by more than 25 %) or else continued
+    along the ray from u ≈ 0 (where κ ≈ su, e ≈ u); the exact S-series comes from S_F(w) = e(1 + e)/(w(1 + w)), s·e(1 + e) = g(w − e)
     by series reversion (§8.2), so moments of products are exact (rationals for linear and ReLU blocks).
     """
 
     mass_at_zero = 0.0
+    #: FreeProductLaw._hard_edge estimates the edge exponent at 1e−5 and 1e−3 of its table's top, not at 1e−300
+    #: (a cold solve there refines its η-steps for minutes; the exponent only sets the table's depth)
+    deep_probes = False
 
     def __init__(self, d_factor: SFactor | None, s: float, ensemble: str = "gaussian", name: str | None = None) -> None:
         self.s = check_real("alpha**2 * sigma_w2", s, low=0.0, low_inclusive=False)
@@ -168,133 +182,159 @@ class ResidualBlockS(PsiS):
         shifted = numerator[1:] + [0]
         return _series.multiply(shifted, [(-1) ** k for k in range(n + 1)], order)
 
-    # ------------------------------------------------------------------ ψ (§8.3)
-    def _residuals(self, u, kappa, e):
-        phi, k_dphi = self.d.phi(kappa)
-        with np.errstate(all="ignore"):
-            dphi = np.where(kappa != 0, k_dphi / np.where(kappa != 0, kappa, 1.0), self.d.mean)
-        o = self._o
-        big_g = kappa * phi ** (1 + o)
-        d_big_g = phi ** (1 + o) + (1 + o) * kappa * phi**o * dphi
-        p = phi + e
-        r1 = self.s * e * (1.0 + e) - big_g
-        r2 = u * p * p - e * (1.0 + e)
-        jac = (-d_big_g, self.s * (1.0 + 2.0 * e), 2.0 * u * p * dphi, 2.0 * u * p - (1.0 + 2.0 * e))
-        scale = (np.abs(self.s * e * (1.0 + e)) + np.abs(big_g), np.abs(u * p * p) + np.abs(e * (1.0 + e)))
-        return r1, r2, jac, scale, p
+    # ------------------------------------------------------------------ ψ (§8.3), in the unknowns (κ, p = 1 + ψ)
+    def _parts(self, kappa):
+        """(Φ − 1, Φ', R, |R|'s rounding scale) at κ, with R = sΦ(Φ − 1) − κΦ^{1+o} = s·e(1 + e) − κΦ^{1+o} at p = 0.
 
-    def _newton(self, u, kappa, e, steps=_NEWTON_STEPS):
-        kappa, e = kappa.copy(), e.copy()
+        For an atomic law of D², Φ − 1 = κΨ₁, Ψ₁ = E[d/(1 − κd)], and R = κΦ·Q, Q = (sE d − 1) + κ(sE[d²/(1 − κd)]
+        − oΨ₁), free of the cancellation of its O(κ) terms at s E d = 1 (where p ~ κ², §8.7(d)); a numerical law of
+        D² forms R directly."""
+        o = self._o
+        if self.d.numerical:
+            phi, k_dphi = self.d.phi(kappa)
+            with np.errstate(all="ignore"):
+                dphi = np.where(kappa != 0, k_dphi / np.where(kappa != 0, kappa, 1.0), self.d.mean)
+            phi1 = phi - 1.0
+            first, second = self.s * phi * phi1, kappa * phi ** (1 + o)
+            return phi1, dphi, first - second, np.abs(first) + np.abs(second)
+        x, m = self.d._x, self.d._m
+        inverse = 1.0 / (1.0 - kappa[..., None] * x)
+        psi1 = (m * x * inverse).sum(axis=-1)
+        dphi = (m * x * inverse * inverse).sum(axis=-1)
+        second = (m * x * x * inverse).sum(axis=-1)
+        phi1 = kappa * psi1
+        phi = 1.0 + phi1
+        base = self.s * self.d.exact_mean - 1.0
+        q = base + kappa * (self.s * second - o * psi1)
+        scale = np.abs(kappa * phi) * (np.abs(base) + np.abs(kappa) * (np.abs(self.s * second) + o * np.abs(psi1)))
+        return phi1, dphi, kappa * phi * q, scale
+
+    def _residuals(self, u, kappa, p):
+        """The residuals of §8.3 in (κ, p), e = p − Φ, 1 + e = p − (Φ − 1):
+
+            r₁ = s e(1 + e) − κΦ^{1+o} = s p(p − 1 − 2(Φ − 1)) + R,   r₂ = u p² − e(1 + e) = (u − 1)p² + p(1 + 2(Φ − 1)) − Φ(Φ − 1),
+
+        their Jacobian in (κ, p) and the sizes of their terms. In these unknowns p = 1 + ψ keeps its relative
+        precision next to a hard edge at 0, where it tends to 0 (§8.7(d)); with e as unknown it was the difference
+        Φ + e of numbers near ±1."""
+        phi1, dphi, big_r, r_scale = self._parts(kappa)
+        o = self._o
+        phi = 1.0 + phi1
+        two = 1.0 + 2.0 * phi1  # 2Φ − 1
+        one_plus_2e = 2.0 * p - two
+        r1 = self.s * p * (p - two) + big_r
+        r2 = (u - 1.0) * p * p + p * two - phi * phi1
+        d_big_g = phi ** (1 + o) + (1 + o) * kappa * phi**o * dphi
+        jac = (-self.s * dphi * one_plus_2e - d_big_g, self.s * one_plus_2e, dphi * one_plus_2e, 2.0 * u * p - one_plus_2e)
+        ap = np.abs(p)
+        scale = (np.abs(self.s) * ap * (ap + np.abs(two)) + r_scale, (np.abs(u) + 1.0) * ap * ap + ap * np.abs(two) + np.abs(phi * phi1))
+        return r1, r2, jac, scale
+
+    def _newton(self, u, kappa, p, steps=_NEWTON_STEPS):
+        kappa, p = kappa.copy(), p.copy()
         ok = np.zeros(u.shape, bool)
         tol = max(_TOL, self.psi_tolerance)
         for _ in range(steps):
             with np.errstate(all="ignore"):
-                r1, r2, (a, b, c, d), (n1, n2), _ = self._residuals(u, kappa, e)
+                r1, r2, (a, b, c, d), (n1, n2) = self._residuals(u, kappa, p)
                 det = a * d - b * c
                 dk = (r1 * d - r2 * b) / det
-                de = (a * r2 - c * r1) / det
-                # what one rounding of each unknown changes the residuals by: near a hard edge (|u| large,
-                # e → −1, 1 + ψ = Φ + e → 0) the terms' own scales n1, n2 fall below it and the test against
-                # them can never pass (a linear block, s = 1/3, at |u| = 600 came back NaN; §8.7(d))
-                m1 = n1 + np.abs(a) * np.abs(kappa) + np.abs(b) * np.abs(e)
-                m2 = n2 + np.abs(c) * np.abs(kappa) + np.abs(d) * np.abs(e)
+                dp = (a * r2 - c * r1) / det
+                # what one rounding of each unknown changes the residuals by: where the terms' own sizes n1, n2
+                # fall below it (cancelling O(1) terms, s E d > 1 at a hard edge) the test against them can never pass
+                m1 = n1 + np.abs(a) * np.abs(kappa) + np.abs(b) * np.abs(p)
+                m2 = n2 + np.abs(c) * np.abs(kappa) + np.abs(d) * np.abs(p)
             small = (np.abs(r1) <= tol * n1 + 1e-300) & (np.abs(r2) <= tol * n2 + 1e-300)
             small |= (np.abs(r1) <= _ROUNDING * m1) & (np.abs(r2) <= _ROUNDING * m2)
-            # or Newton has stalled at rounding level (e → −1 as u → −∞ costs digits in 1 + e)
-            stalled = (np.abs(dk) <= 1e-13 * np.abs(kappa)) & (np.abs(de) <= 1e-13 * np.abs(e))
+            # or Newton has stalled at rounding level
+            stalled = (np.abs(dk) <= 1e-13 * np.abs(kappa)) & (np.abs(dp) <= 1e-13 * np.abs(p))
             # (a stall far from a root — κ running off to ∞ where Φ(κ) → P(d = 0) — is not a solution)
             near = (np.abs(r1) <= 1e-8 * n1) & (np.abs(r2) <= 1e-8 * n2)
-            ok = small | (stalled & near & ~np.isnan(dk))
-            step_ok = np.isfinite(dk) & np.isfinite(de) & ~small
+            # a point that passes takes one more step (its error squared: the residuals' scales n1, n2 hold terms
+            # larger than p itself, so the test alone would leave p a relative error ~tol·n/|p|), then stops
+            step_ok = np.isfinite(dk) & np.isfinite(dp) & ~ok
+            ok |= small | (stalled & near & ~np.isnan(dk))
             if not step_ok.any():
                 break
             kappa = np.where(step_ok, kappa - dk, kappa)
-            e = np.where(step_ok, e - de, e)
-        return kappa, e, ok & np.isfinite(kappa) & np.isfinite(e)
+            p = np.where(step_ok, p - dp, p)
+        return kappa, p, ok & np.isfinite(kappa) & np.isfinite(p)
 
-    def _phi_minus_one(self, kappa: np.ndarray) -> np.ndarray:
-        """Φ(κ) − 1 = E[κd/(1 − κd)] without cancellation for an atomic law of D² (the numerical ones give 1 + ψ)."""
-        if self.d.numerical:
-            return self.d.phi(kappa)[0] - 1.0
-        kx = kappa[..., None] * self.d._x
-        return (self.d._m * kx / (1.0 - kx)).sum(axis=-1)
+    def _p_of(self, kappa: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """p = Φ(κ) + e, for the starting points given in (κ, e) (small |u|, where p is not small)."""
+        return 1.0 + self._parts(kappa)[0] + e
 
-    def _accurate_p(self, u: np.ndarray, kappa: np.ndarray, e: np.ndarray) -> np.ndarray:
-        """1 + ψ = p = Φ + e to full relative precision where it is small (next to a hard edge at 0, §8.7(d)).
-
-        There p is a difference of O(1) numbers: e → −1, Φ → 1 (s·E d ≤ 1) or e → e∞, Φ → −e∞ (s·E d > 1; linear:
-        e∞ = −1/s), so the solver's (κ, e), a root to rounding, leave p a relative error ~1e−16/|p| (5e−14 at
-        p = 2e−3), beyond the block's ``psi_tolerance``, and the free-product Newton then never converges (it
-        refines every η-step: minutes per point). Two Newton steps in the unknowns (κ, p), with e = p − 1 − (Φ − 1),
-        1 + e = p − (Φ − 1) and Φ − 1 = E[κd/(1 − κd)], form the residuals s e(1 + e) − κΦ^{1+o} and u p² − e(1 + e)
-        without that cancellation."""
-        p = self.d.phi(kappa)[0] + e
-        idx = np.flatnonzero(np.isfinite(p) & (np.abs(p) < 0.1))
-        if idx.size == 0:
-            return p
-        uu, k, q = u.flat[idx], kappa.flat[idx], p.flat[idx]
-        o = self._o
+    def _warm_start(self, u: np.ndarray, u0: np.ndarray, k0: np.ndarray, p0: np.ndarray):
+        """(usable, κ start, p start) for Newton at u from solved points (u0, κ0, p0): within 25 % of |u|, the
+        solved point itself; else, within |ln(u/u0)| ≤ _PREDICT_REACH, the log–log tangent κ0(u/u0)^{u0κ'/κ0},
+        p0(u/u0)^{u0p'/p0} (d(κ, p)/du = −J⁻¹(0, p²)). Next to a hard edge at 0 the free-product solver's η-steps
+        move u by factors up to ~64, beyond the 25 %, and each such point took the 40 Newton runs of
+        :meth:`_continue`; κ and p are powers of u there (§8.7(d)), which the predictor follows."""
         with np.errstate(all="ignore"):
-            for _ in range(2):
-                phi1 = self._phi_minus_one(k)
-                ee, one_e = q - 1.0 - phi1, q - phi1
-                _, _, (a, b, c, d), _, _ = self._residuals(uu, k, ee)
-                dphi = np.where(k != 0, self.d.phi(k)[1] / np.where(k != 0, k, 1.0), self.d.mean)
-                a, c = a - dphi * b, c - dphi * d  # ∂/∂κ at fixed p (e = p − Φ(κ)); ∂/∂p = ∂/∂e
-                r1 = self.s * ee * one_e - k * (1.0 + phi1) ** (1 + o)
-                r2 = uu * q * q - ee * one_e
-                det = a * d - b * c
-                dk = (r1 * d - r2 * b) / det
-                dq = (a * r2 - c * r1) / det
-                good = np.isfinite(dk) & np.isfinite(dq)
-                k, q = np.where(good, k - dk, k), np.where(good, q - dq, q)
-        out = p.copy()
-        out.flat[idx] = np.where(np.isfinite(q), q, p.flat[idx])
-        return out
+            finite = np.isfinite(k0) & np.isfinite(p0)
+            close = finite & (np.abs(u - u0) <= 0.25 * np.abs(u) + 1e-300)
+            log_ratio = np.log(u / u0)
+            _, _, (a, b, c, d), _ = self._residuals(u0, k0, p0)
+            det = a * d - b * c
+            k_new = k0 * np.exp(u0 * b * p0 * p0 / (det * k0) * log_ratio)
+            p_new = p0 * np.exp(-u0 * a * p0 / det * log_ratio)
+            far = finite & ~close & (np.abs(log_ratio) <= _PREDICT_REACH) & np.isfinite(k_new) & np.isfinite(p_new)
+        return close | far, np.where(far, k_new, k0), np.where(far, p_new, p0)
 
-    def _valid(self, u, kappa, e, ok):
+    def _valid(self, u, kappa, p, ok):
         """Converged, and Im(1 + ψ) ≤ 0 where Im u < 0 (Nevanlinna), 1 + ψ > 0 for real u < 1/max supp F."""
-        p = self.d.phi(kappa)[0] + e
         slack = 1e-9 * np.abs(p)
         lower = u.imag < -1e-12 * np.abs(u)
         good = ok & ~(lower & (p.imag > slack))
-        # κ = 0, e = −1 (p = 0) solves both equations for every u; 1 + ψ only tends to 0 like 1/|u| as u → −∞
+        # κ = 0, p = 0 (e = −1) solves both equations for every u; 1 + ψ only tends to 0 like 1/|u| as u → −∞
         good &= np.abs(p) > 1e-8 / (1.0 + np.abs(u) * self.xmax)
         real = (u.imag == 0) & (u.real < 1.0 / self.xmax)
         return good & ~(real & ((p.real <= 0) | (np.abs(p.imag) > slack)))
 
     def _continue(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Continuation along u·r − 0.3i·r|u|, r from 1e−8 to 1, then down to u (the offset shrinking geometrically
-        to 0), so that the path keeps away from the cut and real u inside the support is reached from below."""
-        radii = np.geomspace(1e-8, 1.0, _RAY_STEPS)
-        kappa = self.s * radii[0] * u
-        e = radii[0] * u
-        ok = np.ones(u.shape, bool)
-        offsets = np.concatenate([np.full(_RAY_STEPS, 0.3), 0.3 * np.geomspace(1.0, 1e-15, 16)[1:], [0.0]])
-        path = np.concatenate([radii, np.ones(len(offsets) - _RAY_STEPS)])
+        """Continuation along the ray m·(u/|u| − 0.3i), m growing by 4 per step from min(|u|, 0.01/max supp F) (where
+        κ ≈ su, e ≈ u) to |u|, each start the log–log tangent of :meth:`_warm_start`, then down to u (the offset
+        shrinking geometrically to 0), so that the path keeps away from the cut and real u inside the support is
+        reached from below. Returns (κ, p, converged). (The ray used to start at 1e−8·u whatever |u|: next to a hard
+        edge, |u| ~ 1e12 and beyond, that start was far from the small-u regime of its guess.)"""
         mag = np.abs(u)
-        for r, eps in zip(path, offsets):
-            ur = r * u - 1j * eps * r * mag
-            k_new, e_new, ok_new = self._newton(ur, kappa, e, steps=12)
-            keep = ok_new
-            kappa = np.where(keep, k_new, kappa)
-            e = np.where(keep, e_new, e)
+        direction = np.where(mag > 0, u / np.where(mag > 0, mag, 1.0), 1.0) - 0.3j
+        m0 = np.minimum(mag, 0.01 / self.xmax)
+        point = m0 * direction
+        kappa = self.s * point
+        p = self._p_of(kappa, point)
+        ok = np.ones(u.shape, bool)
+        with np.errstate(divide="ignore"):
+            steps = int(np.ceil(np.max(np.log(np.where(mag > 0, mag / m0, 1.0)), initial=0.0) / math.log(4.0)))
+        for k in range(1, steps + 1):
+            target = np.minimum(m0 * 4.0**k, mag) * direction
+            _, k0, p0 = self._warm_start(target, point, kappa, p)
+            k_new, p_new, ok_new = self._newton(target, k0, p0, steps=12)
+            kappa = np.where(ok_new, k_new, kappa)
+            p = np.where(ok_new, p_new, p)
+            point = np.where(ok_new, target, point)
+        for eps in np.concatenate([0.3 * np.geomspace(1.0, 1e-15, 16)[1:], [0.0]]):
+            ur = u - 1j * eps * mag
+            k_new, p_new, ok_new = self._newton(ur, kappa, p, steps=12)
+            kappa = np.where(ok_new, k_new, kappa)
+            p = np.where(ok_new, p_new, p)
             ok &= ok_new | (eps > 0)  # intermediate failures are retried by the next step
-        kappa, e, ok = self._newton(u, kappa, e)
-        return kappa, e, ok
+        kappa, p, ok = self._newton(u, kappa, p)
+        return kappa, p, ok
 
     def _real_path(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(κ, e, converged) for real u < 1/max supp F, where the solution is real and analytic in u: Newton along
-        the real axis from |u|·max supp F = 0.02 (κ ≈ su, e ≈ u). Positive u: the distance to 1/max supp F halves per
-        step. Negative u: |u|
-        doubles per step, with the predictor κ ∝ 1/u, 1 + e ∝ 1/u of u → −∞ (where 1 + ψ → 0) beyond |u| max supp F
-        = 1 (larger steps jump to the spurious root κ = 0, e = −1, p = 0, which solves both equations for every u). (The free-product
-        solver's real inverse of ψ asks for u down to −10¹²; the complex ray of :meth:`_continue` costs 40 Newton runs
-        per point.) Far out, 1 + ψ = Φ(κ) + e is a difference of numbers near ±1 and loses digits like 1/|u|: points
-        whose residual cannot reach 1e−8 are reported as not converged."""
+        """(κ, p, converged) for real u < 1/max supp F, where the solution is real and analytic in u: Newton along
+        the real axis from |u|·max supp F = 0.02 (κ ≈ su, p ≈ 1 + u + su E d). Positive u: the distance to
+        1/max supp F halves per step. Negative u: |u| doubles per step, with the log–log tangent predictor
+        κ ← κ·2^{uκ'/κ}, p ← p·2^{up'/p} (d(κ, p)/du = −J⁻¹(0, p²)): as u → −∞, κ and p = 1 + ψ → 0 like powers of
+        |u| (1/|u| for s E d < 1, |u|^{−1/3}, |u|^{−2/3} at s E d = 1) or κ → a root of Φ + e = 0, p ~ |u|^{−1/2}
+        (s E d > 1, §8.7(e)), and a plain step would jump to the spurious root κ = 0, p = 0, which solves both
+        equations for every u. (The free-product solver's real inverse of ψ asks for u down to −10¹²; the complex
+        ray of :meth:`_continue` costs 40 Newton runs per point.) In the unknowns (κ, p) the far points keep their
+        relative precision."""
         u = np.asarray(u, float)
         kappa = np.full(u.shape, np.nan + 0j)
-        e = np.full(u.shape, np.nan + 0j)
+        p_out = np.full(u.shape, np.nan + 0j)
         ok = np.zeros(u.shape, bool)
         for negative, growth in ((False, 2.0), (True, 2.0)):
             group = np.flatnonzero((u < 0) == negative)
@@ -306,7 +346,8 @@ class ResidualBlockS(PsiS):
             ratio = np.where(far, target / start, 1.0)
             steps = max(1, int(np.ceil(math.log(float(np.max(ratio))) / math.log(growth)))) if far.any() else 1
             point = np.where(far, start, target)
-            k, ee = (self.s * point).astype(complex), point.astype(complex)
+            k = (self.s * point).astype(complex)
+            p = self._p_of(k, point.astype(complex))
             good = np.ones(target.shape, bool)
             top = 1.0 / self.xmax
             if not negative and far.any():
@@ -321,28 +362,25 @@ class ResidualBlockS(PsiS):
                     new_point = np.where(far, start * ratio ** (step / steps), target)
                 else:
                     new_point = np.where(far, top - (top - start) * ratio ** (step / steps), target)
-                if negative and step and self.s * self.d.mean > 1.0:
-                    # s·E d > 1: −1 inside the Brown measure of αDW, a hard edge at 0 with ρ ~ x^{−1/2}; as u → −∞,
-                    # (κ, e) tend to a finite root of Φ(κ) + e = 0 (linear: e → −1/s), 1 + ψ ~ |u|^{−1/2}, so the
-                    # predictor is the tangent d(κ, e)/du = −J⁻¹(0, p²) (§8.7(e))
+                if negative and step:
                     with np.errstate(all="ignore"):
-                        _, _, (a, b, c, d), _, p = self._residuals(point.astype(complex), k, ee)
+                        _, _, (a, b, c, d), _ = self._residuals(point.astype(complex), k, p)
                         det = a * d - b * c
-                        du = new_point - point
-                        dk, de = b * p * p / det * du, -a * p * p / det * du
-                    fine = np.isfinite(dk) & np.isfinite(de)
-                    k, ee = np.where(fine, k + dk, k), np.where(fine, ee + de, ee)
-                elif negative and step:
-                    shrink = np.where(far & (np.abs(new_point) * self.xmax > 1.0), point / new_point, 1.0)
-                    k, ee = k * shrink, (1.0 + ee) * shrink - 1.0
-                k_new, e_new, ok_new = self._newton(new_point.astype(complex), k, ee, steps=12)
+                        gk = (point * b * p * p / det / k).real  # u κ'/κ
+                        gp = (-point * a * p / det).real  # u p'/p
+                        r = new_point / point
+                        k_new, p_new = k * r**gk, p * r**gp
+                    fine = np.isfinite(k_new) & np.isfinite(p_new) & (k != 0)
+                    k, p = np.where(fine, k_new, k), np.where(fine, p_new, p)
+                k_new, p_new, ok_new = self._newton(new_point.astype(complex), k, p, steps=12)
                 good &= ok_new
-                k, ee = np.where(ok_new, k_new, k), np.where(ok_new, e_new, ee)
+                k, p = np.where(ok_new, k_new, k), np.where(ok_new, p_new, p)
                 point = new_point
-            kappa[group], e[group], ok[group] = k.real + 0j, ee.real + 0j, good
-        return kappa, e, ok
+            kappa[group], p_out[group], ok[group] = k.real + 0j, p.real + 0j, good
+        return kappa, p_out, ok
 
     def _solve(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(κ, p = 1 + ψ) at u (the arrays named ``e`` below hold p)."""
         u = np.asarray(u, complex)
         kappa = np.full(u.shape, np.nan + 0j)
         e = np.full(u.shape, np.nan + 0j)
@@ -363,12 +401,12 @@ class ResidualBlockS(PsiS):
             if tree is None:
                 nearest = todo if u0.shape == u.shape else None
             else:
-                nearest = tree.query(np.column_stack([u.flat[todo].real, u.flat[todo].imag]))[1]
+                nearest = tree.query(_log_polar(u.flat[todo]))[1]
             if nearest is None:
                 continue
             u0, k0, e0 = u0.ravel()[nearest], k0.ravel()[nearest], e0.ravel()[nearest]
             ut = u.flat[todo]
-            near = np.isfinite(k0) & (np.abs(ut - u0) <= 0.25 * np.abs(ut) + 1e-300)
+            near, k0, e0 = self._warm_start(ut, u0, k0, e0)
             if near.any():
                 k1, e1, ok = self._newton(ut[near], k0[near], e0[near], steps=12)
                 ok = self._valid(ut[near], k1, e1, ok)
@@ -380,7 +418,8 @@ class ResidualBlockS(PsiS):
             kappa[real], e[real] = k1, e1
         small = ~done & (np.abs(u) * self.xmax < 0.05)
         if small.any():
-            k1, e1, ok = self._newton(u[small], self.s * u[small], u[small], steps=12)
+            k0 = self.s * u[small]
+            k1, e1, ok = self._newton(u[small], k0, self._p_of(k0, u[small]), steps=12)
             ok = self._valid(u[small], k1, e1, ok)
             idx = np.flatnonzero(small)[ok]
             kappa.flat[idx], e.flat[idx] = k1[ok], e1[ok]
@@ -398,10 +437,9 @@ class ResidualBlockS(PsiS):
         return kappa, e
 
     def _solve_real(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(κ, e) on the real branch, u < 1/max supp F: Newton from the nearest real point solved before (within 25 %
-        of |u|), else :meth:`_real_path`. The ray of :meth:`_continue` ends on the same real branch: where the real
-        path fails (far out, where 1 + ψ has lost its digits) it fails too, after 40 Newton runs — those points
-        are NaN."""
+        """(κ, p) on the real branch, u < 1/max supp F: Newton from the nearest real point solved before (within 25 %
+        of |u|), else :meth:`_real_path`. Points where the real path fails are NaN (the ray of :meth:`_continue` ends
+        on the same real branch)."""
         kappa = np.full(u.shape, np.nan + 0j)
         e = np.full(u.shape, np.nan + 0j)
         todo = np.ones(u.shape, bool)
@@ -453,7 +491,7 @@ class ResidualBlockS(PsiS):
         if new and (stored is None or new > 0.1 * size):
             parts = pending + ([] if stored is None else [stored[:3]])
             u, k, e = (np.concatenate([p[i] for p in parts])[: self._MEMORY] for i in range(3))
-            tree = cKDTree(np.column_stack([u.real, u.imag]))
+            tree = cKDTree(_log_polar(u))
             self._stored = stored = (u, k, e, tree)
             self._pending = []
             self._pending_size = 0
@@ -462,19 +500,14 @@ class ResidualBlockS(PsiS):
     def one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(1 + ψ_F(u), u ψ_F'(u)) for complex u with Im u ≤ 0 (NaN where the solve failed)."""
         u = np.asarray(u, complex)
-        kappa, e = self._solve(u)
+        kappa, p = self._solve(u)
+        return p, self._slope(u, kappa, p)
+
+    def _slope(self, u: np.ndarray, kappa: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """u ψ'(u) = u p': d/du of the system, J (κ', p')ᵀ = −(0, p²), so p' = −a p²/det J."""
         with np.errstate(all="ignore"):
-            r1, r2, (a, b, c, d), _, _ = self._residuals(u, kappa, e)
-            p = self._accurate_p(u, kappa, e)
-            # d/du of the system: J (κ', e')ᵀ = −(0, p²); then p' = Φ'κ' + e'
-            rhs = -p * p
-            det = a * d - b * c
-            dk = -b * rhs / det
-            de = a * rhs / det
-            phi, k_dphi = self.d.phi(kappa)
-            dphi = np.where(kappa != 0, k_dphi / np.where(kappa != 0, kappa, 1.0), self.d.mean)
-            slope = u * (dphi * dk + de)
-        return p, slope
+            _, _, (a, b, c, d), _ = self._residuals(u, kappa, p)
+            return -u * a * p * p / (a * d - b * c)
 
     # ------------------------------------------------------------------ many blocks at once (issue 13)
     #: :meth:`one_plus_psi_many` stacks the blocks that share their law of D² and ensemble (False: one block at a
@@ -583,14 +616,14 @@ def _stacked_one_plus_psi(blocks: Sequence[ResidualBlockS], us: Sequence[np.ndar
             if tree is None:
                 nearest = todo if u0.shape == u.shape else None
             else:
-                nearest = tree.query(np.column_stack([u.flat[todo].real, u.flat[todo].imag]))[1]
+                nearest = tree.query(_log_polar(u.flat[todo]))[1]
             if nearest is None:
                 pieces.append(empty)
                 targets.append(None)
                 continue
             u0, k0, e0 = u0.ravel()[nearest], k0.ravel()[nearest], e0.ravel()[nearest]
             ut = u.flat[todo]
-            near = np.isfinite(k0) & (np.abs(ut - u0) <= 0.25 * np.abs(ut) + 1e-300)
+            near, k0, e0 = block._warm_start(ut, u0, k0, e0)
             pieces.append((ut[near], k0[near], e0[near]))
             targets.append((todo, near))
         if not any(p[0].size for p in pieces):
@@ -608,7 +641,8 @@ def _stacked_one_plus_psi(blocks: Sequence[ResidualBlockS], us: Sequence[np.ndar
             kappas[j][reals[j]], es[j][reals[j]] = k1, e1
     # near u = 0: Newton from κ ≈ su, e ≈ u
     smalls = [~dones[j] & (np.abs(us[j]) * blocks[j].xmax < 0.05) for j in range(n)]
-    pieces = [(us[j][smalls[j]], blocks[j].s * us[j][smalls[j]], us[j][smalls[j]]) for j in range(n)]
+    pieces = [(us[j][smalls[j]], blocks[j].s * us[j][smalls[j]], blocks[j]._p_of(blocks[j].s * us[j][smalls[j]], us[j][smalls[j]]))
+              for j in range(n)]
     if any(p[0].size for p in pieces):
         for j, (k1, e1, ok) in enumerate(_stacked_newton_valid(blocks, pieces, 12)):
             idx = np.flatnonzero(smalls[j])[ok]
@@ -634,18 +668,8 @@ def _stacked_one_plus_psi(blocks: Sequence[ResidualBlockS], us: Sequence[np.ndar
     # (1 + ψ, uψ') as in one_plus_psi, over all points at once
     counts = [u.size for u in us]
     view = _stack_view(blocks, counts)
-    u, kappa, e = (np.concatenate([a.ravel() for a in arrays]) for arrays in (us, kappas, es))
-    with np.errstate(all="ignore"):
-        r1, r2, (a, b, c, d), _, _ = view._residuals(u, kappa, e)
-        # 1 + ψ without cancellation next to a hard edge, per block (its s is a scalar there), as in one_plus_psi
-        p = np.concatenate([blk._accurate_p(uj.ravel(), kj.ravel(), ej.ravel()) for blk, uj, kj, ej in zip(blocks, us, kappas, es)])
-        rhs = -p * p
-        det = a * d - b * c
-        dk = -b * rhs / det
-        de = a * rhs / det
-        phi, k_dphi = view.d.phi(kappa)
-        dphi = np.where(kappa != 0, k_dphi / np.where(kappa != 0, kappa, 1.0), view.d.mean)
-        slope = u * (dphi * dk + de)
+    u, kappa, p = (np.concatenate([a.ravel() for a in arrays]) for arrays in (us, kappas, es))
+    slope = view._slope(u, kappa, p)
     cut = np.cumsum(counts)[:-1]
     return [(pj.reshape(uj.shape), sj.reshape(uj.shape)) for pj, sj, uj in zip(np.split(p, cut), np.split(slope, cut), us)]
 
