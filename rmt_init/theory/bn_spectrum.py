@@ -48,7 +48,77 @@ _PANEL = 0.5  # largest panel width in v = ln X (1/√a for large a, the width o
 _DROP = 40.0  # the interval in v ends where the χ² density in v has fallen by e^{−40} below its mode
 
 
-class InverseChiSquareS(PsiS):
+class _LogChiSquareS(PsiS):
+    """What :class:`InverseChiSquareS` and :class:`ChannelLawS` share: ``1 + ψ(u) = p₀ + c ∫ p(v) eᵛ/(eᵛ − uκ) dv``
+    over v = ln X (or ln(X/λ)) on a composite Gauss–Legendre grid, with the principal part at the pole
+    ``v₀ = Log(uκ)`` subtracted and added back in closed form (see :class:`InverseChiSquareS`)."""
+
+    #: c, the factor on the integrals (the mass of the χ² part)
+    _psi_scale = 1.0
+
+    def _set_grid(self, shift_lo: float, shift_hi: float) -> np.ndarray:
+        """Panels of width ``min(1/2, a^{−1/2})`` where p exceeds e^{−40} of its mode (v* = ln 2a), the ends moved
+        by ``−shift_lo`` / ``−shift_hi``; sets the ends, panel width, weights and log-normaliser, returns the nodes."""
+        mode = math.log(2.0 * self.a)
+        # ln p(v* + δ) − ln p(v*) = −a(e^δ − 1 − δ): the ends are its roots at −40
+        drop = lambda d: self.a * (math.expm1(d) - d) - _DROP  # noqa: E731
+        lo = mode + brentq(drop, -_DROP / self.a - 2.0, -1e-9) - shift_lo
+        hi = mode + brentq(drop, 1e-9, 10.0) - shift_hi
+        self._panel = min(_PANEL, 1.0 / math.sqrt(self.a))
+        n_panels = max(1, math.ceil((hi - lo) / self._panel))
+        edges = np.linspace(lo, hi, n_panels + 1)
+        half = 0.5 * np.diff(edges)
+        self._lo, self._hi = lo, hi
+        self._w = (half[:, None] * _GL_W[None, :]).ravel()
+        self._log_norm = -self.a * math.log(2.0) - math.lgamma(self.a)
+        return ((0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * _GL_T[None, :]).ravel()
+
+    def _poles(self, zeta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(v₀ = Log ζ on the side Im u < 0, whether v₀ is near enough to the grid for its principal part)."""
+        angle = np.angle(zeta)
+        angle = np.where((zeta.imag == 0) & (zeta.real < 0), -math.pi, angle)  # the side Im u < 0
+        with np.errstate(divide="ignore"):
+            v0 = np.log(np.abs(zeta)) + 1j * angle
+        h = 2.0 * self._panel  # poles farther than two panel widths from the axis cost < 8^{−20} relative
+        near = (np.abs(v0.imag) < h) & (v0.real > self._lo - h) & (v0.real < self._hi + h) & (zeta != 0)
+        return v0, near
+
+    def _pole_subtracted(self, f0: np.ndarray, f1: np.ndarray, v: np.ndarray, near: np.ndarray, vn: np.ndarray,
+                         r0: np.ndarray, r1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(Σ w f0, Σ w f1) with the principal parts r/(v − v₀) of the near poles subtracted from the integrands
+        (in place) and ∫_lo^hi r dv/(v − v₀) = r (Log(hi − v₀) − Log(lo − v₀)) added back (v₀ on the axis: from
+        below, Im u < 0)."""
+        out0 = np.zeros(f0.shape[0], complex)
+        out1 = np.zeros(f0.shape[0], complex)
+        if near.any():
+            pole = 1.0 / (v - vn[:, None])
+            f0[near] -= r0[:, None] * pole
+            f1[near] -= r1[:, None] * pole
+            im = -vn.imag
+            im = np.where(im == 0, 0.0, im)
+            logs = []
+            for end in (self._hi, self._lo):
+                re = end - vn.real
+                logs.append(0.5 * np.log(re * re + im * im) + 1j * np.arctan2(im, re))
+            out0[near] += r0 * (logs[0] - logs[1])
+            out1[near] += r1 * (logs[0] - logs[1])
+        out0 += f0 @ self._w
+        out1 += f1 @ self._w
+        return out0, out1
+
+    def one_plus_psi(self, u: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        u = np.asarray(u, complex)
+        flat = u.ravel()
+        value = np.empty(flat.shape, complex)
+        slope = np.empty(flat.shape, complex)
+        for start in range(0, flat.size, chunk):
+            i0, i1 = self._integrals(flat[start : start + chunk])
+            value[start : start + chunk] = self.mass_at_zero + self._psi_scale * i0
+            slope[start : start + chunk] = self._psi_scale * i1
+        return value.reshape(u.shape), slope.reshape(u.shape)
+
+
+class InverseChiSquareS(_LogChiSquareS):
     """The law ``ν = δ₀/(B − 1) + ((B − 2)/(B − 1)) · law(κ/X)``, ``X ~ χ²_{B−1}``, as a factor of a free product.
 
     It is the law of the eigenvalues of one BN channel's squared backward map ``(1/s²)(P − ŷŷᵀ/B)`` on the
@@ -78,19 +148,7 @@ class InverseChiSquareS(PsiS):
         self.atoms = ((0.0, self.mass_at_zero),)
         self.xmax = math.inf
         self.name = f"BN channel law (B={self.batch}, κ={float(self.kappa):g})"
-        # ln p(v* + δ) − ln p(v*) = −a(e^δ − 1 − δ), v* = ln 2a the mode: the ends are its roots at −40
-        mode = math.log(2.0 * self.a)
-        drop = lambda d: self.a * (math.expm1(d) - d) - _DROP  # noqa: E731
-        lo = mode + brentq(drop, -_DROP / self.a - 2.0, -1e-9)
-        hi = mode + brentq(drop, 1e-9, 10.0)
-        self._panel = min(_PANEL, 1.0 / math.sqrt(self.a))
-        n_panels = max(1, math.ceil((hi - lo) / self._panel))
-        edges = np.linspace(lo, hi, n_panels + 1)
-        half = 0.5 * np.diff(edges)
-        self._lo, self._hi = lo, hi
-        self._v = ((0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * _GL_T[None, :]).ravel()
-        self._w = (half[:, None] * _GL_W[None, :]).ravel()
-        self._log_norm = -self.a * math.log(2.0) - math.lgamma(self.a)
+        self._v = self._set_grid(0.0, 0.0)
 
     def __repr__(self) -> str:
         return self.name
@@ -98,15 +156,14 @@ class InverseChiSquareS(PsiS):
     def _p(self, v: np.ndarray) -> np.ndarray:
         return np.exp(self.a * v - 0.5 * np.exp(v) + self._log_norm)
 
+    @property
+    def _psi_scale(self) -> float:
+        return self.weight
+
     def _integrals(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(∫ p K dv, ∫ p' K dv), K = eᵛ/(eᵛ − uκ), for a 1-d complex array u."""
         zeta = u * float(self.kappa)
-        angle = np.angle(zeta)
-        angle = np.where((zeta.imag == 0) & (zeta.real < 0), -math.pi, angle)  # the side Im u < 0
-        with np.errstate(divide="ignore"):
-            v0 = np.log(np.abs(zeta)) + 1j * angle
-        h = 2.0 * self._panel  # poles farther than two panel widths from the axis cost < 8^{−20} relative
-        near = (np.abs(v0.imag) < h) & (v0.real > self._lo - h) & (v0.real < self._hi + h) & (zeta != 0)
+        v0, near = self._poles(zeta)
         v = self._v[None, :]
         ev = np.exp(v)
         pv = self._p(v)
@@ -114,38 +171,10 @@ class InverseChiSquareS(PsiS):
         dp = pv * (self.a - 0.5 * ev)
         f0 = kernel * pv
         f1 = kernel * dp
-        out0 = np.zeros(u.shape, complex)
-        out1 = np.zeros(u.shape, complex)
-        if near.any():
-            vn = v0[near]
-            r0 = np.exp(self.a * vn - 0.5 * zeta[near] + self._log_norm)  # p(v₀), e^{v₀} = uκ
-            r1 = r0 * (self.a - 0.5 * zeta[near])
-            pole = 1.0 / (v - vn[:, None])
-            f0[near] -= r0[:, None] * pole
-            f1[near] -= r1[:, None] * pole
-            # ∫_lo^hi dv/(v − v₀) = Log(hi − v₀) − Log(lo − v₀); for v₀ on the axis, from below (Im u < 0)
-            im = -vn.imag
-            im = np.where(im == 0, 0.0, im)
-            logs = []
-            for end in (self._hi, self._lo):
-                re = end - vn.real
-                logs.append(0.5 * np.log(re * re + im * im) + 1j * np.arctan2(im, re))
-            out0[near] += r0 * (logs[0] - logs[1])
-            out1[near] += r1 * (logs[0] - logs[1])
-        out0 += f0 @ self._w
-        out1 += f1 @ self._w
-        return out0, out1
-
-    def one_plus_psi(self, u: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
-        u = np.asarray(u, complex)
-        flat = u.ravel()
-        value = np.empty(flat.shape, complex)
-        slope = np.empty(flat.shape, complex)
-        for start in range(0, flat.size, chunk):
-            i0, i1 = self._integrals(flat[start : start + chunk])
-            value[start : start + chunk] = self.mass_at_zero + self.weight * i0
-            slope[start : start + chunk] = self.weight * i1
-        return value.reshape(u.shape), slope.reshape(u.shape)
+        vn = v0[near]
+        r0 = np.exp(self.a * vn - 0.5 * zeta[near] + self._log_norm)  # p(v₀), e^{v₀} = uκ
+        r1 = r0 * (self.a - 0.5 * zeta[near])
+        return self._pole_subtracted(f0, f1, v, near, vn, r0, r1)
 
     def moment_exact(self, k: int) -> Any:
         """``m_k(ν) = ((B − 2)/(B − 1)) κᵏ/Π_{j=1}^{k}(B − 1 − 2j)``; ``math.inf`` when ``k ≥ (B − 1)/2``."""
@@ -564,7 +593,7 @@ _NODES = 256  # quantile nodes the sampled λ are compressed to
 _RANK_TOL = 1e-10  # an eigenvalue of C below this × the largest is a zero (rank deficiency; rounding is ~1e−16)
 
 
-class ChannelLawS(PsiS):
+class ChannelLawS(_LogChiSquareS):
     """``ν = p₀ δ₀ + Σ_j w_j · law(κ λ_j/X)``, ``X ~ χ²_{B−1}``: one BN channel's squared backward map on 1⊥, any φ.
 
     The eigenvalues on 1⊥ of ``(1/s²) C``, ``1/s² = κ/X`` independent of the eigenvalues λ of C (docs/derivations.md
@@ -595,19 +624,9 @@ class ChannelLawS(PsiS):
         self.xmax = math.inf
         self.name = f"{name} (B={self.batch}, κ={self.kappa:g})"
         self._shift = np.log(self.lam)
-        mode = math.log(2.0 * self.a)
-        drop = lambda d: self.a * (math.expm1(d) - d) - _DROP  # noqa: E731
-        lo = mode + brentq(drop, -_DROP / self.a - 2.0, -1e-9) - float(self._shift.max())
-        hi = mode + brentq(drop, 1e-9, 10.0) - float(self._shift.min())
-        self._panel = min(_PANEL, 1.0 / math.sqrt(self.a))
-        n_panels = max(1, math.ceil((hi - lo) / self._panel))
-        edges = np.linspace(lo, hi, n_panels + 1)
-        half = 0.5 * np.diff(edges)
-        self._lo, self._hi = lo, hi
-        v = ((0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * _GL_T[None, :]).ravel()
-        self._w = (half[:, None] * _GL_W[None, :]).ravel()
-        self._log_norm = -self.a * math.log(2.0) - math.lgamma(self.a)
+        v = self._set_grid(float(self._shift.max()), float(self._shift.min()))
         self._ev = np.exp(v)
+        self._log_ev = np.log(self._ev)[None, :]  # the nodes as the pole terms see them
         pv, dp = self._mixture(v[:, None] + self._shift[None, :], np.exp(v)[:, None] * self.lam[None, :])
         self._pv, self._dp = pv, dp
 
@@ -622,47 +641,14 @@ class ChannelLawS(PsiS):
     def _integrals(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(∫ p_λ K dv, ∫ p_λ' K dv), K = eᵛ/(eᵛ − uκ), for a 1-d complex array u (as InverseChiSquareS)."""
         zeta = u * self.kappa
-        angle = np.angle(zeta)
-        angle = np.where((zeta.imag == 0) & (zeta.real < 0), -math.pi, angle)
-        with np.errstate(divide="ignore"):
-            v0 = np.log(np.abs(zeta)) + 1j * angle
-        h = 2.0 * self._panel
-        near = (np.abs(v0.imag) < h) & (v0.real > self._lo - h) & (v0.real < self._hi + h) & (zeta != 0)
+        v0, near = self._poles(zeta)
         kernel = self._ev[None, :] / (self._ev[None, :] - zeta[:, None])
         f0 = kernel * self._pv[None, :]
         f1 = kernel * self._dp[None, :]
-        out0 = np.zeros(u.shape, complex)
-        out1 = np.zeros(u.shape, complex)
-        if near.any():
-            vn = v0[near]
-            # p_λ(v₀), p_λ'(v₀) with e^{v₀ + ln λ_j} = uκλ_j exactly
-            r0, r1 = self._mixture(vn[:, None] + self._shift[None, :], zeta[near][:, None] * self.lam[None, :])
-            v = np.log(self._ev)[None, :]
-            pole = 1.0 / (v - vn[:, None])
-            f0[near] -= r0[:, None] * pole
-            f1[near] -= r1[:, None] * pole
-            im = -vn.imag
-            im = np.where(im == 0, 0.0, im)
-            logs = []
-            for end in (self._hi, self._lo):
-                re = end - vn.real
-                logs.append(0.5 * np.log(re * re + im * im) + 1j * np.arctan2(im, re))
-            out0[near] += r0 * (logs[0] - logs[1])
-            out1[near] += r1 * (logs[0] - logs[1])
-        out0 += f0 @ self._w
-        out1 += f1 @ self._w
-        return out0, out1
-
-    def one_plus_psi(self, u: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
-        u = np.asarray(u, complex)
-        flat = u.ravel()
-        value = np.empty(flat.shape, complex)
-        slope = np.empty(flat.shape, complex)
-        for start in range(0, flat.size, chunk):
-            i0, i1 = self._integrals(flat[start : start + chunk])
-            value[start : start + chunk] = self.mass_at_zero + i0
-            slope[start : start + chunk] = i1
-        return value.reshape(u.shape), slope.reshape(u.shape)
+        vn = v0[near]
+        # p_λ(v₀), p_λ'(v₀) with e^{v₀ + ln λ_j} = uκλ_j exactly
+        r0, r1 = self._mixture(vn[:, None] + self._shift[None, :], zeta[near][:, None] * self.lam[None, :])
+        return self._pole_subtracted(f0, f1, self._log_ev, near, vn, r0, r1)
 
     def moment_exact(self, k: int) -> Any:
         """``m_k(ν) = κᵏ Σ_j w_j λ_jᵏ / Π_{i=1}^{k}(B − 1 − 2i)``; ``math.inf`` when ``k ≥ (B − 1)/2`` (λ is bounded:
