@@ -379,6 +379,25 @@ class ResidualBlockS(PsiS):
             kappa[group], p_out[group], ok[group] = k.real + 0j, p.real + 0j, good
         return kappa, p_out, ok
 
+    def _warm_candidates(self, source, u: np.ndarray, done: np.ndarray):
+        """Starting points for the points of ``u`` not ``done`` from ``source`` = (u₀, κ₀, p₀, KD-tree or None): the
+        previous call's solution at the same index (no tree), else the nearest remembered point; each kept where
+        :meth:`_warm_start` reaches. (indices not done, u there, reached, κ₀, p₀), or None where there is none."""
+        if source is None or done.all():
+            return None
+        u0, k0, e0, tree = source
+        todo = np.flatnonzero(~done)
+        if tree is None:
+            if u0.shape != u.shape:
+                return None
+            nearest = todo
+        else:
+            nearest = tree.query(_log_polar(u.flat[todo]))[1]
+        u0, k0, e0 = u0.ravel()[nearest], k0.ravel()[nearest], e0.ravel()[nearest]
+        ut = u.flat[todo]
+        near, k0, e0 = self._warm_start(ut, u0, k0, e0)
+        return todo, ut, near, k0, e0
+
     def _solve(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(κ, p = 1 + ψ) at u (the arrays named ``e`` below hold p)."""
         u = np.asarray(u, complex)
@@ -392,21 +411,12 @@ class ResidualBlockS(PsiS):
         real = ~done & (u.imag == 0) & (u.real < 1.0 / self.xmax)
         done = done | real
         for source in (self._warm, self._memory()):
-            if source is None or done.all():
-                continue
             # start from the solution at the nearest u solved before (the solver moves u continuously, and revisits
             # the same η-paths for neighbouring points)
-            u0, k0, e0, tree = source
-            todo = np.flatnonzero(~done)
-            if tree is None:
-                nearest = todo if u0.shape == u.shape else None
-            else:
-                nearest = tree.query(_log_polar(u.flat[todo]))[1]
-            if nearest is None:
+            found = self._warm_candidates(source, u, done)
+            if found is None:
                 continue
-            u0, k0, e0 = u0.ravel()[nearest], k0.ravel()[nearest], e0.ravel()[nearest]
-            ut = u.flat[todo]
-            near, k0, e0 = self._warm_start(ut, u0, k0, e0)
+            todo, ut, near, k0, e0 = found
             if near.any():
                 k1, e1, ok = self._newton(ut[near], k0[near], e0[near], steps=12)
                 ok = self._valid(ut[near], k1, e1, ok)
@@ -605,25 +615,12 @@ def _stacked_one_plus_psi(blocks: Sequence[ResidualBlockS], us: Sequence[np.ndar
     for stage in range(2):
         pieces, targets = [], []
         for j, (block, u) in enumerate(zip(blocks, us)):
-            source, done = sources[j][stage], dones[j]
-            empty = (np.zeros(0, complex),) * 3
-            if source is None or done.all():
-                pieces.append(empty)
+            found = block._warm_candidates(sources[j][stage], u, dones[j])
+            if found is None:
+                pieces.append((np.zeros(0, complex),) * 3)
                 targets.append(None)
                 continue
-            u0, k0, e0, tree = source
-            todo = np.flatnonzero(~done)
-            if tree is None:
-                nearest = todo if u0.shape == u.shape else None
-            else:
-                nearest = tree.query(_log_polar(u.flat[todo]))[1]
-            if nearest is None:
-                pieces.append(empty)
-                targets.append(None)
-                continue
-            u0, k0, e0 = u0.ravel()[nearest], k0.ravel()[nearest], e0.ravel()[nearest]
-            ut = u.flat[todo]
-            near, k0, e0 = block._warm_start(ut, u0, k0, e0)
+            todo, ut, near, k0, e0 = found
             pieces.append((ut[near], k0[near], e0[near]))
             targets.append((todo, near))
         if not any(p[0].size for p in pieces):
