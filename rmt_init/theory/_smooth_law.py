@@ -685,16 +685,7 @@ class ImageGaussRule:
 def _apply_psi(u: np.ndarray, tiers: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """(ψ, u ψ') by the same rules as :func:`_apply`, ψ summed as Σ w_j u t_j/(1 − u t_j) itself (not as 1 + ψ less
     1: relative accuracy where |ψ| ≪ 1, which the free-product solver's residual ψ(u) − s w needs)."""
-    psi = np.empty(u.shape, complex)
-    slope = np.empty(u.shape, complex)
-    todo = np.ones(u.shape, bool)
-    for mask, nodes, weights in tiers:
-        take = todo & mask
-        if not take.any():
-            continue
-        todo &= ~take
-        psi[take], slope[take] = _psi_sums(u[take], nodes, weights)
-    return psi, slope
+    return _by_tiers(u, tiers, _psi_sums)
 
 
 def _psi_sums(x: np.ndarray, nodes: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -716,18 +707,27 @@ def _psi_sums(x: np.ndarray, nodes: np.ndarray, weights: np.ndarray) -> tuple[np
 
 def _apply(u: np.ndarray, tiers: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """The sums of one_plus_psi, each point by the first rule whose mask covers it."""
-    value = np.empty(u.shape, complex)
-    slope = np.empty(u.shape, complex)
+    return _by_tiers(u, tiers, _one_plus_psi_sums)
+
+
+def _one_plus_psi_sums(x: np.ndarray, nodes: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(1 + ψ, u ψ') from :func:`_sums`' (Σ w/(1 − xt), Σ w/(1 − xt)²)."""
+    value, second = _sums(x, nodes, weights)
+    return value, second - value
+
+
+def _by_tiers(u: np.ndarray, tiers: list[tuple[np.ndarray, np.ndarray, np.ndarray]], sums) -> tuple[np.ndarray, np.ndarray]:
+    """``sums(u, nodes, weights)`` with each point of u by the first rule (tier) whose mask covers it."""
+    first = np.empty(u.shape, complex)
+    second = np.empty(u.shape, complex)
     todo = np.ones(u.shape, bool)
     for mask, nodes, weights in tiers:
         take = todo & mask
         if not take.any():
             continue
         todo &= ~take
-        v, s = _sums(u[take], nodes, weights)
-        value[take] = v
-        slope[take] = s - v
-    return value, slope
+        first[take], second[take] = sums(u[take], nodes, weights)
+    return first, second
 
 
 _BLOCK = 256  # points per block of the (points × nodes) matrices: they stay in cache (3× faster at 48 nodes)
