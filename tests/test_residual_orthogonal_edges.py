@@ -152,11 +152,7 @@ def test_two_blocks_against_montecarlo(two_block_law) -> None:
     lies 1.21σ_N inside, the standard deviation is 1.27σ_N. Tolerance: 4 standard errors of the mean of 8 plus σ_N for
     finite-N corrections to the mean (measured: N = 400 and 1000 means within 1.9 and 0.5 SE). C from the law's density
     at 1e−3 of the edge (C = 21.1 and 0.0178). The old lower edge 0 is 30σ_N away."""
-    a, b = two_block_law.support
     n, trials = 500, 8
-    offsets = 1e-3 * np.array([a, b])
-    c = two_block_law.pdf(np.array([a, b]) + np.array([1.0, -1.0]) * offsets) / np.sqrt(offsets)
-    sigma = (math.pi * c * n) ** (-2.0 / 3.0)
     rng = np.random.default_rng(20261203)
     lo, hi = [], []
     for _ in range(trials):
@@ -164,7 +160,17 @@ def test_two_blocks_against_montecarlo(two_block_law) -> None:
         ev = np.linalg.eigvalsh(j @ j.T)
         lo.append(ev[0])
         hi.append(ev[-1])
-    tol = 4.0 * 1.27 * sigma / math.sqrt(trials) + sigma
+    _assert_extremes_at_the_edges(two_block_law, n, lo, hi)
+
+
+def _assert_extremes_at_the_edges(law, n: int, lo: list, hi: list) -> None:
+    """The means of λ_min and λ_max of ``len(lo)`` nets of width n against the law's edges a, b shifted 1.21σ_N
+    inside, within 4 SE (standard deviation 1.27σ_N) + σ_N (see :func:`test_two_blocks_against_montecarlo`)."""
+    a, b = law.support
+    offsets = 1e-3 * np.array([a, b])
+    c = law.pdf(np.array([a, b]) + np.array([1.0, -1.0]) * offsets) / np.sqrt(offsets)
+    sigma = (math.pi * c * n) ** (-2.0 / 3.0)
+    tol = 4.0 * 1.27 * sigma / math.sqrt(len(lo)) + sigma
     assert abs(np.mean(lo) - (a + 1.21 * sigma[0])) <= tol[0]
     assert abs(np.mean(hi) - (b - 1.21 * sigma[1])) <= tol[1]
 
@@ -222,9 +228,6 @@ def test_two_atom_law_of_d_against_montecarlo() -> None:
     two = block_edges(factor, 2)
     assert two[0] == pytest.approx(a, rel=1e-12) and two[-1] == pytest.approx(b, rel=1e-12)
     n, trials = 600, 6
-    offsets = 1e-3 * np.array([a, b])
-    c = law.pdf(np.array([a, b]) + np.array([1.0, -1.0]) * offsets) / np.sqrt(offsets)
-    sigma = (math.pi * c * n) ** (-2.0 / 3.0)
     rng = np.random.default_rng(7)
     slopes = np.repeat([0.5, 1.0], n // 2)
     lo, hi = [], []
@@ -235,6 +238,4 @@ def test_two_atom_law_of_d_against_montecarlo() -> None:
         ev = np.linalg.eigvalsh(j @ j.T)
         lo.append(ev[0])
         hi.append(ev[-1])
-    tol = 4.0 * 1.27 * sigma / math.sqrt(trials) + sigma
-    assert abs(np.mean(lo) - (a + 1.21 * sigma[0])) <= tol[0]
-    assert abs(np.mean(hi) - (b - 1.21 * sigma[1])) <= tol[1]
+    _assert_extremes_at_the_edges(law, n, lo, hi)
