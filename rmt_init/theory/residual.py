@@ -1199,6 +1199,8 @@ class SoftEdgeTable:
     converges geometrically, and F(θ) = c_0 θ + Σ_k c_k sin(kθ)/k is the cdf, sf = c_0(π − θ) − Σ_k c_k sin(kθ)/k
     (the trapezoidal rule converges geometrically for periodic analytic g: Trefethen & Weideman 2014, SIAM Rev. 56). Quantiles: a monotone (PCHIP) inverse of F on 8N points, then Newton in θ with the
     slope g from the same series — no further density evaluations. ``error`` estimates the absolute error of F.
+    ``inverse_sqrt`` (lower, upper): edges where ρ ≈ c/√|x − edge| instead (one orthogonal linear block): g tends to
+    a nonzero limit there, taken from the nearest nodes (:meth:`_ends`; docs/derivations.md §8.8).
     """
 
     def __init__(self, density: Any, a: float, b: float, inverse_sqrt: tuple[bool, bool] = (False, False)) -> None:
