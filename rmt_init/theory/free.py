@@ -1318,8 +1318,9 @@ class FreeProductLaw(SpectralLaw):
                 # products far from the spectrum.)
                 for _inner in range(_INNER_STEPS if extras else 0):
                     big = np.zeros(za.shape, bool)
-                    for rho, u_dpsi, s_opw, k, noise in extras:
-                        big |= np.abs(rho) > np.maximum(1e-14 * np.abs(s_opw), 2.0 * noise)
+                    for tau, (rho, u_dpsi, s_opw, k, noise) in zip(taua, extras):
+                        floor = np.maximum(2.0 * noise, _tau_rounding(tau, u_dpsi))
+                        big |= np.abs(rho) > np.maximum(1e-14 * np.abs(s_opw), floor)
                     if not big.any():
                         break
                     for tau, (rho, u_dpsi, *_) in zip(taua, extras):
@@ -1355,9 +1356,9 @@ class FreeProductLaw(SpectralLaw):
                 # the residual cannot go below the rounding of the sum of logarithms that forms it, nor below
                 # the error of a numerical ψ_j carried into log χ through τ_j (times the factor's power)
                 rounding = 1e-15 * (self._n_logs + np.abs(lza) + np.abs(log_chi))
-                for rho, u_dpsi, s_opw, k, noise in extras:
+                for tau, (rho, u_dpsi, s_opw, k, noise) in zip(taua, extras):
                     residual = np.maximum(residual, np.abs(rho) / np.abs(s_opw))
-                    rounding = rounding + abs(k) * 2.0 * noise / np.abs(u_dpsi)
+                    rounding = rounding + abs(k) * (2.0 * noise / np.abs(u_dpsi) + _tau_rounding(tau, u_dpsi) / np.abs(s_opw))
                 done = finite & ((np.abs(dt) <= _NEWTON_TOL * np.maximum(1.0, np.abs(ta + dt))) | (residual <= rounding))
                 converged[active] = done
                 # a rejected step repeats itself: such a point stays where it is, unconverged
@@ -2009,6 +2010,17 @@ class FreeProductLaw(SpectralLaw):
     def var(self) -> float:
         m1, m2 = self._exact_moments(2)
         return float(m2 - m1 * m1)
+
+
+def _tau_rounding(tau: np.ndarray, u_dpsi: np.ndarray) -> np.ndarray:
+    """The change of a numerical factor's ψ under one rounding of its unknown τ = log u: |∂ψ/∂τ|·4ε(1 + |τ|).
+
+    ρ = ψ(u) − s w cannot be driven below it. Next to a square-root edge of the factor (a branch point of its ψ,
+    |∂ψ/∂τ| ~ |u − 1/b|^{−1/2}) it exceeds the factor's own ``psi_tolerance``: one linear Gaussian block, α = 1.5, at
+    1e−6 below its upper edge, |∂ψ/∂τ| = 1128 and ρ jittered at 1e−12 between τ one ulp apart, so Newton ran all
+    its iterations, was refined in 40 η-steps that did the same (~5500 block solves, 7–90 s a point), and the cdf
+    tables of that law took many minutes (docs/derivations.md §8.7(g))."""
+    return 4.0 * np.finfo(float).eps * (1.0 + np.abs(tau)) * np.abs(u_dpsi)
 
 
 def _numerical_psi(terms: Sequence[Term], taus: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:

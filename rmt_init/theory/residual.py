@@ -1199,13 +1199,16 @@ class SoftEdgeTable:
     converges geometrically, and F(θ) = c_0 θ + Σ_k c_k sin(kθ)/k is the cdf, sf = c_0(π − θ) − Σ_k c_k sin(kθ)/k
     (the trapezoidal rule converges geometrically for periodic analytic g: Trefethen & Weideman 2014, SIAM Rev. 56). Quantiles: a monotone (PCHIP) inverse of F on 8N points, then Newton in θ with the
     slope g from the same series — no further density evaluations. ``error`` estimates the absolute error of F.
+    ``inverse_sqrt`` (lower, upper): edges where ρ ≈ c/√|x − edge| instead (one orthogonal linear block): g tends to
+    a nonzero limit there, taken from the nearest nodes (:meth:`_ends`; docs/derivations.md §8.8).
     """
 
-    def __init__(self, density: Any, a: float, b: float) -> None:
+    def __init__(self, density: Any, a: float, b: float, inverse_sqrt: tuple[bool, bool] = (False, False)) -> None:
         self.a, self.b = float(a), float(b)
         self.ta, self.tb = math.log(a), math.log(b)
+        self.inverse_sqrt = inverse_sqrt
         n = _SOFT_START
-        values = self._samples(density, np.arange(n + 1) * (math.pi / n))
+        values = self._ends(self._samples(density, np.arange(n + 1) * (math.pi / n)))
         while True:
             y = dct(values, type=1) / n
             y[0] *= 0.5
@@ -1219,7 +1222,7 @@ class SoftEdgeTable:
             merged = np.empty(2 * n + 1)
             merged[0::2] = values
             merged[1::2] = self._samples(density, odd)
-            values, n = merged, 2 * n
+            values, n = self._ends(merged), 2 * n
         self.n = n
         self.coefficients = y
         self.mass = float(mass)
@@ -1229,6 +1232,24 @@ class SoftEdgeTable:
         below = self._below(grid)
         keep = np.concatenate([[True], np.diff(below) > 0])
         self._inverse = PchipInterpolator(below[keep], grid[keep])
+
+    def _ends(self, values: np.ndarray) -> np.ndarray:
+        """``values`` with g at an inverse-square-root edge (``inverse_sqrt``: lower, upper) set to its limit there.
+
+        At such an edge (ρ ≈ c/√|x − edge|: one orthogonal linear block, the arcsine law, §8.8) g → a nonzero limit
+        (x − a ∝ 1 − cos θ, so xρ·sin θ stays finite), and g is still even and analytic in θ; the limit is the value
+        at θ = 0 (π) of the polynomial in θ² through g at the four nearest nodes (error O(θ₁⁸), θ₁ = π/N), never a
+        density solve at the edge itself. Taking g = 0 there (right for a square-root edge) had cost a mass of
+        ~(π/N)g(0): the table ran to N = 1024 and its cdf was off by 1.8e−4 (arcsine on [0.25, 6.25])."""
+        n = len(values) - 1
+        nodes = (np.arange(1, 5) * (math.pi / n)) ** 2
+        weights = np.array([np.prod([nodes[j] / (nodes[j] - nodes[k]) for j in range(4) if j != k]) for k in range(4)])
+        out = values.copy()
+        if self.inverse_sqrt[0]:
+            out[0] = float(weights @ values[1:5])
+        if self.inverse_sqrt[1]:
+            out[-1] = float(weights @ values[-2:-6:-1])
+        return out
 
     def _samples(self, density: Any, theta: np.ndarray) -> np.ndarray:
         x = self.x_of(theta)
@@ -1398,9 +1419,21 @@ class ResidualJacobianLaw(JacobianLaw):
         if any(a < loc < b for loc, _ in self.atoms for a, b in intervals):
             return None
         try:
-            return [SoftEdgeTable(self._pdf_vectorised, a, b) for a, b in intervals]
+            return [SoftEdgeTable(self._pdf_vectorised, a, b, self._inverse_sqrt_ends(a, b)) for a, b in intervals]
         except FloatingPointError:
             return None
+
+    def _inverse_sqrt_ends(self, a: float, b: float) -> tuple[bool, bool]:
+        """Which of the edges a, b are inverse-square-root ones: one orthogonal block (power 1) whose edge is the
+        limit at the pole of Φ (:func:`_pole_limit`, where z is monotone up to the pole: linear blocks, the arcsine
+        law, docs/derivations.md §8.8); every other edge of these laws is a square-root one."""
+        if len(self.terms) != 1 or self.terms[0].power != 1 or self.terms[0].scale != 1:
+            return (False, False)
+        factor = self.terms[0].factor
+        if not isinstance(factor, ResidualBlockS) or factor._o != 1:
+            return (False, False)
+        lower = _lower_branch(factor)
+        return (lower is not None and a == _pole_limit(factor, lower), b == _pole_limit(factor, "upper"))
 
     @cached_property
     def _raw_cdf_tables(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
