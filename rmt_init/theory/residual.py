@@ -40,6 +40,7 @@ from scipy.spatial import cKDTree
 
 from .._validate import check_int, check_real
 from . import _series
+from ._smooth_law import bernstein_rho
 from .activations import Activation, derivative_moments, gaussian_expectation, get_activation
 from .free import (
     DiscreteS,
@@ -54,6 +55,7 @@ from .free import (
     per_layer_values,
     require_float_moments,
 )
+from .gaussian_image import GaussianImageS
 from .jacobian import JacobianLaw, _d_squared_factor, _power_atoms
 
 __all__ = [
@@ -113,6 +115,99 @@ class _DLaw:
         kx = kappa[..., None] * self._x
         inverse = 1.0 / (1.0 - kx)
         return (self._m * inverse).sum(axis=-1), (self._m * kx * inverse * inverse).sum(axis=-1)
+
+
+class _PaddedDLaws:
+    """The Gauss rules of L laws of D² side by side, for blocks whose laws of D² differ (a smooth activation: q_l
+    changes along the residual stream, docs/derivations.md §8.5): per tier of :mod:`rmt_init.theory._smooth_law`
+    (the rule of m nodes used where the Bernstein parameter of 1/κ is ≥ ρ_min) the nodes and weights of all L rules
+    as (L, m) arrays, zero weights padding the shorter ones, and the laws' atoms likewise; so that Φ(κ) of any block
+    at any point is one gathered sum (:class:`_StackedD`). Built only from factors :meth:`usable` says have such
+    rules; the tiers' ρ_min must agree (they are the module's constants)."""
+
+    def __init__(self, factors: Sequence[GaussianImageS], means: Sequence[float]) -> None:
+        rules = [f.gauss_rule for f in factors]
+        self.factors = list(factors)
+        self.a = np.array([r.a for r in rules])
+        self.b = np.array([r.b for r in rules])
+        self.mean = np.array(means, float)
+        thresholds = {tuple(t[0] for t in r.tiers) for r in rules}
+        if len(thresholds) != 1:
+            raise ValueError("the laws of D² have Gauss rules of different tiers")
+        self.tiers = []
+        for k, rho_min in enumerate(next(iter(thresholds))):
+            m = max(r.tiers[k][1].size for r in rules)
+            nodes, weights = np.zeros((len(rules), m)), np.zeros((len(rules), m))
+            for i, r in enumerate(rules):
+                nodes[i, : r.tiers[k][1].size], weights[i, : r.tiers[k][2].size] = r.tiers[k][1], r.tiers[k][2]
+            self.tiers.append((rho_min, nodes, weights))
+        n_atoms = max(f._atom_x.size for f in factors)
+        self.atom_x = self.atom_m = None
+        if n_atoms:
+            self.atom_x, self.atom_m = np.zeros((len(rules), n_atoms)), np.zeros((len(rules), n_atoms))
+            for i, f in enumerate(factors):
+                self.atom_x[i, : f._atom_x.size], self.atom_m[i, : f._atom_m.size] = f._atom_x, f._atom_m
+
+    @staticmethod
+    def usable(factor: Any) -> bool:
+        """A smooth law of D² with a Gauss rule (not collapsed to point masses, which have their own closed form)."""
+        return isinstance(factor, GaussianImageS) and factor.collapsed is None and factor.gauss_rule is not None
+
+
+class _StackedD:
+    """The law of D² seen through Φ (as :class:`_DLaw`) for stacked points of several blocks: point i belongs to the
+    block ``index[i]`` of a :class:`_PaddedDLaws`. Where 1/κ is outside the Bernstein ellipse of parameter RHO_MIN
+    of its block's range of d, Φ and κΦ' are that block's Gauss-rule sums (the same tier, nodes and weights as
+    ``GaussianImageS.one_plus_psi``, summed over the padded rows: equal to rounding); elsewhere (κ near the cut)
+    its own factor's ``one_plus_psi`` on those points, block by block."""
+
+    numerical = True
+
+    def __init__(self, padded: _PaddedDLaws, index: np.ndarray) -> None:
+        self.padded = padded
+        self.index = index
+        self.mean = padded.mean[index]
+
+    def phi(self, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pad, index = self.padded, self.index
+        kappa = np.asarray(kappa, complex)
+        if kappa.shape != index.shape:
+            raise ValueError(f"stacked law of D²: κ has shape {kappa.shape}, the blocks' index {index.shape}")
+        with np.errstate(all="ignore"):
+            rho = bernstein_rho(1.0 / kappa, pad.a[index], pad.b[index])
+        value = np.empty(kappa.shape, complex)
+        slope = np.empty(kappa.shape, complex)
+        todo = np.ones(kappa.shape, bool)
+        with np.errstate(all="ignore"):
+            for rho_min, nodes, weights in pad.tiers:
+                take = todo & (rho >= rho_min)
+                if not take.any():
+                    continue
+                todo &= ~take
+                sel = np.flatnonzero(take)
+                rows = index[sel]
+                inverse = 1.0 / (1.0 - kappa[sel, None] * nodes[rows])
+                w = weights[rows]
+                first = np.einsum("ij,ij->i", inverse, w)
+                value[sel] = first
+                slope[sel] = np.einsum("ij,ij->i", inverse * inverse, w) - first
+            if pad.atom_x is not None:
+                sel = np.flatnonzero(~todo)
+                ua = kappa[sel, None] * pad.atom_x[index[sel]]
+                inverse = 1.0 / (1.0 - ua)
+                m = pad.atom_m[index[sel]]
+                value[sel] += np.einsum("ij,ij->i", inverse, m)
+                slope[sel] += np.einsum("ij,ij->i", ua * inverse * inverse, m)
+        if todo.any():
+            rest = np.flatnonzero(todo)
+            rows = index[rest]
+            order = np.argsort(rows, kind="stable")
+            rest, rows = rest[order], rows[order]
+            cuts = np.flatnonzero(np.diff(rows)) + 1
+            for part in np.split(rest, cuts):
+                v, s = pad.factors[index[part[0]]].one_plus_psi(kappa[part])
+                value[part], slope[part] = v, s
+        return value, slope
 
 
 def _log_polar(u: np.ndarray) -> np.ndarray:
@@ -383,6 +478,17 @@ class ResidualBlockS(PsiS):
         """Starting points for the points of ``u`` not ``done`` from ``source`` = (u₀, κ₀, p₀, KD-tree or None): the
         previous call's solution at the same index (no tree), else the nearest remembered point; each kept where
         :meth:`_warm_start` reaches. (indices not done, u there, reached, κ₀, p₀), or None where there is none."""
+        found = self._warm_lookup(source, u, done)
+        if found is None:
+            return None
+        todo, ut, u0, k0, e0 = found
+        near, k0, e0 = self._warm_start(ut, u0, k0, e0)
+        return todo, ut, near, k0, e0
+
+    @staticmethod
+    def _warm_lookup(source, u: np.ndarray, done: np.ndarray):
+        """The look-up of :meth:`_warm_candidates` without the predictor: (indices not done, u there, and the solved
+        (u₀, κ₀, p₀) found for them), or None."""
         if source is None or done.all():
             return None
         u0, k0, e0, tree = source
@@ -393,10 +499,7 @@ class ResidualBlockS(PsiS):
             nearest = todo
         else:
             nearest = tree.query(_log_polar(u.flat[todo]))[1]
-        u0, k0, e0 = u0.ravel()[nearest], k0.ravel()[nearest], e0.ravel()[nearest]
-        ut = u.flat[todo]
-        near, k0, e0 = self._warm_start(ut, u0, k0, e0)
-        return todo, ut, near, k0, e0
+        return todo, u.flat[todo], u0.ravel()[nearest], k0.ravel()[nearest], e0.ravel()[nearest]
 
     def _solve(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(κ, p = 1 + ψ) at u (the arrays named ``e`` below hold p)."""
@@ -523,6 +626,9 @@ class ResidualBlockS(PsiS):
     #: :meth:`one_plus_psi_many` stacks the blocks that share their law of D² and ensemble (False: one block at a
     #: time — the reference path of the tests and of benchmarks/bench_residual_many_blocks.py)
     stacked = True
+    #: blocks whose smooth laws of D² differ (tanh, erf, gelu, …: q_l changes along the stream) are stacked too, their
+    #: Gauss rules padded side by side (:class:`_PaddedDLaws`); False: only blocks sharing their law of D²
+    stack_laws = True
 
     @classmethod
     def one_plus_psi_many(cls, blocks: Sequence[ResidualBlockS], us: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -534,10 +640,12 @@ class ResidualBlockS(PsiS):
         pointwise; points done early only repeat their last iterate), so the values are the same; the per-block
         state (warm starts, memory of solved points) is kept and updated per block as there."""
         out: list[Any] = [None] * len(blocks)
-        groups: dict[tuple[int, int, float], list[int]] = {}
+        groups: dict[tuple[Any, int, float], list[int]] = {}
         for j, block in enumerate(blocks):
             if cls.stacked and isinstance(block, ResidualBlockS):
-                groups.setdefault((id(block.d.factor), block._o, block.psi_tolerance), []).append(j)
+                # smooth laws of D² with Gauss rules go together whatever their q (their rules padded side by side)
+                law = "smooth" if cls.stack_laws and _PaddedDLaws.usable(block.d.factor) else id(block.d.factor)
+                groups.setdefault((law, block._o, block.psi_tolerance), []).append(j)
             else:
                 out[j] = block.one_plus_psi(us[j])
         for members in groups.values():
@@ -572,14 +680,40 @@ class ResidualBlockS(PsiS):
 
 def _stack_view(blocks: Sequence[ResidualBlockS], counts: Sequence[int]) -> ResidualBlockS:
     """A block whose s and max supp F are arrays (block j's values repeated ``counts[j]`` times), for the solver's
-    pointwise methods (:meth:`ResidualBlockS._residuals`, ``_newton``, ``_valid``, ``_continue``) on stacked points."""
+    pointwise methods (:meth:`ResidualBlockS._residuals`, ``_newton``, ``_valid``, ``_continue``) on stacked points;
+    its law of D² is the blocks' common one, or a :class:`_StackedD` over their padded Gauss rules when they differ."""
     view = object.__new__(ResidualBlockS)
     first = blocks[0]
-    view.d, view._o, view.psi_tolerance, view.ensemble = first.d, first._o, first.psi_tolerance, first.ensemble
+    view._o, view.psi_tolerance, view.ensemble = first._o, first.psi_tolerance, first.ensemble
+    padded = _padded_laws(blocks)
+    if padded is None:
+        view.d = first.d
+    else:
+        view.d = _StackedD(padded, np.repeat(np.arange(len(blocks)), counts))
     view.s = np.repeat(np.array([b.s for b in blocks]), counts)
     view.xmax = np.repeat(np.array([b.xmax for b in blocks]), counts)
     view.atoms, view.name = first.atoms, "stacked residual blocks"
     return view
+
+
+_PADDED_CACHE: dict[tuple[int, ...], tuple[list[Any], _PaddedDLaws]] = {}
+
+
+def _padded_laws(blocks: Sequence[ResidualBlockS]) -> _PaddedDLaws | None:
+    """The :class:`_PaddedDLaws` of the blocks' laws of D² (rows in the order of ``blocks``), or None when they all
+    share one law. Kept per tuple of blocks (the factors of one free product come in the same order at every call;
+    the blocks are held with it, so that their ids stay theirs); at most a few such tuples are kept."""
+    first = blocks[0].d.factor
+    if all(b.d.factor is first for b in blocks):
+        return None
+    key = tuple(id(b) for b in blocks)
+    found = _PADDED_CACHE.get(key)
+    if found is None:
+        if len(_PADDED_CACHE) >= 8:
+            _PADDED_CACHE.pop(next(iter(_PADDED_CACHE)))
+        found = (list(blocks), _PaddedDLaws([b.d.factor for b in blocks], [b.d.mean for b in blocks]))
+        _PADDED_CACHE[key] = found
+    return found[1]
 
 
 def _stacked_newton_valid(blocks, pieces, steps):
@@ -611,18 +745,26 @@ def _stacked_one_plus_psi(blocks: Sequence[ResidualBlockS], us: Sequence[np.ndar
         dones.append(done | real)
         reals.append(real)
         sources.append((block._warm, block._memory()))
-    # warm starts: the previous call's solution at the same index, then the nearest remembered point
+    # warm starts: the previous call's solution at the same index, then the nearest remembered point (the look-up
+    # per block, the predictor of ResidualBlockS._warm_start over all blocks' points at once)
+    empty = np.zeros(0, complex)
     for stage in range(2):
+        found = [ResidualBlockS._warm_lookup(sources[j][stage], us[j], dones[j]) for j in range(n)]
+        if all(f is None for f in found):
+            continue
+        counts = [0 if f is None else f[1].size for f in found]
+        view = _stack_view(blocks, counts)
+        ut, u0, k0, e0 = (np.concatenate([empty if f is None else f[i] for f in found]) for i in range(1, 5))
+        near, k0, e0 = view._warm_start(ut, u0, k0, e0)
+        cut = np.cumsum(counts)[:-1]
         pieces, targets = [], []
-        for j, (block, u) in enumerate(zip(blocks, us)):
-            found = block._warm_candidates(sources[j][stage], u, dones[j])
-            if found is None:
-                pieces.append((np.zeros(0, complex),) * 3)
+        for f, utj, nj, kj, ej in zip(found, np.split(ut, cut), np.split(near, cut), np.split(k0, cut), np.split(e0, cut)):
+            if f is None:
+                pieces.append((empty,) * 3)
                 targets.append(None)
                 continue
-            todo, ut, near, k0, e0 = found
-            pieces.append((ut[near], k0[near], e0[near]))
-            targets.append((todo, near))
+            pieces.append((utj[nj], kj[nj], ej[nj]))
+            targets.append((f[0], nj))
         if not any(p[0].size for p in pieces):
             continue
         for j, (k1, e1, ok) in enumerate(_stacked_newton_valid(blocks, pieces, 12)):
@@ -638,9 +780,14 @@ def _stacked_one_plus_psi(blocks: Sequence[ResidualBlockS], us: Sequence[np.ndar
             kappas[j][reals[j]], es[j][reals[j]] = k1, e1
     # near u = 0: Newton from κ ≈ su, e ≈ u
     smalls = [~dones[j] & (np.abs(us[j]) * blocks[j].xmax < 0.05) for j in range(n)]
-    pieces = [(us[j][smalls[j]], blocks[j].s * us[j][smalls[j]], blocks[j]._p_of(blocks[j].s * us[j][smalls[j]], us[j][smalls[j]]))
-              for j in range(n)]
-    if any(p[0].size for p in pieces):
+    counts = [int(m.sum()) for m in smalls]
+    if sum(counts):
+        u = np.concatenate([us[j][smalls[j]] for j in range(n)])
+        view = _stack_view(blocks, counts)
+        k0 = view.s * u
+        p0 = view._p_of(k0, u)
+        cut = np.cumsum(counts)[:-1]
+        pieces = list(zip(np.split(u, cut), np.split(k0, cut), np.split(p0, cut)))
         for j, (k1, e1, ok) in enumerate(_stacked_newton_valid(blocks, pieces, 12)):
             idx = np.flatnonzero(smalls[j])[ok]
             kappas[j].flat[idx], es[j].flat[idx] = k1[ok], e1[ok]
