@@ -167,6 +167,7 @@ class _StackedD:
         self.padded = padded
         self.index = index
         self.mean = padded.mean[index]
+        self._a, self._b = padded.a[index], padded.b[index]
 
     def phi(self, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pad, index = self.padded, self.index
@@ -174,7 +175,7 @@ class _StackedD:
         if kappa.shape != index.shape:
             raise ValueError(f"stacked law of D²: κ has shape {kappa.shape}, the blocks' index {index.shape}")
         with np.errstate(all="ignore"):
-            rho = bernstein_rho(1.0 / kappa, pad.a[index], pad.b[index])
+            rho = bernstein_rho(1.0 / kappa, self._a, self._b)
         value = np.empty(kappa.shape, complex)
         slope = np.empty(kappa.shape, complex)
         todo = np.ones(kappa.shape, bool)
