@@ -72,3 +72,29 @@ def test_stacked_laws_density_equals_old_path() -> None:
         ResidualBlockS.stack_laws = previous
     assert np.all(old > 0)
     np.testing.assert_allclose(new, old, rtol=1e-11)
+
+
+def test_deep_smooth_law_cdf_tables_carry_mass_one() -> None:
+    # tanh, α = 0.05, depth 100 (100 different laws of D²; depth 200 takes ~60 s, most of it the Gauss rules of the
+    # 200 laws and the edges, and depth 1000 is timed in benchmarks/bench_residual_many_blocks.py): the soft-edge cdf
+    # table of the density on [a, b] (SoftEdgeTable, from the density at θ_j = πj/N, N ≥ 64) carries mass 1 and its
+    # first moment is the exact mean Π_l (1 + α²σ_w² E φ'(h_l)²) (free multiplicativity; docs/derivations.md §8.2),
+    # both by the trapezoidal rule in θ, which converges geometrically for the periodic analytic integrand
+    # (Trefethen & Weideman 2014): 1e-9 leaves room for the table's own error estimate (~1e-15 measured)
+    law = jacobian_spectrum(100, "tanh", residual=0.05)
+    a, b = law.support
+    assert 0.0 < a < b < np.inf
+    tables = law._soft_tables
+    assert tables is not None and len(tables) == 1
+    table = tables[0]
+    assert abs(table.mass - 1.0) <= 1e-9 and table.error <= 1e-9
+    n = table.n
+    theta = np.arange(1, n) * (np.pi / n)
+    x = table.x_of(theta)
+    density = law.pdf(x)
+    assert np.all(np.isfinite(density)) and np.all(density > 0)
+    weight = x * 0.5 * (table.tb - table.ta) * np.sin(theta) * (np.pi / n)  # dx = x dt, dt = (t_b − t_a) sin θ dθ/2
+    assert abs(float(np.sum(density * weight)) - 1.0) <= 1e-9
+    assert abs(float(np.sum(x * density * weight)) / law.mean() - 1.0) <= 1e-9
+    cdf = law.cdf(x)
+    assert np.all(np.diff(cdf) > 0) and 0.0 < cdf[0] and cdf[-1] < 1.0
