@@ -131,7 +131,7 @@ class _PaddedDLaws:
         self.a = np.array([r.a for r in rules])
         self.b = np.array([r.b for r in rules])
         self.mean = np.array(means, float)
-        thresholds = {tuple(t[0] for t in r.tiers) for r in rules}
+        thresholds = {self.tiers_of(f) for f in factors}
         if len(thresholds) != 1:
             raise ValueError("the laws of D² have Gauss rules of different tiers")
         self.tiers = []
@@ -147,6 +147,11 @@ class _PaddedDLaws:
             self.atom_x, self.atom_m = np.zeros((len(rules), n_atoms)), np.zeros((len(rules), n_atoms))
             for i, f in enumerate(factors):
                 self.atom_x[i, : f._atom_x.size], self.atom_m[i, : f._atom_m.size] = f._atom_x, f._atom_m
+
+    @staticmethod
+    def tiers_of(factor: GaussianImageS) -> tuple[float, ...]:
+        """The ρ_min of the factor's Gauss-rule tiers (laws padded together must have the same)."""
+        return tuple(t[0] for t in factor.gauss_rule.tiers)
 
     @staticmethod
     def usable(factor: Any) -> bool:
@@ -645,7 +650,8 @@ class ResidualBlockS(PsiS):
         for j, block in enumerate(blocks):
             if cls.stacked and isinstance(block, ResidualBlockS):
                 # smooth laws of D² with Gauss rules go together whatever their q (their rules padded side by side)
-                law = "smooth" if cls.stack_laws and _PaddedDLaws.usable(block.d.factor) else id(block.d.factor)
+                factor = block.d.factor
+                law = ("smooth", _PaddedDLaws.tiers_of(factor)) if cls.stack_laws and _PaddedDLaws.usable(factor) else id(factor)
                 groups.setdefault((law, block._o, block.psi_tolerance), []).append(j)
             else:
                 out[j] = block.one_plus_psi(us[j])
@@ -710,14 +716,14 @@ def _stack_state(blocks: Sequence[ResidualBlockS]) -> _StackState | None:
     """The :class:`_StackState` of these blocks (their padded Gauss rules and their common solver memory), or None
     when they all share one law of D² (then :func:`_stacked_one_plus_psi` with that law). Kept per tuple of blocks
     (the factors of one free product come in the same order at every call; the state holds the blocks, so their ids
-    stay theirs); the 8 most recent tuples are kept."""
+    stay theirs); the 4 most recent tuples are kept."""
     first = blocks[0].d.factor
     if all(b.d.factor is first for b in blocks):
         return None
     key = tuple(id(b) for b in blocks)
     state = _STATES.get(key)
     if state is None:
-        if len(_STATES) >= 8:
+        if len(_STATES) >= 4:
             _STATES.pop(next(iter(_STATES)))
         state = _STATES[key] = _StackState(blocks)
     return state
@@ -851,7 +857,7 @@ class _StackState:
 
 
 #: remembered (block, point) solutions of a :class:`_StackState` (columns × blocks), newest first
-_STACK_MEMORY = 1_000_000
+_STACK_MEMORY = 300_000
 
 
 def _stacked_newton_valid(blocks, pieces, steps):
