@@ -845,6 +845,8 @@ class _StackState:
         self.warm = (u.copy(), kappa2.copy(), p2.copy())
         self.pending.append(self.warm)
         self.pending_columns += n
+        while self.pending_columns - self.pending[0][0].shape[1] >= self.max_columns:
+            self.pending_columns -= self.pending.pop(0)[0].shape[1]  # older than the kept ones: never looked up
         slope = self.view(rows_all)._slope(uf, kappa, p).reshape(L, n)
         return [(p2[j].reshape(shape), slope[j].reshape(shape)) for j in range(L)]
 
