@@ -651,7 +651,8 @@ class ResidualBlockS(PsiS):
             if cls.stacked and isinstance(block, ResidualBlockS):
                 # smooth laws of D² with Gauss rules go together whatever their q (their rules padded side by side)
                 factor = block.d.factor
-                law = ("smooth", _PaddedDLaws.tiers_of(factor)) if cls.stack_laws and _PaddedDLaws.usable(factor) else id(factor)
+                smooth = cls.stack_laws and _PaddedDLaws.usable(factor)
+                law = ("smooth", _PaddedDLaws.tiers_of(factor)) if smooth else id(factor)
                 groups.setdefault((law, block._o, block.psi_tolerance), []).append(j)
             else:
                 out[j] = block.one_plus_psi(us[j])
@@ -770,10 +771,12 @@ class _StackState:
     def _features(u: np.ndarray) -> np.ndarray:
         """(mean ln|u_l|, mean arg u_l) per column of the (L, n) array u (NaN where a u_l is not finite)."""
         with np.errstate(all="ignore"):
-            return np.column_stack([np.log(np.maximum(np.abs(u), np.finfo(float).tiny)).mean(axis=0), np.angle(u).mean(axis=0)])
+            log_modulus = np.log(np.maximum(np.abs(u), np.finfo(float).tiny))
+            return np.column_stack([log_modulus.mean(axis=0), np.angle(u).mean(axis=0)])
 
     def _memory(self):
-        """(u, κ, p, KD-tree over the columns' features) of the remembered columns; rebuilt when 10 % new ones came in."""
+        """(u, κ, p, KD-tree over the columns' features) of the remembered columns (rebuilt when 10 % new ones came
+        in), or None."""
         if self.pending_columns and (self.stored is None or self.pending_columns > 0.1 * self.stored[0].shape[1]):
             parts = self.pending[::-1] + ([] if self.stored is None else [self.stored[:3]])
             u, k, p = (np.concatenate([part[i] for part in parts], axis=1)[:, : self.max_columns] for i in range(3))
@@ -784,8 +787,10 @@ class _StackState:
             self.pending, self.pending_columns = [], 0
         return self.stored
 
-    def _newton_valid(self, flat: np.ndarray, rows: np.ndarray, u: np.ndarray, k0: np.ndarray, p0: np.ndarray, kappa, p, done) -> None:
-        """Newton (12 steps) and the validity test at the flat indices ``flat`` (blocks ``rows``); fills the valid ones."""
+    def _newton_valid(self, flat: np.ndarray, rows: np.ndarray, u: np.ndarray, k0: np.ndarray, p0: np.ndarray,
+                      kappa: np.ndarray, p: np.ndarray, done: np.ndarray) -> None:
+        """Newton (12 steps) and the validity test at the flat indices ``flat`` (blocks ``rows``) from (κ₀, p₀); the
+        valid ones are written into ``kappa``, ``p`` and marked ``done``."""
         view = self.view(rows)
         k1, p1, ok = view._newton(u, k0, p0, steps=12)
         ok = view._valid(u, k1, p1, ok)
@@ -820,8 +825,8 @@ class _StackState:
                 nearest = np.zeros(n, int)
                 nearest[ask] = tree.query(features[ask])[1]
                 flat = np.flatnonzero(~done & np.tile(ask, L))
-                rows, cols = rows_all[flat], flat % n
-                self._warm_newton(flat, rows, uf[flat], mu[rows, nearest[cols]], mk[rows, nearest[cols]], mp[rows, nearest[cols]], kappa, p, done)
+                rows, cols = rows_all[flat], nearest[flat % n]
+                self._warm_newton(flat, rows, uf[flat], mu[rows, cols], mk[rows, cols], mp[rows, cols], kappa, p, done)
         # real u below the cut: each block's real branch
         if real.any():
             for j in np.unique(rows_all[real]):
@@ -850,7 +855,8 @@ class _StackState:
         slope = self.view(rows_all)._slope(uf, kappa, p).reshape(L, n)
         return [(p2[j].reshape(shape), slope[j].reshape(shape)) for j in range(L)]
 
-    def _warm_newton(self, flat, rows, ut, u0, k0, p0, kappa, p, done) -> None:
+    def _warm_newton(self, flat: np.ndarray, rows: np.ndarray, ut: np.ndarray, u0: np.ndarray, k0: np.ndarray,
+                     p0: np.ndarray, kappa: np.ndarray, p: np.ndarray, done: np.ndarray) -> None:
         """Warm starts (:meth:`ResidualBlockS._warm_start`) from solved (u₀, κ₀, p₀), then Newton where they reach."""
         view = self.view(rows)
         near, k0, p0 = view._warm_start(ut, u0, k0, p0)
