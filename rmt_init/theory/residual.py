@@ -40,7 +40,7 @@ from scipy.spatial import cKDTree
 
 from .._validate import check_int, check_real
 from . import _series
-from ._smooth_law import bernstein_rho
+from ._smooth_law import RHO_MIN, bernstein_rho
 from .activations import Activation, derivative_moments, gaussian_expectation, get_activation
 from .free import (
     DiscreteS,
@@ -679,13 +679,34 @@ class ResidualBlockS(PsiS):
         p = phi + e
         return self.s * p * p / big_g, p
 
+    #: :meth:`_upper_edge` evaluates the curve next to the cut (a smooth law's quadrature) only when the minimum may
+    #: lie there (False: the whole grid, the path before; the tests compare the two)
+    skip_cut = True
+
+    def _curve_values(self, grid: np.ndarray) -> np.ndarray:
+        """1/χ_F on the real branch at the ascending grid of κ (∞ where not finite). For a smooth law of D² with a
+        Gauss rule, the grid's points whose 1/κ is outside the rule's ellipse (a prefix of the grid: ρ(1/κ) falls
+        as κ rises) come first; when their minimum is interior — the curve falls and then rises again there, so the
+        first critical point as w rises from 0, the upper edge (§8.3), is found — the points next to the cut, which
+        need the law's quadrature (~20 ms a block), are not evaluated (∞); else the whole grid is."""
+        factor = self.d.factor
+        if self.skip_cut and self.d.numerical and _PaddedDLaws.usable(factor):
+            cheap = int(np.count_nonzero(factor.gauss_rule.rho(grid.astype(complex)) >= RHO_MIN))
+            if cheap >= 3:
+                head = self._real_curve(grid[:cheap])[0]
+                head = np.where(np.isfinite(head), head, np.inf)
+                i = int(np.argmin(head))
+                if 0 < i < cheap - 1 and np.isfinite(head[i]):
+                    return np.concatenate([head, np.full(grid.size - cheap, np.inf)])
+        values = self._real_curve(grid)[0]
+        return np.where(np.isfinite(values), values, np.inf)
+
     def _upper_edge(self) -> float:
         """max supp F = min over the real branch of 1/χ_F(w), w > 0 (the first critical point; §8.3)."""
         top = 1.0 / self.d.dmax
         grid = top * (1.0 - np.geomspace(1.0, 1e-12, 400))
         grid = grid[(grid > 0) & (grid < top)]
-        values = self._real_curve(grid)[0]
-        values = np.where(np.isfinite(values), values, np.inf)
+        values = self._curve_values(grid)
         i = int(np.argmin(values))
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
         res = minimize_scalar(lambda k: float(self._real_curve(np.array([k]))[0][0]), bounds=(lo, hi), method="bounded", options={"xatol": 1e-15 * top})
