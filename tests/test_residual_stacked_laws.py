@@ -36,10 +36,12 @@ def test_stacked_laws_equal_one_block_at_a_time(monkeypatch, act: str, qs: list[
     original = GaussianImageS.one_plus_psi
     # counts the laws' own ψ calls (stacked_calls: those made by the stacked path)
     monkeypatch.setattr(GaussianImageS, "one_plus_psi", lambda self, u, chunk=256: calls.append(u.size) or original(self, u, chunk))
-    for step, scale in enumerate([1.0, 1.01, 1.03, 0.8, 1.2, 3.0]):
+    for step, scale in enumerate([1.0, 1.01, 1.03, 0.8, 1.2, 3.0, 0.9]):
         us = [_BASE * scale * (1.0 + 0.05 * j) for j in range(len(qs))]
         if step == 5:
             us = [u[:6].reshape(3, 2) for u in us]  # another shape: the warm starts come from memory
+        if step == 6:
+            us = [u[j:] for j, u in enumerate(us)]  # a different shape per block: the per-block stacked path
         before = len(calls)
         many = ResidualBlockS.one_plus_psi_many(stacked, us)
         stacked_calls.append(len(calls) - before)
