@@ -21,6 +21,7 @@ _BASE = np.array([0.05 - 0.2j, -0.3 - 0.1j, 0.2 - 0.05j, 1.5 - 0.4j, -2.0 - 1.0j
 @pytest.mark.parametrize("act, qs, s_values", [
     ("tanh", [0.3, 0.6, 1.0, 1.7, 2.9, 5.0], [1.6, 0.9, 0.4, 0.25, 2.4, 0.1]),
     ("gelu", [0.4, 1.0, 2.5], [0.8, 2.2, 0.3]),
+    ("selu", [0.5, 2.0, 4.0], [0.6, 1.8, 0.2]),  # an atom (λ² at h > 0) besides the rule: padded atoms
 ])
 def test_stacked_laws_equal_one_block_at_a_time(monkeypatch, act: str, qs: list[float], s_values: list[float]) -> None:
     # The reference is each block's own one_plus_psi (its own Gauss rule, tier by tier, and its quadrature near the
