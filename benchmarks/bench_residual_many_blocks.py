@@ -82,7 +82,17 @@ def smooth(depth: int, activation: str, alpha: float, points: int, old_points: i
     at ``old_points`` of those points (its time per point against the new path's, which is the ratio printed;
     the free-product solver's work grows slower than linearly in the points, so the ratio understates the gain
     for the same number of points) and, with ``old_tables``, its cdf tables too; the largest relative difference
-    of the values."""
+    of the values.
+
+    Measured (tanh, α = 0.05, one core shared with 4–6 other jobs, so the ratios are the numbers to read):
+    depth 100: build 9.3 s, support 18.0 s, pdf at 100 points 4.9 s (0.049 s/point; old 3.52 s/point at 10 of
+    them: 71x), cdf tables 2.8 s (old 48.8 s: 17x), mass − 1 = −1.3e−14, pdf old/new ≤ 1.1e−12 relative;
+    depth 1000: build 186 s, support 319 s, pdf at 100 points 22.8 s (0.23 s/point; old 262 s/point at 2 of them:
+    1150x), cdf tables 36 s (65 density points, mass − 1 = −9.6e−14; old: not run, ~65 × 262 s), pdf old/new
+    2.4e−11 relative at 0.5 % of the width from the edges (the free-product solver's own spread there: the same
+    path at one point alone and in the batch of 100 differs by up to 7e−13 at depth 100). Build and support are
+    not stacked: the build is ~80 % the blocks' Gauss rules (``_smooth_law``), the support ~70 % the laws of D²'s
+    quadrature next to their cut in ``product_edges``' per-block branch inversions."""
     previous = ResidualBlockS.stack_laws
     try:
         ResidualBlockS.stack_laws = True
