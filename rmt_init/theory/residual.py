@@ -644,7 +644,12 @@ class ResidualBlockS(PsiS):
         of :meth:`_solve` is one array operation over all their points, s = α²σ_w² and max supp F varying per
         point. Every point follows the same arithmetic as in its own block's :meth:`one_plus_psi` (the solver is
         pointwise; points done early only repeat their last iterate), so the values are the same; the per-block
-        state (warm starts, memory of solved points) is kept and updated per block as there."""
+        state (warm starts, memory of solved points) is kept and updated per block as there. Blocks whose smooth
+        laws of D² differ (tanh, erf, sigmoid, selu, gelu: q_l changes along the stream, §8.5) are solved together
+        too, Φ of each from its law's Gauss rule padded beside the others' (:class:`_PaddedDLaws`); with all u of one
+        shape (the free-product solver's calls) their warm starts are kept per point column (:class:`_StackState`),
+        and the values agree with the block-by-block path to the rounding of the Gauss sums (docs/derivations.md
+        §8.9)."""
         out: list[Any] = [None] * len(blocks)
         groups: dict[tuple[Any, int, float], list[int]] = {}
         for j, block in enumerate(blocks):
