@@ -159,6 +159,9 @@ class _PaddedDLaws:
         return isinstance(factor, GaussianImageS) and factor.collapsed is None and factor.gauss_rule is not None
 
 
+_PHI_CHUNK = 32768
+
+
 class _StackedD:
     """The law of D² seen through Φ (as :class:`_DLaw`) for stacked points of several blocks: point i belongs to the
     block ``index[i]`` of a :class:`_PaddedDLaws`. Where 1/κ is outside the Bernstein ellipse of parameter RHO_MIN
@@ -190,13 +193,15 @@ class _StackedD:
                 if not take.any():
                     continue
                 todo &= ~take
-                sel = np.flatnonzero(take)
-                rows = index[sel]
-                inverse = 1.0 / (1.0 - kappa[sel, None] * nodes[rows])
-                w = weights[rows]
-                first = np.einsum("ij,ij->i", inverse, w)
-                value[sel] = first
-                slope[sel] = np.einsum("ij,ij->i", inverse * inverse, w) - first
+                taken = np.flatnonzero(take)
+                for start in range(0, taken.size, _PHI_CHUNK):  # (points × m) temporaries of bounded size
+                    sel = taken[start : start + _PHI_CHUNK]
+                    rows = index[sel]
+                    inverse = 1.0 / (1.0 - kappa[sel, None] * nodes[rows])
+                    w = weights[rows]
+                    first = np.einsum("ij,ij->i", inverse, w)
+                    value[sel] = first
+                    slope[sel] = np.einsum("ij,ij->i", inverse * inverse, w) - first
             if pad.atom_x is not None:
                 sel = np.flatnonzero(~todo)
                 ua = kappa[sel, None] * pad.atom_x[index[sel]]
