@@ -89,10 +89,12 @@ def smooth(depth: int, activation: str, alpha: float, points: int, old_points: i
     them: 71x), cdf tables 2.8 s (old 48.8 s: 17x), mass − 1 = −1.3e−14, pdf old/new ≤ 1.1e−12 relative;
     depth 1000: build 186 s, support 319 s, pdf at 100 points 22.8 s (0.23 s/point; old 262 s/point at 2 of them:
     1150x), cdf tables 36 s (65 density points, mass − 1 = −9.6e−14; old: not run, ~65 × 262 s), pdf old/new
-    2.4e−11 relative at 0.5 % of the width from the edges (the free-product solver's own spread there: the same
-    path at one point alone and in the batch of 100 differs by up to 7e−13 at depth 100). Build and support are
-    not stacked: the build is ~80 % the blocks' Gauss rules (``_smooth_law``), the support ~70 % the laws of D²'s
-    quadrature next to their cut in ``product_edges``' per-block branch inversions."""
+    2.4e−11 relative at 0.5 % of the width from the edges — the free-product solver's own spread there: the new
+    path at one point alone and in the batch of 100 differs by up to 3.0e−11 at depth 1000 (7e−13 at depth 100).
+    With the upper edge of a block and ``product_edges`` no longer evaluating the curves next to the cut of the
+    laws of D² (bit-identical results), depth 1000 (``--no-old``, load ~5 on 2 cores): build 124 s, support 100 s
+    (from 319 s), pdf at 100 points 15.7 s, cdf tables 17.2 s, mass − 1 = −8.9e−14. The build is ~80 % the
+    blocks' Gauss rules (``_smooth_law``: three Lanczos runs per law), not stacked."""
     previous = ResidualBlockS.stack_laws
     try:
         ResidualBlockS.stack_laws = True
