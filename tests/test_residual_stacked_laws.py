@@ -80,8 +80,9 @@ def test_stacked_laws_density_equals_old_path() -> None:
 
 
 def test_deep_smooth_law_cdf_tables_carry_mass_one() -> None:
-    # tanh, α = 0.05, depth 100 (100 different laws of D²; depth 200 takes ~60 s, most of it the Gauss rules of the
-    # 200 laws and the edges, and depth 1000 is timed in benchmarks/bench_residual_many_blocks.py): the soft-edge cdf
+    # tanh, α = 0.05, depth 100 (100 different laws of D², ~14 s; depth 200 takes ~30 s — build 9.8 s, support
+    # 10.8 s, tables 6 s — over this file's share of the test budget, and depth 1000 is timed in
+    # benchmarks/bench_residual_many_blocks.py: mass 1 − 9e−14 there): the soft-edge cdf
     # table of the density on [a, b] (SoftEdgeTable, from the density at θ_j = πj/N, N ≥ 64) carries mass 1 and its
     # first moment is the exact mean Π_l (1 + α²σ_w² E φ'(h_l)²) (free multiplicativity; docs/derivations.md §8.2),
     # both by the trapezoidal rule in θ, which converges geometrically for the periodic analytic integrand
