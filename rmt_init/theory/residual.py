@@ -40,6 +40,7 @@ from scipy.spatial import cKDTree
 
 from .._validate import check_int, check_real
 from . import _series
+from ._smooth_law import RHO_MIN, bernstein_rho
 from .activations import Activation, derivative_moments, gaussian_expectation, get_activation
 from .free import (
     DiscreteS,
@@ -54,6 +55,7 @@ from .free import (
     per_layer_values,
     require_float_moments,
 )
+from .gaussian_image import GaussianImageS
 from .jacobian import JacobianLaw, _d_squared_factor, _power_atoms
 
 __all__ = [
@@ -113,6 +115,110 @@ class _DLaw:
         kx = kappa[..., None] * self._x
         inverse = 1.0 / (1.0 - kx)
         return (self._m * inverse).sum(axis=-1), (self._m * kx * inverse * inverse).sum(axis=-1)
+
+
+class _PaddedDLaws:
+    """The Gauss rules of L laws of D² side by side, for blocks whose laws of D² differ (a smooth activation: q_l
+    changes along the residual stream, docs/derivations.md §8.5): per tier of :mod:`rmt_init.theory._smooth_law`
+    (the rule of m nodes used where the Bernstein parameter of 1/κ is ≥ ρ_min) the nodes and weights of all L rules
+    as (L, m) arrays, zero weights padding the shorter ones, and the laws' atoms likewise; so that Φ(κ) of any block
+    at any point is one gathered sum (:class:`_StackedD`). Built only from factors :meth:`usable` says have such
+    rules; the tiers' ρ_min must agree (they are the module's constants)."""
+
+    def __init__(self, factors: Sequence[GaussianImageS], means: Sequence[float]) -> None:
+        rules = [f.gauss_rule for f in factors]
+        self.factors = list(factors)
+        self.a = np.array([r.a for r in rules])
+        self.b = np.array([r.b for r in rules])
+        self.mean = np.array(means, float)
+        thresholds = {self.tiers_of(f) for f in factors}
+        if len(thresholds) != 1:
+            raise ValueError("the laws of D² have Gauss rules of different tiers")
+        self.tiers = []
+        for k, rho_min in enumerate(next(iter(thresholds))):
+            m = max(r.tiers[k][1].size for r in rules)
+            nodes, weights = np.zeros((len(rules), m)), np.zeros((len(rules), m))
+            for i, r in enumerate(rules):
+                nodes[i, : r.tiers[k][1].size], weights[i, : r.tiers[k][2].size] = r.tiers[k][1], r.tiers[k][2]
+            self.tiers.append((rho_min, nodes, weights))
+        n_atoms = max(f._atom_x.size for f in factors)
+        self.atom_x = self.atom_m = None
+        if n_atoms:
+            self.atom_x, self.atom_m = np.zeros((len(rules), n_atoms)), np.zeros((len(rules), n_atoms))
+            for i, f in enumerate(factors):
+                self.atom_x[i, : f._atom_x.size], self.atom_m[i, : f._atom_m.size] = f._atom_x, f._atom_m
+
+    @staticmethod
+    def tiers_of(factor: GaussianImageS) -> tuple[float, ...]:
+        """The ρ_min of the factor's Gauss-rule tiers (laws padded together must have the same)."""
+        return tuple(t[0] for t in factor.gauss_rule.tiers)
+
+    @staticmethod
+    def usable(factor: Any) -> bool:
+        """A smooth law of D² with a Gauss rule (not collapsed to point masses, which have their own closed form)."""
+        return isinstance(factor, GaussianImageS) and factor.collapsed is None and factor.gauss_rule is not None
+
+
+_PHI_CHUNK = 32768
+
+
+class _StackedD:
+    """The law of D² seen through Φ (as :class:`_DLaw`) for stacked points of several blocks: point i belongs to the
+    block ``index[i]`` of a :class:`_PaddedDLaws`. Where 1/κ is outside the Bernstein ellipse of parameter RHO_MIN
+    of its block's range of d, Φ and κΦ' are that block's Gauss-rule sums (the same tier, nodes and weights as
+    ``GaussianImageS.one_plus_psi``, summed over the padded rows: equal to rounding); elsewhere (κ near the cut)
+    its own factor's ``one_plus_psi`` on those points, block by block."""
+
+    numerical = True
+
+    def __init__(self, padded: _PaddedDLaws, index: np.ndarray) -> None:
+        self.padded = padded
+        self.index = index
+        self.mean = padded.mean[index]
+        self._a, self._b = padded.a[index], padded.b[index]
+
+    def phi(self, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pad, index = self.padded, self.index
+        kappa = np.asarray(kappa, complex)
+        if kappa.shape != index.shape:
+            raise ValueError(f"stacked law of D²: κ has shape {kappa.shape}, the blocks' index {index.shape}")
+        with np.errstate(all="ignore"):
+            rho = bernstein_rho(1.0 / kappa, self._a, self._b)
+        value = np.empty(kappa.shape, complex)
+        slope = np.empty(kappa.shape, complex)
+        todo = np.ones(kappa.shape, bool)
+        with np.errstate(all="ignore"):
+            for rho_min, nodes, weights in pad.tiers:
+                take = todo & (rho >= rho_min)
+                if not take.any():
+                    continue
+                todo &= ~take
+                taken = np.flatnonzero(take)
+                for start in range(0, taken.size, _PHI_CHUNK):  # (points × m) temporaries of bounded size
+                    sel = taken[start : start + _PHI_CHUNK]
+                    rows = index[sel]
+                    inverse = 1.0 / (1.0 - kappa[sel, None] * nodes[rows])
+                    w = weights[rows]
+                    first = np.einsum("ij,ij->i", inverse, w)
+                    value[sel] = first
+                    slope[sel] = np.einsum("ij,ij->i", inverse * inverse, w) - first
+            if pad.atom_x is not None:
+                sel = np.flatnonzero(~todo)
+                ua = kappa[sel, None] * pad.atom_x[index[sel]]
+                inverse = 1.0 / (1.0 - ua)
+                m = pad.atom_m[index[sel]]
+                value[sel] += np.einsum("ij,ij->i", inverse, m)
+                slope[sel] += np.einsum("ij,ij->i", ua * inverse * inverse, m)
+        if todo.any():
+            rest = np.flatnonzero(todo)
+            rows = index[rest]
+            order = np.argsort(rows, kind="stable")
+            rest, rows = rest[order], rows[order]
+            cuts = np.flatnonzero(np.diff(rows)) + 1
+            for part in np.split(rest, cuts):
+                v, s = pad.factors[index[part[0]]].one_plus_psi(kappa[part])
+                value[part], slope[part] = v, s
+        return value, slope
 
 
 def _log_polar(u: np.ndarray) -> np.ndarray:
@@ -383,6 +489,17 @@ class ResidualBlockS(PsiS):
         """Starting points for the points of ``u`` not ``done`` from ``source`` = (u₀, κ₀, p₀, KD-tree or None): the
         previous call's solution at the same index (no tree), else the nearest remembered point; each kept where
         :meth:`_warm_start` reaches. (indices not done, u there, reached, κ₀, p₀), or None where there is none."""
+        found = self._warm_lookup(source, u, done)
+        if found is None:
+            return None
+        todo, ut, u0, k0, e0 = found
+        near, k0, e0 = self._warm_start(ut, u0, k0, e0)
+        return todo, ut, near, k0, e0
+
+    @staticmethod
+    def _warm_lookup(source, u: np.ndarray, done: np.ndarray):
+        """The look-up of :meth:`_warm_candidates` without the predictor: (indices not done, u there, and the solved
+        (u₀, κ₀, p₀) found for them), or None."""
         if source is None or done.all():
             return None
         u0, k0, e0, tree = source
@@ -393,10 +510,7 @@ class ResidualBlockS(PsiS):
             nearest = todo
         else:
             nearest = tree.query(_log_polar(u.flat[todo]))[1]
-        u0, k0, e0 = u0.ravel()[nearest], k0.ravel()[nearest], e0.ravel()[nearest]
-        ut = u.flat[todo]
-        near, k0, e0 = self._warm_start(ut, u0, k0, e0)
-        return todo, ut, near, k0, e0
+        return todo, u.flat[todo], u0.ravel()[nearest], k0.ravel()[nearest], e0.ravel()[nearest]
 
     def _solve(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(κ, p = 1 + ψ) at u (the arrays named ``e`` below hold p)."""
@@ -523,6 +637,9 @@ class ResidualBlockS(PsiS):
     #: :meth:`one_plus_psi_many` stacks the blocks that share their law of D² and ensemble (False: one block at a
     #: time — the reference path of the tests and of benchmarks/bench_residual_many_blocks.py)
     stacked = True
+    #: blocks whose smooth laws of D² differ (tanh, erf, gelu, …: q_l changes along the stream) are stacked too, their
+    #: Gauss rules padded side by side (:class:`_PaddedDLaws`); False: only blocks sharing their law of D²
+    stack_laws = True
 
     @classmethod
     def one_plus_psi_many(cls, blocks: Sequence[ResidualBlockS], us: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -532,19 +649,34 @@ class ResidualBlockS(PsiS):
         of :meth:`_solve` is one array operation over all their points, s = α²σ_w² and max supp F varying per
         point. Every point follows the same arithmetic as in its own block's :meth:`one_plus_psi` (the solver is
         pointwise; points done early only repeat their last iterate), so the values are the same; the per-block
-        state (warm starts, memory of solved points) is kept and updated per block as there."""
+        state (warm starts, memory of solved points) is kept and updated per block as there. Blocks whose smooth
+        laws of D² differ (tanh, erf, sigmoid, selu, gelu: q_l changes along the stream, §8.5) are solved together
+        too, Φ of each from its law's Gauss rule padded beside the others' (:class:`_PaddedDLaws`); with all u of one
+        shape (the free-product solver's calls) their warm starts are kept per point column (:class:`_StackState`),
+        and the values agree with the block-by-block path to the rounding of the Gauss sums (docs/derivations.md
+        §8.9)."""
         out: list[Any] = [None] * len(blocks)
-        groups: dict[tuple[int, int, float], list[int]] = {}
+        groups: dict[tuple[Any, int, float], list[int]] = {}
         for j, block in enumerate(blocks):
             if cls.stacked and isinstance(block, ResidualBlockS):
-                groups.setdefault((id(block.d.factor), block._o, block.psi_tolerance), []).append(j)
+                # smooth laws of D² with Gauss rules go together whatever their q (their rules padded side by side)
+                factor = block.d.factor
+                smooth = cls.stack_laws and _PaddedDLaws.usable(factor)
+                law = ("smooth", _PaddedDLaws.tiers_of(factor)) if smooth else id(factor)
+                groups.setdefault((law, block._o, block.psi_tolerance), []).append(j)
             else:
                 out[j] = block.one_plus_psi(us[j])
         for members in groups.values():
             if len(members) == 1:
                 out[members[0]] = blocks[members[0]].one_plus_psi(us[members[0]])
                 continue
-            for j, result in zip(members, _stacked_one_plus_psi([blocks[j] for j in members], [us[j] for j in members])):
+            group, group_us = [blocks[j] for j in members], [us[j] for j in members]
+            state = _stack_state(group)
+            if state is not None and len({np.shape(u) for u in group_us}) == 1:
+                results = state.one_plus_psi(group_us)
+            else:
+                results = _stacked_one_plus_psi(group, group_us)
+            for j, result in zip(members, results):
                 out[j] = result
         return out
 
@@ -557,13 +689,34 @@ class ResidualBlockS(PsiS):
         p = phi + e
         return self.s * p * p / big_g, p
 
+    #: :meth:`_upper_edge` evaluates the curve next to the cut (a smooth law's quadrature) only when the minimum may
+    #: lie there (False: the whole grid, the path before; the tests compare the two)
+    skip_cut = True
+
+    def _curve_values(self, grid: np.ndarray) -> np.ndarray:
+        """1/χ_F on the real branch at the ascending grid of κ (∞ where not finite). For a smooth law of D² with a
+        Gauss rule, the grid's points whose 1/κ is outside the rule's ellipse (a prefix of the grid: ρ(1/κ) falls
+        as κ rises) come first; when their minimum is interior — the curve falls and then rises again there, so the
+        first critical point as w rises from 0, the upper edge (§8.3), is found — the points next to the cut, which
+        need the law's quadrature (~20 ms a block), are not evaluated (∞); else the whole grid is."""
+        factor = self.d.factor
+        if self.skip_cut and self.d.numerical and _PaddedDLaws.usable(factor):
+            cheap = int(np.count_nonzero(factor.gauss_rule.rho(grid.astype(complex)) >= RHO_MIN))
+            if cheap >= 3:
+                head = self._real_curve(grid[:cheap])[0]
+                head = np.where(np.isfinite(head), head, np.inf)
+                i = int(np.argmin(head))
+                if 0 < i < cheap - 1 and np.isfinite(head[i]):
+                    return np.concatenate([head, np.full(grid.size - cheap, np.inf)])
+        values = self._real_curve(grid)[0]
+        return np.where(np.isfinite(values), values, np.inf)
+
     def _upper_edge(self) -> float:
         """max supp F = min over the real branch of 1/χ_F(w), w > 0 (the first critical point; §8.3)."""
         top = 1.0 / self.d.dmax
         grid = top * (1.0 - np.geomspace(1.0, 1e-12, 400))
         grid = grid[(grid > 0) & (grid < top)]
-        values = self._real_curve(grid)[0]
-        values = np.where(np.isfinite(values), values, np.inf)
+        values = self._curve_values(grid)
         i = int(np.argmin(values))
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
         res = minimize_scalar(lambda k: float(self._real_curve(np.array([k]))[0][0]), bounds=(lo, hi), method="bounded", options={"xatol": 1e-15 * top})
@@ -572,14 +725,178 @@ class ResidualBlockS(PsiS):
 
 def _stack_view(blocks: Sequence[ResidualBlockS], counts: Sequence[int]) -> ResidualBlockS:
     """A block whose s and max supp F are arrays (block j's values repeated ``counts[j]`` times), for the solver's
-    pointwise methods (:meth:`ResidualBlockS._residuals`, ``_newton``, ``_valid``, ``_continue``) on stacked points."""
+    pointwise methods (:meth:`ResidualBlockS._residuals`, ``_newton``, ``_valid``, ``_continue``) on stacked points;
+    its law of D² is the blocks' common one, or a :class:`_StackedD` over their padded Gauss rules when they differ."""
     view = object.__new__(ResidualBlockS)
     first = blocks[0]
-    view.d, view._o, view.psi_tolerance, view.ensemble = first.d, first._o, first.psi_tolerance, first.ensemble
+    view._o, view.psi_tolerance, view.ensemble = first._o, first.psi_tolerance, first.ensemble
+    padded = _padded_laws(blocks)
+    if padded is None:
+        view.d = first.d
+    else:
+        view.d = _StackedD(padded, np.repeat(np.arange(len(blocks)), counts))
     view.s = np.repeat(np.array([b.s for b in blocks]), counts)
     view.xmax = np.repeat(np.array([b.xmax for b in blocks]), counts)
     view.atoms, view.name = first.atoms, "stacked residual blocks"
     return view
+
+
+_STATES: dict[tuple[int, ...], _StackState] = {}
+
+
+def _stack_state(blocks: Sequence[ResidualBlockS]) -> _StackState | None:
+    """The :class:`_StackState` of these blocks (their padded Gauss rules and their common solver memory), or None
+    when they all share one law of D² (then :func:`_stacked_one_plus_psi` with that law). Kept per tuple of blocks
+    (the factors of one free product come in the same order at every call; the state holds the blocks, so their ids
+    stay theirs); the 4 most recent tuples are kept."""
+    first = blocks[0].d.factor
+    if all(b.d.factor is first for b in blocks):
+        return None
+    key = tuple(id(b) for b in blocks)
+    state = _STATES.get(key)
+    if state is None:
+        if len(_STATES) >= 4:
+            _STATES.pop(next(iter(_STATES)))
+        state = _STATES[key] = _StackState(blocks)
+    return state
+
+
+def _padded_laws(blocks: Sequence[ResidualBlockS]) -> _PaddedDLaws | None:
+    state = _stack_state(blocks)
+    return None if state is None else state.padded
+
+
+class _StackState:
+    """L blocks with different smooth laws of D², solved together at points given as L arrays of one shape (one
+    u_l per block at each point of the free-product solver): the stages of :meth:`ResidualBlockS._solve` over the
+    (L, n) array of all of them, the law of D² through :class:`_StackedD`. The warm starts are kept per point
+    column (the L blocks' solutions at one point of the caller): the previous call's columns when the shape is the
+    same, else the remembered column nearest in the mean over the blocks of (ln|u_l|, arg u_l) (one KD-tree for all
+    blocks; the u_l of one column move together), each block's start then checked and predicted by
+    :meth:`ResidualBlockS._warm_start` as in the block's own solve. The arithmetic per point is that of
+    :meth:`ResidualBlockS.one_plus_psi`, so the values agree with the block-by-block path to the rounding of the
+    Gauss sums (~1e−13 relative measured, tests/test_residual_stacked_laws.py)."""
+
+    def __init__(self, blocks: Sequence[ResidualBlockS]) -> None:
+        self.blocks = list(blocks)
+        self.padded = _PaddedDLaws([b.d.factor for b in blocks], [b.d.mean for b in blocks])
+        self.s = np.array([b.s for b in blocks], float)
+        self.xmax = np.array([b.xmax for b in blocks], float)
+        self.warm: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.stored: tuple[np.ndarray, np.ndarray, np.ndarray, cKDTree] | None = None
+        self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.pending_columns = 0
+        self.max_columns = max(200, _STACK_MEMORY // len(self.blocks))
+
+    def view(self, rows: np.ndarray) -> ResidualBlockS:
+        """A block (as :func:`_stack_view`) for points of the blocks ``rows``."""
+        view = object.__new__(ResidualBlockS)
+        first = self.blocks[0]
+        view._o, view.psi_tolerance, view.ensemble = first._o, first.psi_tolerance, first.ensemble
+        view.d = _StackedD(self.padded, rows)
+        view.s, view.xmax = self.s[rows], self.xmax[rows]
+        view.atoms, view.name = first.atoms, "stacked residual blocks"
+        return view
+
+    @staticmethod
+    def _features(u: np.ndarray) -> np.ndarray:
+        """(mean ln|u_l|, mean arg u_l) per column of the (L, n) array u (NaN where a u_l is not finite)."""
+        with np.errstate(all="ignore"):
+            log_modulus = np.log(np.maximum(np.abs(u), np.finfo(float).tiny))
+            return np.column_stack([log_modulus.mean(axis=0), np.angle(u).mean(axis=0)])
+
+    def _memory(self):
+        """(u, κ, p, KD-tree over the columns' features) of the remembered columns (rebuilt when 10 % new ones came
+        in), or None."""
+        if self.pending_columns and (self.stored is None or self.pending_columns > 0.1 * self.stored[0].shape[1]):
+            parts = self.pending[::-1] + ([] if self.stored is None else [self.stored[:3]])
+            u, k, p = (np.concatenate([part[i] for part in parts], axis=1)[:, : self.max_columns] for i in range(3))
+            features = self._features(u)
+            keep = np.all(np.isfinite(features), axis=1)
+            u, k, p = u[:, keep], k[:, keep], p[:, keep]
+            self.stored = (u, k, p, cKDTree(features[keep])) if keep.any() else None
+            self.pending, self.pending_columns = [], 0
+        return self.stored
+
+    def _newton_valid(self, flat: np.ndarray, rows: np.ndarray, u: np.ndarray, k0: np.ndarray, p0: np.ndarray,
+                      kappa: np.ndarray, p: np.ndarray, done: np.ndarray) -> None:
+        """Newton (12 steps) and the validity test at the flat indices ``flat`` (blocks ``rows``) from (κ₀, p₀); the
+        valid ones are written into ``kappa``, ``p`` and marked ``done``."""
+        view = self.view(rows)
+        k1, p1, ok = view._newton(u, k0, p0, steps=12)
+        ok = view._valid(u, k1, p1, ok)
+        kappa[flat[ok]], p[flat[ok]] = k1[ok], p1[ok]
+        done[flat[ok]] = True
+
+    def one_plus_psi(self, us: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """[:meth:`ResidualBlockS.one_plus_psi` of block l at ``us[l]``] (all ``us`` of one shape)."""
+        L = len(self.blocks)
+        shape = np.shape(us[0])
+        u = np.stack([np.asarray(x, complex).ravel() for x in us])  # (L, n)
+        n = u.shape[1]
+        rows_all = np.repeat(np.arange(L), n)
+        uf = u.ravel()
+        kappa = np.full(uf.shape, np.nan + 0j)
+        p = np.full(uf.shape, np.nan + 0j)
+        done = ~np.isfinite(uf)
+        real = ~done & (uf.imag == 0) & (uf.real < 1.0 / self.xmax[rows_all])
+        done |= real
+        # the previous call's columns at the same index
+        if self.warm is not None and self.warm[0].shape == u.shape and not done.all():
+            flat = np.flatnonzero(~done)
+            u0, k0, p0 = (a.ravel()[flat] for a in self.warm)
+            self._warm_newton(flat, rows_all[flat], uf[flat], u0, k0, p0, kappa, p, done)
+        # the nearest remembered column
+        memory = self._memory() if not done.all() else None
+        if memory is not None:
+            mu, mk, mp, tree = memory
+            features = self._features(u)
+            ask = np.all(np.isfinite(features), axis=1)
+            if ask.any():
+                nearest = np.zeros(n, int)
+                nearest[ask] = tree.query(features[ask])[1]
+                flat = np.flatnonzero(~done & np.tile(ask, L))
+                rows, cols = rows_all[flat], nearest[flat % n]
+                self._warm_newton(flat, rows, uf[flat], mu[rows, cols], mk[rows, cols], mp[rows, cols], kappa, p, done)
+        # real u below the cut: each block's real branch
+        if real.any():
+            for j in np.unique(rows_all[real]):
+                flat = np.flatnonzero(real & (rows_all == j))
+                kappa[flat], p[flat] = self.blocks[j]._solve_real(uf[flat].real)
+        # near u = 0: Newton from κ ≈ su, e ≈ u
+        small = ~done & (np.abs(uf) * self.xmax[rows_all] < 0.05)
+        if small.any():
+            flat = np.flatnonzero(small)
+            view = self.view(rows_all[flat])
+            k0 = view.s * uf[flat]
+            self._newton_valid(flat, rows_all[flat], uf[flat], k0, view._p_of(k0, uf[flat]), kappa, p, done)
+        # the rest: the continuation along the ray of ResidualBlockS._continue
+        if not done.all():
+            flat = np.flatnonzero(~done)
+            view = self.view(rows_all[flat])
+            k1, p1, ok = view._continue(uf[flat])
+            ok = view._valid(uf[flat], k1, p1, ok)
+            kappa[flat], p[flat] = np.where(ok, k1, np.nan), np.where(ok, p1, np.nan)
+        kappa2, p2 = kappa.reshape(L, n), p.reshape(L, n)
+        self.warm = (u.copy(), kappa2.copy(), p2.copy())
+        self.pending.append(self.warm)
+        self.pending_columns += n
+        while self.pending_columns - self.pending[0][0].shape[1] >= self.max_columns:
+            self.pending_columns -= self.pending.pop(0)[0].shape[1]  # older than the kept ones: never looked up
+        slope = self.view(rows_all)._slope(uf, kappa, p).reshape(L, n)
+        return [(p2[j].reshape(shape), slope[j].reshape(shape)) for j in range(L)]
+
+    def _warm_newton(self, flat: np.ndarray, rows: np.ndarray, ut: np.ndarray, u0: np.ndarray, k0: np.ndarray,
+                     p0: np.ndarray, kappa: np.ndarray, p: np.ndarray, done: np.ndarray) -> None:
+        """Warm starts (:meth:`ResidualBlockS._warm_start`) from solved (u₀, κ₀, p₀), then Newton where they reach."""
+        view = self.view(rows)
+        near, k0, p0 = view._warm_start(ut, u0, k0, p0)
+        if near.any():
+            self._newton_valid(flat[near], rows[near], ut[near], k0[near], p0[near], kappa, p, done)
+
+
+#: remembered (block, point) solutions of a :class:`_StackState` (columns × blocks), newest first
+_STACK_MEMORY = 300_000
 
 
 def _stacked_newton_valid(blocks, pieces, steps):
@@ -611,18 +928,26 @@ def _stacked_one_plus_psi(blocks: Sequence[ResidualBlockS], us: Sequence[np.ndar
         dones.append(done | real)
         reals.append(real)
         sources.append((block._warm, block._memory()))
-    # warm starts: the previous call's solution at the same index, then the nearest remembered point
+    # warm starts: the previous call's solution at the same index, then the nearest remembered point (the look-up
+    # per block, the predictor of ResidualBlockS._warm_start over all blocks' points at once)
+    empty = np.zeros(0, complex)
     for stage in range(2):
+        found = [ResidualBlockS._warm_lookup(sources[j][stage], us[j], dones[j]) for j in range(n)]
+        if all(f is None for f in found):
+            continue
+        counts = [0 if f is None else f[1].size for f in found]
+        view = _stack_view(blocks, counts)
+        ut, u0, k0, e0 = (np.concatenate([empty if f is None else f[i] for f in found]) for i in range(1, 5))
+        near, k0, e0 = view._warm_start(ut, u0, k0, e0)
+        cut = np.cumsum(counts)[:-1]
         pieces, targets = [], []
-        for j, (block, u) in enumerate(zip(blocks, us)):
-            found = block._warm_candidates(sources[j][stage], u, dones[j])
-            if found is None:
-                pieces.append((np.zeros(0, complex),) * 3)
+        for f, utj, nj, kj, ej in zip(found, np.split(ut, cut), np.split(near, cut), np.split(k0, cut), np.split(e0, cut)):
+            if f is None:
+                pieces.append((empty,) * 3)
                 targets.append(None)
                 continue
-            todo, ut, near, k0, e0 = found
-            pieces.append((ut[near], k0[near], e0[near]))
-            targets.append((todo, near))
+            pieces.append((utj[nj], kj[nj], ej[nj]))
+            targets.append((f[0], nj))
         if not any(p[0].size for p in pieces):
             continue
         for j, (k1, e1, ok) in enumerate(_stacked_newton_valid(blocks, pieces, 12)):
@@ -638,9 +963,14 @@ def _stacked_one_plus_psi(blocks: Sequence[ResidualBlockS], us: Sequence[np.ndar
             kappas[j][reals[j]], es[j][reals[j]] = k1, e1
     # near u = 0: Newton from κ ≈ su, e ≈ u
     smalls = [~dones[j] & (np.abs(us[j]) * blocks[j].xmax < 0.05) for j in range(n)]
-    pieces = [(us[j][smalls[j]], blocks[j].s * us[j][smalls[j]], blocks[j]._p_of(blocks[j].s * us[j][smalls[j]], us[j][smalls[j]]))
-              for j in range(n)]
-    if any(p[0].size for p in pieces):
+    counts = [int(m.sum()) for m in smalls]
+    if sum(counts):
+        u = np.concatenate([us[j][smalls[j]] for j in range(n)])
+        view = _stack_view(blocks, counts)
+        k0 = view.s * u
+        p0 = view._p_of(k0, u)
+        cut = np.cumsum(counts)[:-1]
+        pieces = list(zip(np.split(u, cut), np.split(k0, cut), np.split(p0, cut)))
         for j, (k1, e1, ok) in enumerate(_stacked_newton_valid(blocks, pieces, 12)):
             idx = np.flatnonzero(smalls[j])[ok]
             kappas[j].flat[idx], es[j].flat[idx] = k1[ok], e1[ok]
@@ -981,6 +1311,7 @@ def _curve_extrema(factor: ResidualBlockS, power: int, segments: list[np.ndarray
 # ============================================================================ edges of products of different blocks
 _BRANCH_GRID = 600
 _EDGE_GRID = 400
+_EDGE_CHUNK = 40
 
 
 def _atomic_d(factor: ResidualBlockS) -> tuple[np.ndarray, np.ndarray] | None:
@@ -1162,8 +1493,15 @@ def product_edges(terms: Sequence[tuple[ResidualBlockS, int]]) -> tuple[float | 
 
         x0 = max(max(inv.x[0] for inv, _ in inverses), -30.0)
         grid = np.linspace(x0, x_max, _EDGE_GRID)
-        values = log_z(grid)
-        interior = np.flatnonzero((values[1:-1] < values[:-2]) & (values[1:-1] <= values[2:]) & np.isfinite(values[1:-1]))
+        # the grid in chunks from x0 up to its first interior minimum (the same one as on the whole grid: it depends
+        # on its two neighbours only): past it x runs to the end of the branches, next to the cut of the laws of D²,
+        # whose quadrature took half of the support's time (tanh, α = 0.05, depth 30)
+        values = np.empty(0)
+        while values.size < grid.size:
+            values = np.concatenate([values, log_z(grid[values.size : values.size + _EDGE_CHUNK])])
+            interior = np.flatnonzero((values[1:-1] < values[:-2]) & (values[1:-1] <= values[2:]) & np.isfinite(values[1:-1]))
+            if interior.size:
+                break
         if not interior.size:
             ends = all(inv.complete for inv, _ in inverses)
             if total == 1 and ends and values[-1] <= np.nanmin(values) + 1e-13 * abs(values[-1]):
