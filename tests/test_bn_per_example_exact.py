@@ -70,6 +70,9 @@ def test_law_table() -> None:
     x = np.geomspace(1e-6, 50, 40)
     assert np.all(np.diff(law.cdf(x)) > -1e-8)  # the table's last panel: Legendre interpolation of a steep xρ
     assert law.moment(2) == pytest.approx(float(bn_per_example_moments(2, 16, 2)[1]), rel=1e-12)
+    xs = np.array([1e-4, 0.03, 0.7, 4.0])  # pdf (solved at x) against the table's cdf difference quotient
+    slope = (law.cdf(xs * 1.001) - law.cdf(xs / 1.001)) / (xs * (1.001 - 1 / 1.001))
+    np.testing.assert_allclose(law.pdf(xs), slope, rtol=1e-4)
 
 
 def test_against_torch() -> None:

@@ -18,7 +18,8 @@ an atom ``2/B`` at 0 in all. σ_w cancels. ``E[X^{−k}] = 1/Π_{j=1}^{k}(B − 
 its moments of order ``k ≥ (B − 1)/2`` are infinite (m₂ = ∞ at B ≤ 5, m₃ = ∞ at B ≤ 7).
 
 Top of the spectrum (§11.8): no top edge; the largest eigenvalue of a width-N network has the extreme-value law
-``exp(−θ B N sf(x))`` (:class:`LargestEigenvalueLaw`). Per-example blocks (§11.9): :class:`BNPerExampleLaw`.
+``exp(−θ B N sf(x))`` (:class:`LargestEigenvalueLaw`). Per-example blocks: :class:`BNPerExampleLaw` (depth 1,
+§11.9), :class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw` (linear φ, any depth, §11.10).
 
 Any φ (docs/derivations.md §11.5b): the same product with ``ν_l = law(κ_l λ/(σ_w² X))``, λ the eigenvalues on 1⊥
 of ``C = M D P D M`` (l < L) or ``M D² M`` (l = L), ``κ_l = B/α``; the batch permutations S_B act irreducibly on
@@ -1297,7 +1298,8 @@ def _per_example_nodes(act: Any, batch: int) -> tuple[np.ndarray, np.ndarray, fl
 
 class BNPerExampleLaw(BNGenericJacobianLaw):
     """Squared singular values of one per-example diagonal block ``J_bb = ∂x_L[b]/∂x_0[b]`` (N × N) of a BN network's
-    batch Jacobian (docs/derivations.md §11.9): exact at depth 1, an approximation with its measured error above."""
+    batch Jacobian at depth 1 (docs/derivations.md §11.9; exact, any φ). Deeper, linear φ:
+    :class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw` (§11.10)."""
 
     @property
     def extremal_index(self) -> float:
@@ -1309,20 +1311,18 @@ class BNPerExampleLaw(BNGenericJacobianLaw):
 
 def _per_example_law(depth: int, act: Any, batch: int, q0: float) -> BNPerExampleLaw:
     """The law of docs/derivations.md §11.9 (see :func:`bn_jacobian_spectrum`, ``block="per_example"``)."""
+    if depth != 1:
+        raise ValueError(f"_per_example_law is the depth-1 law (got depth {depth}); deeper: BNPerExampleExactLaw")
     loc, weight, zero, mean = _per_example_nodes(act, batch)
     kappa = Fraction(batch - 1)  # the channel factor's κ; the first layer's B/q₀ and the readout (d/B)² in `scale`
     channel = ChannelLawS(batch, kappa, loc, weight, zero, name="BN per-example channel")
     d = Fraction(batch - 1)
-    per_layer = kappa / (batch - 3) * _exact(mean)  # E[κ λ/X] for one layer of the product
-    if depth == 1:
-        target = Fraction(batch) / _exact(q0) / (batch - 3) * (d / batch) ** 2 * _exact(mean)
-    else:
-        target = bn_per_example_mean(depth, batch, q0)  # linear φ only (checked by the caller)
-    scale = target / per_layer**depth  # the whole product is scaled by this: its mean is `target`
-    terms = [Term(channel, 1, depth), Term(marchenko_pastur_s(1.0), 1, depth), Term(RationalS(1 / scale, name="scale"))]
+    per_layer = kappa / (batch - 3) * _exact(mean)  # E[κ λ/X] for the one layer
+    target = Fraction(batch) / _exact(q0) / (batch - 3) * (d / batch) ** 2 * _exact(mean)
+    scale = target / per_layer  # the product is scaled by this: its mean is `target`
+    terms = [Term(channel, 1, 1), Term(marchenko_pastur_s(1.0), 1, 1), Term(RationalS(1 / scale, name="scale"))]
     atoms = [(0.0, zero)] if zero > 0 else []
-    kind = "exact" if depth == 1 else "coherent-path approximation, mean exact"
-    description = f"BN per-example block ({act.name}, B={batch}, depth={depth}, q0={q0:g}; {kind})"
+    description = f"BN per-example block ({act.name}, B={batch}, depth=1, q0={q0:g}; exact)"
     law = BNPerExampleLaw(terms, atoms, description, channel)
     law.__dict__["_mean_exact"] = target
     return law
