@@ -260,14 +260,16 @@ class _BlockSolver:
             ok = np.linalg.norm(f, axis=1) < _NEWTON_TOL * scale
         return X, ok
 
-    def path(self, xs: np.ndarray) -> np.ndarray:
-        """Solutions at ``x(1 + iη)`` along decreasing ``xs`` (the first point far above the bulk, started from
-        G = 1/z, g = 0), each Newton started from the previous solution extrapolated linearly in ln x; a point
+    def path(self, xs: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+        """Solutions at ``x(1 + iη)`` along ``xs`` (the first point far above the bulk, started from G = 1/z,
+        g = 0, or from ``start``), each Newton started from the previous solution extrapolated linearly in ln x; a point
         that does not converge is approached in halved steps."""
         out = np.empty((len(xs), self.unknowns), complex)
         z0 = xs[0] * (1 + 1j * _ETA)
         X = np.zeros((1, self.unknowns), complex)
         X[0, 0] = 1.0 / z0
+        if start is not None:
+            X[0] = start
         X, ok = self.newton(np.array([z0]), X)
         if not ok[0]:
             raise RuntimeError(f"per-example block law: no convergence at x = {xs[0]:g}")
@@ -277,10 +279,11 @@ class _BlockSolver:
         for i in range(1, len(xs)):
             target = math.log(xs[i])
             lx, cur = lx_prev, out[i - 1].copy()
-            while lx > target:
-                step = lx - target
+            sign = 1.0 if target > lx else -1.0  # the table walks down; a walk to a node may go either way
+            while sign * (target - lx) > 0:
+                step = abs(target - lx)
                 for _ in range(12):
-                    lnew = max(target, lx - step)
+                    lnew = lx + sign * min(step, abs(target - lx))
                     guess = cur if prev is None else cur + (cur - prev[1]) * (lnew - lx) / (lx - prev[0])
                     X, ok = self.newton(np.array([math.exp(lnew) * (1 + 1j * _ETA)]), guess[None, :])
                     if ok[0] and X[0, 0].imag <= 1e-8 * abs(X[0, 0]):
@@ -294,17 +297,22 @@ class _BlockSolver:
             lx_prev = lx
         return out
 
-    def density_near(self, x: np.ndarray, guesses: np.ndarray) -> np.ndarray:
+    def density_near(self, x: np.ndarray, guesses: np.ndarray, guess_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """−Im G(x(1 + iη))/π by Newton from nearby solutions ``guesses`` (vectorised)."""
-        X, ok = self.solve_near(x, guesses)
+        X, ok = self.solve_near(x, guesses, guess_x)
         return np.maximum(-X[:, 0].imag / math.pi, 0.0), ok
 
-    def solve_near(self, x: np.ndarray, guesses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Solutions at x(1 + iη) from nearby ones, η-staged; (X, converged on the physical sheet)."""
+    def solve_near(self, x: np.ndarray, guesses: np.ndarray, guess_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Solutions at x(1 + iη) from nearby ones (solved at guess_x), η-staged, and where that fails walked
+        there along the axis; (X, converged on the physical sheet)."""
         X = guesses
         for eta in (1e-3, 1e-7, _ETA):  # off the axis first: near it Newton can land on the continued sheet
             X, ok = self.newton(x * (1 + 1j * eta), X)
         ok &= X[:, 0].imag <= 1e-8 * np.abs(X[:, 0])
+        for i in np.flatnonzero(~ok):  # walk from the guess's own point in small checked steps (path)
+            walked = self.path(np.array([guess_x[i], x[i]]), start=guesses[i])
+            if len(walked) == 2:
+                X[i], ok[i] = walked[1], True
         return X, ok
 
 
@@ -370,7 +378,7 @@ class BNPerExampleExactLaw(Law):
         nearest = np.where(_GL_T[None, :] < 0, 0, 1) + np.arange(len(h))[:, None]
         guesses = sol[nearest.ravel()]
         x = np.exp(nodes.ravel())
-        rho, ok = s.density_near(x, guesses)
+        rho, ok = s.density_near(x, guesses, np.exp(edges[nearest.ravel()]))
         rho, ok = rho.reshape(nodes.shape), ok.reshape(nodes.shape)
         if not ok.all():  # failures near the hard edge start the table higher; in the far tail end it lower
             peak = int(np.argmax(-sol[:, 0].imag * np.exp(edges)))
@@ -402,7 +410,7 @@ class BNPerExampleExactLaw(Law):
             if not split.size:
                 break
             mids = 0.5 * (edges[split] + edges[split + 1])
-            msol, mok = s.solve_near(np.exp(mids), sol[split])
+            msol, mok = s.solve_near(np.exp(mids), sol[split], np.exp(edges[split]))
             keep = mok
             split, mids, msol = split[keep], mids[keep], msol[keep]
             if not split.size:
@@ -419,7 +427,7 @@ class BNPerExampleExactLaw(Law):
             xrho_new[old_index[unsplit]] = xrho[unsplit]
             idx = np.flatnonzero(fresh)
             near = np.where(_GL_T[None, :] < 0, 0, 1) + idx[:, None]
-            r, ok = s.density_near(np.exp(nodes_new[idx].ravel()), sol_new[near.ravel()])
+            r, ok = s.density_near(np.exp(nodes_new[idx].ravel()), sol_new[near.ravel()], np.exp(edges_new[near.ravel()]))
             if not ok.all():
                 break
             xrho_new[idx] = (r * np.exp(nodes_new[idx].ravel())).reshape(len(idx), -1)
@@ -461,7 +469,7 @@ class BNPerExampleExactLaw(Law):
             i = np.clip(np.searchsorted(edges, lx[mid]) - 1, 0, len(edges) - 2)
             guess_idx = np.where(lx[mid] - edges[i] < edges[i + 1] - lx[mid], i, i + 1)
             sol = self._edge_solutions[guess_idx]
-            out[mid] = self._solver.density_near(xm, sol)[0]
+            out[mid] = self._solver.density_near(xm, sol, np.exp(edges[guess_idx]))[0]
         return out
 
     @property
