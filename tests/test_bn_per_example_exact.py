@@ -78,7 +78,7 @@ def test_law_table() -> None:
 def test_against_torch() -> None:
     """KS distance between torch's per-example blocks (``batchnorm="train_diagonal"``, B = 8, depth 2, N = 48,
     10 networks, 8 blocks each) and the exact law: tolerance 5 SE (spread of per-network KS) + 1/N (finite-N bias
-    bound; measured KS·N ≤ 0.9 at N = 128, B = 8–16, L = 2–4, docs/derivations.md §11.10). Effect: the KS distance
+    bound; measured KS·N ≤ 0.95 at N = 128, B = 8–16, L = 2–4, docs/derivations.md §11.10). Effect: the KS distance
     to MP(1) of the same mean (the BN-free block), above the tolerance."""
     from rmt_init.compare import compare
     from rmt_init.montecarlo import network_jacobian_spectrum

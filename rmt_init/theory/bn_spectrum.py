@@ -893,7 +893,7 @@ def bn_jacobian_spectrum(
     Depth ≥ 2, linear φ only: exact (:class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw`,
     docs/derivations.md §11.10): the M_B-valued compound free Poisson recursion over the layers, reduced by the
     symmetry of the batch fixing 1 and e_b to two complex unknowns per layer. KS against torch (40 networks,
-    N = 128): 0.0058 (B = 16, L = 2), 0.0061 (B = 16, L = 3), 0.0065 (B = 8, L = 4; the coherent-path approximation
+    N = 128): 0.0057 (B = 16, L = 2), 0.0055 (B = 16, L = 3), 0.0065 (B = 8, L = 4; the coherent-path approximation
     of §11.9, which this replaces, had 0.057). Nonlinear φ at depth ≥ 2 raises ValueError (not derived).
     """
     from .activations import get_activation
