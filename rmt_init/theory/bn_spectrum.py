@@ -18,7 +18,8 @@ an atom ``2/B`` at 0 in all. σ_w cancels. ``E[X^{−k}] = 1/Π_{j=1}^{k}(B − 
 its moments of order ``k ≥ (B − 1)/2`` are infinite (m₂ = ∞ at B ≤ 5, m₃ = ∞ at B ≤ 7).
 
 Top of the spectrum (§11.8): no top edge; the largest eigenvalue of a width-N network has the extreme-value law
-``exp(−θ B N sf(x))`` (:class:`LargestEigenvalueLaw`). Per-example blocks (§11.9): :class:`BNPerExampleLaw`.
+``exp(−θ B N sf(x))`` (:class:`LargestEigenvalueLaw`). Per-example blocks: :class:`BNPerExampleLaw` (depth 1,
+§11.9), :class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw` (linear φ, any depth, §11.10).
 
 Any φ (docs/derivations.md §11.5b): the same product with ``ν_l = law(κ_l λ/(σ_w² X))``, λ the eigenvalues on 1⊥
 of ``C = M D P D M`` (l < L) or ``M D² M`` (l = L), ``κ_l = B/α``; the batch permutations S_B act irreducibly on
@@ -31,13 +32,15 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.optimize import brentq
 
 from .._validate import check_choice, check_int, check_real
 from . import _series
+if TYPE_CHECKING:
+    from .bn_per_example import BNPerExampleExactLaw
 from .free import FreeProductLaw, PsiS, Term, _dimension_factor, _exact, marchenko_pastur_s, RationalS
 
 __all__ = ["bn_jacobian_spectrum", "bn_jacobian_moments", "bn_per_example_mean", "BNBatchJacobianLaw", "BNJacobianMoments",
@@ -838,7 +841,7 @@ def bn_jacobian_spectrum(
     directions: int | None = None,
     seed: int = 0,
     block: str = "batch",
-) -> BNBatchJacobianLaw:
+) -> "BNBatchJacobianLaw | BNPerExampleExactLaw":
     """Law of the squared singular values of the batch Jacobian of a wide batch-normalised network.
 
     Network (the engine's ``network_jacobian_spectrum(..., batchnorm="train")``): ``depth`` blocks
@@ -887,10 +890,11 @@ def bn_jacobian_spectrum(
     engine's ``batchnorm="train_diagonal"``; :class:`BNPerExampleLaw`, docs/derivations.md §11.9). Depth 1, exact,
     any φ: ``law(K²) ⊠ MP(1)``, ``K² = (B/(q₀X)) ((B − 1)/B)² φ'(n_b)² t²``, ``t = 1 − n_b²/(B − 1) ~
     Beta((B − 2)/2, 1/2)``, X ~ χ²_{B−1}; KS against torch 0.002–0.004 (B = 4–16, N = 128–256, within SE).
-    Depth ≥ 2, linear φ only: an **approximation** — the coherent path ``((B − 1)/B) Π_l diag(t_l/s_l) W_l``
-    (cross-example paths dropped), scaled to the exact mean :func:`bn_per_example_mean`. Measured KS against torch
-    (20 networks): B = 16, L = 2, 3: 0.0050, 0.0067; B = 8, L = 2, 3, 4: 0.0060, 0.0174, 0.0570; B = 4, L = 2: 0.0275
-    (the dropped paths fill in small singular values; good for B ≥ 16 or depth 2 at B = 8).
+    Depth ≥ 2, linear φ only: exact (:class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw`,
+    docs/derivations.md §11.10): the M_B-valued compound free Poisson recursion over the layers, reduced by the
+    symmetry of the batch fixing 1 and e_b to two complex unknowns per layer. KS against torch (40 networks,
+    N = 128): 0.0057 (B = 16, L = 2), 0.0055 (B = 16, L = 3), 0.0065 (B = 8, L = 4; the coherent-path approximation
+    of §11.9, which this replaces, had 0.057). Nonlinear φ at depth ≥ 2 raises ValueError (not derived).
     """
     from .activations import get_activation
 
@@ -913,6 +917,10 @@ def bn_jacobian_spectrum(
                 f"block='per_example' at depth {depth} > 1 is implemented for activation 'linear' only (got "
                 f"{act.name!r}); depth 1 takes any activation"
             )
+        if depth > 1:  # linear φ: the exact law (docs/derivations.md §11.10)
+            from .bn_per_example import BNPerExampleExactLaw
+
+            return BNPerExampleExactLaw(depth, batch, q0)
         return _per_example_law(depth, act, batch, q0)
     if act.name != "linear":
         return _generic_law(depth, act, batch, q0, directions, _NODES, seed)
@@ -1290,7 +1298,8 @@ def _per_example_nodes(act: Any, batch: int) -> tuple[np.ndarray, np.ndarray, fl
 
 class BNPerExampleLaw(BNGenericJacobianLaw):
     """Squared singular values of one per-example diagonal block ``J_bb = ∂x_L[b]/∂x_0[b]`` (N × N) of a BN network's
-    batch Jacobian (docs/derivations.md §11.9): exact at depth 1, an approximation with its measured error above."""
+    batch Jacobian at depth 1 (docs/derivations.md §11.9; exact, any φ). Deeper, linear φ:
+    :class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw` (§11.10)."""
 
     @property
     def extremal_index(self) -> float:
@@ -1302,20 +1311,18 @@ class BNPerExampleLaw(BNGenericJacobianLaw):
 
 def _per_example_law(depth: int, act: Any, batch: int, q0: float) -> BNPerExampleLaw:
     """The law of docs/derivations.md §11.9 (see :func:`bn_jacobian_spectrum`, ``block="per_example"``)."""
+    if depth != 1:
+        raise ValueError(f"_per_example_law is the depth-1 law (got depth {depth}); deeper: BNPerExampleExactLaw")
     loc, weight, zero, mean = _per_example_nodes(act, batch)
     kappa = Fraction(batch - 1)  # the channel factor's κ; the first layer's B/q₀ and the readout (d/B)² in `scale`
     channel = ChannelLawS(batch, kappa, loc, weight, zero, name="BN per-example channel")
     d = Fraction(batch - 1)
-    per_layer = kappa / (batch - 3) * _exact(mean)  # E[κ λ/X] for one layer of the product
-    if depth == 1:
-        target = Fraction(batch) / _exact(q0) / (batch - 3) * (d / batch) ** 2 * _exact(mean)
-    else:
-        target = bn_per_example_mean(depth, batch, q0)  # linear φ only (checked by the caller)
-    scale = target / per_layer**depth  # the whole product is scaled by this: its mean is `target`
-    terms = [Term(channel, 1, depth), Term(marchenko_pastur_s(1.0), 1, depth), Term(RationalS(1 / scale, name="scale"))]
+    per_layer = kappa / (batch - 3) * _exact(mean)  # E[κ λ/X] for the one layer
+    target = Fraction(batch) / _exact(q0) / (batch - 3) * (d / batch) ** 2 * _exact(mean)
+    scale = target / per_layer  # the product is scaled by this: its mean is `target`
+    terms = [Term(channel, 1, 1), Term(marchenko_pastur_s(1.0), 1, 1), Term(RationalS(1 / scale, name="scale"))]
     atoms = [(0.0, zero)] if zero > 0 else []
-    kind = "exact" if depth == 1 else "coherent-path approximation, mean exact"
-    description = f"BN per-example block ({act.name}, B={batch}, depth={depth}, q0={q0:g}; {kind})"
+    description = f"BN per-example block ({act.name}, B={batch}, depth=1, q0={q0:g}; exact)"
     law = BNPerExampleLaw(terms, atoms, description, channel)
     law.__dict__["_mean_exact"] = target
     return law
