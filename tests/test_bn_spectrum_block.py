@@ -111,8 +111,8 @@ def test_per_example_depth_one_moments(batch: int) -> None:
 
 @pytest.mark.parametrize("depth", [2, 3])
 def test_per_example_deep_mean_is_exact(depth: int) -> None:
-    """Depth ≥ 2 is an approximation whose mean is set to bn_per_example_mean's exact one (docs/derivations.md §11.9):
-    checks the scaling of the product, not the approximation (its error is measured against torch in §11.9)."""
+    """Depth ≥ 2 (linear) is the exact law of docs/derivations.md §11.10, built from its own recursion: its mean
+    must equal bn_per_example_mean's two-term recursion (§11.9), an independent route to the same number."""
     law = theory.bn_jacobian_spectrum(depth, "linear", 8, block="per_example")
     assert law.moment(1) == pytest.approx(float(theory.bn_per_example_mean(depth, 8)), rel=1e-12)
 

@@ -93,6 +93,7 @@ from .bn_spectrum import (
     bn_jacobian_spectrum,
     bn_per_example_mean,
 )
+from .bn_per_example import BNPerExampleExactLaw, bn_per_example_moments
 
 #: the public names of the theory, in the order of the imports above (tests check that it lists every public
 #: name imported here and nothing else)
@@ -197,4 +198,7 @@ __all__ = [
     "bn_jacobian_moments",
     "bn_jacobian_spectrum",
     "bn_per_example_mean",
+    # exact per-example block law of linear BN networks (any depth)
+    "BNPerExampleExactLaw",
+    "bn_per_example_moments",
 ]
