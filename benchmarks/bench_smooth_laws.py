@@ -51,6 +51,7 @@ per-activation cases).
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 
@@ -294,5 +295,90 @@ def _smooth_cases(grid, quick: bool) -> None:
         _panel_case("depth-6 erf: support + cdf tables", erf6, cdf_tables)
 
 
+class _Timeout(Exception):
+    pass
+
+
+def _limited(fn, limit: float):
+    """(CPU seconds, result) of fn(), or (None, None) after ``limit`` seconds of wall time (SIGALRM; POSIX)."""
+    import signal
+
+    def stop(*_):
+        raise _Timeout()
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        return _timed(fn)
+    except _Timeout:
+        return None, None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+SWEEP_ACTIVATIONS = ("tanh", "erf", "sigmoid", "selu", "gelu")
+SWEEP_DEPTHS = (1, 2, 3, 6, 100, 1000)
+SWEEP_SIGMA_B2 = (0.0, 0.3, 0.5, 1.0)
+
+
+def sweep(limit: float = 120.0, activations=SWEEP_ACTIVATIONS, depths=SWEEP_DEPTHS, sigma_b2s=SWEEP_SIGMA_B2) -> list[dict]:
+    """Issue 15's target: cdf tables and sampling tables ≤ 1 s each at every smooth activation and depth ≤ 1000.
+
+    For each (activation, depth, σ_b²) at the critical σ_w² (combinations whose law raises a documented ValueError
+    are listed as skipped), a fresh law has its edges found (not timed) and then its cdf tables built; another fresh
+    law its sampling tables (with the cdf pieces they need). Each is printed in CPU seconds and as a ratio to the
+    baseline measured first in the same run (depth-6 tanh, σ_b² = 0.05, cdf tables), with the cdf tables' total mass
+    less 1 (atoms included) and whether any NaN appeared in the tables. ``limit``: wall seconds per table before
+    it is reported as over the limit.
+    """
+    cdf = lambda law: np.concatenate([np.concatenate(t) for t in law._cdf_tables])  # noqa: E731
+    sampling = lambda law: np.concatenate([np.concatenate(t[:2]) for t in law._sampling_tables])  # noqa: E731
+    base_law = jacobian_spectrum(6, "tanh", sigma_b2=0.05)
+    base_law.support
+    base, _ = _timed(lambda: cdf(base_law))
+    print(f"baseline: depth-6 tanh (σ_b² = 0.05) cdf tables {base:.3f} s CPU; limit {limit:g} s wall per table")
+    print(f"{'activation':10s} {'depth':>5s} {'σ_b²':>5s} {'cdf s':>8s} {'ratio':>7s} {'sampling s':>10s} {'ratio':>7s} {'mass − 1':>9s} nan")
+    rows = []
+    for name in activations:
+        for depth in depths:
+            for sigma_b2 in sigma_b2s:
+                make = lambda: jacobian_spectrum(depth, name, sigma_b2=sigma_b2)  # noqa: E731
+                try:
+                    law = make()
+                    law.support
+                except ValueError as error:
+                    print(f"{name:10s} {depth:5d} {sigma_b2:5.2g} skipped: ValueError: {str(error)[:90]}")
+                    rows.append({"activation": name, "depth": depth, "sigma_b2": sigma_b2, "skipped": str(error)})
+                    continue
+                t_cdf, table = _limited(lambda: cdf(law), limit)
+                mass = nan = None
+                if t_cdf is not None:
+                    mass = sum(float(below[-1]) for _, below, _ in law._cdf_tables) + sum(m for _, m in law.atoms) - 1.0
+                    nan = bool(np.isnan(table).any())
+                law = make()
+                law.support
+                t_sampling, table = _limited(lambda: sampling(law), limit)
+                if t_sampling is not None:
+                    nan = bool(nan) or bool(np.isnan(table).any())
+                fmt = lambda t: f"{t:8.3f} {t / base:7.1f}" if t is not None else f"{'>' + format(limit, 'g'):>8s} {'':7s}"  # noqa: E731
+                print(f"{name:10s} {depth:5d} {sigma_b2:5.2g} {fmt(t_cdf)} {fmt(t_sampling):>18s} "
+                      f"{mass if mass is None else format(mass, '9.1e')} {nan}", flush=True)
+                rows.append({"activation": name, "depth": depth, "sigma_b2": sigma_b2, "cdf": t_cdf, "sampling": t_sampling,
+                             "mass_error": mass, "nan": nan})
+    done = [r for r in rows if "skipped" not in r]
+    worst = lambda key: max(done, key=lambda r: math.inf if r[key] is None else r[key])  # noqa: E731
+    for key in ("cdf", "sampling"):
+        if done:
+            r = worst(key)
+            print(f"max {key} tables: {r[key]} s ({r['activation']}, depth {r['depth']}, σ_b² = {r['sigma_b2']:g})")
+            over = [f"{x['activation']}/{x['depth']}/{x['sigma_b2']:g}" for x in done if x[key] is None or x[key] > 1.0]
+            print(f"  over 1 s: {', '.join(over) if over else 'none'}")
+    return rows
+
+
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv[1:], smooth_only="--smooth" in sys.argv[1:])
+    if "--sweep" in sys.argv[1:]:
+        sweep()
+    else:
+        main(quick="--quick" in sys.argv[1:], smooth_only="--smooth" in sys.argv[1:])

@@ -144,6 +144,9 @@ class GaussianImageS(PsiS):
 
     #: the composite rule of log d also where d has double zeros (gelu; False: the quadrature there, as before)
     zero_rule = True
+    #: the rule of d's branches to 0 in log d for small c near the positive axis (gelu; False: the quadrature there,
+    #: as before it — off by up to 4e−6 there, see :class:`~rmt_init.theory._smooth_law.DeepRule`)
+    deep_rule = True
     #: measured against 30-digit mpmath quadrature: ≤ 3e−13 unless 1/u is within 1e−5 of a critical value of d
     psi_tolerance = 1e-13
 
@@ -399,6 +402,16 @@ class GaussianImageS(PsiS):
                     good = bound <= 1e-14 * np.abs(v)
                     value[rest[good]], slope[rest[good]] = v[good], s[good]
                     low[rest[good]] = True
+            if self.deep_rule:
+                # |c| ≪ the bottom of d's positive values, near the positive axis (gelu's hard edge): the rule of the
+                # branches of d reaching 0 in v = log d, pole subtracted (:class:`~rmt_init.theory._smooth_law.DeepRule`)
+                rest = np.flatnonzero(~(far | low))
+                deep = self.gauss_rule.deep if rest.size else None
+                if deep is not None:
+                    rest = rest[deep.covers(flat[rest])]
+                    if rest.size:
+                        value[rest], slope[rest] = deep.one_plus_psi(flat[rest])
+                        low[rest] = True
             near = np.flatnonzero(~(far | low))
         else:
             near = np.arange(flat.size)
