@@ -578,7 +578,8 @@ def build_deep_rule(pieces: Sequence[tuple[float, float, Jet]], zeros: Sequence[
         d, d1 = _real_d(jet, grid)
         top = float(d.max())
         turn = np.flatnonzero(np.sign(d1[:-1]) != np.sign(d1[1:])) + 1  # critical points of d (p in v is singular there)
-        levels.extend(float(d[k]) for k in turn if d[k] > 1e-8 * top)
+        excised = [(ends[0], ends[1]) for _, ends, *_ in zero_geometry]  # (the grid's sign changes next to a zero are it)
+        levels.extend(float(d[k]) for k in turn if d[k] > 1e-8 * top and not any(a <= grid[k] <= b for a, b in excised))
         # an end is a tail (a branch of the law down to d(end)) where d is small there and grows inwards; the ends cut
         # where d underflows (gelu) always are
         tails = []
