@@ -89,6 +89,7 @@ class _PieceRule:
         lo, hi = piece.lo, piece.hi
         n_panels = max(1, math.ceil((hi - lo) / panel))
         edges = np.linspace(lo, hi, n_panels + 1)
+        self.edges = edges
         half = 0.5 * np.diff(edges)
         self.z = ((0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * _GL_T[None, :]).ravel()
         self.w = (half[:, None] * _GL_W[None, :]).ravel()
@@ -147,6 +148,9 @@ class GaussianImageS(PsiS):
     #: the rule of d's branches to 0 in log d for small c near the positive axis (gelu; False: the quadrature there,
     #: as before it — off by up to 4e−6 there, see :class:`~rmt_init.theory._smooth_law.DeepRule`)
     deep_rule = True
+    #: the principal parts of the quadrature path subtracted on the panels within this many of Re ζ (None: on all of
+    #: them, as before; equal to rounding, 2–3× less time per call for gelu's 1700–3300 nodes)
+    near_panels: int | None = 3
     #: measured against 30-digit mpmath quadrature: ≤ 3e−13 unless 1/u is within 1e−5 of a critical value of d
     psi_tolerance = 1e-13
 
@@ -315,13 +319,33 @@ class GaussianImageS(PsiS):
             residue = gz / big_a
             p2 = residue / big_a
             p1 = -p2 * (zk + d2 / d1)
-            # the principal parts, integrated by the same rule (to subtract) and exactly (to add back)
-            r = 1.0 / (rule.z[None, :] - zk[:, None])
-            s1 = weighted_sum(r, rule.w)
-            s2 = weighted_sum(r * r, rule.w)
-            log_part = np.log(b - zk) - np.log(a - zk)
+            # the principal parts, integrated by the same rule (to subtract) and exactly (to add back); with
+            # ``near_panels``, on the panels within that many of Re ζ only: on the others the 10-point rule integrates
+            # 1/(z − ζ) and 1/(z − ζ)² to ρ^{−20} with ρ ≥ 6 + √35 ≈ 11.9 (|Im ζ| < 1.5 panels), 3e−22 relative
+            if self.near_panels is None:
+                r = 1.0 / (rule.z[None, :] - zk[:, None])
+                s1 = weighted_sum(r, rule.w)
+                s2 = weighted_sum(r * r, rule.w)
+                a_n, b_n = a, b
+                log_part = np.log(b - zk) - np.log(a - zk)
+            else:
+                count = rule.edges.size - 1
+                width = (b - a) / count
+                first = np.clip(np.floor((zk.real - a) / width).astype(int) - self.near_panels, 0, count - 1)
+                last = np.clip(np.floor((zk.real - a) / width).astype(int) + self.near_panels, 0, count - 1)
+                span = 2 * self.near_panels + 1
+                panels = first[:, None] + np.arange(span)[None, :]
+                inside = panels <= last[:, None]
+                panels = np.minimum(panels, count - 1)
+                index = (panels[:, :, None] * _GL_T.size + np.arange(_GL_T.size)[None, None, :]).reshape(zk.size, -1)
+                weights = np.where(np.repeat(inside, _GL_T.size, axis=1), rule.w[index], 0.0)
+                r = 1.0 / (rule.z[index] - zk[:, None])
+                s1 = (r * weights).sum(axis=1)
+                s2 = (r * r * weights).sum(axis=1)
+                a_n, b_n = rule.edges[first], rule.edges[last + 1]
+                log_part = np.log(b_n - zk) - np.log(a_n - zk)
             value[hit] += residue * (log_part - s1)
-            slope[hit] += p2 * (1.0 / (a - zk) - 1.0 / (b - zk) - s2) + (p1 - residue) * (log_part - s1)
+            slope[hit] += p2 * (1.0 / (a_n - zk) - 1.0 / (b_n - zk) - s2) + (p1 - residue) * (log_part - s1)
         return value, slope
 
     def one_plus_psi(self, u: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
