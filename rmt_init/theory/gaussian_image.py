@@ -331,8 +331,10 @@ class GaussianImageS(PsiS):
             else:
                 count = rule.edges.size - 1
                 width = (b - a) / count
-                first = np.clip(np.floor((zk.real - a) / width).astype(int) - self.near_panels, 0, count - 1)
-                last = np.clip(np.floor((zk.real - a) / width).astype(int) + self.near_panels, 0, count - 1)
+                # (Re ζ may lie ~1/√q away, 1e100 for selu at q = 1e−200: clipped before the cast to int)
+                at = np.clip(np.floor((zk.real - a) / width), -1.0 - self.near_panels, count + self.near_panels).astype(int)
+                first = np.clip(at - self.near_panels, 0, count - 1)
+                last = np.clip(at + self.near_panels, 0, count - 1)
                 span = 2 * self.near_panels + 1
                 panels = first[:, None] + np.arange(span)[None, :]
                 inside = panels <= last[:, None]
