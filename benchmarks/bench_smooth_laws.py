@@ -44,9 +44,24 @@ points 0.042, cdf tables 0.30 / 2.6 (8.7x, 1.6e−14), sampling tables 0.62 / 2.
 path before issue 15 in the same run: tanh 0.044 / 1.4, erf 0.042 / 0.94, sigmoid 0.048 / 2.8, selu 0.042 / 0.31,
 selu (0.3) 0.067 / 0.74, gelu 0.046 / 3.2.
 
+The rule of d's branches to 0 in log d (:class:`rmt_init.theory._smooth_law.DeepRule`: the product's hard edge at 0,
+c = 1/u deep in the tails of d near the positive axis, where the quadrature path was both slow and off — by 1e−9 to
+4e−6 for gelu, up to 4e−2 for erf) and the quadrature's principal parts on the 7 panels around each root (one run,
+same machine, loaded; CPU s before / after): depth-1 gelu (σ_b² = 0.5) cdf tables 59 (raw 4.3 + hard edge 54.6) /
+6.9 (2.9 + 4.0), sampling tables after them 80–107 / 1.5 (no tanh–sinh below the hard-edge table); depth-1 tanh
+(σ_b² = 0.5) hard edge 1.3 / 0.5; depth-3 selu (σ_b² = 1) hard edge 1.0 / ~0.6–1.0; depth-2 erf (σ_b² = 1) over 90 s
+/ 1.4 s, depth-1 erf (σ_b² = 1) 10.3 / 1.4. Bulk densities unchanged (depth-1 gelu, 40 points on 1–99 % of the
+support: ≤ 1.1e−15); next to 0 the depth-1 gelu density moved by up to 2.7e−7 relative (the old ψ's error there).
+
+``--sweep`` (:func:`sweep`): every smooth activation × depths 1, 2, 3, 6, 100, 1000 × σ_b² 0, 0.3, 0.5, 1 at the
+critical σ_w², cdf tables and sampling tables each in a fresh law (edges found first, not timed), as ratios to the
+depth-6 tanh cdf tables measured first in the same run, with the tables' total mass less 1 and a NaN check; see
+the module's measured numbers in the session notes of issue 15 (the 1 s target is met at depth ≥ 100 and at
+σ_b² = 0 except depth-1 sigmoid; shallow laws with σ_b² > 0 take 0.5–2.5 s, gelu at depth 1 the longest).
+
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
 references that take minutes: the old path's cdf and sampling tables and depth 100; ``--smooth``: only the
-per-activation cases).
+per-activation cases; ``--sweep``: the grid above).
 """
 from __future__ import annotations
 
