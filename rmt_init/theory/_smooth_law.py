@@ -60,6 +60,11 @@ It needs E[1/d] < ∞ and a a true lower bound of d: not built where d vanishes 
 Measured against dense Gauss–Legendre in z and 25-digit mpmath: ≤ 1e−14 relative; the quadrature path is
 off by up to 0.6 there (erf at q = 3: its 10-point panels do not resolve φ(z)/d(z) ∝ e^{(2q − 1/2)z²}).
 
+Small c near the positive axis (the product's hard edge at 0, c deep in the tails of d or next to gelu's zero, arg c
+≲ 1.5, where none of the rules above converges and the quadrature path in z is off, its poles 2π/|(log d)'| apart):
+:class:`DeepRule`, the branches of d below T in v = log d with the pole at v = log c subtracted (measured against
+dense Gauss–Legendre in z and 30-digit mpmath: ≤ 1e−14 relative; tests/test_smooth_deep_rule.py).
+
 Construction: μ is discretised by composite Gauss–Legendre in z (32 nodes per panel) on panels narrow
 enough that every orthogonal polynomial p_k(d(z)), k ≤ 2n, is resolved: a 32-node rule on a panel of width
 h is exact to ~e^{−64}·max|f| on the Bernstein ellipse of parameter e around the panel, whose half-height is
