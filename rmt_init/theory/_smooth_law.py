@@ -310,7 +310,7 @@ def _real_d(jet: Jet, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.real(d), np.real(d1)
 
 
-def _underflow_cut(lo: float, hi: float, jet: Jet) -> tuple[float, float, float]:
+def _underflow_cut(lo: float, hi: float, jet: Jet, level: float = _UNDERFLOW) -> tuple[float, float, float]:
     """(lo', hi', mass): the piece without its ends where d < _UNDERFLOW (gelu's left tail, where φ' underflows;
     d monotone there), and their Gaussian mass, which the caller keeps as an atom at d = 0 (f(0) = 1 exactly; the
     error is that mass times 1e−280/|c|)."""
@@ -318,14 +318,14 @@ def _underflow_cut(lo: float, hi: float, jet: Jet) -> tuple[float, float, float]
     ends = [lo, hi]
     for side, inner in ((0, hi), (1, lo)):
         end = ends[side]
-        if _real_d(jet, np.array([end]))[0][0] >= _UNDERFLOW:
+        if _real_d(jet, np.array([end]))[0][0] >= level:
             continue
         a, b = end, inner  # d(a) < _UNDERFLOW ≤ d(b) (else the whole piece is below it: left alone)
-        if _real_d(jet, np.array([b]))[0][0] < _UNDERFLOW:
+        if _real_d(jet, np.array([b]))[0][0] < level:
             continue
         for _ in range(200):
             mid = 0.5 * (a + b)
-            if _real_d(jet, np.array([mid]))[0][0] < _UNDERFLOW:
+            if _real_d(jet, np.array([mid]))[0][0] < level:
                 a = mid
             else:
                 b = mid
@@ -417,6 +417,7 @@ _DEEP_TAIL = 1e-3  # an end of a piece where d is below this × its maximum (and
 _DEEP_TOP = 1.5  # … and Re log c ≤ log T − this (the rest's rule of T/d then has ρ ≥ 15: exact to rounding)
 _DEEP_BOTTOM = 35.0  # Re log c this far above the grid's bottom at least (below: the atom at 0, error ≤ e^{−35} of it)
 _DEEP_SUBTRACT = 1.5  # the pole is subtracted where |arg c| ≤ this (else the plain sum: ρ ≥ 3.3 on every panel)
+_DEEP_UNDERFLOW = 1e-305  # the deep rule's atom at 0: d below this (d = φ'², φ' ~ 3e−153, d' and d'' still normal)
 _DEEP_MIN_ARG = 1e-3  # |arg c| at least this (the pole-subtracted sums cancel ~1/|arg c| of their terms)
 _DL_T, _DL_W = np.polynomial.legendre.leggauss(_DEEP_NODES)
 _DL_BARY = np.array([1.0 / np.prod(_DL_T[j] - np.delete(_DL_T, j)) for j in range(_DEEP_NODES)])
@@ -568,7 +569,7 @@ def build_deep_rule(pieces: Sequence[tuple[float, float, Jet]], zeros: Sequence[
     cut_pieces = []
     levels = []  # the values d must exceed e^{1.5} T at: positive critical values, the ends that are no tails, s_ε²
     for i, (lo, hi, jet) in enumerate(pieces):
-        lo_c, hi_c, mass = _underflow_cut(lo, hi, jet)
+        lo_c, hi_c, mass = _underflow_cut(lo, hi, jet, _DEEP_UNDERFLOW)
         start = lo_c
         zero_geometry = []
         for _, z0, d2, reach in sorted(zr for zr in zeros if zr[0] == i and lo_c < zr[1] < hi_c):
@@ -608,7 +609,7 @@ def build_deep_rule(pieces: Sequence[tuple[float, float, Jet]], zeros: Sequence[
                 return None  # a critical value below the tail's end: not the structure this rule assumes
             z_t = _first_above(jet, end, inner, threshold)
             deep.append(("tail", min(end, z_t), max(end, z_t), jet))
-            bottom = math.log(max(value, _UNDERFLOW) if cut else value)
+            bottom = math.log(max(value, _DEEP_UNDERFLOW) if cut else value)
             v_lo = bottom if v_lo is None else min(v_lo, bottom)
         for z0, ends, s_eps, slope0, slope2 in zero_geometry:
             left = _first_above(jet, z0, ends[0], threshold)
