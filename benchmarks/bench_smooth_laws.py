@@ -64,7 +64,9 @@ included) ≤ 1 s at depth ≥ 3 but for tanh, selu at depth 6 (1.05–1.27) and
 at depth 1–2 with σ_b² > 0 (sigmoid depth 1: 2.3–2.8), gelu depth 1 6.2, 8.7 s. All laws at depth 100 and 1000 take
 ≤ 0.4 s (cdf) and ≤ 0.5 s (sampling). What remains is the solver's (the η-continuation and Newton of the free-product
 equation near the cut, the quadrature path for 1/u near d's range) and, for gelu at depth 1 (q* = 22–82), the
-quadrature's 1700–3300 nodes and, at σ_b² = 1, the hard-edge table's points whose 1/u lies below d's float range.
+quadrature's 1700–3300 nodes and, at σ_b² = 1 (after the deep rule's atom moved to d < 1e−305: cdf tables ~65 s, of
+which ψ ~8 s), the η-continuation of the hard-edge table's 5904 points down to x ~ 1e−296 (~870 Newton calls each
+pass: those points are not accepted from the imaginary-axis start).
 
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
 references that take minutes: the old path's cdf and sampling tables and depth 100; ``--smooth``: only the
