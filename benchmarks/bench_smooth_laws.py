@@ -44,13 +44,38 @@ points 0.042, cdf tables 0.30 / 2.6 (8.7x, 1.6e−14), sampling tables 0.62 / 2.
 path before issue 15 in the same run: tanh 0.044 / 1.4, erf 0.042 / 0.94, sigmoid 0.048 / 2.8, selu 0.042 / 0.31,
 selu (0.3) 0.067 / 0.74, gelu 0.046 / 3.2.
 
+The rule of d's branches to 0 in log d (:class:`rmt_init.theory._smooth_law.DeepRule`: the product's hard edge at 0,
+c = 1/u deep in the tails of d near the positive axis, where the quadrature path was both slow and off — by 1e−9 to
+4e−6 for gelu, up to 4e−2 for erf) and the quadrature's principal parts on the 7 panels around each root (one run,
+same machine, loaded; CPU s before / after): depth-1 gelu (σ_b² = 0.5) cdf tables 59 (raw 4.3 + hard edge 54.6) /
+6.9 (2.9 + 4.0), sampling tables after them 80–107 / 1.5 (no tanh–sinh below the hard-edge table); depth-1 tanh
+(σ_b² = 0.5) hard edge 1.3 / 0.5; depth-3 selu (σ_b² = 1) hard edge 1.0 / ~0.6–1.0; depth-2 erf (σ_b² = 1) over 90 s
+/ 1.4 s, depth-1 erf (σ_b² = 1) 10.3 / 1.4. Bulk densities unchanged (depth-1 gelu, 40 points on 1–99 % of the
+support: ≤ 1.1e−15); next to 0 the depth-1 gelu density moved by up to 2.7e−7 relative (the old ψ's error there).
+
+``--sweep`` (:func:`sweep`): every smooth activation × depths 1, 2, 3, 6, 100, 1000 × σ_b² 0, 0.3, 0.5, 1 at the
+critical σ_w², cdf tables and sampling tables each in a fresh law (edges found first, not timed), as ratios to the
+depth-6 tanh cdf tables measured first in the same run, with the tables' total mass less 1 and a NaN check.
+Measured (one run, baseline 0.205 s CPU; 114 laws, the 6 gelu laws at σ_b² = 0 refuse with a ValueError, no NaN,
+|mass − 1| ≤ 2.6e−11): cdf tables ≤ 1 s (5× the baseline) but for tanh depth 6 (σ_b² 0.5, 1: 1.01, 1.11 s),
+erf depth 2 (σ_b² = 1: 1.13), sigmoid depth 1 (σ_b² > 0: 1.03–1.16), selu depth 6 (0.5, 1: 1.05, 1.22), gelu depth 1
+(σ_b² 0.3, 0.5: 4.5, 6.1 s; 1: over 60 s) and depth 2 (0.3: 1.01); sampling tables in a fresh law (their cdf pieces
+included) ≤ 1 s at depth ≥ 3 but for tanh, selu at depth 6 (1.05–1.27) and selu depth 3 (σ_b² = 1: 1.09), 1.0–2.8 s
+at depth 1–2 with σ_b² > 0 (sigmoid depth 1: 2.3–2.8), gelu depth 1 6.2, 8.7 s. All laws at depth 100 and 1000 take
+≤ 0.4 s (cdf) and ≤ 0.5 s (sampling). What remains is the solver's (the η-continuation and Newton of the free-product
+equation near the cut, the quadrature path for 1/u near d's range) and, for gelu at depth 1 (q* = 22–82), the
+quadrature's 1700–3300 nodes and, at σ_b² = 1 (after the deep rule's atom moved to d < 1e−305: cdf tables ~65 s, of
+which ψ ~8 s), the η-continuation of the hard-edge table's 5904 points down to x ~ 1e−296 (~870 Newton calls each
+pass: those points are not accepted from the imaginary-axis start).
+
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
 references that take minutes: the old path's cdf and sampling tables and depth 100; ``--smooth``: only the
-per-activation cases).
+per-activation cases; ``--sweep``: the grid above).
 """
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 
@@ -294,5 +319,90 @@ def _smooth_cases(grid, quick: bool) -> None:
         _panel_case("depth-6 erf: support + cdf tables", erf6, cdf_tables)
 
 
+class _Timeout(Exception):
+    pass
+
+
+def _limited(fn, limit: float):
+    """(CPU seconds, result) of fn(), or (None, None) after ``limit`` seconds of wall time (SIGALRM; POSIX)."""
+    import signal
+
+    def stop(*_):
+        raise _Timeout()
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        return _timed(fn)
+    except _Timeout:
+        return None, None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+SWEEP_ACTIVATIONS = ("tanh", "erf", "sigmoid", "selu", "gelu")
+SWEEP_DEPTHS = (1, 2, 3, 6, 100, 1000)
+SWEEP_SIGMA_B2 = (0.0, 0.3, 0.5, 1.0)
+
+
+def sweep(limit: float = 120.0, activations=SWEEP_ACTIVATIONS, depths=SWEEP_DEPTHS, sigma_b2s=SWEEP_SIGMA_B2) -> list[dict]:
+    """Issue 15's target: cdf tables and sampling tables ≤ 1 s each at every smooth activation and depth ≤ 1000.
+
+    For each (activation, depth, σ_b²) at the critical σ_w² (combinations whose law raises a documented ValueError
+    are listed as skipped), a fresh law has its edges found (not timed) and then its cdf tables built; another fresh
+    law its sampling tables (with the cdf pieces they need). Each is printed in CPU seconds and as a ratio to the
+    baseline measured first in the same run (depth-6 tanh, σ_b² = 0.05, cdf tables), with the cdf tables' total mass
+    less 1 (atoms included) and whether any NaN appeared in the tables. ``limit``: wall seconds per table before
+    it is reported as over the limit.
+    """
+    cdf = lambda law: np.concatenate([np.concatenate(t) for t in law._cdf_tables])  # noqa: E731
+    sampling = lambda law: np.concatenate([np.concatenate(t[:2]) for t in law._sampling_tables])  # noqa: E731
+    base_law = jacobian_spectrum(6, "tanh", sigma_b2=0.05)
+    base_law.support
+    base, _ = _timed(lambda: cdf(base_law))
+    print(f"baseline: depth-6 tanh (σ_b² = 0.05) cdf tables {base:.3f} s CPU; limit {limit:g} s wall per table")
+    print(f"{'activation':10s} {'depth':>5s} {'σ_b²':>5s} {'cdf s':>8s} {'ratio':>7s} {'sampling s':>10s} {'ratio':>7s} {'mass − 1':>9s} nan")
+    rows = []
+    for name in activations:
+        for depth in depths:
+            for sigma_b2 in sigma_b2s:
+                make = lambda: jacobian_spectrum(depth, name, sigma_b2=sigma_b2)  # noqa: E731
+                try:
+                    law = make()
+                    law.support
+                except ValueError as error:
+                    print(f"{name:10s} {depth:5d} {sigma_b2:5.2g} skipped: ValueError: {str(error)[:90]}")
+                    rows.append({"activation": name, "depth": depth, "sigma_b2": sigma_b2, "skipped": str(error)})
+                    continue
+                t_cdf, table = _limited(lambda: cdf(law), limit)
+                mass = nan = None
+                if t_cdf is not None:
+                    mass = sum(float(below[-1]) for _, below, _ in law._cdf_tables) + sum(m for _, m in law.atoms) - 1.0
+                    nan = bool(np.isnan(table).any())
+                law = make()
+                law.support
+                t_sampling, table = _limited(lambda: sampling(law), limit)
+                if t_sampling is not None:
+                    nan = bool(nan) or bool(np.isnan(table).any())
+                fmt = lambda t: f"{t:8.3f} {t / base:7.1f}" if t is not None else f"{'>' + format(limit, 'g'):>8s} {'':7s}"  # noqa: E731
+                print(f"{name:10s} {depth:5d} {sigma_b2:5.2g} {fmt(t_cdf)} {fmt(t_sampling):>18s} "
+                      f"{mass if mass is None else format(mass, '9.1e')} {nan}", flush=True)
+                rows.append({"activation": name, "depth": depth, "sigma_b2": sigma_b2, "cdf": t_cdf, "sampling": t_sampling,
+                             "mass_error": mass, "nan": nan})
+    done = [r for r in rows if "skipped" not in r]
+    worst = lambda key: max(done, key=lambda r: math.inf if r[key] is None else r[key])  # noqa: E731
+    for key in ("cdf", "sampling"):
+        if done:
+            r = worst(key)
+            print(f"max {key} tables: {r[key]} s ({r['activation']}, depth {r['depth']}, σ_b² = {r['sigma_b2']:g})")
+            over = [f"{x['activation']}/{x['depth']}/{x['sigma_b2']:g}" for x in done if x[key] is None or x[key] > 1.0]
+            print(f"  over 1 s: {', '.join(over) if over else 'none'}")
+    return rows
+
+
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv[1:], smooth_only="--smooth" in sys.argv[1:])
+    if "--sweep" in sys.argv[1:]:
+        sweep()
+    else:
+        main(quick="--quick" in sys.argv[1:], smooth_only="--smooth" in sys.argv[1:])

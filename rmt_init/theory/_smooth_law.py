@@ -60,6 +60,11 @@ It needs E[1/d] < ∞ and a a true lower bound of d: not built where d vanishes 
 Measured against dense Gauss–Legendre in z and 25-digit mpmath: ≤ 1e−14 relative; the quadrature path is
 off by up to 0.6 there (erf at q = 3: its 10-point panels do not resolve φ(z)/d(z) ∝ e^{(2q − 1/2)z²}).
 
+Small c near the positive axis (the product's hard edge at 0, c deep in the tails of d or next to gelu's zero, arg c
+≲ 1.5, where none of the rules above converges and the quadrature path in z is off, its poles 2π/|(log d)'| apart):
+:class:`DeepRule`, the branches of d below T in v = log d with the pole at v = log c subtracted (measured against
+dense Gauss–Legendre in z and 30-digit mpmath: ≤ 1e−14 relative; tests/test_smooth_deep_rule.py).
+
 Construction: μ is discretised by composite Gauss–Legendre in z (32 nodes per panel) on panels narrow
 enough that every orthogonal polynomial p_k(d(z)), k ≤ 2n, is resolved: a 32-node rule on a panel of width
 h is exact to ~e^{−64}·max|f| on the Bernstein ellipse of parameter e around the panel, whose half-height is
@@ -74,6 +79,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import cached_property
 
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
@@ -304,7 +310,7 @@ def _real_d(jet: Jet, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.real(d), np.real(d1)
 
 
-def _underflow_cut(lo: float, hi: float, jet: Jet) -> tuple[float, float, float]:
+def _underflow_cut(lo: float, hi: float, jet: Jet, level: float = _UNDERFLOW) -> tuple[float, float, float]:
     """(lo', hi', mass): the piece without its ends where d < _UNDERFLOW (gelu's left tail, where φ' underflows;
     d monotone there), and their Gaussian mass, which the caller keeps as an atom at d = 0 (f(0) = 1 exactly; the
     error is that mass times 1e−280/|c|)."""
@@ -312,14 +318,14 @@ def _underflow_cut(lo: float, hi: float, jet: Jet) -> tuple[float, float, float]
     ends = [lo, hi]
     for side, inner in ((0, hi), (1, lo)):
         end = ends[side]
-        if _real_d(jet, np.array([end]))[0][0] >= _UNDERFLOW:
+        if _real_d(jet, np.array([end]))[0][0] >= level:
             continue
         a, b = end, inner  # d(a) < _UNDERFLOW ≤ d(b) (else the whole piece is below it: left alone)
-        if _real_d(jet, np.array([b]))[0][0] < _UNDERFLOW:
+        if _real_d(jet, np.array([b]))[0][0] < level:
             continue
         for _ in range(200):
             mid = 0.5 * (a + b)
-            if _real_d(jet, np.array([mid]))[0][0] < _UNDERFLOW:
+            if _real_d(jet, np.array([mid]))[0][0] < level:
                 a = mid
             else:
                 b = mid
@@ -339,6 +345,19 @@ def _zero_nodes(z0: float, d2: float, reach: float, jet: Jet) -> tuple[float, fl
     ``reach``: at most 1/4 of the distance from z0 to the nearest other critical point of d or end of its piece
     (z(σ) has a branch point at the next critical value: 3·reach away, ρ ≳ e on the top panel in log σ).
     Returns (z_left, z_right, t, w): the excised interval and the nodes t = σ² with their weights."""
+    ends, s_eps, slope0, slope2 = _zero_geometry(z0, d2, reach, jet)
+    count = math.ceil(_ZERO_DEPTH / _ZERO_PANEL)
+    edges = math.log(s_eps) - _ZERO_PANEL * np.arange(count, -1, -1)
+    half = 0.5 * np.diff(edges)
+    log_sigma = ((0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * _ZL_T[None, :]).ravel()
+    weight = (half[:, None] * _ZL_W[None, :]).ravel()
+    sigma = np.exp(log_sigma)
+    density = _zero_density(sigma, z0, ends, slope0, slope2, jet)
+    return ends[0], ends[1], sigma * sigma, weight * sigma * density
+
+
+def _zero_geometry(z0: float, d2: float, reach: float, jet: Jet) -> tuple[list[float], float, float, float]:
+    """(the excision's ends z± with d(z±) = s_ε², s_ε, S'(z0), S''(z0)) for the double zero z0 (see :func:`_zero_nodes`)."""
     slope0 = math.sqrt(0.5 * d2)
     while True:  # d monotone on each side of z0 within reach (d' of the sign of z − z0)
         grid = reach * np.linspace(-1.0, 1.0, 2002)
@@ -361,12 +380,12 @@ def _zero_nodes(z0: float, d2: float, reach: float, jet: Jet) -> tuple[float, fl
     d_h, d1_h = _real_d(jet, np.array([z0 - h, z0 + h]))
     s1 = np.abs(d1_h) / (2.0 * np.sqrt(d_h))
     slope2 = float(s1[1] - s1[0]) / (2.0 * h)
-    count = math.ceil(_ZERO_DEPTH / _ZERO_PANEL)
-    edges = math.log(s_eps) - _ZERO_PANEL * np.arange(count, -1, -1)
-    half = 0.5 * np.diff(edges)
-    log_sigma = ((0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * _ZL_T[None, :]).ravel()
-    weight = (half[:, None] * _ZL_W[None, :]).ravel()
-    sigma = np.exp(log_sigma)
+    return ends, s_eps, slope0, slope2
+
+
+def _zero_density(sigma: np.ndarray, z0: float, ends: list[float], slope0: float, slope2: float, jet: Jet) -> np.ndarray:
+    """p(σ) + p(−σ), p(s) = g(z(s))/S'(z(s)), at 0 < σ ≤ s_ε (the law of d near its double zero z0 is
+    ∫ F(σ²)[p(σ) + p(−σ)] dσ; see :func:`_zero_nodes`)."""
     density = np.zeros(sigma.shape)
     for sign, end in zip((-1.0, 1.0), ends):
         signed = sign * sigma
@@ -384,7 +403,273 @@ def _zero_nodes(z0: float, d2: float, reach: float, jet: Jet) -> tuple[float, fl
         with np.errstate(divide="ignore", invalid="ignore"):
             slope = np.where(d > 0, np.abs(d1) / (2.0 * np.sqrt(np.maximum(d, 0.0))), slope0)
         density += np.exp(-0.5 * z * z) * _INV_SQRT_2PI / slope
-    return ends[0], ends[1], sigma * sigma, weight * sigma * density
+    return density
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the rule of the deep part of the law (d → 0: gelu's double zero and left tail) for small c near the positive axis
+_DEEP_PANEL = 1.0  # the grid in v = log d: panels at least this wide (and < twice that), _DEEP_NODES Gauss nodes each
+_DEEP_NODES = 20
+_DEEP_WINDOW = 8  # panels each side of the one holding Re log c summed with the pole subtracted; the others by series
+_DEEP_TERMS = 6  # terms of those series (ratio ≤ e^{−8}: e^{−48} ≈ 1.4e−21 of their mass)
+_DEEP_MARGIN = 1.5  # T = e^{−1.5} × the smallest of d's positive local minima and critical values next to a zero, …
+_DEEP_TAIL = 1e-3  # an end of a piece where d is below this × its maximum (and grows inwards) is a tail
+_DEEP_TOP = 1.5  # … and Re log c ≤ log T − this (the rest's rule of T/d then has ρ ≥ 15: exact to rounding)
+_DEEP_BOTTOM = 35.0  # Re log c this far above the grid's bottom at least (below: the atom at 0, error ≤ e^{−35} of it)
+_DEEP_SUBTRACT = 1.5  # the pole is subtracted where |arg c| ≤ this (else the plain sum: ρ ≥ 3.3 on every panel)
+_DEEP_UNDERFLOW = 1e-305  # the deep rule's atom at 0: d below this (d = φ'², φ' ~ 3e−153, d' and d'' still normal)
+_DEEP_MIN_ARG = 1e-3  # |arg c| at least this (the pole-subtracted sums cancel ~1/|arg c| of their terms)
+_DL_T, _DL_W = np.polynomial.legendre.leggauss(_DEEP_NODES)
+_DL_BARY = np.array([1.0 / np.prod(_DL_T[j] - np.delete(_DL_T, j)) for j in range(_DEEP_NODES)])
+
+
+class DeepRule:
+    """1 + ψ and u ψ' for |c| ≪ T, c = 1/u near the positive axis, where d takes values below T only on monotone
+    branches reaching 0 (gelu: the left tail, where φ'(√q z) → 0, and both sides of the double zero z0).
+
+    In v = log d those branches carry the density p(v) = Σ_branches g(z(v))/|v'(z(v))| (near z0, with σ = e^{v/2},
+    [p(σ) + p(−σ)] σ/2 as in :func:`_zero_nodes`), analytic in v, and f = c/(c − e^v) = F(v − L), L = log c,
+    F(y) = 1/(1 − e^y) = −1/y + 1/2 + O(y), has its poles at v = L + 2πik: only the k = 0 one comes near the axis
+    (distance arg c). The composite rule of log d (:meth:`ImageGaussRule.panel_one_plus_psi`) needs arg c ≳ 1.5,
+    and the quadrature path in z fails here too: in z the poles ζ_k of 1/(1 − u d) lie 2π/|v'(z)| apart (0.024 in
+    the left tail of gelu at q = 22, where v' ≈ −2qz), and it subtracts only the nearest (measured: 1e−9–5e−4
+    relative at |c| = 1e−20–1e−200). Here, on a grid of panels in v (width ≥ _DEEP_PANEL, _DEEP_NODES Gauss–Legendre
+    nodes, from the bottom of the branches to log T), the window of 2·_DEEP_WINDOW + 1 panels around Re L is
+    summed with the pole's principal part subtracted and integrated exactly (Davis & Rabinowitz 1984, §2.12.7):
+
+        ∫ p F dv = Σ_i w_i [p_i F_i + p(L)/(v_i − L)] − p(L) log((v_b − L)/(v_a − L)),
+        ∫ p G dv = Σ_i w_i [p_i G_i − p(L)/(v_i − L)² − p'(L)/(v_i − L)] + p(L) (1/(v_a − L) − 1/(v_b − L))
+                   + p'(L) log((v_b − L)/(v_a − L)),
+
+    G = F(F − 1) = e^y/(1 − e^y)² = 1/y² + O(1) (u ψ' = E[G]), p(L), p'(L) from the barycentric interpolant of p on
+    the panel holding Re L. The remainders are analytic but for the poles k ≠ 0, ≥ π from the axis: with panels
+    ≤ 2 wide and 20 nodes, ρ ≥ π + √(π² + 1) ≈ 6.4 and ρ^{−40} ≈ 1e−32 (Trefethen 2008, SIAM Rev. 50, Thm 4.5); the
+    interpolation error of p(L) enters multiplied by the discrete rule's own error for 1/(v − L). The panels below
+    and above the window (|t/c| or |c/t| ≤ e^{−8}) are summed by f = Σ_j (t/c)^j and −Σ_{j≥1} (c/t)^j from their
+    scaled moments (as in :meth:`ImageGaussRule._build_series`), the rest of the law (d ≥ T, Gauss–Legendre in z
+    with panels resolving T/d, as for the rule of a/d) by −Σ_{j≥1} (c/T)^j E[(T/d)^j], and the ends where d
+    underflows are the atom at 0 (f = 1), as in the composite rule.
+    """
+
+    def __init__(self, edges: np.ndarray, density: np.ndarray, rest: tuple[float, np.ndarray, np.ndarray], zero_mass: float,
+                 threshold: float) -> None:
+        self.edges = edges
+        self.count = edges.size - 1
+        half = 0.5 * np.diff(edges)
+        self.v = (0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * _DL_T[None, :]
+        self.w = half[:, None] * _DL_W[None, :]
+        self.p = density.reshape(self.v.shape)
+        self.pw = self.p * self.w
+        self.rest_mass, self.rest_nodes, self.rest_weights = rest  # the Gauss rule of s dμ, s = T/d, on d ≥ T
+        self.zero_mass = zero_mass
+        self.log_threshold = math.log(threshold)
+        j = np.arange(_DEEP_TERMS + 2)
+        below = np.zeros((self.count, j.size))  # A_j(k) = Σ_{panels ≤ k} Σ p w e^{j(v − hi_k)}
+        above = np.zeros((self.count, j.size))  # B_j(k) = Σ_{panels ≥ k} Σ p w e^{−j(v − lo_k)}
+        lo, hi = edges[:-1], edges[1:]
+        for k in range(self.count):
+            below[k] = np.exp(np.outer(j, self.v[k] - hi[k])) @ self.pw[k] + (below[k - 1] * np.exp(j * (hi[k - 1] - hi[k])) if k else 0.0)
+        for k in range(self.count - 1, -1, -1):
+            above[k] = np.exp(-np.outer(j, self.v[k] - lo[k])) @ self.pw[k] + (above[k + 1] * np.exp(-j * (lo[k + 1] - lo[k])) if k < self.count - 1 else 0.0)
+        self._below, self._above = below, above
+        self.mass = float(self.pw.sum())
+
+    def covers(self, u: np.ndarray) -> np.ndarray:
+        """Where the rule applies: Re log c between the grid's bottom + _DEEP_BOTTOM and log T − _DEEP_TOP,
+        |arg c| ≥ _DEEP_MIN_ARG."""
+        with np.errstate(all="ignore"):
+            log_c = -np.log(u)
+        return (
+            np.isfinite(log_c)
+            & (log_c.real >= self.edges[0] + (_DEEP_BOTTOM if self.zero_mass > 0.0 else 0.0))
+            & (log_c.real <= self.log_threshold - _DEEP_TOP)
+            & (np.abs(log_c.imag) >= _DEEP_MIN_ARG)
+        )
+
+    def one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(1 + ψ, u ψ') at the points u where :meth:`covers` holds (see the class docstring)."""
+        log_c = -np.log(u)
+        width = self.edges[1] - self.edges[0]
+        k0 = np.clip(np.floor((log_c.real - self.edges[0]) / width).astype(int), 0, self.count - 1)
+        window = k0[:, None] + np.arange(-_DEEP_WINDOW, _DEEP_WINDOW + 1)[None, :]
+        valid = (window >= 0) & (window < self.count)
+        window = np.clip(window, 0, self.count - 1)
+        v = self.v[window].reshape(u.size, -1)
+        w = np.where(valid[:, :, None], self.w[window], 0.0).reshape(u.size, -1)
+        pw = np.where(valid[:, :, None], self.pw[window], 0.0).reshape(u.size, -1)
+        y = v - log_c[:, None]
+        with np.errstate(over="ignore", under="ignore"):
+            e = np.exp(y)
+        f = 1.0 / (1.0 - e)
+        g = e * f * f
+        inv = 1.0 / y
+        # p(L), p'(L): the barycentric interpolant on the panel holding Re L and its derivative, where |Im L| ≤
+        # _DEEP_SUBTRACT; farther out the pole costs the plain sum ≤ 4ρ^{−40}/(ρ − 1) of the mass (ρ ≥ 3.3: 1e−21) and
+        # is not subtracted (the interpolant's extrapolation there amplifies rounding by up to ρ^{20}: 12^{20} at π)
+        near = np.abs(log_c.imag) <= _DEEP_SUBTRACT
+        nodes, values = self.v[k0], self.p[k0]
+        x = np.where(near, log_c, log_c.real + 1j * _DEEP_SUBTRACT)[:, None]
+        r = _DL_BARY[None, :] / (x - nodes)
+        p_l = (r * values).sum(axis=1) / r.sum(axis=1)
+        dp_l = (r * (p_l[:, None] - values) / (x - nodes)).sum(axis=1) / r.sum(axis=1)
+        p_l, dp_l = np.where(near, p_l, 0.0), np.where(near, dp_l, 0.0)
+        v_a = self.edges[np.min(np.where(valid, window, self.count), axis=1)]
+        v_b = self.edges[np.max(np.where(valid, window, -1), axis=1) + 1]
+        j1 = np.log(v_b - log_c) - np.log(v_a - log_c)
+        j2 = 1.0 / (v_a - log_c) - 1.0 / (v_b - log_c)
+        s1 = (w * inv).sum(axis=1)
+        s2 = (w * inv * inv).sum(axis=1)
+        value = (pw * f).sum(axis=1) + p_l * (s1 - j1)
+        slope = (pw * g).sum(axis=1) - p_l * s2 - dp_l * s1 + p_l * j2 + dp_l * j1
+        terms = _DEEP_TERMS
+        j = np.arange(terms + 1, dtype=float)
+        with np.errstate(under="ignore", over="ignore", invalid="ignore"):
+            # the panels below the window: f = Σ_j (t/c)^j, G = Σ_j j (t/c)^j (y_below = e^{hi_k}/c, |·| ≤ e^{−8})
+            k_below = k0 - _DEEP_WINDOW - 1
+            has_below = k_below >= 0
+            kb = np.maximum(k_below, 0)
+            y_below = np.where(has_below, np.exp(self.edges[kb + 1] - log_c), 0.0)
+            below = np.where(has_below[:, None], y_below[:, None] ** j[None, :terms] * self._below[kb, :terms], 0.0)
+            # the panels above it: f = −Σ_{j≥1} (c/t)^j, G = Σ_{j≥1} j (c/t)^j (y_above = c e^{−lo_k})
+            k_above = k0 + _DEEP_WINDOW + 1
+            has_above = k_above <= self.count - 1
+            ka = np.minimum(k_above, self.count - 1)
+            y_above = np.where(has_above, np.exp(log_c - self.edges[ka]), 0.0)
+            above = np.where(has_above[:, None], y_above[:, None] ** j[None, 1:] * self._above[ka, 1 : terms + 1], 0.0)
+        # the rest of the law (d ≥ T), by the Gauss rule of s dμ in s = T/d (ĉ = c/T, |ĉ| ≤ e^{−1.5}): f = −ĉ s/(1 − ĉ s),
+        # G = ĉ s/(1 − ĉ s)², as in :meth:`ImageGaussRule.inverse_one_plus_psi`
+        c_hat = np.exp(log_c - self.log_threshold)
+        first, second = _sums(c_hat, self.rest_nodes, self.rest_weights)
+        value = value + below.sum(axis=1) - above.sum(axis=1) - c_hat * first + self.zero_mass
+        slope = slope + below @ j[:terms] + above @ j[1:] + c_hat * second
+        return value, slope
+
+
+def _first_above(jet: Jet, start: float, stop: float, level: float) -> float:
+    """The z between start and stop where d crosses ``level`` (d < level at start, d monotone until it reaches it):
+    a grid scan for the bracket, then bisection."""
+    grid = np.linspace(start, stop, 4001)
+    d = _real_d(jet, grid)[0]
+    k = int(np.argmax(d >= level))
+    a, b = float(grid[k - 1]), float(grid[k])
+    for _ in range(200):
+        mid = 0.5 * (a + b)
+        if _real_d(jet, np.array([mid]))[0][0] < level:
+            a = mid
+        else:
+            b = mid
+    return b
+
+
+def build_deep_rule(pieces: Sequence[tuple[float, float, Jet]], zeros: Sequence[tuple[int, float, float, float]], b: float) -> DeepRule | None:
+    """The :class:`DeepRule` of the law of d on the pieces whose double zeros are ``zeros`` (as in
+    :class:`ImageGaussRule`), or None where its assumptions fail (d below T elsewhere than on the branches to 0,
+    or the masses do not add up to the pieces' Gaussian mass to 1e−13)."""
+    branches_z = []  # (kind, z_a, z_b, data)
+    cut_pieces = []
+    levels = []  # the values d must exceed e^{1.5} T at: positive critical values, the ends that are no tails, s_ε²
+    for i, (lo, hi, jet) in enumerate(pieces):
+        lo_c, hi_c, mass = _underflow_cut(lo, hi, jet, _DEEP_UNDERFLOW)
+        start = lo_c
+        zero_geometry = []
+        for _, z0, d2, reach in sorted(zr for zr in zeros if zr[0] == i and lo_c < zr[1] < hi_c):
+            # (reach: a quarter of the distance to the nearest other critical point; here 0.9 of it, so that the
+            # branches of the zero reach up to T: z(σ) is analytic until the next critical value)
+            reach = min(3.6 * reach, 0.9 * (z0 - start), 0.9 * (hi_c - z0))
+            ends, s_eps, slope0, slope2 = _zero_geometry(z0, d2, reach, jet)
+            zero_geometry.append((z0, ends, s_eps, slope0, slope2))
+            levels.append(s_eps * s_eps)
+            start = ends[1]
+        grid = np.linspace(lo_c, hi_c, 4001)
+        d, d1 = _real_d(jet, grid)
+        top = float(d.max())
+        turn = np.flatnonzero(np.sign(d1[:-1]) != np.sign(d1[1:])) + 1  # critical points of d (p in v is singular there)
+        excised = [(ends[0], ends[1]) for _, ends, *_ in zero_geometry]  # (the grid's sign changes next to a zero are it)
+        levels.extend(float(d[k]) for k in turn if d[k] > 1e-8 * top and not any(a <= grid[k] <= b for a, b in excised))
+        # an end is a tail (a branch of the law down to d(end)) where d is small there and grows inwards; the ends cut
+        # where d underflows (gelu) always are
+        tails = []
+        for end, inner, value, slope, cut in ((lo_c, hi_c, d[0], d1[0], lo_c > lo), (hi_c, lo_c, d[-1], -d1[-1], hi_c < hi)):
+            if cut or (value < _DEEP_TAIL * top and slope > 0.0):
+                tails.append((end, inner, float(value), cut))
+            else:
+                levels.append(float(value))
+        cut_pieces.append((lo, hi, jet, lo_c, hi_c, mass, zero_geometry, tails))
+    if not levels:
+        return None
+    threshold = math.exp(-_DEEP_MARGIN) * min(levels)
+    v_lo = None
+    rest_t, rest_w, intervals = [], [], []
+    zero_mass = 0.0
+    for lo, hi, jet, lo_c, hi_c, mass, zero_geometry, tails in cut_pieces:
+        zero_mass += mass
+        deep = []
+        for end, inner, value, cut in tails:
+            if not value < threshold:
+                return None  # a critical value below the tail's end: not the structure this rule assumes
+            z_t = _first_above(jet, end, inner, threshold)
+            deep.append(("tail", min(end, z_t), max(end, z_t), jet))
+            bottom = math.log(max(value, _DEEP_UNDERFLOW) if cut else value)
+            v_lo = bottom if v_lo is None else min(v_lo, bottom)
+        for z0, ends, s_eps, slope0, slope2 in zero_geometry:
+            left = _first_above(jet, z0, ends[0], threshold)
+            right = _first_above(jet, z0, ends[1], threshold)
+            deep.append(("zero", left, right, (z0, ends, slope0, slope2, jet)))
+            bottom = 2.0 * (math.log(s_eps) - _ZERO_DEPTH)
+            v_lo = bottom if v_lo is None else min(v_lo, bottom)
+        deep.sort(key=lambda item: item[1])
+        start = lo_c
+        for item in deep:
+            if item[1] > start:
+                intervals.append((start, item[1], jet))
+            start = item[2]
+        if hi_c > start:
+            intervals.append((start, hi_c, jet))
+        branches_z.extend(deep)
+    if v_lo is None or not branches_z:
+        return None
+    v_hi = math.log(threshold)
+    count = max(1, int((v_hi - v_lo) // _DEEP_PANEL))
+    edges = np.linspace(v_lo, v_hi, count + 1)
+    half = 0.5 * np.diff(edges)
+    v = ((0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * _DL_T[None, :]).ravel()
+    density = np.zeros(v.size)
+    for kind, z_a, z_b, data in branches_z:
+        if kind == "zero":
+            z0, ends, slope0, slope2, jet = data
+            sigma = np.exp(0.5 * v)
+            density += 0.5 * sigma * _zero_density(sigma, z0, ends, slope0, slope2, jet)
+            continue
+        jet = data  # a tail: d monotone on [z_a, z_b] from _UNDERFLOW to T; z(v) by Newton on log d(z) = v
+        grid = np.linspace(z_a, z_b, 4001)
+        log_d = np.log(np.maximum(_real_d(jet, grid)[0], 1e-320))
+        order = np.argsort(log_d)
+        inside = (v >= log_d.min()) & (v <= log_d.max())
+        z = np.interp(v[inside], log_d[order], grid[order])
+        lo_z, hi_z = min(z_a, z_b), max(z_a, z_b)
+        for _ in range(50):
+            d, d1 = _real_d(jet, z)
+            step = (np.log(d) - v[inside]) * d / d1
+            z = np.clip(z - step, lo_z, hi_z)
+            if np.all(np.abs(step) <= 4e-16 * np.maximum(np.abs(z), 1.0)):
+                break
+        d, d1 = _real_d(jet, z)
+        density[inside] += np.exp(-0.5 * z * z) * _INV_SQRT_2PI * d / np.abs(d1)
+    rest_s, rest_w = [], []
+    piece_mass = 0.0
+    for lo, hi, jet, *_ in cut_pieces:
+        piece_mass += 0.5 * abs(math.erfc(-hi / math.sqrt(2.0)) - math.erfc(-lo / math.sqrt(2.0)))
+    for span_lo, span_hi, jet in intervals:
+        z, w = _panel_nodes(span_lo, span_hi, jet, threshold, b, False, True)
+        keep = w > _MIN_WEIGHT
+        rest_s.append(threshold / np.real(jet(z[keep].astype(complex))[0]))
+        rest_w.append(w[keep])
+    s, w = np.concatenate(rest_s), np.concatenate(rest_w)
+    s_mass, s_alpha, s_beta = _lanczos(s, w * s, N_GAUSS)
+    rule = DeepRule(edges, density, (float(w.sum()), *_gauss(s_mass, s_alpha, s_beta, N_GAUSS)), zero_mass, threshold)
+    if not abs(rule.mass + rule.rest_mass + zero_mass - piece_mass) <= 1e-13:
+        return None
+    return rule
 
 
 class ImageGaussRule:
@@ -417,6 +702,7 @@ class ImageGaussRule:
         wide_log = (inverse and self.a > 0 and not log_rule) or bool(zeros)
         inverse_rule = inverse and self.a > 0
         ts, ws = [], []
+        self._deep_source = (tuple(pieces), tuple(zeros))
         self.zero_mass = 0.0  # the atom at d = 0 (the underflowed ends; only with zeros)
         for i, (lo, hi, jet) in enumerate(pieces):
             spans = [(lo, hi)]
@@ -502,6 +788,13 @@ class ImageGaussRule:
 
     #: the far panels of the composite rule of log d by their series (False: by N_FAR-point Gauss rules, as before)
     panel_series = True
+
+    @cached_property
+    def deep(self) -> DeepRule | None:
+        """The :class:`DeepRule` (where d has branches down to 0 or to a tiny bottom: the tails of every smooth φ'²
+        at large q, gelu's double zero), built on first use; None where there are none. Assigning None leaves its
+        points to the quadrature path (as before it)."""
+        return build_deep_rule(*self._deep_source, self.b)
 
     def rho(self, u: np.ndarray) -> np.ndarray:
         """ρ(1/u), the Bernstein parameter of c = 1/u (∞ at u = 0)."""
