@@ -393,27 +393,40 @@ class BNBatchJacobianLaw(FreeProductLaw):
             slope = abs(math.log(xr[1] / xr[0]) / step) if np.all(xr > 0) else math.inf
             return float(xr[0]), slope
 
-        hi = math.log(scale) + 2.0
-        above_is_empty = False
-        while True:
-            xr, slope = local(hi, 1.0)
-            if not math.isfinite(slope):  # the density is below the noise floor one step up: end the table there
-                hi += step
-                above_is_empty = True
-                break
-            if xr <= 0 or xr / max(slope, 1e-3) < _TAIL_MASS or hi > math.log(scale) + 800.0:
-                break
+        def walk(start: float, direction: float, limit: float, done: Any) -> tuple[float, float, float]:
+            """The first point s = start + k·direction·step (k = 0, 1, …; the same floats as stepping one at a
+            time) where ``done(s, xρ(s), slope)`` holds, with that xρ and slope (``local`` at each point in turn;
+            ``done`` must hold beyond ``limit``). The density is evaluated on chunks of the sequence at once (16,
+            32, … 256 points, none past the first one beyond ``limit`` and its neighbour: one solver call per chunk
+            instead of one per point); the decision runs over the chunk's values in order."""
+            points = [start]
+            chunk = 16
+            while True:
+                while len(points) < chunk + 1 and not (len(points) >= 2 and direction * (points[-2] - limit) > 0):
+                    points.append(points[-1] + direction * step)
+                x = np.exp(np.array(points))
+                xr_all = x * self._pdf_vectorised(x)
+                for k in range(len(points) - 1):
+                    pair = xr_all[k : k + 2]
+                    slope = abs(math.log(pair[1] / pair[0]) / step) if np.all(pair > 0) else math.inf
+                    if done(points[k], float(pair[0]), slope):
+                        return points[k], float(pair[0]), slope
+                points = [points[-1]]
+                chunk = min(2 * chunk, 256)
+
+        top = math.log(scale) + 800.0
+        hi, xr, slope = walk(math.log(scale) + 2.0, 1.0, top,
+                             lambda s, xr, slope: not math.isfinite(slope) or xr <= 0 or xr / max(slope, 1e-3) < _TAIL_MASS or s > top)
+        above_is_empty = not math.isfinite(slope)
+        if above_is_empty:  # the density is below the noise floor one step up: end the table there
             hi += step
         lo = math.log(scale) - 2.0
         gap_edge = math.log(self.lower_edge) if self.lower_edge > 0 else None
         if gap_edge is not None:
             lo = gap_edge + step
         else:
-            while True:
-                xr, slope = local(lo, -1.0)
-                if xr / max(slope, 1e-3) < _TAIL_MASS or lo < math.log(np.finfo(float).tiny) + 2.0:
-                    break
-                lo -= step
+            bottom = math.log(np.finfo(float).tiny) + 2.0
+            lo, _, _ = walk(lo, -1.0, bottom, lambda s, xr, slope: xr / max(slope, 1e-3) < _TAIL_MASS or s < bottom)
         if gap_edge is not None:
             # square-root edge: panels graded geometrically towards it (widths step·2^{−j})
             grading = [gap_edge + step * 2.0 ** (-j) for j in range(40, 0, -1)]
@@ -434,6 +447,20 @@ class BNBatchJacobianLaw(FreeProductLaw):
         cumulative = below + np.concatenate([[0.0], np.cumsum(masses)])
         xr_ends = np.exp(ends) * self._pdf_vectorised(np.exp(ends))
         return ends, cumulative, xr_ends, below, above
+
+    def _table_spline(self) -> Any:
+        """The cubic Hermite interpolant of the tabulated continuous cdf in s = ln x (values and slopes xρ at the
+        panel ends), built once per table (ppf's bisection evaluates it 80 times); rebuilt if the table object is
+        replaced."""
+        table = self._log_table
+        cached = self.__dict__.get("_table_spline_cache")
+        if cached is None or cached[0] is not table:
+            from scipy.interpolate import CubicHermiteSpline
+
+            ends, cumulative, xr_ends, _, _ = table
+            cached = (table, CubicHermiteSpline(ends, cumulative, xr_ends))
+            self.__dict__["_table_spline_cache"] = cached
+        return cached[1]
 
     @property
     def table_mass(self) -> float:
@@ -461,9 +488,7 @@ class BNBatchJacobianLaw(FreeProductLaw):
             sm = s[mid]
             i = np.clip(np.searchsorted(ends, sm, side="right") - 1, 0, len(ends) - 2)
             if table:
-                from scipy.interpolate import CubicHermiteSpline
-
-                out[mid] = CubicHermiteSpline(ends, cumulative, xr_ends)(sm)
+                out[mid] = self._table_spline()(sm)
             else:
                 a = ends[i]
                 half = 0.5 * (sm - a)
