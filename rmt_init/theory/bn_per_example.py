@@ -175,6 +175,7 @@ class _BlockSolver:
         self._ev, self._pv = np.exp(chi._v), chi._p(chi._v)
         self._reach = 2.0 * chi._panel
         self.unknowns = 2 * depth - 1
+        self.finite_difference = False  # True: Newton with the forward-difference Jacobian (the check)
 
     def cauchy(self, zeta: np.ndarray) -> np.ndarray:
         """``E[1/(X − ζ)]``, X ~ χ²_{B−1}: ``∫ p(v)/(eᵛ − ζ) dv`` with the pole at ``v₀ = Log ζ`` subtracted near
@@ -194,6 +195,58 @@ class _BlockSolver:
             out[near] -= sub.real @ self._wv + 1j * (sub.imag @ self._wv)
             out[near] += r0 * (np.log(chi._hi - vn) - np.log(chi._lo - vn))
         return out.reshape(shape)
+
+    def cauchy_prime(self, zeta: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """``d/dζ E[1/(X − ζ)] = E[1/(X − ζ)²]`` from ``c = E[1/(X − ζ)]``: by parts with ``p′(x) = p(x)(a/x − 1/2)``,
+        ``a = (B − 3)/2`` and ``E[1/X] = 1/(B − 3)`` (the boundary terms vanish for B ≥ 4),
+        ``C′(ζ) = C(ζ)(a/ζ − 1/2) − 1/(2ζ)``; within 1e−6 of ζ = 0 (where the two terms cancel) a central difference
+        of :meth:`cauchy`."""
+        a = (self.batch - 3) / 2.0
+        small = np.abs(zeta) < 1e-6
+        safe = np.where(small, 1.0, zeta)
+        out = (a * c - 0.5) / safe - 0.5 * c
+        if small.any():
+            zs, h = zeta[small], 1e-5
+            out[small] = (self.cauchy(zs + h) - self.cauchy(zs - h)) / (2.0 * h)
+        return out
+
+    def level_jac(self, g: np.ndarray, r: np.ndarray, kappa: float) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`level` and its derivatives: (values (P, 4) = (Φ_a, Φ_c, ḡ_a, ḡ_c), derivatives (P, 4, 4) with
+        respect to (g_a, g_c, r_a, r_c)). The channel averages are quadrature sums over the t nodes, so their
+        derivatives are the same sums of the derivatives of ``τ r̃(1 − τ g̃ r̃)⁻¹`` (through ``dE[1/(X − ζ)]/dζ``,
+        :meth:`cauchy_prime`)."""
+        t, w, b = self.t, self.w, self.batch
+        ga, gc, ra, rc = g[:, 0:1], g[:, 1:2], r[:, 0:1], r[:, 1:2]
+        g1 = gc + (ga - gc) * t
+        r1 = rc + (ra - rc) * t
+        zeta = np.concatenate([kappa * g1 * r1, kappa * gc * rc], axis=1)
+        cz = self.cauchy(zeta)
+        k = kappa * cz
+        kp = kappa * kappa * self.cauchy_prime(zeta, cz)
+        k1, k2, kp1, kp2 = k[:, :-1], k[:, -1], kp[:, :-1], kp[:, -1]
+        gc, rc = gc[:, 0], rc[:, 0]
+        wt, w1t = w * t, w * (1.0 - t)
+        P = g.shape[0]
+        zero = np.zeros(P, complex)
+
+        def project(f1: np.ndarray, f2: np.ndarray) -> np.ndarray:  # (P, T), (P,) → (P, 2)
+            return np.stack([f1 @ wt, (f1 @ w1t + (b - 3) * f2) / (b - 2)], axis=1)
+
+        val = np.concatenate([project(r1 * k1, rc * k2), project(g1 * k1, gc * k2)], axis=1)
+        cross = k1 + g1 * r1 * kp1  # d(r̃ k)/dr̃ = d(g̃ k)/dg̃ on the t nodes
+        cross2 = k2 + gc * rc * kp2
+        rr, gg = r1 * r1 * kp1, g1 * g1 * kp1
+        jac = np.empty((P, 4, 4), complex)
+        # inputs: g_a enters g̃ with weight t, g_c with 1 − t (and the Q part), likewise r
+        jac[:, 0:2, 0] = project(rr * t, zero)
+        jac[:, 0:2, 1] = project(rr * (1.0 - t), rc * rc * kp2)
+        jac[:, 0:2, 2] = project(cross * t, zero)
+        jac[:, 0:2, 3] = project(cross * (1.0 - t), cross2)
+        jac[:, 2:4, 0] = project(cross * t, zero)
+        jac[:, 2:4, 1] = project(cross * (1.0 - t), cross2)
+        jac[:, 2:4, 2] = project(gg * t, zero)
+        jac[:, 2:4, 3] = project(gg * (1.0 - t), gc * gc * kp2)
+        return val, jac
 
     def level(self, g: np.ndarray, r: np.ndarray, kappa: float) -> tuple[np.ndarray, np.ndarray]:
         """(Φ(g; r), ḡ(g; r)) for arrays of pairs (P, 2): the channel averages of ``τ r̃(1 − τ g̃ r̃)⁻¹`` and
@@ -216,15 +269,63 @@ class _BlockSolver:
         P = X.shape[0]
         G = X[:, 0]
         gs = [np.stack([G * d / b, np.zeros(P, complex)], axis=1)] + [X[:, 1 + 2 * i: 3 + 2 * i] for i in range(L - 1)]
-        rs = [None] * L
+        rs, gbar = [None] * L, [None] * L
         rs[L - 1] = np.tile(np.array([d / b, 0.0], complex), (P, 1))
-        for l in range(L - 2, -1, -1):
-            rs[l] = self.level(gs[l + 1], rs[l + 1], self.kappa[l + 1])[0]
+        for l in range(L - 1, -1, -1):  # each layer's level once: Φ feeds the layer below, ḡ the g equations
+            phi, gbar[l] = self.level(gs[l], rs[l], self.kappa[l])
+            if l > 0:
+                rs[l - 1] = phi
         out = np.empty_like(X)
-        out[:, 0] = G * (z - d / b * self.level(gs[0], rs[0], self.kappa[0])[0][:, 0]) - 1.0
+        out[:, 0] = G * (z - d / b * phi[:, 0]) - 1.0
         for l in range(L - 1):
-            out[:, 1 + 2 * l: 3 + 2 * l] = gs[l + 1] - self.level(gs[l], rs[l], self.kappa[l])[1]
+            out[:, 1 + 2 * l: 3 + 2 * l] = gs[l + 1] - gbar[l]
         return out
+
+    def jacobian(self, X: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(residual, its Jacobian (P, n, n)) analytically: each layer's :meth:`level_jac` once, chained from the
+        output down (``r_l = Φ(g_{l+1}, r_{l+1})``), so the cost is linear in the depth (a finite-difference
+        Jacobian, :meth:`jacobian_fd`, needs 2L − 1 residuals of L layers each)."""
+        L, d, b = self.depth, self.d, self.batch
+        P, n = X.shape
+        G = X[:, 0]
+        gs = [np.stack([G * d / b, np.zeros(P, complex)], axis=1)] + [X[:, 1 + 2 * i: 3 + 2 * i] for i in range(L - 1)]
+        dg = [np.zeros((P, 2, n), complex) for _ in range(L)]  # dg_l/dX
+        dg[0][:, 0, 0] = d / b
+        for m in range(1, L):
+            dg[m][:, 0, 2 * m - 1] = 1.0
+            dg[m][:, 1, 2 * m] = 1.0
+        rs, dr, vals, jacs = [None] * L, [None] * L, [None] * L, [None] * L
+        rs[L - 1] = np.tile(np.array([d / b, 0.0], complex), (P, 1))
+        dr[L - 1] = np.zeros((P, 2, n), complex)
+        for l in range(L - 1, -1, -1):
+            vals[l], jacs[l] = self.level_jac(gs[l], rs[l], self.kappa[l])
+            if l > 0:  # r_{l−1} = Φ(g_l, r_l)
+                rs[l - 1] = vals[l][:, 0:2]
+                dr[l - 1] = jacs[l][:, 0:2, 0:2] @ dg[l] + jacs[l][:, 0:2, 2:4] @ dr[l]
+        out = np.empty_like(X)
+        jac = np.empty((P, n, n), complex)
+        phi0 = vals[0][:, 0]
+        out[:, 0] = G * (z - d / b * phi0) - 1.0
+        dphi0 = jacs[0][:, 0, 0:2, None].transpose(0, 2, 1) @ dg[0] + jacs[0][:, 0, 2:4, None].transpose(0, 2, 1) @ dr[0]
+        jac[:, 0, :] = -(G * d / b)[:, None] * dphi0[:, 0, :]
+        jac[:, 0, 0] += z - d / b * phi0
+        for l in range(L - 1):
+            out[:, 1 + 2 * l: 3 + 2 * l] = gs[l + 1] - vals[l][:, 2:4]
+            jac[:, 1 + 2 * l: 3 + 2 * l, :] = dg[l + 1] - (jacs[l][:, 2:4, 0:2] @ dg[l] + jacs[l][:, 2:4, 2:4] @ dr[l])
+        return out, jac
+
+    def jacobian_fd(self, X: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The residual's Jacobian by forward differences (relative step 1e−7; the solver's before the analytic
+        :meth:`jacobian`; kept as its check)."""
+        f = self.residual(X, z)
+        n = X.shape[1]
+        jac = np.empty((X.shape[0], n, n), complex)
+        for j in range(n):
+            h = 1e-7 * np.maximum(1e-30, np.abs(X[:, j])) + 1e-7 * (np.abs(X[:, j]) == 0)
+            xp = X.copy()
+            xp[:, j] += h
+            jac[:, :, j] = (self.residual(xp, z) - f) / h[:, None]
+        return jac
 
     def newton(self, z: np.ndarray, X: np.ndarray, maxit: int = 30) -> tuple[np.ndarray, np.ndarray]:
         """Newton from X at the points z; returns (X, converged)."""
@@ -239,12 +340,7 @@ class _BlockSolver:
             if not act.any():
                 break
             xa, fa, za = X[act], f[act], z[act]
-            jac = np.empty((xa.shape[0], n, n), complex)
-            for j in range(n):
-                h = 1e-7 * np.maximum(1e-30, np.abs(xa[:, j])) + 1e-7 * (np.abs(xa[:, j]) == 0)
-                xp = xa.copy()
-                xp[:, j] += h
-                jac[:, :, j] = (self.residual(xp, za) - fa) / h[:, None]
+            jac = self.jacobian_fd(xa, za) if self.finite_difference else self.jacobian(xa, za)[1]
             step = np.linalg.solve(jac, -fa[:, :, None])[:, :, 0]
             lam = np.ones(xa.shape[0])
             xn = xa + step
