@@ -175,6 +175,7 @@ class _BlockSolver:
         self._ev, self._pv = np.exp(chi._v), chi._p(chi._v)
         self._reach = 2.0 * chi._panel
         self.unknowns = 2 * depth - 1
+        self._wtt = np.stack([self.w * self.t * self.t, self.w * self.t * (1.0 - self.t), self.w * (1.0 - self.t) ** 2], axis=1)
         self.finite_difference = False  # True: Newton with the forward-difference Jacobian (the check)
 
     def cauchy(self, zeta: np.ndarray) -> np.ndarray:
@@ -227,25 +228,30 @@ class _BlockSolver:
         gc, rc = gc[:, 0], rc[:, 0]
         wt, w1t = w * t, w * (1.0 - t)
         P = g.shape[0]
-        zero = np.zeros(P, complex)
 
         def project(f1: np.ndarray, f2: np.ndarray) -> np.ndarray:  # (P, T), (P,) → (P, 2)
             return np.stack([f1 @ wt, (f1 @ w1t + (b - 3) * f2) / (b - 2)], axis=1)
 
         val = np.concatenate([project(r1 * k1, rc * k2), project(g1 * k1, gc * k2)], axis=1)
+        # derivatives: g_a enters g̃ with weight t, g_c with 1 − t (and the Q part), likewise r; so each t-node
+        # factor is summed against w t², w t(1 − t), w (1 − t)² (one product for all)
         cross = k1 + g1 * r1 * kp1  # d(r̃ k)/dr̃ = d(g̃ k)/dg̃ on the t nodes
         cross2 = k2 + gc * rc * kp2
-        rr, gg = r1 * r1 * kp1, g1 * g1 * kp1
+        m = np.stack([r1 * r1 * kp1, cross, g1 * g1 * kp1], axis=1) @ self._wtt  # (P, 3, 3): rr, cross, gg
+        rr, cr, gg = m[:, 0], m[:, 1], m[:, 2]
+        c = 1.0 / (b - 2)
         jac = np.empty((P, 4, 4), complex)
-        # inputs: g_a enters g̃ with weight t, g_c with 1 − t (and the Q part), likewise r
-        jac[:, 0:2, 0] = project(rr * t, zero)
-        jac[:, 0:2, 1] = project(rr * (1.0 - t), rc * rc * kp2)
-        jac[:, 0:2, 2] = project(cross * t, zero)
-        jac[:, 0:2, 3] = project(cross * (1.0 - t), cross2)
-        jac[:, 2:4, 0] = project(cross * t, zero)
-        jac[:, 2:4, 1] = project(cross * (1.0 - t), cross2)
-        jac[:, 2:4, 2] = project(gg * t, zero)
-        jac[:, 2:4, 3] = project(gg * (1.0 - t), gc * gc * kp2)
+        for row, (first, second) in ((0, (rr, cr)), (2, (cr, gg))):  # Φ: (rr, cross); ḡ: (cross, gg)
+            jac[:, row, 0] = first[:, 0]
+            jac[:, row + 1, 0] = c * first[:, 1]
+            jac[:, row, 2] = second[:, 0]
+            jac[:, row + 1, 2] = c * second[:, 1]
+            jac[:, row, 1] = first[:, 1]
+            jac[:, row, 3] = second[:, 1]
+        jac[:, 1, 1] = c * (rr[:, 2] + (b - 3) * rc * rc * kp2)
+        jac[:, 1, 3] = c * (cr[:, 2] + (b - 3) * cross2)
+        jac[:, 3, 1] = c * (cr[:, 2] + (b - 3) * cross2)
+        jac[:, 3, 3] = c * (gg[:, 2] + (b - 3) * gc * gc * kp2)
         return val, jac
 
     def level(self, g: np.ndarray, r: np.ndarray, kappa: float) -> tuple[np.ndarray, np.ndarray]:
@@ -328,11 +334,12 @@ class _BlockSolver:
         return jac
 
     def newton(self, z: np.ndarray, X: np.ndarray, maxit: int = 30) -> tuple[np.ndarray, np.ndarray]:
-        """Newton from X at the points z; returns (X, converged)."""
+        """Newton from X at the points z; returns (X, converged). The analytic Jacobian comes with each residual
+        (:meth:`jacobian`), so an accepted step needs no further evaluation."""
         X = np.array(X, complex)
         z = np.asarray(z, complex)
-        f = self.residual(X, z)
-        n = X.shape[1]
+        fd = self.finite_difference
+        f, J = (self.residual(X, z), None) if fd else self.jacobian(X, z)
         scale = np.maximum(1.0, np.abs(X[:, 0]) * np.abs(z))
         ok = np.linalg.norm(f, axis=1) < _NEWTON_TOL
         for _ in range(maxit):
@@ -340,19 +347,24 @@ class _BlockSolver:
             if not act.any():
                 break
             xa, fa, za = X[act], f[act], z[act]
-            jac = self.jacobian_fd(xa, za) if self.finite_difference else self.jacobian(xa, za)[1]
+            jac = self.jacobian_fd(xa, za) if fd else J[act]
             step = np.linalg.solve(jac, -fa[:, :, None])[:, :, 0]
             lam = np.ones(xa.shape[0])
             xn = xa + step
-            fn = self.residual(xn, za)
+            fn, jn = (self.residual(xn, za), None) if fd else self.jacobian(xn, za)
             for _ in range(10):
                 worse = ~(np.linalg.norm(fn, axis=1) < np.linalg.norm(fa, axis=1))
                 if not worse.any():
                     break
                 lam[worse] *= 0.5
                 xn[worse] = xa[worse] + lam[worse, None] * step[worse]
-                fn[worse] = self.residual(xn[worse], za[worse])
+                if fd:
+                    fn[worse] = self.residual(xn[worse], za[worse])
+                else:
+                    fn[worse], jn[worse] = self.jacobian(xn[worse], za[worse])
             X[act], f[act] = xn, fn
+            if not fd:
+                J[act] = jn
             ok = np.linalg.norm(f, axis=1) < _NEWTON_TOL * scale
         return X, ok
 
