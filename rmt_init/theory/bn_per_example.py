@@ -200,12 +200,16 @@ class _BlockSolver:
     def cauchy_prime(self, zeta: np.ndarray, c: np.ndarray) -> np.ndarray:
         """``d/dζ E[1/(X − ζ)] = E[1/(X − ζ)²]`` from ``c = E[1/(X − ζ)]``: by parts with ``p′(x) = p(x)(a/x − 1/2)``,
         ``a = (B − 3)/2`` and ``E[1/X] = 1/(B − 3)`` (the boundary terms vanish for B ≥ 4),
-        ``C′(ζ) = C(ζ)(a/ζ − 1/2) − 1/(2ζ)``; within 1e−6 of ζ = 0 (where the two terms cancel) a central difference
-        of :meth:`cauchy`."""
+        ``C′(ζ) = C(ζ)(a/ζ − 1/2) − 1/(2ζ)``; at ζ = 0 (the top layer's Q part, r_c = 0) ``E[1/X²] = 1/((B − 3)(B − 5))``
+        for B > 5; elsewhere within 1e−6 of 0 (where the two terms cancel) a central difference of :meth:`cauchy`."""
         a = (self.batch - 3) / 2.0
         small = np.abs(zeta) < 1e-6
         safe = np.where(small, 1.0, zeta)
         out = (a * c - 0.5) / safe - 0.5 * c
+        if self.batch > 5:
+            zero = zeta == 0
+            out[zero] = 1.0 / ((self.batch - 3) * (self.batch - 5))
+            small &= ~zero
         if small.any():
             zs, h = zeta[small], 1e-5
             out[small] = (self.cauchy(zs + h) - self.cauchy(zs - h)) / (2.0 * h)
