@@ -1288,8 +1288,24 @@ class FreeProductLaw(SpectralLaw):
             # ρ_j = ψ_j − s w from ψ_j itself where the factor gives it: (1 + ψ_j) − (1 + s w) carries the rounding
             # of 1 + ψ_j (~1e−16 absolute), which the depth amplifies where |w| ≪ 1 (next to a deep law's top edge)
             rho = one_plus_psi - one_plus_sw if psi is None else np.where(np.isnan(psi), one_plus_psi - one_plus_sw, psi - s * w)
+            if self._psi_watch is not None:
+                self._watch_psi(term, tau, one_plus_psi, u_dpsi)
             extras.append((rho, u_dpsi, s * one_plus_w, term.power, term.factor.psi_tolerance * np.abs(one_plus_psi)))
         return value, slope, extras
+
+    #: while a point's last-resort continuation runs (:meth:`_solve_cold_taus`): the first (factor, u) at which a
+    #: numerical factor returned a non-finite 1 + ψ or uψ' at a finite u ≠ 0, else None (not watching: None)
+    _psi_watch: list | None = None
+
+    def _watch_psi(self, term: Term, tau: np.ndarray, one_plus_psi: np.ndarray, u_dpsi: np.ndarray) -> None:
+        """Record in :attr:`_psi_watch` the first finite u = e^τ at which ``term``'s factor gave a non-finite value."""
+        if self._psi_watch:
+            return
+        with np.errstate(over="ignore", invalid="ignore"):
+            u = np.exp(np.asarray(tau, complex))
+            bad = np.isfinite(u) & (u != 0) & ~(np.isfinite(one_plus_psi) & np.isfinite(u_dpsi))
+        if np.any(bad):
+            self._psi_watch.append((term.factor, complex(np.ravel(u)[np.flatnonzero(np.ravel(bad))[0]])))
 
     # a factor's ψ is NaN where its own solve failed; those steps are rejected below (np.isfinite), not warned about
     @np.errstate(divide="ignore", invalid="ignore")
@@ -1553,7 +1569,22 @@ class FreeProductLaw(SpectralLaw):
         t, ok, taus = self._continue(x, ratio)
         if not ok.all() and ratio < 0.5:
             for i in np.flatnonzero(~ok):
-                t[i : i + 1], _, taus_i = self._continue(x[i : i + 1], 0.5)
+                # A point whose finer path fails too is returned as it stands (its last finite iterate) — unless a
+                # numerical factor gave a non-finite ψ at a finite u on that path: its Newton steps there were
+                # rejected, so the iterate is not a solution and its density would be silently wrong (a NaN from a
+                # smooth factor's rule once gave cdf tables of mass 1.001). That is an error in the factor.
+                self._psi_watch = []
+                try:
+                    t[i : i + 1], ok_i, taus_i = self._continue(x[i : i + 1], 0.5)
+                    watch = self._psi_watch
+                finally:
+                    self._psi_watch = None
+                if not ok_i[0] and watch:
+                    factor, u = watch[0]
+                    raise FloatingPointError(
+                        f"{self!r}: the factor {factor!r} returned a non-finite ψ at u = {u!r}, and the solution at "
+                        f"x = {float(x[i])!r} could not be reached without it; the law's density there is unknown"
+                    )
                 for tau, tau_i in zip(taus, taus_i):
                     tau[i : i + 1] = tau_i
         return t, taus
