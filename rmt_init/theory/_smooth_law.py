@@ -323,13 +323,7 @@ def _underflow_cut(lo: float, hi: float, jet: Jet, level: float = _UNDERFLOW) ->
         a, b = end, inner  # d(a) < _UNDERFLOW ≤ d(b) (else the whole piece is below it: left alone)
         if _real_d(jet, np.array([b]))[0][0] < level:
             continue
-        for _ in range(200):
-            mid = 0.5 * (a + b)
-            if _real_d(jet, np.array([mid]))[0][0] < level:
-                a = mid
-            else:
-                b = mid
-        ends[side] = b
+        ends[side] = b = _crossing(jet, a, b, level)
         lo_z, hi_z = (end, b) if side == 0 else (b, end)
         mass += 0.5 * abs(math.erfc(-hi_z / math.sqrt(2.0)) - math.erfc(-lo_z / math.sqrt(2.0)))
     return ends[0], ends[1], mass
@@ -551,7 +545,11 @@ def _first_above(jet: Jet, start: float, stop: float, level: float) -> float:
     grid = np.linspace(start, stop, 4001)
     d = _real_d(jet, grid)[0]
     k = int(np.argmax(d >= level))
-    a, b = float(grid[k - 1]), float(grid[k])
+    return _crossing(jet, float(grid[k - 1]), float(grid[k]), level)
+
+
+def _crossing(jet: Jet, a: float, b: float, level: float) -> float:
+    """The end b of [a, b] after 200 bisections of the bracket d(a) < ``level`` ≤ d(b) (a below or above b)."""
     for _ in range(200):
         mid = 0.5 * (a + b)
         if _real_d(jet, np.array([mid]))[0][0] < level:
