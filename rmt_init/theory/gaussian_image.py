@@ -79,6 +79,11 @@ class AnalyticPiece:
     jet: Jet
 
 
+#: most quadrature panels (10 nodes each) a factor may take; the panel is half the analytic strip of d, which
+#: shrinks like 1/√q, so this bounds q (e.g. gelu: q ≲ 1e9); beyond it the factor refuses with a ValueError
+MAX_PANELS = 1_000_000
+
+
 def _gaussian(z: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * z * z) * _INV_SQRT_2PI
 
@@ -169,6 +174,15 @@ class GaussianImageS(PsiS):
             raise ValueError("GaussianImageS needs at least one piece")
         self.strip = float(strip)
         panel = min(1.0, 0.5 * self.strip)
+        panels = sum(max(1, math.ceil((p.hi - p.lo) / panel)) for p in pieces)
+        if panels > MAX_PANELS:
+            # the strip of φ'(√q z)² shrinks like 1/√q: gelu at q = 1e12 asked for 3.6e9 panels (a 27 GiB array), and
+            # a depth-1000 gelu residual stream (q_L ≈ 2e16) was killed for memory instead of answering
+            raise ValueError(
+                f"{name}: its quadrature needs {panels} panels of width {panel:.3g} (half its analytic strip "
+                f"{self.strip:.3g}, which shrinks like 1/√q); more than MAX_PANELS = {MAX_PANELS} (memory grows with them: 0.6 GB at 3.6e5) is "
+                "refused: use a smaller q (a smaller depth, residual scale, or weight/bias variance)"
+            )
         self.rules = [_PieceRule(p, panel) for p in pieces]
         # Poles farther than 1.5 panel widths from the axis cost the 10-point rule < 6.2^{−20} of their
         # weight, so they are left alone: subtracting them would add and remove R ∝ g(ζ) = e^{−ζ²/2},
