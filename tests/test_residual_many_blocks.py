@@ -48,6 +48,19 @@ def _blocks(s_values, act="relu"):
     return [ResidualBlockS(factor, s) for s in s_values]
 
 
+def assert_stacked_equals_single(single, us, many, rtol: float) -> None:
+    """``many`` (the stacked solver's (1 + ψ, uψ') per block) equals each twin block's own ``one_plus_psi`` at its
+    points to ``rtol``, with the same shapes and NaNs; only one (NaN) input per block may fail."""
+    for block, u, (p, slope) in zip(single, us, many):
+        p_ref, slope_ref = block.one_plus_psi(u)
+        assert p.shape == u.shape and slope.shape == u.shape
+        np.testing.assert_array_equal(np.isnan(p), np.isnan(p_ref))
+        finite = np.isfinite(p_ref)
+        assert finite.sum() >= u.size - 1  # only the NaN input fails
+        np.testing.assert_allclose(p[finite], p_ref[finite], rtol=rtol, atol=0)
+        np.testing.assert_allclose(slope[finite], slope_ref[finite], rtol=rtol, atol=0)
+
+
 def test_stacked_blocks_equal_one_block_at_a_time() -> None:
     # ResidualBlockS.one_plus_psi_many solves blocks sharing their law of D² as one array; the reference is each
     # block's own one_plus_psi on a twin block with the same history of calls. The solver is pointwise, so the
@@ -63,15 +76,7 @@ def test_stacked_blocks_equal_one_block_at_a_time() -> None:
         us = [base * scale * (1.0 + 0.05 * j) for j in range(len(s_values))]
         if step == 5:
             us = [u[:5].reshape(5, 1) for u in us]
-        many = ResidualBlockS.one_plus_psi_many(stacked, us)
-        for block, u, (p, slope) in zip(single, us, many):
-            p_ref, slope_ref = block.one_plus_psi(u)
-            assert p.shape == u.shape and slope.shape == u.shape
-            np.testing.assert_array_equal(np.isnan(p), np.isnan(p_ref))
-            finite = np.isfinite(p_ref)
-            assert finite.sum() >= u.size - 1  # only the NaN input fails
-            np.testing.assert_allclose(p[finite], p_ref[finite], rtol=1e-13, atol=0)
-            np.testing.assert_allclose(slope[finite], slope_ref[finite], rtol=1e-13, atol=0)
+        assert_stacked_equals_single(single, us, ResidualBlockS.one_plus_psi_many(stacked, us), rtol=1e-13)
 
 
 def test_bn_residual_law_stacked_equals_old_path() -> None:

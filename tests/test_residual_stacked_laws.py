@@ -11,6 +11,8 @@ from rmt_init.theory.activations import get_activation
 from rmt_init.theory.gaussian_image import GaussianImageS
 from rmt_init.theory.jacobian import _d_squared_factor
 
+from .test_residual_many_blocks import assert_stacked_equals_single
+
 # complex u off the cut (continuation, then warm starts from the previous call and from memory), real u below the
 # cut (each block's real branch), u near 0, a point next to the support (κ near the cut of the law of D²: its
 # quadrature, not the Gauss rule) and a non-finite u (NaN out)
@@ -46,14 +48,7 @@ def test_stacked_laws_equal_one_block_at_a_time(monkeypatch, act: str, qs: list[
         before = len(calls)
         many = ResidualBlockS.one_plus_psi_many(stacked, us)
         stacked_calls.append(len(calls) - before)
-        for block, u, (p, slope) in zip(single, us, many):
-            p_ref, slope_ref = block.one_plus_psi(u)
-            assert p.shape == u.shape and slope.shape == u.shape
-            np.testing.assert_array_equal(np.isnan(p), np.isnan(p_ref))
-            finite = np.isfinite(p_ref)
-            assert finite.sum() >= u.size - 1  # only the NaN input fails
-            np.testing.assert_allclose(p[finite], p_ref[finite], rtol=1e-11, atol=0)
-            np.testing.assert_allclose(slope[finite], slope_ref[finite], rtol=1e-11, atol=0)
+        assert_stacked_equals_single(single, us, many, rtol=1e-11)
     assert sum(stacked_calls), "the stacked path never fell back to a law's own ψ (real branch or points near the cut)"
 
 
