@@ -3,7 +3,8 @@
 * ``chained_jacobian``: the chained layer Jacobian of a tanh MLP (width ``N``, depth ``L``: ``L`` dense
   ``N×N×N`` products) vs ``L`` plain ``torch`` GEMMs of the same sizes — the fraction of the machine's
   GEMM rate the engine reaches.
-* ``network_spectrum``: ``network_jacobian_spectrum`` (one ReLU trial, layer statistics on) vs the
+* ``network_spectrum``: ``network_jacobian_spectrum`` (one ReLU trial, layer statistics on; float64 draws and,
+  second target, ``init_dtype="float32"`` draws) vs the
   pipeline it wraps on a prebuilt network (chain + ``svdvals``), vs the same pipeline building the network
   (drawing its weights with ``torch.nn.init``) inside the timing, and vs drawing the network's
   ``L·N²`` Gaussian weights with ``torch``'s generator (the part of the "overhead" that is random numbers).
@@ -62,6 +63,19 @@ def bench_network_jacobian_spectrum(benchmark, size):
     run(
         benchmark,
         lambda: network_jacobian_spectrum(depth, width, "relu", "kaiming_normal", trials=1, seed=0, device="cpu"),
+        "target", size, width=width, depth=depth,
+    )
+
+
+@pytest.mark.benchmark(group="network_spectrum")
+def bench_network_jacobian_spectrum_float32_draws(benchmark, size):
+    # Weights drawn as a float32 model's (torch's vectorised float32 normal sampler), Jacobian in float64.
+    width, depth = _sizes(size)
+    run(
+        benchmark,
+        lambda: network_jacobian_spectrum(
+            depth, width, "relu", "kaiming_normal", trials=1, seed=0, device="cpu", init_dtype="float32"
+        ),
         "target", size, width=width, depth=depth,
     )
 

@@ -65,13 +65,14 @@ def resolve_device(device: object) -> torch.device:
     return dev
 
 
-def resolve_dtype(dtype: object) -> torch.dtype:
-    """``torch.float64``/``torch.float32`` or their names (``"float64"``, ``"double"``, ``"float32"``, ``"single"``)."""
+def resolve_dtype(dtype: object, argument: str = "dtype") -> torch.dtype:
+    """``torch.float64``/``torch.float32`` or their names (``"float64"``, ``"double"``, ``"float32"``, ``"single"``);
+    ``argument`` names the parameter in the error message."""
     if dtype is torch.float64 or dtype is torch.float32:
         return dtype
     if isinstance(dtype, torch.dtype):
-        raise ValueError(f"unsupported dtype {dtype!r}; valid choices are 'float64', 'float32'")
-    name = check_choice("dtype", dtype, DTYPES, _DTYPE_ALIASES)
+        raise ValueError(f"unsupported {argument} {dtype!r}; valid choices are 'float64', 'float32'")
+    name = check_choice(argument, dtype, DTYPES, _DTYPE_ALIASES)
     return torch.float64 if name == "float64" else torch.float32
 
 

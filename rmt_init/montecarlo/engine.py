@@ -52,6 +52,7 @@ def network_jacobian_spectrum(
     seed: int | None = 0,
     device: str | torch.device = "auto",
     dtype: torch.dtype | str = torch.float64,
+    init_dtype: torch.dtype | str | None = None,
     bias: bool = False,
     sigma_w2: float | None = None,
     sigma_b2: float | None = None,
@@ -124,6 +125,13 @@ def network_jacobian_spectrum(
     chain + SVD there, ≈ 20 % at width 512, depth 20 (profiled, one thread, loaded 2-core machine).
     It is kept because the random stream defines the result (same seed ⇒ the same networks, bit for bit;
     a vectorised Box–Muller differs in the last bit for ~0.1 % of the numbers and was not faster here).
+    ``init_dtype="float32"`` (with ``dtype`` float64) builds and initialises each network in float32 — the
+    weights a float32 model gets from ``torch.nn.init`` with the same generator, bit for bit — and casts it
+    to float64 (exact) for the Jacobian: the float32 normal sampler is vectorised, ≈ 3.3× faster than the
+    float64 one here (``benchmarks/suite``, group ``network_spectrum``). The weights then carry float32's
+    rounding (relative 6e-8 an entry; Haar ``orthogonal`` weights are orthogonal to ~1e-7, so an orthogonal
+    linear chain's point mass spreads by ~1e-7 per layer), far below Monte Carlo error for Gaussian and
+    uniform schemes.
     Threads: the run uses torch's current intra-op setting (``torch.set_num_threads``), as the user left it;
     small problems (largest dimension ≤ 64) and LAPACK decompositions (``_device.linalg_threads``) run on
     one thread. Measured on the shared 2-core development machine (float64, best of 3–5, other jobs
@@ -133,7 +141,7 @@ def network_jacobian_spectrum(
     """
     setup = network_setup(
         depth, width, activation, init, batchnorm=batchnorm, batch_size=batch_size, trials=trials, seed=seed,
-        device=device, dtype=dtype, bias=bias, sigma_w2=sigma_w2, sigma_b2=sigma_b2, weights=weights,
+        device=device, dtype=dtype, init_dtype=init_dtype, bias=bias, sigma_w2=sigma_w2, sigma_b2=sigma_b2, weights=weights,
         init_kwargs=init_kwargs, input_variance=input_variance, architecture=architecture, image_size=image_size,
         kernel_size=kernel_size, padding=padding, negative_slope=negative_slope, bn_eps=bn_eps,
         calibration_batches=calibration_batches, calibration_batch_size=calibration_batch_size,

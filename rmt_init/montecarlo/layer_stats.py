@@ -77,6 +77,7 @@ def network_layer_stats(
     seed: int | None = 0,
     device: str | torch.device = "auto",
     dtype: torch.dtype | str = torch.float64,
+    init_dtype: torch.dtype | str | None = None,
     bias: bool = False,
     sigma_w2: float | None = None,
     sigma_b2: float | None = None,
@@ -112,7 +113,7 @@ def network_layer_stats(
     """
     setup = network_setup(
         depth, width, activation, init, batchnorm=batchnorm, batch_size=batch_size, trials=trials, seed=seed,
-        device=device, dtype=dtype, bias=bias, sigma_w2=sigma_w2, sigma_b2=sigma_b2, weights=weights,
+        device=device, dtype=dtype, init_dtype=init_dtype, bias=bias, sigma_w2=sigma_w2, sigma_b2=sigma_b2, weights=weights,
         init_kwargs=init_kwargs, input_variance=input_variance, architecture=architecture, image_size=image_size,
         kernel_size=kernel_size, padding=padding, negative_slope=negative_slope, bn_eps=bn_eps,
         calibration_batches=calibration_batches, calibration_batch_size=calibration_batch_size,

@@ -86,6 +86,7 @@ class NetworkSetup:
     seed: int
     device: torch.device
     dtype: torch.dtype
+    init_dtype: torch.dtype
     bias: bool
     sigma_b2: float | None
     input_variance: float
@@ -139,7 +140,7 @@ class NetworkSetup:
             negative_slope=self.negative_slope,
             bn_eps=self.bn_eps,
             generator=gen,
-            dtype=self.dtype,
+            dtype=self.init_dtype,
             device=self.device,
         )
         if self.architecture == "mlp":
@@ -149,6 +150,8 @@ class NetworkSetup:
                 self.widths, self.activation, self.spec, kernel_size=self.kernel_size, padding_mode=self.padding,
                 **common,
             )
+        if self.init_dtype != self.dtype:
+            model = model.to(self.dtype)  # float32 → float64 is exact: the float32 model's values, computed in float64
         std = math.sqrt(self.input_variance)
         if self.batchnorm == "eval":
             _calibrate(
@@ -188,6 +191,7 @@ class NetworkSetup:
             "seed": self.seed,
             "device": str(self.device),
             "dtype": str(self.dtype).replace("torch.", ""),
+            "init_dtype": str(self.init_dtype).replace("torch.", ""),
         }
         if self.image_hw is not None:
             out.update({"image_size": list(self.image_hw), "kernel_size": k, "padding": self.padding})
@@ -210,6 +214,7 @@ def network_setup(
     seed: int | None = 0,
     device: str | torch.device = "auto",
     dtype: torch.dtype | str = torch.float64,
+    init_dtype: torch.dtype | str | None = None,
     bias: bool = False,
     sigma_w2: float | None = None,
     sigma_b2: float | None = None,
@@ -231,7 +236,8 @@ def network_setup(
     ``min_bn_batch`` maps a ``batchnorm`` mode to the smallest number ``batch_size × spatial`` of values
     per BN channel that the caller can use (e.g. ``{"train": 3}`` for the batch Jacobian, which loses two
     directions per channel); a smaller batch raises ``ValueError``. Default ``batch_size``: 16 with
-    train-mode BN, else 1.
+    train-mode BN, else 1. ``init_dtype`` (default ``dtype``): the dtype the network is built and initialised
+    in before it is cast to ``dtype``.
     """
     depth = check_int("depth", depth, minimum=1)
     arch = check_choice("architecture", architecture, ARCHITECTURES, _ARCH_ALIASES)
@@ -246,6 +252,12 @@ def network_setup(
     seed = resolve_seed(seed)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
+    init_dt = dt if init_dtype is None else resolve_dtype(init_dtype, "init_dtype")
+    if init_dt == torch.float64 and dt == torch.float32:
+        raise ValueError(
+            "init_dtype='float64' with dtype='float32' would round the drawn weights; valid choices: init_dtype "
+            "None, or 'float32' (draw as a float32 model does, compute in dtype)"
+        )
     input_variance = check_real("input_variance", input_variance, low=0.0, low_inclusive=False)
     bn_eps = check_real("bn_eps", bn_eps, low=0.0)
     if isinstance(weights, str) and weights.strip().lower().replace("-", "_") == "delta_orthogonal":
@@ -296,6 +308,7 @@ def network_setup(
         seed=seed,
         device=dev,
         dtype=dt,
+        init_dtype=init_dt,
         bias=bias,
         sigma_b2=sigma_b2,
         input_variance=input_variance,
