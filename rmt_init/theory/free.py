@@ -284,6 +284,22 @@ _U_FLOOR = -(4.0**200)  # the real inverse of ψ looks no further down (its old 
 _BRACKET_GROWTH_MAX = 1e32  # its bracket's factors are squared up to this (4.0: steps of 4, as before; benchmarks)
 
 
+def _real_psi(factor: Any, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``factor.one_plus_psi`` at real u; FloatingPointError naming the factor and u where 1 + ψ is not finite.
+
+    On its real branch (u < 1/max d) a factor's 1 + ψ is finite, so a NaN or ±inf there is a failure of the factor's
+    own evaluation: read as a comparison it would say "ψ(u) is not above w" and the real inverse would return a wrong
+    u, or none ("no real branch"), and an edge of the support would move or vanish without an error."""
+    value, u_slope = factor.one_plus_psi(np.asarray(u).astype(complex))
+    bad = np.isfinite(u) & ~np.isfinite(value)
+    if np.any(bad):
+        raise FloatingPointError(
+            f"the factor {factor!r} returned a non-finite ψ at the real u = {float(np.asarray(u)[bad][0])!r} on its real "
+            "branch, where ψ is finite; the edges of the support cannot be found without it"
+        )
+    return value, u_slope
+
+
 def _real_inverse_array(factor: Any, w: np.ndarray) -> np.ndarray:
     """Vectorised real inverse of ψ on its real branch u < 1/max d (``factor``: a :class:`PsiS`).
 
@@ -297,7 +313,7 @@ def _real_inverse_array(factor: Any, w: np.ndarray) -> np.ndarray:
     if not np.any(valid):
         return out
     target = w[valid]
-    f = lambda u, w: factor.one_plus_psi(u.astype(complex))[0].real - 1.0 - w  # noqa: E731
+    f = lambda u, w: _real_psi(factor, u)[0].real - 1.0 - w  # noqa: E731
     # the bracket's lower end: −1, −4, −4·16, … (factors squared up to 1e32), only the points still above their
     # target evaluated again; the last point above is the upper end (ψ(u) + 1 ~ |u|^{−1/2} as u → −∞ where d
     # vanishes quadratically, gelu: targets near −1 need u ~ −1e120, which steps of 4 reach in 200 evaluations)
@@ -320,7 +336,7 @@ def _real_inverse_array(factor: Any, w: np.ndarray) -> np.ndarray:
         if todo.size == 0:
             break
         ut, lt, ht, wt = u[todo], lo[todo], hi[todo], target[todo]
-        value, u_slope = factor.one_plus_psi(ut.astype(complex))
+        value, u_slope = _real_psi(factor, ut)
         residual = value.real - 1.0 - wt
         lt = np.where(residual < 0, ut, lt)
         ht = np.where(residual > 0, ut, ht)
@@ -1929,7 +1945,20 @@ class FreeProductLaw(SpectralLaw):
             u = _real_inverse_array(term.factor, float(term.scale) * w)
             taus.append(np.log(np.where(np.isfinite(u), u, np.nan).astype(complex)))
         with np.errstate(all="ignore"):
-            value, slope, extras = self._log_chi(t, taus)
+            # a factor's non-finite ψ at its real inverse (a finite u) is its failure, not "no real branch" (the edge
+            # search skips NaN slopes): FloatingPointError, as in _real_inverse_array
+            self._psi_watch = []
+            try:
+                value, slope, extras = self._log_chi(t, taus)
+                watch = self._psi_watch
+            finally:
+                self._psi_watch = None
+            if watch:
+                factor, u = watch[0]
+                raise FloatingPointError(
+                    f"{self!r}: the factor {factor!r} returned a non-finite ψ at the real u = {u.real!r} on its real "
+                    "branch; the edges of the support cannot be found without it"
+                )
             total = slope
             for rho, u_dpsi, s_opw, k, _ in extras:
                 total = total + k * s_opw / u_dpsi
