@@ -109,6 +109,8 @@ _AXIS_MAX_STEP = 8.0 * math.log(64.0)  # … and at most this in ln η
 _MAX_MOMENT_ORDER = 100  # largest moment order computed from the S-series (cost ~order³, see _exact_moments)
 _LOG_FLOAT_LOW = math.log(1e-290)  # laws whose spectral scale lies outside these bounds are refused
 _LOG_FLOAT_HIGH = math.log(1e290)  # (their densities or edges would leave float64's range)
+_RETRY_RATIOS = (0.5, 0.25)  # a point whose η-continuation failed is solved alone on these paths, first converged wins
+_UNSOLVED_NOISE = 1e-15  # … and if none converges, its iterate is kept only if xρ = −Im w/π reads below this (density 0)
 _EXACT_BITS = 20000  # above this, S-series are multiplied in 60-digit mpmath instead of rationals
 
 
@@ -1579,28 +1581,47 @@ class FreeProductLaw(SpectralLaw):
     def _solve_cold_taus(self, x: np.ndarray, ratio: float = 0.25) -> tuple[np.ndarray, list[np.ndarray]]:
         """(t, τ_j) at z = x + i0 by η-continuation from far above the spectrum.
 
-        Points whose continuation fails (Newton stuck at a pole of a discrete factor's ψ) are solved
-        again one at a time on a finer path (η ratio 0.5, start height set by the point itself).
+        Points whose continuation fails (Newton stuck at a pole of a discrete factor's ψ) are solved again one at a
+        time on other paths (:data:`_RETRY_RATIOS`: η ratio ½, then ¼, start height set by the point itself), and
+        take the first that converges. A point that none reaches raises FloatingPointError if a numerical factor
+        gave a non-finite ψ at a finite u on the way, or if its last iterate would give a positive density; else
+        (its iterate reads as density 0: far below a gap's edge, where u = 1/z leaves the float range) it is returned
+        as it stands (docs/derivations.md §12.4).
         """
         t, ok, taus = self._continue(x, ratio)
         if not ok.all() and ratio < 0.5:
             for i in np.flatnonzero(~ok):
-                # A point whose finer path fails too is returned as it stands (its last finite iterate) — unless a
-                # numerical factor gave a non-finite ψ at a finite u on that path: its Newton steps there were
-                # rejected, so the iterate is not a solution and its density would be silently wrong (a NaN from a
-                # smooth factor's rule once gave cdf tables of mass 1.001). That is an error in the factor.
-                self._psi_watch = []
-                try:
-                    t[i : i + 1], ok_i, taus_i = self._continue(x[i : i + 1], 0.5)
-                    watch = self._psi_watch
-                finally:
-                    self._psi_watch = None
-                if not ok_i[0] and watch:
-                    factor, u = watch[0]
-                    raise FloatingPointError(
-                        f"{self!r}: the factor {factor!r} returned a non-finite ψ at u = {u!r}, and the solution at "
-                        f"x = {float(x[i])!r} could not be reached without it; the law's density there is unknown"
-                    )
+                first = None
+                for retry in _RETRY_RATIOS:
+                    self._psi_watch = []
+                    try:
+                        t_i, ok_i, taus_i = self._continue(x[i : i + 1], retry)
+                        watch = self._psi_watch
+                    finally:
+                        self._psi_watch = None
+                    if not ok_i[0] and watch:
+                        # the factor's non-finite ψ rejected Newton's steps there: the iterate is not a solution, and
+                        # its density would be silently wrong (a NaN from a smooth factor's rule once gave cdf tables
+                        # of mass 1.001). That is an error in the factor.
+                        factor, u = watch[0]
+                        raise FloatingPointError(
+                            f"{self!r}: the factor {factor!r} returned a non-finite ψ at u = {u!r}, and the solution at "
+                            f"x = {float(x[i])!r} could not be reached without it; the law's density there is unknown"
+                        )
+                    if first is None:
+                        first = (t_i, taus_i)
+                    if ok_i[0]:
+                        break
+                else:
+                    t_i, taus_i = first  # no path converged: the finer path's iterate, if it reads as density 0
+                    x_rho = -math.exp(t_i[0].real) * math.sin(t_i[0].imag) / math.pi if np.isfinite(t_i[0]) else math.nan
+                    if not (x_rho <= _UNSOLVED_NOISE and -math.sin(t_i[0].imag) <= 8 * np.finfo(float).eps):
+                        raise FloatingPointError(
+                            f"{self!r}: no η-path converged at x = {float(x[i])!r} (η ratios {ratio}, "
+                            f"{', '.join(map(str, _RETRY_RATIOS))}); the last iterate t = {complex(t_i[0])!r} would give "
+                            f"xρ(x) = {x_rho!r}, which is not a solution; the law's density there is unknown"
+                        )
+                t[i : i + 1] = t_i
                 for tau, tau_i in zip(taus, taus_i):
                     tau[i : i + 1] = tau_i
         return t, taus
