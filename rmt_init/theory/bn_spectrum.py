@@ -824,7 +824,7 @@ class BNGenericJacobianLaw(BNBatchJacobianLaw):
                 t, ok, taus = self._continue(x[idx], 0.5)
             xr = -np.exp(t.real) * np.sin(t.imag) / math.pi
             # a point whose finer path did not converge keeps its value: its last iterate is no solution (relu, B = 16,
-            # depth 1: x = 0.0663 ended at t = 19.7 − iπ, xρ = 1.4e−8 from rounding, instead of its neighbours' ~0.01)
+            # depth 1: x = 0.0663 ended at t = 19.7 − iπ, xρ = 6.6e−8, instead of its neighbours' 0.033)
             good = ok & np.isfinite(xr) & (xr > _GAP_NOISE)
             self._remember(x[idx][good], t[good], [tau[good] for tau in taus])
             out = out.copy()

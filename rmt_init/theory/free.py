@@ -1586,7 +1586,7 @@ class FreeProductLaw(SpectralLaw):
         take the first that converges. A point that none reaches raises FloatingPointError if a numerical factor
         gave a non-finite ψ at a finite u on the way, or if its last iterate would give a positive density; else
         (its iterate reads as density 0: far below a gap's edge, where u = 1/z leaves the float range) it is returned
-        as it stands (docs/derivations.md §12.4).
+        as it stands (docs/derivations.md §2.6).
         """
         t, ok, taus = self._continue(x, ratio)
         if not ok.all() and ratio < 0.5:
