@@ -266,7 +266,7 @@ class BNBatchJacobianLaw(FreeProductLaw):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # far below the spectrum u overflows:
             t = self._solve(x)  # the solver rejects non-finite Newton steps (FreeProductLaw._newton)
         xr = -np.exp(t.real) * np.sin(t.imag) / math.pi
-        return np.where(xr > _GAP_NOISE, xr / x, 0.0)
+        return np.where(xr > _GAP_NOISE, xr / x, np.where(np.isnan(xr), np.nan, 0.0))  # NaN: no path solved x
 
     @cached_property
     def _deep_tail(self) -> tuple[float, float, float]:

@@ -1584,10 +1584,9 @@ class FreeProductLaw(SpectralLaw):
         Points whose continuation fails (Newton stuck at a pole of a discrete factor's ψ) are solved again one at a
         time on other paths (:data:`_RETRY_RATIOS`: η ratio ½, then ¼, start height set by the point itself), and
         take the first that converges. A point that none reaches raises FloatingPointError if a numerical factor
-        gave a non-finite ψ at a finite u on the way, or if its last iterate would give a positive density; else
-        (its iterate reads as density 0: far below a gap's edge, where u = 1/z leaves the float range) it is returned
-        as it stands (docs/derivations.md §2.6).
-        """
+        gave a non-finite ψ at a finite u on the way; else its iterate is returned if it reads as density 0 (far
+        below a gap's edge, where u = 1/z leaves the float range), and NaN if it would give a positive density: it is
+        no solution, and the density there is unknown (docs/derivations.md §2.6)."""
         t, ok, taus = self._continue(x, ratio)
         if not ok.all() and ratio < 0.5:
             for i in np.flatnonzero(~ok):
@@ -1613,14 +1612,12 @@ class FreeProductLaw(SpectralLaw):
                     if ok_i[0]:
                         break
                 else:
-                    t_i, taus_i = first  # no path converged: the finer path's iterate, if it reads as density 0
-                    x_rho = -math.exp(t_i[0].real) * math.sin(t_i[0].imag) / math.pi if np.isfinite(t_i[0]) else math.nan
-                    if not (x_rho <= _UNSOLVED_NOISE and -math.sin(t_i[0].imag) <= 8 * np.finfo(float).eps):
-                        raise FloatingPointError(
-                            f"{self!r}: no η-path converged at x = {float(x[i])!r} (η ratios {ratio}, "
-                            f"{', '.join(map(str, _RETRY_RATIOS))}); the last iterate t = {complex(t_i[0])!r} would give "
-                            f"xρ(x) = {x_rho!r}, which is not a solution; the law's density there is unknown"
-                        )
+                    # no path converged: the finer path's iterate if it reads as density 0, else NaN (unknown; the
+                    # density is NaN there, which the hard-edge table reads as an unresolved panel)
+                    t_i, taus_i = first
+                    if not _reads_as_zero_density(complex(t_i[0])):
+                        t_i = np.full(1, complex(math.nan, math.nan))
+                        taus_i = [np.full(1, complex(math.nan, math.nan)) for _ in taus_i]
                 t[i : i + 1] = t_i
                 for tau, tau_i in zip(taus, taus_i):
                     tau[i : i + 1] = tau_i
@@ -1942,8 +1939,9 @@ class FreeProductLaw(SpectralLaw):
             inside |= (x < 1e-3 * self.intervals[0][1]) & (-sine > 0)
         # next to an integrable singularity at 0 a density can exceed the float range at subnormal x (deep
         # chaotic products: ρ ~ x^{−L/(L+1)}/scale); it is then +inf there, not a warning
+        # (t is NaN where no path solved the point, :meth:`_solve_cold_taus`: the density there is unknown, NaN)
         with np.errstate(over="ignore", divide="ignore"):
-            return np.where(inside, -np.exp(t.real) * sine / (math.pi * x), 0.0)
+            return np.where(inside, -np.exp(t.real) * sine / (math.pi * x), np.where(np.isnan(t), np.nan, 0.0))
 
     def _pdf(self, x: np.ndarray) -> np.ndarray:
         self._require_density()
@@ -2096,6 +2094,15 @@ class FreeProductLaw(SpectralLaw):
     def var(self) -> float:
         m1, m2 = self._exact_moments(2)
         return float(m2 - m1 * m1)
+
+
+def _reads_as_zero_density(t: complex) -> bool:
+    """Whether t = log(1 + w) gives density 0 both to :meth:`FreeProductLaw._density` (−sin Im t within 8ε of 0) and to
+    laws that threshold xρ = −Im w/π (BN: below _UNSOLVED_NOISE); False for a non-finite t."""
+    if not (math.isfinite(t.real) and math.isfinite(t.imag)):
+        return False
+    x_rho = -math.exp(t.real) * math.sin(t.imag) / math.pi if t.real < 700.0 else math.copysign(math.inf, -math.sin(t.imag))
+    return x_rho <= _UNSOLVED_NOISE and -math.sin(t.imag) <= 8 * np.finfo(float).eps
 
 
 def _tau_rounding(tau: np.ndarray, u_dpsi: np.ndarray) -> np.ndarray:
