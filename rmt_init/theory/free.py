@@ -1966,12 +1966,12 @@ class FreeProductLaw(SpectralLaw):
         with np.errstate(all="ignore"):
             # a factor's non-finite ψ at its real inverse (a finite u) is its failure, not "no real branch" (the edge
             # search skips NaN slopes): FloatingPointError, as in _real_inverse_array
-            self._psi_watch = []
+            outer, self._psi_watch = self._psi_watch, []  # (restored after: a solve's retry may be watching)
             try:
                 value, slope, extras = self._log_chi(t, taus)
                 watch = self._psi_watch
             finally:
-                self._psi_watch = None
+                self._psi_watch = outer
             if watch:
                 factor, u = watch[0]
                 raise FloatingPointError(
