@@ -110,6 +110,7 @@ _MAX_MOMENT_ORDER = 100  # largest moment order computed from the S-series (cost
 _LOG_FLOAT_LOW = math.log(1e-290)  # laws whose spectral scale lies outside these bounds are refused
 _LOG_FLOAT_HIGH = math.log(1e290)  # (their densities or edges would leave float64's range)
 _RETRY_RATIOS = (0.5, 0.25)  # a point whose η-continuation failed is solved alone on these paths, first converged wins
+_LOG_FLOAT_MAX = math.log(np.finfo(float).max)  # … (unless a u_j = e^τ_j of its iterate lies beyond e^{±this})
 _UNSOLVED_NOISE = 1e-15  # … and if none converges, its iterate is kept only if xρ = −Im w/π reads below this (density 0)
 _EXACT_BITS = 20000  # above this, S-series are multiplied in 60-digit mpmath instead of rationals
 
@@ -1585,8 +1586,8 @@ class FreeProductLaw(SpectralLaw):
         time on other paths (:data:`_RETRY_RATIOS`: η ratio ½, then ¼, start height set by the point itself), and
         take the first that converges. A point that none reaches raises FloatingPointError if a numerical factor
         gave a non-finite ψ at a finite u on the way; else its iterate is returned if it reads as density 0 (far
-        below a gap's edge, where u = 1/z leaves the float range), and NaN if it would give a positive density: it is
-        no solution, and the density there is unknown (docs/derivations.md §2.6)."""
+        below a gap's edge, where u = 1/z leaves the float range; the retries stop at such an iterate), and NaN if it
+        would give a positive density: it is no solution, and the density there is unknown (docs/derivations.md §2.6)."""
         t, ok, taus = self._continue(x, ratio)
         if not ok.all() and ratio < 0.5:
             for i in np.flatnonzero(~ok):
@@ -1607,11 +1608,13 @@ class FreeProductLaw(SpectralLaw):
                             f"{self!r}: the factor {factor!r} returned a non-finite ψ at u = {u!r}, and the solution at "
                             f"x = {float(x[i])!r} could not be reached without it; the law's density there is unknown"
                         )
-                    if first is None:
-                        first = (t_i, taus_i)
                     if ok_i[0]:
                         break
-                else:
+                    if first is None:
+                        first = (t_i, taus_i)
+                    if _reads_as_zero_density(complex(t_i[0])) and any(abs(tau[0].real) > _LOG_FLOAT_MAX for tau in taus_i):
+                        break  # u_j = e^τ_j left the float range (far below a gap's edge): no other path gets further
+                if not ok_i[0]:
                     # no path converged: the finer path's iterate if it reads as density 0, else NaN (unknown; the
                     # density is NaN there, which the hard-edge table reads as an unresolved panel)
                     t_i, taus_i = first
