@@ -109,6 +109,9 @@ _AXIS_MAX_STEP = 8.0 * math.log(64.0)  # … and at most this in ln η
 _MAX_MOMENT_ORDER = 100  # largest moment order computed from the S-series (cost ~order³, see _exact_moments)
 _LOG_FLOAT_LOW = math.log(1e-290)  # laws whose spectral scale lies outside these bounds are refused
 _LOG_FLOAT_HIGH = math.log(1e290)  # (their densities or edges would leave float64's range)
+_RETRY_RATIOS = (0.5, 0.25)  # a point whose η-continuation failed is solved alone on these paths, first converged wins
+_LOG_FLOAT_MAX = math.log(np.finfo(float).max)  # … (unless a u_j = e^τ_j of its iterate lies beyond e^{±this})
+_UNSOLVED_NOISE = 1e-15  # … and if none converges, its iterate is kept only if xρ = −Im w/π reads below this (density 0)
 _EXACT_BITS = 20000  # above this, S-series are multiplied in 60-digit mpmath instead of rationals
 
 
@@ -284,6 +287,22 @@ _U_FLOOR = -(4.0**200)  # the real inverse of ψ looks no further down (its old 
 _BRACKET_GROWTH_MAX = 1e32  # its bracket's factors are squared up to this (4.0: steps of 4, as before; benchmarks)
 
 
+def _real_psi(factor: Any, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``factor.one_plus_psi`` at real u; FloatingPointError naming the factor and u where 1 + ψ is not finite.
+
+    On its real branch (u < 1/max d) a factor's 1 + ψ is finite, so a NaN or ±inf there is a failure of the factor's
+    own evaluation: read as a comparison it would say "ψ(u) is not above w" and the real inverse would return a wrong
+    u, or none ("no real branch"), and an edge of the support would move or vanish without an error."""
+    value, u_slope = factor.one_plus_psi(np.asarray(u).astype(complex))
+    bad = np.isfinite(u) & ~np.isfinite(value)
+    if np.any(bad):
+        raise FloatingPointError(
+            f"the factor {factor!r} returned a non-finite ψ at the real u = {float(np.asarray(u)[bad][0])!r} on its real "
+            "branch, where ψ is finite; the edges of the support cannot be found without it"
+        )
+    return value, u_slope
+
+
 def _real_inverse_array(factor: Any, w: np.ndarray) -> np.ndarray:
     """Vectorised real inverse of ψ on its real branch u < 1/max d (``factor``: a :class:`PsiS`).
 
@@ -297,7 +316,7 @@ def _real_inverse_array(factor: Any, w: np.ndarray) -> np.ndarray:
     if not np.any(valid):
         return out
     target = w[valid]
-    f = lambda u, w: factor.one_plus_psi(u.astype(complex))[0].real - 1.0 - w  # noqa: E731
+    f = lambda u, w: _real_psi(factor, u)[0].real - 1.0 - w  # noqa: E731
     # the bracket's lower end: −1, −4, −4·16, … (factors squared up to 1e32), only the points still above their
     # target evaluated again; the last point above is the upper end (ψ(u) + 1 ~ |u|^{−1/2} as u → −∞ where d
     # vanishes quadratically, gelu: targets near −1 need u ~ −1e120, which steps of 4 reach in 200 evaluations)
@@ -320,7 +339,7 @@ def _real_inverse_array(factor: Any, w: np.ndarray) -> np.ndarray:
         if todo.size == 0:
             break
         ut, lt, ht, wt = u[todo], lo[todo], hi[todo], target[todo]
-        value, u_slope = factor.one_plus_psi(ut.astype(complex))
+        value, u_slope = _real_psi(factor, ut)
         residual = value.real - 1.0 - wt
         lt = np.where(residual < 0, ut, lt)
         ht = np.where(residual > 0, ut, ht)
@@ -1563,28 +1582,46 @@ class FreeProductLaw(SpectralLaw):
     def _solve_cold_taus(self, x: np.ndarray, ratio: float = 0.25) -> tuple[np.ndarray, list[np.ndarray]]:
         """(t, τ_j) at z = x + i0 by η-continuation from far above the spectrum.
 
-        Points whose continuation fails (Newton stuck at a pole of a discrete factor's ψ) are solved
-        again one at a time on a finer path (η ratio 0.5, start height set by the point itself).
-        """
+        Points whose continuation fails (Newton stuck at a pole of a discrete factor's ψ) are solved again one at a
+        time on other paths (:data:`_RETRY_RATIOS`: η ratio ½, then ¼, start height set by the point itself), and
+        take the first that converges. A point that none reaches raises FloatingPointError if a numerical factor
+        gave a non-finite ψ at a finite u on the way; else its iterate is returned if it reads as density 0 (far
+        below a gap's edge, where u = 1/z leaves the float range; the retries stop at such an iterate), and NaN if it
+        would give a positive density: it is no solution, and the density there is unknown (docs/derivations.md §2.6)."""
         t, ok, taus = self._continue(x, ratio)
         if not ok.all() and ratio < 0.5:
             for i in np.flatnonzero(~ok):
-                # A point whose finer path fails too is returned as it stands (its last finite iterate) — unless a
-                # numerical factor gave a non-finite ψ at a finite u on that path: its Newton steps there were
-                # rejected, so the iterate is not a solution and its density would be silently wrong (a NaN from a
-                # smooth factor's rule once gave cdf tables of mass 1.001). That is an error in the factor.
-                self._psi_watch = []
-                try:
-                    t[i : i + 1], ok_i, taus_i = self._continue(x[i : i + 1], 0.5)
-                    watch = self._psi_watch
-                finally:
-                    self._psi_watch = None
-                if not ok_i[0] and watch:
-                    factor, u = watch[0]
-                    raise FloatingPointError(
-                        f"{self!r}: the factor {factor!r} returned a non-finite ψ at u = {u!r}, and the solution at "
-                        f"x = {float(x[i])!r} could not be reached without it; the law's density there is unknown"
-                    )
+                first = None
+                for retry in _RETRY_RATIOS:
+                    self._psi_watch = []
+                    try:
+                        t_i, ok_i, taus_i = self._continue(x[i : i + 1], retry)
+                        watch = self._psi_watch
+                    finally:
+                        self._psi_watch = None
+                    if not ok_i[0] and watch:
+                        # the factor's non-finite ψ rejected Newton's steps there: the iterate is not a solution, and
+                        # its density would be silently wrong (a NaN from a smooth factor's rule once gave cdf tables
+                        # of mass 1.001). That is an error in the factor.
+                        factor, u = watch[0]
+                        raise FloatingPointError(
+                            f"{self!r}: the factor {factor!r} returned a non-finite ψ at u = {u!r}, and the solution at "
+                            f"x = {float(x[i])!r} could not be reached without it; the law's density there is unknown"
+                        )
+                    if ok_i[0]:
+                        break
+                    if first is None:
+                        first = (t_i, taus_i)
+                    if _reads_as_zero_density(complex(t_i[0])) and any(abs(tau[0].real) > _LOG_FLOAT_MAX for tau in taus_i):
+                        break  # u_j = e^τ_j left the float range (far below a gap's edge): no other path gets further
+                if not ok_i[0]:
+                    # no path converged: the finer path's iterate if it reads as density 0, else NaN (unknown; the
+                    # density is NaN there, which the hard-edge table reads as an unresolved panel)
+                    t_i, taus_i = first
+                    if not _reads_as_zero_density(complex(t_i[0])):
+                        t_i = np.full(1, complex(math.nan, math.nan))
+                        taus_i = [np.full(1, complex(math.nan, math.nan)) for _ in taus_i]
+                t[i : i + 1] = t_i
                 for tau, tau_i in zip(taus, taus_i):
                     tau[i : i + 1] = tau_i
         return t, taus
@@ -1905,8 +1942,9 @@ class FreeProductLaw(SpectralLaw):
             inside |= (x < 1e-3 * self.intervals[0][1]) & (-sine > 0)
         # next to an integrable singularity at 0 a density can exceed the float range at subnormal x (deep
         # chaotic products: ρ ~ x^{−L/(L+1)}/scale); it is then +inf there, not a warning
+        # (t is NaN where no path solved the point, :meth:`_solve_cold_taus`: the density there is unknown, NaN)
         with np.errstate(over="ignore", divide="ignore"):
-            return np.where(inside, -np.exp(t.real) * sine / (math.pi * x), 0.0)
+            return np.where(inside, -np.exp(t.real) * sine / (math.pi * x), np.where(np.isnan(t), np.nan, 0.0))
 
     def _pdf(self, x: np.ndarray) -> np.ndarray:
         self._require_density()
@@ -1929,7 +1967,20 @@ class FreeProductLaw(SpectralLaw):
             u = _real_inverse_array(term.factor, float(term.scale) * w)
             taus.append(np.log(np.where(np.isfinite(u), u, np.nan).astype(complex)))
         with np.errstate(all="ignore"):
-            value, slope, extras = self._log_chi(t, taus)
+            # a factor's non-finite ψ at its real inverse (a finite u) is its failure, not "no real branch" (the edge
+            # search skips NaN slopes): FloatingPointError, as in _real_inverse_array
+            outer, self._psi_watch = self._psi_watch, []  # (restored after: a solve's retry may be watching)
+            try:
+                value, slope, extras = self._log_chi(t, taus)
+                watch = self._psi_watch
+            finally:
+                self._psi_watch = outer
+            if watch:
+                factor, u = watch[0]
+                raise FloatingPointError(
+                    f"{self!r}: the factor {factor!r} returned a non-finite ψ at the real u = {u.real!r} on its real "
+                    "branch; the edges of the support cannot be found without it"
+                )
             total = slope
             for rho, u_dpsi, s_opw, k, _ in extras:
                 total = total + k * s_opw / u_dpsi
@@ -2046,6 +2097,15 @@ class FreeProductLaw(SpectralLaw):
     def var(self) -> float:
         m1, m2 = self._exact_moments(2)
         return float(m2 - m1 * m1)
+
+
+def _reads_as_zero_density(t: complex) -> bool:
+    """Whether t = log(1 + w) gives density 0 both to :meth:`FreeProductLaw._density` (−sin Im t within 8ε of 0) and to
+    laws that threshold xρ = −Im w/π (BN: below _UNSOLVED_NOISE); False for a non-finite t."""
+    if not (math.isfinite(t.real) and math.isfinite(t.imag)):
+        return False
+    x_rho = -math.exp(t.real) * math.sin(t.imag) / math.pi if t.real < 700.0 else math.copysign(math.inf, -math.sin(t.imag))
+    return x_rho <= _UNSOLVED_NOISE and -math.sin(t.imag) <= 8 * np.finfo(float).eps
 
 
 def _tau_rounding(tau: np.ndarray, u_dpsi: np.ndarray) -> np.ndarray:
