@@ -401,8 +401,20 @@ def sweep(limit: float = 120.0, activations=SWEEP_ACTIVATIONS, depths=SWEEP_DEPT
     return rows
 
 
+def _sweep_args(argv: list[str]) -> dict:
+    """The sweep's grid from ``--activations tanh,erf --depths 1,2 --sigma-b2 0.3,1 --limit 60`` (each optional;
+    the full grid where absent)."""
+    out: dict = {}
+    for flag, key, cast in (("--activations", "activations", str), ("--depths", "depths", int),
+                            ("--sigma-b2", "sigma_b2s", float), ("--limit", "limit", float)):
+        if flag in argv:
+            value = argv[argv.index(flag) + 1]
+            out[key] = cast(value) if key == "limit" else tuple(cast(v) for v in value.split(","))
+    return out
+
+
 if __name__ == "__main__":
     if "--sweep" in sys.argv[1:]:
-        sweep()
+        sweep(**_sweep_args(sys.argv[1:]))
     else:
         main(quick="--quick" in sys.argv[1:], smooth_only="--smooth" in sys.argv[1:])

@@ -83,6 +83,7 @@ __all__ = [
 _SERIES_ORDER = 12
 _NEWTON_TOL = 4e-15
 _INNER_STEPS = 4
+_INNER_SUBSET = True  # Newton's inner steps evaluate only the points they move (False: all active points, as before)
 _ATOM_TOL = 1e-13
 _SAMPLING_NODES = 2049
 _EDGE_FLOOR = float(np.finfo(float).tiny)  # the hard-edge table at 0 goes down to the smallest normal float at most
@@ -96,6 +97,7 @@ _EDGE_NODE = 32  # the log–log edge table covers the sampling table's panels b
 _WARM_REACH = 0.25  # a warm start (FreeProductLaw._solve) reaches |ln x − ln x_ref| ≤ this × ln x_ref's distance to a singular point
 _WARM_MAX_GAP = 1.0  # … and at most this
 _WARM_ITERATIONS = 12
+_WARM_REMEMBER = True  # warm-started roots are remembered too (False: only the η-continuation's)
 _WARM_JUMP = 0.25  # a warm Newton root farther than this × the predictor's step from the predictor is rejected
 _DEEP_ETA = 1e-2  # η-continuation below this × the spectral scale: steps of ratio³ from the tangent
 _SEED_MIN = 32  # more cold points than this are solved from seeds (FreeProductLaw._solve)
@@ -1309,13 +1311,17 @@ class FreeProductLaw(SpectralLaw):
 
     # a factor's ψ is NaN where its own solve failed; those steps are rejected below (np.isfinite), not warned about
     @np.errstate(divide="ignore", invalid="ignore")
-    def _newton(self, z: np.ndarray, t: np.ndarray, taus: list[np.ndarray], iterations: int = 40, log_z: np.ndarray | None = None):
+    def _newton(self, z: np.ndarray, t: np.ndarray, taus: list[np.ndarray], iterations: int = 40, log_z: np.ndarray | None = None,
+                slopes: list | None = None):
         """Newton on Log(zχ) = 0 and ψ_j(u_j) = s_j w in (t, τ_j); keeps Im w < 0 (Im t ∈ (−π, 0)) for Im z > 0.
 
         z enters only through log z: ``log_z`` (if given) replaces np.log(z), so that z = e^{log z} may lie
         below the float range (then pass z = 1j to keep the branch guard, valid inside the support).
         Each point is iterated until it converges (or its step is rejected as non-finite: it then keeps its
-        last finite iterate, reported as not converged); converged points are not evaluated again."""
+        last finite iterate, reported as not converged); converged points are not evaluated again.
+        ``slopes`` (a list, if given) receives the reduced slope ∂_t log χ + Σ_j k_j s_j (1 + w)/(u_j ψ_j') and each
+        dτ_j/dt = s_j (1 + w)/(u_j ψ_j') at each converged point's last evaluation (one step before its root, within
+        Newton's tolerance; NaN where not converged): the data :meth:`_remember` keeps, without another evaluation."""
         shape = np.shape(z)
         z = np.asarray(z).reshape(-1)
         t = np.array(t, complex).reshape(-1)
@@ -1323,6 +1329,9 @@ class FreeProductLaw(SpectralLaw):
         converged = np.zeros(z.shape, bool)
         log_z = (np.log(z) if log_z is None else np.asarray(log_z, complex)).reshape(-1)
         active = np.arange(z.size)
+        if slopes is not None:
+            slope_out = np.full(z.shape, np.nan, complex)
+            dtaus_out = [np.full(z.shape, np.nan, complex) for _ in taus]
         # a zero ∂ψ/∂τ (at a pole of a discrete factor's ψ) makes the step non-finite: rejected below, so the
         # divisions that form it are silenced here
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -1347,7 +1356,25 @@ class FreeProductLaw(SpectralLaw):
                     for tau, (rho, u_dpsi, *_) in zip(taua, extras):
                         step = np.where(big, rho / u_dpsi, 0)
                         tau[...] = np.where(np.isfinite(step), tau - step, tau)
-                    log_chi, a, extras = self._log_chi(ta, taua)
+                    sub = np.flatnonzero(big)
+                    if _INNER_SUBSET and sub.size < big.size:
+                        # only the points whose τ_j moved are evaluated again (the others' values are unchanged:
+                        # _log_chi is point-wise), so a few slow points no longer cost a full evaluation per step
+                        log_chi_s, a_s, extras_s = self._log_chi(ta[sub], [tau[sub] for tau in taua])
+                        log_chi, a = log_chi.copy(), a.copy()
+                        log_chi[sub], a[sub] = log_chi_s, a_s
+                        merged = []
+                        for full, part in zip(extras, extras_s):
+                            fields = []
+                            for f_full, f_part in zip(full, part):
+                                if isinstance(f_full, np.ndarray):
+                                    f_full = np.array(f_full, dtype=np.result_type(f_full, f_part))
+                                    f_full[sub] = f_part
+                                fields.append(f_full)
+                            merged.append(tuple(fields))
+                        extras = merged
+                    else:
+                        log_chi, a, extras = self._log_chi(ta, taua)
                 r0 = lza + log_chi
                 r0 = r0.real + 1j * np.angle(np.exp(1j * r0.imag))  # principal Log(zχ)
                 numerator = r0.copy()
@@ -1382,8 +1409,14 @@ class FreeProductLaw(SpectralLaw):
                     rounding = rounding + abs(k) * (2.0 * noise / np.abs(u_dpsi) + _tau_rounding(tau, u_dpsi) / np.abs(s_opw))
                 done = finite & ((np.abs(dt) <= _NEWTON_TOL * np.maximum(1.0, np.abs(ta + dt))) | (residual <= rounding))
                 converged[active] = done
+                if slopes is not None and done.any():
+                    slope_out[active[done]] = denominator[done]
+                    for out, (_, u_dpsi, s_opw, *_) in zip(dtaus_out, extras):
+                        out[active[done]] = (s_opw / u_dpsi)[done]
                 # a rejected step repeats itself: such a point stays where it is, unconverged
                 active = active[finite & ~done]
+        if slopes is not None:
+            slopes.append((slope_out.reshape(shape), [d.reshape(shape) for d in dtaus_out]))
         return t.reshape(shape), [tau.reshape(shape) for tau in taus], converged.reshape(shape)
 
     @cached_property
@@ -1490,11 +1523,17 @@ class FreeProductLaw(SpectralLaw):
         return {"log_x": empty, "t": empty.astype(complex), "slope": empty.astype(complex), "reach": empty,
                 "taus": np.zeros((n, 0), complex), "dtaus": np.zeros((n, 0), complex)}
 
-    def _remember(self, x: np.ndarray, t: np.ndarray, taus: list[np.ndarray] | None = None) -> None:
-        """Add the solutions inside the support (−sin Im t > 0, x > 0) to :attr:`_solutions` (capped)."""
+    def _remember(self, x: np.ndarray, t: np.ndarray, taus: list[np.ndarray] | None = None,
+                  slopes: tuple[np.ndarray, list[np.ndarray]] | None = None) -> None:
+        """Add the solutions inside the support (−sin Im t > 0, x > 0) to :attr:`_solutions` (capped). ``slopes``:
+        their reduced slopes and dτ_j/dt where the caller has them (from :meth:`_newton`), else one evaluation here."""
         taus = np.array(taus, complex).reshape(len(taus), x.size) if taus else np.zeros((0, x.size), complex)
         keep = (x > 0) & np.isfinite(t) & (-np.sin(t.imag) > 0) & (t.imag > -math.pi)
         keep &= np.all(np.isfinite(taus) & (np.sin(taus.imag) <= 0.0), axis=0)  # Im u_j ≤ 0
+        if slopes is not None:
+            given_slope = np.asarray(slopes[0], complex).reshape(x.size)
+            given_dtaus = np.array(slopes[1], complex).reshape(len(slopes[1]), x.size)
+            keep &= np.isfinite(given_slope) & np.all(np.isfinite(given_dtaus), axis=0)
         if not keep.any():
             return
         x, t, taus = x[keep], t[keep], taus[:, keep]
@@ -1509,11 +1548,14 @@ class FreeProductLaw(SpectralLaw):
             order = order[:: -(-order.size // _SOLUTIONS_CAP)]
         memo["log_x"] = log_x[order]
         memo["t"] = np.concatenate([memo["t"], t])[order]
-        _, slope, extras = self._log_chi(t, list(taus))
-        dtaus = []
-        for _, u_dpsi, s_opw, k, _ in extras:
-            slope = slope + k * s_opw / u_dpsi
-            dtaus.append(s_opw / u_dpsi)
+        if slopes is not None:
+            slope, dtaus = given_slope[keep], list(given_dtaus[:, keep])
+        else:
+            _, slope, extras = self._log_chi(t, list(taus))
+            dtaus = []
+            for _, u_dpsi, s_opw, k, _ in extras:
+                slope = slope + k * s_opw / u_dpsi
+                dtaus.append(s_opw / u_dpsi)
         memo["slope"] = np.concatenate([memo["slope"], slope])[order]
         memo["reach"] = np.concatenate([memo["reach"], reach])[order]
         memo["taus"] = np.concatenate([memo["taus"], taus], axis=1)[:, order]
@@ -1542,7 +1584,9 @@ class FreeProductLaw(SpectralLaw):
         gap = log_x[idx] - ref[k[idx]]
         guess = memo["t"][k[idx]] - gap / memo["slope"][k[idx]]
         tau_guess = [tau[k[idx]] + (guess - memo["t"][k[idx]]) * dtau[k[idx]] for tau, dtau in zip(memo["taus"], memo["dtaus"])]
-        solved, solved_taus, ok = self._newton(x[idx] + 0j, guess, tau_guess, iterations=_WARM_ITERATIONS)
+        found: list = []
+        solved, solved_taus, ok = self._newton(x[idx] + 0j, guess, tau_guess, iterations=_WARM_ITERATIONS,
+                                               slopes=found if _WARM_REMEMBER else None)
         ok &= np.isfinite(solved) & (solved.imag < 0) & (solved.imag > -math.pi) & (-np.sin(solved.imag) > 0)
         for tau in solved_taus:  # each u_j = e^{τ_j} on its branch, Im u_j ≤ 0
             ok &= np.isfinite(tau) & (np.sin(tau.imag) <= 0.0)
@@ -1554,6 +1598,9 @@ class FreeProductLaw(SpectralLaw):
         ok &= np.abs(solved - guess) <= _WARM_JUMP * np.abs(step) + 1e-12 * (1.0 + np.abs(guess))
         t[idx] = solved
         accepted[idx] = ok
+        if found and ok.any():  # the accepted roots are remembered too: later passes start next to them
+            slope, dtaus = found[0]
+            self._remember(x[idx][ok], solved[ok], [tau[ok] for tau in solved_taus], (slope[ok], [d[ok] for d in dtaus]))
         return t, accepted
 
     def _solve_cold(self, x: np.ndarray, ratio: float = 0.25) -> np.ndarray:
