@@ -97,6 +97,7 @@ _EDGE_NODE = 32  # the log–log edge table covers the sampling table's panels b
 _WARM_REACH = 0.25  # a warm start (FreeProductLaw._solve) reaches |ln x − ln x_ref| ≤ this × ln x_ref's distance to a singular point
 _WARM_MAX_GAP = 1.0  # … and at most this
 _WARM_ITERATIONS = 12
+_WARM_INNER = 0  # inner steps of the warm Newton (joint steps next to a root; None: _INNER_STEPS, as before)
 _WARM_REMEMBER = True  # warm-started roots are remembered too (False: only the η-continuation's)
 _WARM_JUMP = 0.25  # a warm Newton root farther than this × the predictor's step from the predictor is rejected
 _DEEP_ETA = 1e-2  # η-continuation below this × the spectral scale: steps of ratio³ from the tangent
@@ -1312,7 +1313,7 @@ class FreeProductLaw(SpectralLaw):
     # a factor's ψ is NaN where its own solve failed; those steps are rejected below (np.isfinite), not warned about
     @np.errstate(divide="ignore", invalid="ignore")
     def _newton(self, z: np.ndarray, t: np.ndarray, taus: list[np.ndarray], iterations: int = 40, log_z: np.ndarray | None = None,
-                slopes: list | None = None):
+                slopes: list | None = None, inner: int | None = None):
         """Newton on Log(zχ) = 0 and ψ_j(u_j) = s_j w in (t, τ_j); keeps Im w < 0 (Im t ∈ (−π, 0)) for Im z > 0.
 
         z enters only through log z: ``log_z`` (if given) replaces np.log(z), so that z = e^{log z} may lie
@@ -1321,7 +1322,10 @@ class FreeProductLaw(SpectralLaw):
         last finite iterate, reported as not converged); converged points are not evaluated again.
         ``slopes`` (a list, if given) receives the reduced slope ∂_t log χ + Σ_j k_j s_j (1 + w)/(u_j ψ_j') and each
         dτ_j/dt = s_j (1 + w)/(u_j ψ_j') at each converged point's last evaluation (one step before its root, within
-        Newton's tolerance; NaN where not converged): the data :meth:`_remember` keeps, without another evaluation."""
+        Newton's tolerance; NaN where not converged): the data :meth:`_remember` keeps, without another evaluation.
+        ``inner``: inner steps per outer step (default _INNER_STEPS); with fewer, the outer step is the joint Newton
+        step in (t, τ_j) (fine next to a root: warm starts), and a point counts as converged by its step only once
+        every ρ_j is also at the inner steps' tolerance."""
         shape = np.shape(z)
         z = np.asarray(z).reshape(-1)
         t = np.array(t, complex).reshape(-1)
@@ -1346,7 +1350,8 @@ class FreeProductLaw(SpectralLaw):
                 # Newton's step on the reduced equation Log(zχ(w)) = 0 alone. (A joint step in (t, τ_j) lets the
                 # residuals ρ_j enter multiplied by the power of the factor — the depth — and diverges for deep
                 # products far from the spectrum.)
-                for _inner in range(_INNER_STEPS if extras else 0):
+                inner_steps = _INNER_STEPS if inner is None else inner
+                for _inner in range(inner_steps if extras else 0):
                     big = np.zeros(za.shape, bool)
                     for tau, (rho, u_dpsi, s_opw, k, noise) in zip(taua, extras):
                         floor = np.maximum(2.0 * noise, _tau_rounding(tau, u_dpsi))
@@ -1407,7 +1412,12 @@ class FreeProductLaw(SpectralLaw):
                 for tau, (rho, u_dpsi, s_opw, k, noise) in zip(taua, extras):
                     residual = np.maximum(residual, np.abs(rho) / np.abs(s_opw))
                     rounding = rounding + abs(k) * (2.0 * noise / np.abs(u_dpsi) + _tau_rounding(tau, u_dpsi) / np.abs(s_opw))
-                done = finite & ((np.abs(dt) <= _NEWTON_TOL * np.maximum(1.0, np.abs(ta + dt))) | (residual <= rounding))
+                small_step = np.abs(dt) <= _NEWTON_TOL * np.maximum(1.0, np.abs(ta + dt))
+                if inner_steps < _INNER_STEPS:  # joint steps: τ_j must have converged too
+                    for tau, (rho, u_dpsi, s_opw, k, noise) in zip(taua, extras):
+                        floor = np.maximum(2.0 * noise, _tau_rounding(tau, u_dpsi))
+                        small_step &= np.abs(rho) <= np.maximum(1e-14 * np.abs(s_opw), floor)
+                done = finite & (small_step | (residual <= rounding))
                 converged[active] = done
                 if slopes is not None and done.any():
                     slope_out[active[done]] = denominator[done]
@@ -1586,7 +1596,7 @@ class FreeProductLaw(SpectralLaw):
         tau_guess = [tau[k[idx]] + (guess - memo["t"][k[idx]]) * dtau[k[idx]] for tau, dtau in zip(memo["taus"], memo["dtaus"])]
         found: list = []
         solved, solved_taus, ok = self._newton(x[idx] + 0j, guess, tau_guess, iterations=_WARM_ITERATIONS,
-                                               slopes=found if _WARM_REMEMBER else None)
+                                               slopes=found if _WARM_REMEMBER else None, inner=_WARM_INNER)
         ok &= np.isfinite(solved) & (solved.imag < 0) & (solved.imag > -math.pi) & (-np.sin(solved.imag) > 0)
         for tau in solved_taus:  # each u_j = e^{τ_j} on its branch, Im u_j ≤ 0
             ok &= np.isfinite(tau) & (np.sin(tau.imag) <= 0.0)
