@@ -1474,7 +1474,10 @@ class FreeProductLaw(SpectralLaw):
         the others take the continuation (:meth:`_solve_cold`). With numerically inverted factors the unknowns
         τ_j = log u_j start from τ_ref + (t − t_ref)·dτ_j/dt, dτ_j/dt = s_j(1 + w)/(u ψ_j'), dt/ds = −1/(∂_t log χ
         + Σ_j k_j s_j (1 + w)/(u ψ_j')) (the reduced equation's slope, as in :meth:`_newton`), and a warm point
-        is kept only if each u_j also stays on its branch (Im u_j ≤ 0).
+        is kept only if each u_j also stays on its branch (Im u_j ≤ 0). Next to a root, warm Newton takes joint steps in
+        (t, τ_j) (``_WARM_INNER = 0``: no inner steps, about half the ψ evaluations), and the roots it accepts are
+        remembered too (``_WARM_REMEMBER``), with the slopes its last evaluation gave, so that a table's later passes
+        (tanh–sinh levels, the hard-edge and sampling tables) start next to them.
         """
         x = np.asarray(x, float)
         t = np.empty(x.shape, complex)
