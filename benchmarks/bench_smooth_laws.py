@@ -68,9 +68,23 @@ quadrature's 1700–3300 nodes and, at σ_b² = 1 (after the deep rule's atom mo
 which ψ ~8 s), the η-continuation of the hard-edge table's 5904 points down to x ~ 1e−296 (~870 Newton calls each
 pass: those points are not accepted from the imaginary-axis start).
 
+``--compare`` (:func:`sweep_compare`): the shallow laws (depths 1, 2, 3, 6 × σ_b² 0.3, 0.5, 1) against the solver
+before the savings for them (:func:`_before_shallow`: Newton's inner steps evaluating every active point, warm roots
+not remembered, warm starts with inner steps), each table in a fresh law, in one run. Profile before them (depth-1 tanh,
+sigmoid, gelu, one thread): the warm starts' Newton ran ~9–15 ψ evaluations per point — every outer step evaluated all
+active points 1 + 4 times while a few of them still had large ψ residuals, and each table pass warmed from the cold
+seeds only. Measured (one run, 2-core machine shared with other jobs, 59 laws: depth-1 gelu at σ_b² = 1 takes over 40 s
+either way; tables equal to ≤ 4.4e−16): cdf tables over 1 s 19 → 4, total 57.6 → 37.4 s (median 1.38× per law);
+sampling tables over 1 s 31 → 10, total 80.3 → 47.8 s (median 1.54×, up to 2.8× for selu depth 1, σ_b² = 1). Left:
+depth-1 sigmoid sampling 1.2–1.3 s (ψ by the quadrature near the top of d's range: ~45 % of it), selu depths 1–6
+(σ_b² ≥ 0.5) sampling 1.0–1.2 s and depth-1 gelu 2.6–3.7 s cdf / 3.9–5.4 s sampling (the rule of d's tails,
+:class:`~rmt_init.theory._smooth_law.DeepRule`, ~1/3 of it, mostly per-call overhead of small Newton tails; gelu's
+hard-edge probes at 1e−306 and 1e−298, below the rule's reach, ~1 s of η-continuation with refined steps).
+
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
 references that take minutes: the old path's cdf and sampling tables and depth 100; ``--smooth``: only the
-per-activation cases; ``--sweep``: the grid above).
+per-activation cases; ``--sweep``: the grid above; ``--compare``: the shallow laws before/after; the grid's
+filters ``--activations tanh,erf --depths 1,2 --sigma-b2 0.3,1 --limit 60``).
 """
 from __future__ import annotations
 
