@@ -1611,7 +1611,9 @@ class FreeProductLaw(SpectralLaw):
         ok &= np.abs(solved - guess) <= _WARM_JUMP * np.abs(step) + 1e-12 * (1.0 + np.abs(guess))
         t[idx] = solved
         accepted[idx] = ok
-        if found and ok.any():  # the accepted roots are remembered too: later passes start next to them
+        # the accepted roots are remembered too, so that later passes start next to them (not where they would overflow
+        # the memory and thin it: the sparse cold seeds next to the edges are worth more than a dense bulk)
+        if found and ok.any() and memo["log_x"].size + int(ok.sum()) <= _SOLUTIONS_CAP:
             slope, dtaus = found[0]
             self._remember(x[idx][ok], solved[ok], [tau[ok] for tau in solved_taus], (slope[ok], [d[ok] for d in dtaus]))
         return t, accepted
