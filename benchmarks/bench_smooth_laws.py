@@ -68,9 +68,23 @@ quadrature's 1700–3300 nodes and, at σ_b² = 1 (after the deep rule's atom mo
 which ψ ~8 s), the η-continuation of the hard-edge table's 5904 points down to x ~ 1e−296 (~870 Newton calls each
 pass: those points are not accepted from the imaginary-axis start).
 
+``--compare`` (:func:`sweep_compare`): the shallow laws (depths 1, 2, 3, 6 × σ_b² 0.3, 0.5, 1) against the solver
+before the savings for them (:func:`_before_shallow`: Newton's inner steps evaluating every active point, warm roots
+not remembered, warm starts with inner steps), each table in a fresh law, in one run. Profile before them (depth-1 tanh,
+sigmoid, gelu, one thread): the warm starts' Newton ran ~9–15 ψ evaluations per point — every outer step evaluated all
+active points 1 + 4 times while a few of them still had large ψ residuals, and each table pass warmed from the cold
+seeds only. Measured (one run, 2-core machine shared with other jobs, 59 laws: depth-1 gelu at σ_b² = 1 takes over 40 s
+either way; tables equal to ≤ 4.4e−16): cdf tables over 1 s 19 → 4, total 57.6 → 37.4 s (median 1.38× per law);
+sampling tables over 1 s 31 → 10, total 80.3 → 47.8 s (median 1.54×, up to 2.8× for selu depth 1, σ_b² = 1). Left:
+depth-1 sigmoid sampling 1.2–1.3 s (ψ by the quadrature near the top of d's range: ~45 % of it), selu depths 1–6
+(σ_b² ≥ 0.5) sampling 1.0–1.2 s and depth-1 gelu 2.6–3.7 s cdf / 3.9–5.4 s sampling (the rule of d's tails,
+:class:`~rmt_init.theory._smooth_law.DeepRule`, ~1/3 of it, mostly per-call overhead of small Newton tails; gelu's
+hard-edge probes at 1e−306 and 1e−298, below the rule's reach, ~1 s of η-continuation with refined steps).
+
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
 references that take minutes: the old path's cdf and sampling tables and depth 100; ``--smooth``: only the
-per-activation cases; ``--sweep``: the grid above).
+per-activation cases; ``--sweep``: the grid above; ``--compare``: the shallow laws before/after; the grid's
+filters ``--activations tanh,erf --depths 1,2 --sigma-b2 0.3,1 --limit 60``).
 """
 from __future__ import annotations
 
@@ -346,6 +360,74 @@ SWEEP_DEPTHS = (1, 2, 3, 6, 100, 1000)
 SWEEP_SIGMA_B2 = (0.0, 0.3, 0.5, 1.0)
 
 
+@contextlib.contextmanager
+def _before_shallow():
+    """The solver before the shallow-law savings: Newton's inner steps evaluate every active point, warm-started roots
+    are not remembered, warm starts take the inner steps (rmt_init/theory/free.py: ``_INNER_SUBSET``,
+    ``_WARM_REMEMBER``, ``_WARM_INNER``)."""
+    saved = free._INNER_SUBSET, free._WARM_REMEMBER, free._WARM_INNER
+    free._INNER_SUBSET, free._WARM_REMEMBER, free._WARM_INNER = False, False, None
+    try:
+        yield
+    finally:
+        free._INNER_SUBSET, free._WARM_REMEMBER, free._WARM_INNER = saved
+
+
+def _fresh_tables(make, which: str, limit: float):
+    """(CPU s, tables as one array, law) of a fresh law's cdf or sampling tables, edges found first (not timed)."""
+    law = make()
+    law.support
+    if which == "cdf":
+        fn = lambda: np.concatenate([np.concatenate(t) for t in law._cdf_tables])  # noqa: E731
+    else:
+        fn = lambda: np.concatenate([np.concatenate(t[:2]) for t in law._sampling_tables])  # noqa: E731
+    seconds, table = _limited(fn, limit)
+    return seconds, table, law
+
+
+def sweep_compare(limit: float = 60.0, activations=SWEEP_ACTIVATIONS, depths=(1, 2, 3, 6), sigma_b2s=(0.3, 0.5, 1.0)) -> list[dict]:
+    """The shallow laws' tables as shipped against the solver before the shallow-law savings (:func:`_before_shallow`),
+    in one run: for each law, cdf tables and sampling tables (each a fresh law, edges found first and not timed), CPU
+    seconds before / after, their ratio, and the largest absolute difference of the tables (cumulative masses)."""
+    print(f"{'activation':10s} {'depth':>5s} {'σ_b²':>5s} {'cdf before':>10s} {'after':>7s} {'ratio':>6s} "
+          f"{'sampling before':>15s} {'after':>7s} {'ratio':>6s} {'max |Δ|':>8s}")
+    rows = []
+    fmt = lambda t: f"{t:7.3f}" if t is not None else f"{'>' + format(limit, 'g'):>7s}"  # noqa: E731
+    for name in activations:
+        for depth in depths:
+            for sigma_b2 in sigma_b2s:
+                make = lambda: jacobian_spectrum(depth, name, sigma_b2=sigma_b2)  # noqa: E731
+                try:
+                    make().support
+                except ValueError as error:
+                    print(f"{name:10s} {depth:5d} {sigma_b2:5.2g} skipped: ValueError: {str(error)[:80]}")
+                    continue
+                row = {"activation": name, "depth": depth, "sigma_b2": sigma_b2}
+                diff = 0.0
+                for which in ("cdf", "sampling"):
+                    with _before_shallow():
+                        before, old, _ = _fresh_tables(make, which, limit)
+                    after, new, _ = _fresh_tables(make, which, limit)
+                    row[which] = (before, after)
+                    if old is not None and new is not None and old.shape == new.shape:
+                        diff = max(diff, float(np.max(np.abs(new - old))))
+                    elif old is not None and new is not None:
+                        diff = math.inf
+                row["diff"] = diff
+                cells = []
+                for which in ("cdf", "sampling"):
+                    before, after = row[which]
+                    ratio = f"{before / after:6.1f}" if before is not None and after is not None else f"{'':6s}"
+                    cells.append(f"{fmt(before):>{10 if which == 'cdf' else 15}s} {fmt(after)} {ratio}")
+                print(f"{name:10s} {depth:5d} {sigma_b2:5.2g} {cells[0]} {cells[1]} {diff:8.1e}", flush=True)
+                rows.append(row)
+    for which in ("cdf", "sampling"):
+        for k, label in ((0, "before"), (1, "after")):
+            over = [f"{r['activation']}/{r['depth']}/{r['sigma_b2']:g}" for r in rows if r[which][k] is None or r[which][k] > 1.0]
+            print(f"{which} tables over 1 s {label}: {len(over)}: {', '.join(over) if over else 'none'}")
+    return rows
+
+
 def sweep(limit: float = 120.0, activations=SWEEP_ACTIVATIONS, depths=SWEEP_DEPTHS, sigma_b2s=SWEEP_SIGMA_B2) -> list[dict]:
     """Issue 15's target: cdf tables and sampling tables ≤ 1 s each at every smooth activation and depth ≤ 1000.
 
@@ -401,8 +483,22 @@ def sweep(limit: float = 120.0, activations=SWEEP_ACTIVATIONS, depths=SWEEP_DEPT
     return rows
 
 
+def _sweep_args(argv: list[str]) -> dict:
+    """The sweep's grid from ``--activations tanh,erf --depths 1,2 --sigma-b2 0.3,1 --limit 60`` (each optional;
+    the full grid where absent)."""
+    out: dict = {}
+    for flag, key, cast in (("--activations", "activations", str), ("--depths", "depths", int),
+                            ("--sigma-b2", "sigma_b2s", float), ("--limit", "limit", float)):
+        if flag in argv:
+            value = argv[argv.index(flag) + 1]
+            out[key] = cast(value) if key == "limit" else tuple(cast(v) for v in value.split(","))
+    return out
+
+
 if __name__ == "__main__":
-    if "--sweep" in sys.argv[1:]:
-        sweep()
+    if "--compare" in sys.argv[1:]:
+        sweep_compare(**_sweep_args(sys.argv[1:]))
+    elif "--sweep" in sys.argv[1:]:
+        sweep(**_sweep_args(sys.argv[1:]))
     else:
         main(quick="--quick" in sys.argv[1:], smooth_only="--smooth" in sys.argv[1:])
