@@ -109,7 +109,7 @@ def _eig(kmat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     except np.linalg.LinAlgError:
         pass
     rng = np.random.default_rng(0)
-    scale = np.abs(kmat).max(axis=(-2, -1), keepdims=True) + 1e-300
+    scale = np.maximum(np.abs(kmat).max(axis=(-2, -1), keepdims=True), 1e-30)
     lam, vec = np.linalg.eig(kmat + 1e-12 * scale * rng.standard_normal(kmat.shape))
     return lam, vec, np.linalg.inv(vec)
 
@@ -142,6 +142,20 @@ class _NonlinearBlockSolver(_BlockSolver):
         for l in range(L - 1):
             out[:, 1 + 2 * l: 3 + 2 * l] = gs[l + 1] - gbar[l]
         return out
+
+    def jacobian_fd(self, X: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Forward differences with step 1e−7 × max(|X_j|, 1e−2 max_k |X_k|) (an unknown far below the others, e.g. a
+        g that starts at 0, still gets a step that moves the residual)."""
+        f = self.residual(X, z)
+        n = X.shape[1]
+        jac = np.empty((X.shape[0], n, n), complex)
+        big = np.abs(X).max(axis=1)
+        for j in range(n):
+            h = 1e-7 * np.maximum(np.maximum(np.abs(X[:, j]), 1e-2 * big), 1e-300)
+            xp = X.copy()
+            xp[:, j] += h
+            jac[:, :, j] = (self.residual(xp, z) - f) / h[:, None]
+        return jac
 
     def level(self, g: np.ndarray, r: np.ndarray, kappa: float, top: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(Φ, ḡ) projected on (uuᵀ, Q) for arrays of pairs (P, 2); ``top``: r is e_b e_bᵀ (given as (d/B, 0))."""

@@ -41,6 +41,7 @@ from .._validate import check_choice, check_int, check_real
 from . import _series
 if TYPE_CHECKING:
     from .bn_per_example import BNPerExampleExactLaw
+    from .bn_per_example_nonlinear import BNPerExampleNonlinearLaw
 from .free import FreeProductLaw, PsiS, Term, _dimension_factor, _exact, marchenko_pastur_s, RationalS
 
 __all__ = ["bn_jacobian_spectrum", "bn_jacobian_moments", "bn_per_example_mean", "BNBatchJacobianLaw", "BNJacobianMoments",
@@ -856,6 +857,9 @@ def _generic_law(depth: int, act: Any, batch: int, q0: float, directions: int, n
 
 
 
+_PER_EXAMPLE_DEEP = ("linear", "relu", "tanh")  # block="per_example" at depth ≥ 2 (§11.10, §11.11)
+
+
 def bn_jacobian_spectrum(
     depth: int,
     activation: str = "linear",
@@ -866,7 +870,7 @@ def bn_jacobian_spectrum(
     directions: int | None = None,
     seed: int = 0,
     block: str = "batch",
-) -> "BNBatchJacobianLaw | BNPerExampleExactLaw":
+) -> "BNBatchJacobianLaw | BNPerExampleExactLaw | BNPerExampleNonlinearLaw":
     """Law of the squared singular values of the batch Jacobian of a wide batch-normalised network.
 
     Network (the engine's ``network_jacobian_spectrum(..., batchnorm="train")``): ``depth`` blocks
@@ -915,11 +919,15 @@ def bn_jacobian_spectrum(
     engine's ``batchnorm="train_diagonal"``; :class:`BNPerExampleLaw`, docs/derivations.md §11.9). Depth 1, exact,
     any φ: ``law(K²) ⊠ MP(1)``, ``K² = (B/(q₀X)) ((B − 1)/B)² φ'(n_b)² t²``, ``t = 1 − n_b²/(B − 1) ~
     Beta((B − 2)/2, 1/2)``, X ~ χ²_{B−1}; KS against torch 0.002–0.004 (B = 4–16, N = 128–256, within SE).
-    Depth ≥ 2, linear φ only: exact (:class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw`,
+    Depth ≥ 2, linear φ: exact (:class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw`,
     docs/derivations.md §11.10): the M_B-valued compound free Poisson recursion over the layers, reduced by the
     symmetry of the batch fixing 1 and e_b to two complex unknowns per layer. KS against torch (40 networks,
     N = 128): 0.0057 (B = 16, L = 2), 0.0055 (B = 16, L = 3), 0.0065 (B = 8, L = 4; the coherent-path approximation
-    of §11.9, which this replaces, had 0.057). Nonlinear φ at depth ≥ 2 raises ValueError (not derived).
+    of §11.9, which this replaces, had 0.057). Depth ≥ 2, relu and tanh
+    (:class:`~rmt_init.theory.bn_per_example_nonlinear.BNPerExampleNonlinearLaw`, docs/derivations.md §11.11): the
+    same recursion with ``A_c = (1/s) D M``, the channel average a matrix function of a (B − 2)-dimensional matrix,
+    averaged over a sampled rule of batch directions (``seed``); atom 1/2 at 0 for relu. The table takes minutes
+    (≈ 2–8 min at B = 8, depth 2 on a shared CPU). Other activations at depth ≥ 2 raise ValueError.
     """
     from .activations import get_activation
 
@@ -937,15 +945,19 @@ def bn_jacobian_spectrum(
     seed = check_int("seed", seed, minimum=0)
     block = check_choice("block", block, ("batch", "per_example"))
     if block == "per_example":
-        if depth > 1 and act.name != "linear":
+        if depth > 1 and act.name not in _PER_EXAMPLE_DEEP:
             raise ValueError(
-                f"block='per_example' at depth {depth} > 1 is implemented for activation 'linear' only (got "
-                f"{act.name!r}); depth 1 takes any activation"
+                f"block='per_example' at depth {depth} > 1 is derived and validated for activations "
+                f"{', '.join(repr(a) for a in _PER_EXAMPLE_DEEP)} only (got {act.name!r}); depth 1 takes any activation"
             )
-        if depth > 1:  # linear φ: the exact law (docs/derivations.md §11.10)
+        if depth > 1 and act.name == "linear":  # linear φ: the exact law (docs/derivations.md §11.10)
             from .bn_per_example import BNPerExampleExactLaw
 
             return BNPerExampleExactLaw(depth, batch, q0)
+        if depth > 1:  # relu, tanh: sampled direction rule (docs/derivations.md §11.11)
+            from .bn_per_example_nonlinear import BNPerExampleNonlinearLaw
+
+            return BNPerExampleNonlinearLaw(depth, act, batch, q0, seed=seed)
         return _per_example_law(depth, act, batch, q0)
     if act.name != "linear":
         return _generic_law(depth, act, batch, q0, directions, _NODES, seed)
