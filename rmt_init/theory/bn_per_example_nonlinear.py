@@ -100,17 +100,16 @@ class _SphereRule:
 
 
 def _eig(kmat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Eigenvalues, eigenvectors and their inverse of a batch of matrices. A defective (or exactly degenerate and
-    badly returned) matrix, where the eigenvector matrix is singular, is moved by a relative 1e−12 (random, fixed seed):
-    the matrix function is continuous, so the error is of that order times the eigenvector condition number."""
-    lam, vec = np.linalg.eig(kmat)
-    try:
-        return lam, vec, np.linalg.inv(vec)
-    except np.linalg.LinAlgError:
-        pass
+    """Eigenvalues, eigenvectors and their inverse of a batch of matrices, each moved first by a fixed pseudo-random
+    matrix of relative size 1e−12 (seed 0, the same at every call, so Newton's residual stays a deterministic function
+    of the unknowns). Reason: g_E r_E is often rank-deficient (relu: r_E has rank ≤ the positive coordinates; rank one
+    at the first Newton step), and LAPACK then returns nearly parallel eigenvectors for the repeated eigenvalue 0
+    (V⁻¹ ~ 1e16, residual 1e8 at relu, B = 16); the shift separates them. The matrix function is smooth, so the error
+    is ~1e−12 relative."""
     rng = np.random.default_rng(0)
     scale = np.maximum(np.abs(kmat).max(axis=(-2, -1), keepdims=True), 1e-30)
-    lam, vec = np.linalg.eig(kmat + 1e-12 * scale * rng.standard_normal(kmat.shape))
+    noise = rng.standard_normal(kmat.shape[-2:])
+    lam, vec = np.linalg.eig(kmat + 1e-12 * scale * noise)
     return lam, vec, np.linalg.inv(vec)
 
 
@@ -144,14 +143,15 @@ class _NonlinearBlockSolver(_BlockSolver):
         return out
 
     def jacobian_fd(self, X: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """Forward differences with step 1e−7 × max(|X_j|, 1e−2 max_k |X_k|) (an unknown far below the others, e.g. a
-        g that starts at 0, still gets a step that moves the residual)."""
+        """Forward differences with step 1e−7 × max_k |X_k| (an unknown far below the others, e.g. a g that starts at 0,
+        gets a step that moves the residual above its rounding: with its own 1e−7 |X_j| the G row's column was off by
+        ~10 % at relu, B = 16, and Newton jumped to a pole)."""
         f = self.residual(X, z)
         n = X.shape[1]
         jac = np.empty((X.shape[0], n, n), complex)
         big = np.abs(X).max(axis=1)
         for j in range(n):
-            h = 1e-7 * np.maximum(np.maximum(np.abs(X[:, j]), 1e-2 * big), 1e-300)
+            h = 1e-7 * np.maximum(np.maximum(np.abs(X[:, j]), big), 1e-300)
             xp = X.copy()
             xp[:, j] += h
             jac[:, :, j] = (self.residual(xp, z) - f) / h[:, None]
@@ -365,7 +365,7 @@ class _Walker:
             Xn = X + step
             fn = s.residual(Xn[None], zz)[0]
             if not np.linalg.norm(fn) < np.linalg.norm(f):
-                if fresh:
+                if fresh or np.linalg.norm(fn) > 10.0 * np.linalg.norm(f):
                     lam = 0.5
                     for _ in range(8):
                         Xn = X + lam * step
