@@ -19,7 +19,8 @@ its moments of order ``k ≥ (B − 1)/2`` are infinite (m₂ = ∞ at B ≤ 5, 
 
 Top of the spectrum (§11.8): no top edge; the largest eigenvalue of a width-N network has the extreme-value law
 ``exp(−θ B N sf(x))`` (:class:`LargestEigenvalueLaw`). Per-example blocks: :class:`BNPerExampleLaw` (depth 1,
-§11.9), :class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw` (linear φ, any depth, §11.10).
+§11.9), :class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw` (linear φ, any depth, §11.10),
+:class:`~rmt_init.theory.bn_per_example_nonlinear.BNPerExampleNonlinearLaw` (relu, tanh, depth ≥ 2, §11.11).
 
 Any φ (docs/derivations.md §11.5b): the same product with ``ν_l = law(κ_l λ/(σ_w² X))``, λ the eigenvalues on 1⊥
 of ``C = M D P D M`` (l < L) or ``M D² M`` (l = L), ``κ_l = B/α``; the batch permutations S_B act irreducibly on
