@@ -403,7 +403,15 @@ class _Walker:
             while pts[-1][0] > target:
                 lx, cur = pts[-1]
                 lnew = max(target, lx - h)
-                guess = cur if len(pts) < 2 else cur + (cur - pts[-2][1]) * (lnew - lx) / (lx - pts[-2][0])
+                if len(pts) >= 3:  # quadratic extrapolation in ln x through the last three solutions
+                    (l0, y0), (l1, y1), (l2, y2) = pts[-3], pts[-2], pts[-1]
+                    guess = (y0 * (lnew - l1) * (lnew - l2) / ((l0 - l1) * (l0 - l2))
+                             + y1 * (lnew - l0) * (lnew - l2) / ((l1 - l0) * (l1 - l2))
+                             + y2 * (lnew - l0) * (lnew - l1) / ((l2 - l0) * (l2 - l1)))
+                elif len(pts) == 2:
+                    guess = cur + (cur - pts[-2][1]) * (lnew - lx) / (lx - pts[-2][0])
+                else:
+                    guess = cur
                 Xn, ok = self._solve(math.exp(lnew) * (1 + 1j * eta), guess)
                 if ok:
                     pts.append((lnew, Xn))
