@@ -75,7 +75,7 @@ Checks and tolerances (trials = independent networks; SE across them; SAFETY = 5
   network pooled): KS distance to ``bn_jacobian_spectrum(L, φ, B, block="per_example")``, tolerance
   ``5 SE(KS) + 1/N`` (measured KS·N ≤ 1.0 at depth 1, docs/derivations.md §11.9; ≤ 0.95 at depth 2–4, linear,
   §11.10), checked where the law is derived: depth 1 (any φ), linear φ at any depth (§11.10), relu and tanh deeper
-  (§11.11: the channel average over a sampled rule of batch directions; measured KS·N ≤ 0.6 at B = 8, L = 2, N = 128;
+  (§11.11: the channel average over a sampled rule of batch directions; measured KS·N ≤ 0.7 at B = 8, L = 2–3, N = 128;
   building that law takes minutes, so these cases are in the default size only); effect: the KS distance to MP(1) of
   the same mean (the BN-free block). Linear φ: the mean against ``bn_per_example_mean`` (exact), 5 SE +
   0.5·L/N·m₁.
