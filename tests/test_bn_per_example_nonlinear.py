@@ -121,3 +121,5 @@ def test_law_protocol_without_building_the_table() -> None:
     assert relu.moment(1) == pytest.approx(ref, rel=1e-2)
     with pytest.raises(ValueError, match="not finite"):
         relu.moment(4)  # 2·4 ≥ B − 1: infinite
+    with pytest.raises(ValueError, match="batch_size <= 8"):  # B = 16: small x unresolved (§11.11), refused
+        theory.bn_jacobian_spectrum(2, "relu", 16, block="per_example")

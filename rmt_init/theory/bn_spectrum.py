@@ -859,6 +859,7 @@ def _generic_law(depth: int, act: Any, batch: int, q0: float, directions: int, n
 
 
 _PER_EXAMPLE_DEEP = ("linear", "relu", "tanh")  # block="per_example" at depth ≥ 2 (§11.10, §11.11)
+_PER_EXAMPLE_NONLINEAR_MAX_BATCH = 8  # relu/tanh there: KS·N ≤ 0.7 at B = 8; B = 16 unresolved at small x (§11.11)
 
 
 def bn_jacobian_spectrum(
@@ -928,7 +929,8 @@ def bn_jacobian_spectrum(
     (:class:`~rmt_init.theory.bn_per_example_nonlinear.BNPerExampleNonlinearLaw`, docs/derivations.md §11.11): the
     same recursion with ``A_c = (1/s) D M``, the channel average a matrix function of a (B − 2)-dimensional matrix,
     averaged over a sampled rule of batch directions (``seed``); atom 1/2 at 0 for relu. The table takes minutes
-    (≈ 2–8 min at B = 8, depth 2 on a shared CPU). Other activations at depth ≥ 2 raise ValueError.
+    (≈ 2–8 min at B = 8, depth 2 on a shared CPU). Batch sizes above 8 (relu B = 16: small x unresolved, KS
+    0.013) and other activations at depth ≥ 2 raise ValueError.
     """
     from .activations import get_activation
 
@@ -955,6 +957,13 @@ def bn_jacobian_spectrum(
             from .bn_per_example import BNPerExampleExactLaw
 
             return BNPerExampleExactLaw(depth, batch, q0)
+        if depth > 1 and batch > _PER_EXAMPLE_NONLINEAR_MAX_BATCH:
+            raise ValueError(
+                f"block='per_example' at depth {depth} > 1 with activation {act.name!r} is validated for batch_size <= "
+                f"{_PER_EXAMPLE_NONLINEAR_MAX_BATCH} only (got {batch}): at B = 16 the law's small-x part is not resolved "
+                "(KS 0.013 against torch, docs/derivations.md §11.11); its moments are "
+                "(bn_per_example_moments_nonlinear), and BNPerExampleNonlinearLaw can be built directly"
+            )
         if depth > 1:  # relu, tanh: sampled direction rule (docs/derivations.md §11.11)
             from .bn_per_example_nonlinear import BNPerExampleNonlinearLaw
 
