@@ -145,8 +145,8 @@ def test_per_example_depth_one_against_torch() -> None:
 def test_block_choice_errors() -> None:
     with pytest.raises(ValueError, match="batch.*per_example|per_example.*batch"):
         theory.bn_jacobian_spectrum(1, "linear", 8, block="diagonal")
-    with pytest.raises(ValueError, match="linear"):
-        theory.bn_jacobian_spectrum(2, "relu", 8, block="per_example")
+    with pytest.raises(ValueError, match="gelu"):  # depth ≥ 2: linear, relu, tanh only (§11.10–11.11)
+        theory.bn_jacobian_spectrum(2, "gelu", 8, block="per_example")
     block = theory.bn_jacobian_spectrum(1, "linear", 8, block="per_example")
     with pytest.raises(ValueError, match="block='batch'"):
         block.largest_eigenvalue(64)

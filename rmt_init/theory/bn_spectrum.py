@@ -19,7 +19,8 @@ its moments of order ``k ≥ (B − 1)/2`` are infinite (m₂ = ∞ at B ≤ 5, 
 
 Top of the spectrum (§11.8): no top edge; the largest eigenvalue of a width-N network has the extreme-value law
 ``exp(−θ B N sf(x))`` (:class:`LargestEigenvalueLaw`). Per-example blocks: :class:`BNPerExampleLaw` (depth 1,
-§11.9), :class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw` (linear φ, any depth, §11.10).
+§11.9), :class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw` (linear φ, any depth, §11.10),
+:class:`~rmt_init.theory.bn_per_example_nonlinear.BNPerExampleNonlinearLaw` (relu, tanh, depth ≥ 2, §11.11).
 
 Any φ (docs/derivations.md §11.5b): the same product with ``ν_l = law(κ_l λ/(σ_w² X))``, λ the eigenvalues on 1⊥
 of ``C = M D P D M`` (l < L) or ``M D² M`` (l = L), ``κ_l = B/α``; the batch permutations S_B act irreducibly on
@@ -41,6 +42,7 @@ from .._validate import check_choice, check_int, check_real
 from . import _series
 if TYPE_CHECKING:
     from .bn_per_example import BNPerExampleExactLaw
+    from .bn_per_example_nonlinear import BNPerExampleNonlinearLaw
 from .free import FreeProductLaw, PsiS, Term, _dimension_factor, _exact, marchenko_pastur_s, RationalS
 
 __all__ = ["bn_jacobian_spectrum", "bn_jacobian_moments", "bn_per_example_mean", "BNBatchJacobianLaw", "BNJacobianMoments",
@@ -858,6 +860,10 @@ def _generic_law(depth: int, act: Any, batch: int, q0: float, directions: int, n
 
 
 
+_PER_EXAMPLE_DEEP = ("linear", "relu", "tanh")  # block="per_example" at depth ≥ 2 (§11.10, §11.11)
+_PER_EXAMPLE_NONLINEAR_MAX_BATCH = 8  # relu/tanh there: KS·N ≤ 0.7 at B = 8; B = 16 unresolved at small x (§11.11)
+
+
 def bn_jacobian_spectrum(
     depth: int,
     activation: str = "linear",
@@ -868,7 +874,7 @@ def bn_jacobian_spectrum(
     directions: int | None = None,
     seed: int = 0,
     block: str = "batch",
-) -> "BNBatchJacobianLaw | BNPerExampleExactLaw":
+) -> "BNBatchJacobianLaw | BNPerExampleExactLaw | BNPerExampleNonlinearLaw":
     """Law of the squared singular values of the batch Jacobian of a wide batch-normalised network.
 
     Network (the engine's ``network_jacobian_spectrum(..., batchnorm="train")``): ``depth`` blocks
@@ -917,11 +923,16 @@ def bn_jacobian_spectrum(
     engine's ``batchnorm="train_diagonal"``; :class:`BNPerExampleLaw`, docs/derivations.md §11.9). Depth 1, exact,
     any φ: ``law(K²) ⊠ MP(1)``, ``K² = (B/(q₀X)) ((B − 1)/B)² φ'(n_b)² t²``, ``t = 1 − n_b²/(B − 1) ~
     Beta((B − 2)/2, 1/2)``, X ~ χ²_{B−1}; KS against torch 0.002–0.004 (B = 4–16, N = 128–256, within SE).
-    Depth ≥ 2, linear φ only: exact (:class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw`,
+    Depth ≥ 2, linear φ: exact (:class:`~rmt_init.theory.bn_per_example.BNPerExampleExactLaw`,
     docs/derivations.md §11.10): the M_B-valued compound free Poisson recursion over the layers, reduced by the
     symmetry of the batch fixing 1 and e_b to two complex unknowns per layer. KS against torch (40 networks,
     N = 128): 0.0057 (B = 16, L = 2), 0.0055 (B = 16, L = 3), 0.0065 (B = 8, L = 4; the coherent-path approximation
-    of §11.9, which this replaces, had 0.057). Nonlinear φ at depth ≥ 2 raises ValueError (not derived).
+    of §11.9, which this replaces, had 0.057). Depth ≥ 2, relu and tanh
+    (:class:`~rmt_init.theory.bn_per_example_nonlinear.BNPerExampleNonlinearLaw`, docs/derivations.md §11.11): the
+    same recursion with ``A_c = (1/s) D M``, the channel average a matrix function of a (B − 2)-dimensional matrix,
+    averaged over a sampled rule of batch directions (``seed``); atom 1/2 at 0 for relu. The table takes minutes
+    (≈ 2–8 min at B = 8, depth 2 on a shared CPU). Batch sizes above 8 (relu B = 16: small x unresolved, KS
+    0.013) and other activations at depth ≥ 2 raise ValueError.
     """
     from .activations import get_activation
 
@@ -939,15 +950,26 @@ def bn_jacobian_spectrum(
     seed = check_int("seed", seed, minimum=0)
     block = check_choice("block", block, ("batch", "per_example"))
     if block == "per_example":
-        if depth > 1 and act.name != "linear":
+        if depth > 1 and act.name not in _PER_EXAMPLE_DEEP:
             raise ValueError(
-                f"block='per_example' at depth {depth} > 1 is implemented for activation 'linear' only (got "
-                f"{act.name!r}); depth 1 takes any activation"
+                f"block='per_example' at depth {depth} > 1 is derived and validated for activations "
+                f"{', '.join(repr(a) for a in _PER_EXAMPLE_DEEP)} only (got {act.name!r}); depth 1 takes any activation"
             )
-        if depth > 1:  # linear φ: the exact law (docs/derivations.md §11.10)
+        if depth > 1 and act.name == "linear":  # linear φ: the exact law (docs/derivations.md §11.10)
             from .bn_per_example import BNPerExampleExactLaw
 
             return BNPerExampleExactLaw(depth, batch, q0)
+        if depth > 1 and batch > _PER_EXAMPLE_NONLINEAR_MAX_BATCH:
+            raise ValueError(
+                f"block='per_example' at depth {depth} > 1 with activation {act.name!r} is validated for batch_size <= "
+                f"{_PER_EXAMPLE_NONLINEAR_MAX_BATCH} only (got {batch}): at B = 16 the law's small-x part is not resolved "
+                "(KS 0.013 against torch, docs/derivations.md §11.11); its moments are "
+                "(bn_per_example_moments_nonlinear), and BNPerExampleNonlinearLaw can be built directly"
+            )
+        if depth > 1:  # relu, tanh: sampled direction rule (docs/derivations.md §11.11)
+            from .bn_per_example_nonlinear import BNPerExampleNonlinearLaw
+
+            return BNPerExampleNonlinearLaw(depth, act, batch, q0, seed=seed)
         return _per_example_law(depth, act, batch, q0)
     if act.name != "linear":
         return _generic_law(depth, act, batch, q0, directions, _NODES, seed)
