@@ -72,3 +72,13 @@ def test_unsolved_point_reading_zero_is_returned(monkeypatch, relu16):
     _no_path_converges(monkeypatch, law, gap)
     t, _ = law._solve_cold_taus(np.array([1e-35]))
     assert t[0] == gap
+
+
+def test_public_pdf_refuses_an_unsolved_point(monkeypatch, relu16):
+    # The tables read a NaN density as an unresolved panel; the public pdf must not hand a NaN out for a finite x.
+    law, x0 = relu16
+    monkeypatch.setattr(law, "_density", lambda xs: np.where(xs == x0, np.nan, 1.0))
+    assert law.pdf(np.array([x0 * 1.01]))[0] == 1.0
+    with pytest.raises(FloatingPointError, match="no solution at x"):
+        law.pdf(np.array([x0 * 1.01, x0]))
+    assert np.isnan(law.pdf(math.nan))  # a NaN input is still NaN out (as SciPy)

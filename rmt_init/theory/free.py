@@ -2023,6 +2023,21 @@ class FreeProductLaw(SpectralLaw):
         self._require_density()
         return self._density(x)
 
+    def pdf(self, x: Any, method: str | None = None, **options: Any) -> np.ndarray | float:
+        """Density at ``x`` (:meth:`SpectralLaw.pdf`). A point that no η-path solves (:meth:`_solve_cold_taus`:
+        density unknown, NaN internally, where the tables treat it as an unresolved panel) raises
+        ``FloatingPointError`` naming it, rather than returning NaN for a finite ``x``."""
+        out = super().pdf(x, method, **options)
+        arr = np.asarray(out, float)
+        bad = np.isnan(arr) & ~np.isnan(np.asarray(x, float))
+        if bad.any():
+            where = np.asarray(x, float)[bad].ravel()
+            raise FloatingPointError(
+                f"{self!r}: the free-product solver reached no solution at x = {float(where[0])!r}"
+                f"{f' (and {where.size - 1} more points)' if where.size > 1 else ''}; the density there is unknown"
+            )
+        return out
+
     # ------------------------------------------------------------------ edges
     def _real_log_chi_slope(self, w: float) -> tuple[float, float]:
         """(log χ(w), d log χ/dw) on the real axis, the numerical factors solved for real u."""
