@@ -2,7 +2,7 @@
 
 At q = 1e12–1e16 (a depth-1000 gelu or selu residual stream) d changes only on |z| ≲ c/√q; the factor keeps that
 window as its piece (panels of half the strip, tens to hundreds of them) and the tails, where d is its asymptote in
-float64 (or below 1e−306), as point masses (rmt_init.theory.gaussian_image.constant_tails; docs/derivations.md §3.6).
+float64 (or below 1e−306), as point masses (rmt_init.theory.gaussian_image.constant_tails; docs/derivations.md §3.5).
 References: dense Gauss–Legendre in x = √q z (the integrand is q-independent there but for the slowly varying
 Gaussian weight), the exact moments of derivative_moments, the path before the change where it works (q = 1e4),
 and the ReLU law that gelu's tends to as q → ∞.

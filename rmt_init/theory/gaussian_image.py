@@ -36,6 +36,10 @@ zero (gelu) the rules of log d are built with that zero excised (``zero_rule``);
 quadrature). For small 1/u near the positive axis (the product's hard edge at 0) the rule of d's branches to 0 in
 log d, pole subtracted (:class:`~rmt_init.theory._smooth_law.DeepRule`; ``deep_rule = False``: the quadrature, which
 is off there by up to 4e−6 for gelu and 4e−2 for erf, its poles in the tails 2π/|(log d)'| apart).
+
+Large q (issue 13): the strip shrinks like 1/√q, but d = φ'(√q z)² varies only in a window |z| ≲ c/√q; a factor whose
+pieces need more than ``TAIL_ATOMS_FROM`` panels keeps only that window and makes the tails, where d is constant in
+float64, atoms (:func:`constant_tails`; docs/derivations.md §3.5): 71–450 panels at any q instead of 36√q.
 """
 from __future__ import annotations
 
@@ -98,7 +102,7 @@ def constant_tails(piece: AnalyticPiece, min_length: float) -> tuple[AnalyticPie
     activation's transition; outside it d equals its asymptote to rounding (gelu: 1 for √q z ≳ 8.6) or lies below
     ``TAIL_ZERO`` (every φ' → 0: tanh and sigmoid e^{−4|x|}, erf and gelu e^{−x²}, selu e^{2x}; |x| ≲ 27–352 at
     1e−306), where the law of d is, in float64, a point mass: the Gaussian mass of that end at d(end) (or at 0). The
-    window is what the panels of width strip/2 must resolve (docs/derivations.md §3.6). An end whose d(end) is the
+    window is what the panels of width strip/2 must resolve (docs/derivations.md §3.5). An end whose d(end) is the
     tail's value is cut at the switch of the predicate "d(z) is that value (≤ TAIL_ZERO for 0)" found by bisection
     towards the other end (or z = 0, the transition of φ(√q z), where both ends are 0), then checked at ``_TAIL_CHECKS`` points of the cut-off part (geometric from the
     cut, and uniform); an end that fails, or whose cut-off part is shorter than ``min_length``, is kept.
