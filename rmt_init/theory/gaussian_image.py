@@ -88,8 +88,10 @@ class AnalyticPiece:
 #: so this bounds only laws whose d varies across the whole piece; beyond it the factor refuses with a ValueError
 MAX_PANELS = 1_000_000
 #: pieces needing more panels than this have their constant tails made atoms (:func:`constant_tails`: at large q,
-#: d = φ'(√q z)² changes only in a window |z| ≲ c/√q; 0 makes every factor do it, a huge value none)
-TAIL_ATOMS_FROM = 10_000
+#: d = φ'(√q z)² changes only in a window |z| ≲ c/√q; 0 makes every factor do it, a huge value none). 1000: gelu and
+#: erf from q ≈ 770, selu from 7.6e3, tanh from 1.9e4, sigmoid from 7.6e4 (the window then has 71–450 panels; the
+#: whole piece's quadrature arrays, 256 points × 10⁴–10⁵ nodes, had taken a depth-1000 gelu stream to 4.4 GB)
+TAIL_ATOMS_FROM = 1000
 #: d at or below this in a tail is the atom at 0 (the quadrature and the rules then see d ≥ 1e−306 only)
 TAIL_ZERO = 1e-306
 _TAIL_CHECKS = 2000  # points (geometric and uniform from the cut) at which a tail is checked to be constant
