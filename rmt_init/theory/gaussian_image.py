@@ -106,8 +106,9 @@ def constant_tails(piece: AnalyticPiece, min_length: float) -> tuple[AnalyticPie
     1e−306), where the law of d is, in float64, a point mass: the Gaussian mass of that end at d(end) (or at 0). The
     window is what the panels of width strip/2 must resolve (docs/derivations.md §3.5). An end whose d(end) is the
     tail's value is cut at the switch of the predicate "d(z) is that value (≤ TAIL_ZERO for 0)" found by bisection
-    towards the other end (or z = 0, the transition of φ(√q z), where both ends are 0), then checked at ``_TAIL_CHECKS`` points of the cut-off part (geometric from the
-    cut, and uniform); an end that fails, or whose cut-off part is shorter than ``min_length``, is kept.
+    towards the other end (or z = 0, the transition of φ(√q z), where both ends are 0), then checked at
+    ``_TAIL_CHECKS`` points of the cut-off part (geometric from the cut, and uniform); an end that fails, or whose
+    cut-off part is shorter than ``min_length``, is kept.
     """
     lo, hi = piece.lo, piece.hi
 
@@ -278,8 +279,8 @@ class GaussianImageS(PsiS):
         self.atoms = tuple(sorted((float(a), float(m)) for a, m in atoms))
         self._atom_x = np.array([a for a, _ in self.atoms], float)
         # ψ has no poles off its cut without atoms: the free-product solver may take long tangent steps in its
-        # η-continuation (FreeProductLaw._continue)
-        # (an atom at 0 adds the constant m to 1 + ψ: no pole; the constant tails at large q give one)
+        # η-continuation (FreeProductLaw._continue); an atom at 0 (the constant tails of large q) adds the constant m
+        # to 1 + ψ, no pole
         self.tangent_steps = all(a == 0.0 for a, _ in self.atoms)
         self._atom_m = np.array([m for _, m in self.atoms], float)
         self.name = name
