@@ -155,8 +155,13 @@ def smooth(depth: int, activation: str, alpha: float, points: int, old_points: i
     (0.031221, 31.8602) 336 s, pdf at 40 points 31 s (0.78 s/point, no NaN, min 5.1e−4), cdf tables 59 s (N = 64,
     mass − 1 = −3.7e−14); selu build 624 s, support (0.012751, 77.6815) 302 s, pdf 70 s (1.75 s/point, no NaN),
     cdf tables 76 s (mass − 1 = −4.1e−14). The build is the ~1000 laws' Gauss rules (gelu, selu: 0.3–0.5 s each
-    alone, ~0.2 s of it the composite rule of log d over the window's log-range of ~700, 160–180 panels); selu's
-    atom at λ² (φ' jumps at 0) costs nothing there: it is added in closed form."""
+    alone, ~0.2 s of it the composite rule of log d over the window's log-range of ~700, 160–180 panels). Where
+    selu's time went before: not its atom at λ² (φ' jumps at 0; added in closed form), but the blocks' quadrature
+    next to the cut of the law of D² (each block's upper edge and the edges of the product are found there), on
+    36√q·10 nodes: one block at q = 1e8 took 26 s for 64 points next to the cut on 1.15e6 nodes, 0.13 s on the
+    window's 4500 (its Gauss rules 0.4 → 1.2 s: the whole piece's were coarser than its strip). Sigmoid (q ≤ 625:
+    no window, unchanged path), same load: build 138 s, support (0.648059, 1.542846) 257 s, pdf at 40 points 61 s
+    (no NaN), cdf tables 54 s (mass − 1 = −2.0e−13)."""
     previous = ResidualBlockS.stack_laws
     try:
         ResidualBlockS.stack_laws = True
