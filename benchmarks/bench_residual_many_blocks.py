@@ -156,7 +156,8 @@ def smooth(depth: int, activation: str, alpha: float, points: int, old_points: i
     mass − 1 = −3.7e−14); selu build 624 s, support (0.012751, 77.6815) 302 s, pdf 70 s (1.75 s/point, no NaN),
     cdf tables 76 s (mass − 1 = −4.1e−14). Gelu again with the composite rule's per-panel sets built on first use
     (they had held 5 MB a law), load 1–5: build 333 s, support 143 s, pdf 18.7 s (0.47 s/point), cdf tables 26 s,
-    the same values (total 521 s); selu again at load ~1: build 99 s, support 68 s, pdf 18.9 s (0.47 s/point), cdf
+    the same values (total 521 s), and at load ~1: build 158 s, support 140 s, pdf 18.4 s, cdf tables 27 s (total
+    344 s); selu again at load ~1: build 99 s, support 68 s, pdf 18.9 s (0.47 s/point), cdf
     tables 26 s (total 212 s, the same values). Erf (q ≤ 2.4, unchanged path), load ~8: build 315 s, support 212 s, pdf 45 s,
     cdf tables 58 s, mass − 1 = −6.0e−14; tanh: above. The build is the ~1000 laws' Gauss rules (gelu, selu: 0.3–0.5 s each
     alone, ~0.2 s of it the composite rule of log d over the window's log-range of ~700, 160–180 panels). Where
