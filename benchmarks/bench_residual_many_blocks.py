@@ -144,7 +144,29 @@ def smooth(depth: int, activation: str, alpha: float, points: int, old_points: i
     With the upper edge of a block and ``product_edges`` no longer evaluating the curves next to the cut of the
     laws of D² (bit-identical results), depth 1000 (``--no-old``, load ~5 on 2 cores): build 124 s, support 100 s
     (from 319 s), pdf at 100 points 15.7 s, cdf tables 17.2 s, mass − 1 = −8.9e−14. The build is ~80 % the
-    blocks' Gauss rules (``_smooth_law``: three Lanczos runs per law), not stacked."""
+    blocks' Gauss rules (``_smooth_law``: three Lanczos runs per law), not stacked.
+
+    Large q (``--smooth gelu`` / ``selu`` / ``sigmoid --smooth-depths 1000 --kinds none --points 40 --old-points 0``,
+    α = 0.05; docs/derivations.md §3.5): along the stream q_l reaches 2.3e16 (gelu), 4.9e10 (selu), 625 (sigmoid).
+    Before, gelu's build refused (a law of D² needing more than 10⁶ panels of half its strip, ~1/√q; without the
+    guard 3.6e9 panels, killed for memory) and selu did not finish in 700 s; with the tails of d = φ'(√q z)² where
+    it is constant in float64 made atoms (``gaussian_image.constant_tails``: 71 panels for gelu, 450 for selu at any
+    q), measured with 2–4 other jobs on the 2 cores (load 5–11, so ~0.3 of a core each): gelu build 840 s, support
+    (0.031221, 31.8602) 336 s, pdf at 40 points 31 s (0.78 s/point, no NaN, min 5.1e−4), cdf tables 59 s (N = 64,
+    mass − 1 = −3.7e−14); selu build 624 s, support (0.012751, 77.6815) 302 s, pdf 70 s (1.75 s/point, no NaN),
+    cdf tables 76 s (mass − 1 = −4.1e−14). Gelu again with the composite rule's per-panel sets built on first use
+    (they had held 5 MB a law), load 1–5: build 333 s, support 143 s, pdf 18.7 s (0.47 s/point), cdf tables 26 s,
+    the same values (total 521 s), and at load ~1: build 158 s, support 140 s, pdf 18.4 s, cdf tables 27 s (total
+    344 s); selu again at load ~1: build 99 s, support 68 s, pdf 18.9 s (0.47 s/point), cdf
+    tables 26 s (total 212 s, the same values). Erf (q ≤ 2.4, unchanged path), load ~8: build 315 s, support 212 s, pdf 45 s,
+    cdf tables 58 s, mass − 1 = −6.0e−14; tanh: above. The build is the ~1000 laws' Gauss rules (gelu, selu: 0.3–0.5 s each
+    alone, ~0.2 s of it the composite rule of log d over the window's log-range of ~700, 160–180 panels). Where
+    selu's time went before: not its atom at λ² (φ' jumps at 0; added in closed form), but the blocks' quadrature
+    next to the cut of the law of D² (each block's upper edge and the edges of the product are found there), on
+    36√q·10 nodes: one block at q = 1e8 took 26 s for 64 points next to the cut on 1.15e6 nodes, 0.13 s on the
+    window's 4500 (its Gauss rules 0.4 → 1.2 s: the whole piece's were coarser than its strip). Sigmoid (q ≤ 625:
+    no window, unchanged path), same load: build 138 s, support (0.648059, 1.542846) 257 s, pdf at 40 points 61 s
+    (no NaN), cdf tables 54 s (mass − 1 = −2.0e−13)."""
     previous = ResidualBlockS.stack_laws
     try:
         ResidualBlockS.stack_laws = True

@@ -112,6 +112,7 @@ _ZERO_PANEL = 1.0
 _ZERO_NODES = 16
 _ZL_T, _ZL_W = np.polynomial.legendre.leggauss(_ZERO_NODES)
 _SERIES_SWITCH = 1e-5
+_SERIES_SCALE = 4.0  # (see _zero_density)
 _UNDERFLOW = 1e-280  # a piece's ends where d is below this (gelu's left tail) are an atom at d = 0
 
 _M_PANEL = 32
@@ -142,16 +143,20 @@ def bernstein_rho(c: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 def _panel_nodes(
-    lo: float, hi: float, jet: Jet, a: float, b: float, log_rule: bool, inverse_rule: bool, wide_log: bool = False
+    lo: float, hi: float, jet: Jet, a: float, b: float, log_rule: bool, inverse_rule: bool, wide_log: bool = False,
+    max_width: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Composite Gauss–Legendre nodes and weights on [lo, hi], panels fine enough for p_k(d(z)), k ≤ 2n
     (and, with ``log_rule``, for the orthogonal polynomials of log d up to degree 2·N_LOG; with
     ``inverse_rule``, for those of a/d up to degree 2n + 1). The panel width is chosen locally: at each of
     2001 probes, the largest of 0.5·2^{−k} whose ellipse passes the test; a panel takes the smallest width
-    required at the probes it covers (a/d varies like e^{4q|z|z} near the ends for erf, nowhere else)."""
+    required at the probes it covers (a/d varies like e^{4q|z|z} near the ends for erf, nowhere else). ``max_width``:
+    the widest panel tried (the windows of large q, a strip ~1/√q wide: the test at one point of the ellipse
+    would alias there, selu's e^{2√q z} being periodic in Im z — a 256-node discretisation of a window 353 wide
+    in √q z, its ψ off by 3e−4)."""
     probe = np.linspace(lo, hi, _PROBES)
     required = np.full(probe.shape, np.nan)
-    width = min(0.5, hi - lo)
+    width = min(0.5, hi - lo, max_width)
     while True:
         with np.errstate(all="ignore"):
             d = jet(probe + 1j * _SINH1_HALF * width)[0]
@@ -172,7 +177,7 @@ def _panel_nodes(
     if wide_log:
         # the composite rule of log d needs f(d(z)) = c/(c − d(z)) analytic and O(1) on the panels' ellipses
         # for c = e^{v} with |Im v| ≥ 1.5 − …: |Im log d| ≤ _IM_LOG_D there (no safety factor: no polynomials)
-        width = min(0.5, hi - lo)
+        width = min(0.5, hi - lo, max_width)
         found = np.full(probe.shape, np.nan)
         while True:
             with np.errstate(all="ignore"):
@@ -305,6 +310,18 @@ def _gauss(mass: float, alpha: np.ndarray, beta: np.ndarray, n: int) -> tuple[np
     return nodes, mass * vectors[0] ** 2
 
 
+def gaussian_mass(a: float, b: float) -> float:
+    """P(a ≤ z ≤ b), z ~ N(0, 1) (a ≤ b): by erfc in either tail, by erf near 0, so that an interval ~1/√q wide there
+    (the windows of large q) keeps its relative precision (the difference of two erfc ≈ 1 lost 1e−16 absolute: 3e−10
+    of gelu's continuous part at q = 1e16)."""
+    root2 = math.sqrt(2.0)
+    if a >= 1.0:
+        return 0.5 * (math.erfc(a / root2) - math.erfc(b / root2))
+    if b <= -1.0:
+        return 0.5 * (math.erfc(-b / root2) - math.erfc(-a / root2))
+    return 0.5 * (math.erf(b / root2) - math.erf(a / root2))
+
+
 def _real_d(jet: Jet, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     d, d1, _ = jet(np.asarray(z, float).astype(complex))
     return np.real(d), np.real(d1)
@@ -325,7 +342,7 @@ def _underflow_cut(lo: float, hi: float, jet: Jet, level: float = _UNDERFLOW) ->
             continue
         ends[side] = b = _crossing(jet, a, b, level)
         lo_z, hi_z = (end, b) if side == 0 else (b, end)
-        mass += 0.5 * abs(math.erfc(-hi_z / math.sqrt(2.0)) - math.erfc(-lo_z / math.sqrt(2.0)))
+        mass += gaussian_mass(lo_z, hi_z)
     return ends[0], ends[1], mass
 
 
@@ -384,7 +401,10 @@ def _zero_density(sigma: np.ndarray, z0: float, ends: list[float], slope0: float
     for sign, end in zip((-1.0, 1.0), ends):
         signed = sign * sigma
         z = z0 + signed / slope0 - slope2 * signed * signed / (2.0 * slope0**3)
-        newton = sigma >= _SERIES_SWITCH * slope0
+        # (the series' relative error grows like (S''σ/S'²)²: at large q, where S' ∝ √q and S'' ∝ q, the absolute switch
+        # σ ≥ 1e−5·S' alone took the series out to s_ε — 2e−9 of the excised mass lost at q = 1e6, 2e−3 at 1e12 —
+        # so it is also capped by the q-invariant 4e−5·S'²/|S''| (the same below q ≈ 5 for gelu))
+        newton = sigma >= _SERIES_SWITCH * min(slope0, _SERIES_SCALE * slope0 * slope0 / max(abs(slope2), 1e-300))
         zn = z[newton]
         for _ in range(50):
             d, d1 = _real_d(jet, zn)
@@ -559,7 +579,8 @@ def _crossing(jet: Jet, a: float, b: float, level: float) -> float:
     return b
 
 
-def build_deep_rule(pieces: Sequence[tuple[float, float, Jet]], zeros: Sequence[tuple[int, float, float, float]], b: float) -> DeepRule | None:
+def build_deep_rule(pieces: Sequence[tuple[float, float, Jet]], zeros: Sequence[tuple[int, float, float, float]], b: float,
+                    max_width: float = 0.5) -> DeepRule | None:
     """The :class:`DeepRule` of the law of d on the pieces whose double zeros are ``zeros`` (as in
     :class:`ImageGaussRule`), or None where its assumptions fail (d below T elsewhere than on the branches to 0,
     or the masses do not add up to the pieces' Gaussian mass to 1e−13)."""
@@ -656,9 +677,9 @@ def build_deep_rule(pieces: Sequence[tuple[float, float, Jet]], zeros: Sequence[
     rest_s, rest_w = [], []
     piece_mass = 0.0
     for lo, hi, jet, *_ in cut_pieces:
-        piece_mass += 0.5 * abs(math.erfc(-hi / math.sqrt(2.0)) - math.erfc(-lo / math.sqrt(2.0)))
+        piece_mass += gaussian_mass(lo, hi)
     for span_lo, span_hi, jet in intervals:
-        z, w = _panel_nodes(span_lo, span_hi, jet, threshold, b, False, True)
+        z, w = _panel_nodes(span_lo, span_hi, jet, threshold, b, False, True, max_width=max_width)
         keep = w > _MIN_WEIGHT
         rest_s.append(threshold / np.real(jet(z[keep].astype(complex))[0]))
         rest_w.append(w[keep])
@@ -679,6 +700,8 @@ class ImageGaussRule:
         n: nodes of the largest rule.
         inverse: also build the rule of a/d (needs a > 0 to be a true lower bound of d, so that E[1/d] is
             finite: not where d has an interior zero, as gelu's φ' has).
+        max_width: the widest discretisation panel (in z) tried; a factor whose tails were made atoms
+            (large q, :func:`~rmt_init.theory.gaussian_image.constant_tails`) passes its analytic strip.
     """
 
     def __init__(
@@ -689,11 +712,13 @@ class ImageGaussRule:
         n: int = N_GAUSS,
         inverse: bool = True,
         zeros: Sequence[tuple[int, float, float, float]] = (),
+        max_width: float = 0.5,
     ) -> None:
         if not b > a:
             raise ValueError(f"the range of d must be a proper interval, got [{a!r}, {b!r}]")
         self.a = float(a)
         self.b = float(b)
+        self.max_width = float(max_width)
         log_rule = self.a > 0 and math.log(self.b / self.a) <= _MAX_LOG_RANGE and not zeros
         # the composite rule of log d: for long log-ranges, and where d has double zeros (gelu), which are excised
         # and discretised in log √d (:func:`_zero_nodes`), with the ends where d underflows as an atom at 0
@@ -716,7 +741,7 @@ class ImageGaussRule:
                     start = right
                 spans.append((start, hi))
             for span_lo, span_hi in spans:
-                z, w = _panel_nodes(span_lo, span_hi, jet, self.a, self.b, log_rule, inverse_rule, wide_log)
+                z, w = _panel_nodes(span_lo, span_hi, jet, self.a, self.b, log_rule, inverse_rule, wide_log, max_width)
                 keep = w > _MIN_WEIGHT
                 ts.append(np.real(jet(z[keep].astype(complex))[0]))
                 ws.append(w[keep])
@@ -763,11 +788,9 @@ class ImageGaussRule:
                 near.append(_gauss(p_mass, p_alpha, p_beta, N_PANEL))
                 far.append(_gauss(p_mass, p_alpha, p_beta, N_FAR))
             self.panels = (np.array(lo_e), np.array(hi_e), np.array(masses), np.concatenate([np.exp(x) for x, _ in near]), np.concatenate([y for _, y in near]))
-            # per panel k0 holding Re log c: N_PANEL nodes on the panels within 2 of k0, N_FAR on the others (ρ ≥ 9.9)
-            self._panel_sets = []
-            for k0 in range(len(near)):
-                chosen = [near[k] if abs(k - k0) <= 2 else far[k] for k in range(len(near))]
-                self._panel_sets.append((np.concatenate([np.exp(x) for x, _ in chosen]), np.concatenate([y for _, y in chosen])))
+            # (the per-panel rules of ``panel_series = False``, built on first use: O(panels²) nodes, 5 MB a law at the
+            # 160–180 panels of large q, 3.6 GB over a depth-1000 gelu stream's laws when built eagerly)
+            self._near_far = (near, far)
             self._build_series(own, near)
             # Σ_{j ≥ k} m_j e^{lo_k − lo_j} (the size of f on the panels above |c|, scaled to stay finite)
             lo_a, m_a = np.array(lo_e), np.array(masses)
@@ -788,11 +811,22 @@ class ImageGaussRule:
     panel_series = True
 
     @cached_property
+    def _panel_sets(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per panel k0 holding Re log c: N_PANEL nodes on the panels within 2 of k0, N_FAR on the others (ρ ≥ 9.9)
+        (``panel_series = False`` only)."""
+        near, far = self._near_far
+        sets = []
+        for k0 in range(len(near)):
+            chosen = [near[k] if abs(k - k0) <= 2 else far[k] for k in range(len(near))]
+            sets.append((np.concatenate([np.exp(x) for x, _ in chosen]), np.concatenate([y for _, y in chosen])))
+        return sets
+
+    @cached_property
     def deep(self) -> DeepRule | None:
         """The :class:`DeepRule` (where d has branches down to 0 or to a tiny bottom: the tails of every smooth φ'²
         at large q, gelu's double zero), built on first use; None where there are none. Assigning None leaves its
         points to the quadrature path (as before it)."""
-        return build_deep_rule(*self._deep_source, self.b)
+        return build_deep_rule(*self._deep_source, self.b, self.max_width)
 
     def rho(self, u: np.ndarray) -> np.ndarray:
         """ρ(1/u), the Bernstein parameter of c = 1/u (∞ at u = 0)."""

@@ -36,6 +36,10 @@ zero (gelu) the rules of log d are built with that zero excised (``zero_rule``);
 quadrature). For small 1/u near the positive axis (the product's hard edge at 0) the rule of d's branches to 0 in
 log d, pole subtracted (:class:`~rmt_init.theory._smooth_law.DeepRule`; ``deep_rule = False``: the quadrature, which
 is off there by up to 4e−6 for gelu and 4e−2 for erf, its poles in the tails 2π/|(log d)'| apart).
+
+Large q (issue 13): the strip shrinks like 1/√q, but d = φ'(√q z)² varies only in a window |z| ≲ c/√q; a factor whose
+pieces need more than ``TAIL_ATOMS_FROM`` panels keeps only that window and makes the tails, where d is constant in
+float64, atoms (:func:`constant_tails`; docs/derivations.md §3.5): 71–450 panels at any q instead of 36√q.
 """
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ from scipy.optimize import brentq
 
 from . import _series
 from ._quadrature import weighted_sum
-from ._smooth_law import N_LOG, RHO_MIN, RHO_MIN_LOG, ImageGaussRule
+from ._smooth_law import N_LOG, RHO_MIN, RHO_MIN_LOG, ImageGaussRule, gaussian_mass
 from .free import PsiS
 from .laws import Atom
 
@@ -80,8 +84,74 @@ class AnalyticPiece:
 
 
 #: most quadrature panels (10 nodes each) a factor may take; the panel is half the analytic strip of d, which
-#: shrinks like 1/√q, so this bounds q (e.g. gelu: q ≲ 1e9); beyond it the factor refuses with a ValueError
+#: shrinks like 1/√q; pieces needing more than ``TAIL_ATOMS_FROM`` panels first lose their constant tails (below),
+#: so this bounds only laws whose d varies across the whole piece; beyond it the factor refuses with a ValueError
 MAX_PANELS = 1_000_000
+#: pieces needing more panels than this have their constant tails made atoms (:func:`constant_tails`: at large q,
+#: d = φ'(√q z)² changes only in a window |z| ≲ c/√q; 0 makes every factor do it, a huge value none). 1000: gelu and
+#: erf from q ≈ 770, selu from 7.6e3, tanh from 1.9e4, sigmoid from 7.6e4 (the window then has 71–450 panels; the
+#: whole piece's quadrature arrays, 256 points × 10⁴–10⁵ nodes, had taken a depth-1000 gelu stream to 4.4 GB)
+TAIL_ATOMS_FROM = 1000
+#: d at or below this in a tail is the atom at 0 (the quadrature and the rules then see d ≥ 1e−306 only)
+TAIL_ZERO = 1e-306
+_TAIL_CHECKS = 2000  # points (geometric and uniform from the cut) at which a tail is checked to be constant
+
+
+def constant_tails(piece: AnalyticPiece, min_length: float) -> tuple[AnalyticPiece, list[tuple[float, float]]]:
+    """The piece without its ends on which d is constant in float64, and those ends as atoms (location, mass).
+
+    At large q, d(z) = φ'(√q z)² (gelu, selu, erf, tanh, sigmoid) changes only in a window |z| ≲ c/√q around the
+    activation's transition; outside it d equals its asymptote to rounding (gelu: 1 for √q z ≳ 8.6) or lies below
+    ``TAIL_ZERO`` (every φ' → 0: tanh and sigmoid e^{−4|x|}, erf and gelu e^{−x²}, selu e^{2x}; |x| ≲ 27–352 at
+    1e−306), where the law of d is, in float64, a point mass: the Gaussian mass of that end at d(end) (or at 0). The
+    window is what the panels of width strip/2 must resolve (docs/derivations.md §3.5). An end whose d(end) is the
+    tail's value is cut at the switch of the predicate "d(z) is that value (≤ TAIL_ZERO for 0)" found by bisection
+    towards the other end (or z = 0, the transition of φ(√q z), where both ends are 0), then checked at
+    ``_TAIL_CHECKS`` points of the cut-off part (geometric from the cut, and uniform); an end that fails, or whose
+    cut-off part is shorter than ``min_length``, is kept.
+    """
+    lo, hi = piece.lo, piece.hi
+
+    def value(z: float) -> float:
+        return float(np.real(piece.jet(np.array([z], complex))[0][0]))
+
+    def constant(end_value: float, z: np.ndarray) -> np.ndarray:
+        d = np.real(piece.jet(np.asarray(z, float).astype(complex))[0])
+        if end_value <= TAIL_ZERO:
+            return d <= TAIL_ZERO
+        return d == end_value
+
+    cuts = [lo, hi]
+    atoms: list[tuple[float, float]] = []
+    for side, (end, other) in enumerate(((lo, hi), (hi, lo))):
+        end_value = value(end)
+        # a point where the predicate fails: the other end, else z = 0 (the activations' transition, √q z = 0), else a
+        # point of a uniform grid; none: d is constant across the piece (to the grid), left as it is
+        candidates = np.concatenate([[other], [0.0] if lo < 0.0 < hi else [], np.linspace(lo, hi, 4001)])
+        fails = np.flatnonzero(~constant(end_value, candidates))
+        if not fails.size:
+            continue
+        a, b = end, float(candidates[fails[0]])  # the predicate holds at a, fails at b
+        for _ in range(200):
+            mid = 0.5 * (a + b)
+            if mid in (a, b):
+                break
+            if constant(end_value, np.array([mid]))[0]:
+                a = mid
+            else:
+                b = mid
+        if abs(a - end) < min_length:
+            continue
+        span = end - a
+        check = np.concatenate([a + span * np.geomspace(1e-12, 1.0, _TAIL_CHECKS // 2), np.linspace(a, end, _TAIL_CHECKS // 2)])
+        if not constant(end_value, check).all():
+            continue
+        cuts[side] = a
+        mass = gaussian_mass(min(a, end), max(a, end))
+        atoms.append((0.0 if end_value <= TAIL_ZERO else end_value, mass))
+    if cuts == [lo, hi]:
+        return piece, []
+    return AnalyticPiece(cuts[0], cuts[1], piece.jet), atoms
 
 
 def _gaussian(z: np.ndarray) -> np.ndarray:
@@ -113,7 +183,9 @@ class _PieceRule:
         critical = []
         sign = np.sign(d1g)
         for i in np.flatnonzero(sign[:-1] * sign[1:] < 0):
-            critical.append(brentq(slope, zg[i], zg[i + 1], xtol=1e-15, rtol=1e-15))
+            # (xtol relative to a piece shorter than 1: the windows ~1/√q wide of large q, where 1e−15 would be 0.1 in √q z
+            # at q = 1e16 and throw gelu's double zero — excised around it — off by that much)
+            critical.append(brentq(slope, zg[i], zg[i + 1], xtol=1e-15 * min(1.0, hi - lo), rtol=1e-15))
         for i in np.flatnonzero(sign[1:-1] == 0) + 1:  # d' exactly 0 at a grid point
             if sign[i - 1] * sign[i + 1] < 0:
                 critical.append(float(zg[i]))
@@ -173,8 +245,24 @@ class GaussianImageS(PsiS):
         if not pieces:
             raise ValueError("GaussianImageS needs at least one piece")
         self.strip = float(strip)
+        self._max_width = 0.5  # the Gauss rules' widest discretisation panel (their default)
         panel = min(1.0, 0.5 * self.strip)
         panels = sum(max(1, math.ceil((p.hi - p.lo) / panel)) for p in pieces)
+        if panels > TAIL_ATOMS_FROM:
+            # large q: d varies only in a window ~1/√q wide; its constant tails are point masses (constant_tails),
+            # the window keeps the panels of width strip/2 (tens to hundreds of them instead of millions)
+            trimmed, atoms = [], list(atoms)
+            for p in pieces:
+                piece, tails = constant_tails(p, panel)
+                trimmed.append(piece)
+                atoms.extend(tails)
+            pieces = trimmed
+            self._max_width = self.strip  # the discretisation of its Gauss rules: panels no wider than the strip
+            merged: dict[float, float] = {}
+            for a, m in atoms:
+                merged[float(a)] = merged.get(float(a), 0.0) + float(m)
+            atoms = sorted(merged.items())
+            panels = sum(max(1, math.ceil((p.hi - p.lo) / panel)) for p in pieces)
         if panels > MAX_PANELS:
             # the strip of φ'(√q z)² shrinks like 1/√q: gelu at q = 1e12 asked for 3.6e9 panels (a 27 GiB array), and
             # a depth-1000 gelu residual stream (q_L ≈ 2e16) was killed for memory instead of answering
@@ -191,8 +279,9 @@ class GaussianImageS(PsiS):
         self.atoms = tuple(sorted((float(a), float(m)) for a, m in atoms))
         self._atom_x = np.array([a for a, _ in self.atoms], float)
         # ψ has no poles off its cut without atoms: the free-product solver may take long tangent steps in its
-        # η-continuation (FreeProductLaw._continue)
-        self.tangent_steps = not self.atoms
+        # η-continuation (FreeProductLaw._continue); an atom at 0 (the constant tails of large q) adds the constant m
+        # to 1 + ψ, no pole
+        self.tangent_steps = all(a == 0.0 for a, _ in self.atoms)
         self._atom_m = np.array([m for _, m in self.atoms], float)
         self.name = name
         self._exact_moments = exact_moments
@@ -235,10 +324,10 @@ class GaussianImageS(PsiS):
                     zeros.append((i, zc, d2c, 0.25 * min(others)))
         pieces = [(r.piece.lo, r.piece.hi, r.piece.jet) for r in self.rules]
         if zeros and not self.zero_rule:
-            return ImageGaussRule(pieces, *self._range, inverse=False)
+            return ImageGaussRule(pieces, *self._range, inverse=False, max_width=self._max_width)
         # its double zeros are excised and discretised in log √d, so that the composite rule of log d covers the
         # product's lower edge (:mod:`rmt_init.theory._smooth_law`)
-        return ImageGaussRule(pieces, *self._range, inverse=not zeros, zeros=zeros)
+        return ImageGaussRule(pieces, *self._range, inverse=not zeros, zeros=zeros, max_width=self._max_width)
 
     def __repr__(self) -> str:
         return self.name
@@ -252,7 +341,8 @@ class GaussianImageS(PsiS):
             inside = (c.real > d_sorted[0]) & (c.real < d_sorted[-1])
             z0 = np.interp(c.real, d_sorted, z_sorted).astype(complex)
             d1 = np.real(jet(z0)[1])
-            shift = np.where(d1 != 0, c.imag / np.where(d1 != 0, d1, 1.0), 0.0)
+            with np.errstate(over="ignore"):  # (d' ~ 1e−300 at the ends of a window cut at d ≥ 1e−306: clipped below)
+                shift = np.where(d1 != 0, c.imag / np.where(d1 != 0, d1, 1.0), 0.0)
             shift = np.clip(shift, -self.strip, self.strip)
             starts.append(np.where(inside, z0 + 1j * shift, np.nan))
         # roots just beyond an end of the piece where d is monotone (selu at z = 0⁻: c a little above

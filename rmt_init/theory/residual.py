@@ -1568,7 +1568,10 @@ class SoftEdgeTable:
         self._k = np.arange(1, n + 1)
         grid = np.linspace(0.0, math.pi, 8 * n + 1)
         below = self._below(grid)
-        keep = np.concatenate([[True], np.diff(below) > 0])
+        # the points above every earlier one (the same as diff > 0 where the table's cdf is monotone; where a density
+        # the table does not resolve makes it wiggle — gelu's near-ReLU laws at large q — diff > 0 kept a decreasing
+        # sequence and the interpolator refused it)
+        keep = np.concatenate([[True], below[1:] > np.maximum.accumulate(below)[:-1]])
         self._inverse = PchipInterpolator(below[keep], grid[keep])
 
     def _ends(self, values: np.ndarray) -> np.ndarray:
