@@ -1525,6 +1525,8 @@ def product_edges(terms: Sequence[tuple[ResidualBlockS, int]]) -> tuple[float | 
 _SOFT_START = 64
 _SOFT_MAX = 1024
 _SOFT_TOL = 1e-12
+#: a table whose error estimate is still above this fraction of its mass at N = _SOFT_MAX refuses (FloatingPointError)
+_SOFT_GIVE_UP = 1e-9
 
 
 class SoftEdgeTable:
@@ -1561,6 +1563,11 @@ class SoftEdgeTable:
             merged[0::2] = values
             merged[1::2] = self._samples(density, odd)
             values, n = self._ends(merged), 2 * n
+        if tail > _SOFT_GIVE_UP * abs(mass):
+            # not resolved by N = _SOFT_MAX nodes (a spike the cosine series cannot follow: a single gelu block at
+            # q0 = 1e4, α = 0.5 stopped with mass 1.0038, error estimate 2.8e−3): refuse, the caller takes the
+            # generic adaptive tables instead
+            raise FloatingPointError(f"soft-edge table not resolved at N = {n}: error estimate {tail:.2g} of mass {mass:.6g}")
         self.n = n
         self.coefficients = y
         self.mass = float(mass)
