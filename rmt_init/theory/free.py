@@ -1438,7 +1438,13 @@ class FreeProductLaw(SpectralLaw):
                     for tau, (rho, u_dpsi, s_opw, k, noise) in zip(taua, extras):
                         floor = np.maximum(2.0 * noise, _tau_rounding(tau, u_dpsi))
                         small_step &= np.abs(rho) <= np.maximum(1e-14 * np.abs(s_opw), floor)
-                done = finite & (small_step | (residual <= rounding))
+                # no convergence where the rounding bound is not finite, nor where the step took some u_j = e^{τ_j}
+                # out of the float range: a |uψ'| ~ 1e−68 gave τ steps to ~1e67 with a bound 2·noise/|uψ'| ~ 1e55 that
+                # passed any residual (depth-1 gelu, σ_b² = 1); the point stays unconverged and takes the fallbacks
+                trusted = np.isfinite(rounding)
+                for new_tau in new_taus:
+                    trusted &= np.abs(new_tau.real) <= _LOG_FLOAT_MAX
+                done = finite & trusted & (small_step | (residual <= rounding))
                 converged[active] = done
                 if slopes is not None and done.any():
                     slope_out[active[done]] = denominator[done]
@@ -1756,12 +1762,17 @@ class FreeProductLaw(SpectralLaw):
                 "slope": np.zeros(0, complex), "dtaus": np.zeros((len(self.numerical), 0), complex), "end": False}
 
     def _axis_slopes(self, t: np.ndarray, taus: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The reduced slope d log χ/dt along the solution and dτ_j/dt (see :meth:`_newton`)."""
+        """The reduced slope d log χ/dt along the solution and dτ_j/dt (see :meth:`_newton`); NaN where some
+        u_j ψ_j' is 0 or not finite (no tangent there: the callers refuse those points)."""
         _, slope, extras = self._log_chi(t, taus)
+        usable = np.ones(np.shape(slope), bool)
+        for _, u_dpsi, *_ in extras:
+            usable &= np.isfinite(u_dpsi) & (u_dpsi != 0)
         dtaus = []
         for _, u_dpsi, s_opw, k, _ in extras:
-            slope = slope + k * s_opw / u_dpsi
-            dtaus.append(s_opw / u_dpsi)
+            ratio = np.where(usable, s_opw / np.where(usable, u_dpsi, 1.0), np.nan)
+            slope = slope + k * ratio
+            dtaus.append(ratio)
         return slope, dtaus
 
     def _axis_newton(self, log_eta: float, t: complex, taus: list[complex]):
@@ -1903,6 +1914,18 @@ class FreeProductLaw(SpectralLaw):
             if tangent:
                 z_old, z_new = xa[active] + 1j * e_old, xa[active] + 1j * e_new
                 slope, dtaus = self._axis_slopes(t_start, tau_start)
+                # no tangent where the slope is 0 or not finite (a u_j ψ_j' = 0): those points are refused
+                usable = np.isfinite(slope) & (slope != 0)
+                for d in dtaus:
+                    usable &= np.isfinite(d)
+                if not usable.all():
+                    good[active[~usable]] = False
+                    active, e_old, e_new = active[usable], e_old[usable], e_new[usable]
+                    z_old, z_new, slope = z_old[usable], z_new[usable], slope[usable]
+                    t_start, tau_start = t_start[usable], [tau[usable] for tau in tau_start]
+                    dtaus = [d[usable] for d in dtaus]
+                    if active.size == 0:
+                        continue
                 dt = -(np.log(z_new) - np.log(z_old)) / slope
                 t_start, tau_start = t_start + dt, [tau + dt * d for tau, d in zip(tau_start, dtaus)]
             t_new, taus_new, conv = self._newton(xa[active] + 1j * e_new, t_start, tau_start)
