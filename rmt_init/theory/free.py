@@ -1983,15 +1983,24 @@ class FreeProductLaw(SpectralLaw):
             t_start = np.where(far, np.log1p(np.expm1(t_old) * np.exp(shift)), t_old)
             tau_start = [tau + shift for tau in taus_old]
             if step != ratio:  # the tangent: dt/ds = −1/(reduced slope), dτ_j/dt as in _remember
-                _, slope, extras = self._log_chi(t_old, taus_old)
-                dtaus = []
-                for _, u_dpsi, s_opw, k, _ in extras:
-                    slope = slope + k * s_opw / u_dpsi
-                    dtaus.append(s_opw / u_dpsi)
-                dt = (np.log(z_prev) - np.log(za)) / slope  # Δt = −Δs/slope, Δs = ln za − ln z_prev
-                good = ~far & np.isfinite(dt) & (np.abs(dt) < 0.5)
-                t_start = np.where(good, t_old + dt, t_start)
-                tau_start = [np.where(good, tau + dt * dtau, tau0) for tau, dtau, tau0 in zip(taus_old, dtaus, tau_start)]
+                # only from iterates inside the float range (a failed point continues from its last iterate, whose
+                # u_j = e^τ_j may have left it: no tangent there, :meth:`_axis_slopes`), the others keep t_start
+                usable = ~far & np.isfinite(t_old)
+                for tau in taus_old:
+                    usable &= np.isfinite(tau) & (np.abs(tau.real) <= _LOG_FLOAT_MAX)
+                idx = np.flatnonzero(usable)
+                if idx.size:
+                    slope, dtaus = self._axis_slopes(t_old[idx], [tau[idx] for tau in taus_old])
+                    with np.errstate(invalid="ignore"):  # NaN slope (no tangent): dt NaN, not used
+                        dt = (np.log(z_prev[idx]) - np.log(za[idx])) / slope  # Δt = −Δs/slope, Δs = ln za − ln z_prev
+                    good = np.isfinite(dt) & (np.abs(dt) < 0.5)
+                    sel = idx[good]
+                    dt, dtaus = dt[good], [dtau[good] for dtau in dtaus]
+                    t_start = t_start.copy()
+                    t_start[sel] = t_old[sel] + dt
+                    tau_start = [tau0.copy() for tau0 in tau_start]
+                    for tau0, tau, dtau in zip(tau_start, taus_old, dtaus):
+                        tau0[sel] = tau[sel] + dt * dtau
             ta, taua, ok = self._newton(za, t_start, tau_start)
             if not ok.all():
                 # redo the step in small ones, from the last converged point of the failed paths
