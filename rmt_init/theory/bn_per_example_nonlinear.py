@@ -259,7 +259,6 @@ class _NonlinearBlockSolver(_BlockSolver):
                 ldd = np.where(close, 0.5 * (kp[..., :, None] + kp[..., None, :]),
                                (k[..., :, None] - k[..., None, :]) / np.where(close, 1.0, dl))
             f = (vec * k[..., None, :]) @ vinv
-            rows = [[], [], [], []]  # per output, the values then the 4 derivatives
 
             def outputs(rf: np.ndarray, fg: np.ndarray) -> list:
                 return [np.einsum("si,psij,sj->p", e * w[:, None], rf, e),
