@@ -484,6 +484,8 @@ class _Walker:
         f, J = f[0], J[0]
         for _ in range(25):
             if np.linalg.norm(f) < 1e-10 * scale:
+                # one more Newton step with the Jacobian already at hand: the error, ~|J⁻¹ f|, squares (free)
+                X = X + np.linalg.solve(J, -f)
                 return X, X[0].imag <= 1e-8 * abs(X[0])
             step = np.linalg.solve(J, -f)
             lam = 1.0
