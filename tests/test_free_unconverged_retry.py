@@ -86,4 +86,6 @@ def test_public_pdf_refuses_an_unsolved_point(monkeypatch, relu16):
     assert law.pdf(np.array([x0 * 1.01]))[0] == 1.0
     with pytest.raises(FloatingPointError, match="no solution at x"):
         law.pdf(np.array([x0 * 1.01, x0]))
+    with pytest.raises(FloatingPointError, match="no solution at x"):
+        law.logpdf(x0)
     assert np.isnan(law.pdf(math.nan))  # a NaN input is still NaN out (as SciPy)

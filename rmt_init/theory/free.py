@@ -2059,9 +2059,14 @@ class FreeProductLaw(SpectralLaw):
         """Density at ``x`` (:meth:`SpectralLaw.pdf`). A point that no η-path solves (:meth:`_solve_cold_taus`:
         density unknown, NaN internally, where the tables treat it as an unresolved panel) raises
         ``FloatingPointError`` naming it, rather than returning NaN for a finite ``x``."""
-        out = super().pdf(x, method, **options)
-        arr = np.asarray(out, float)
-        bad = np.isnan(arr) & ~np.isnan(np.asarray(x, float))
+        return self._refuse_unsolved(x, super().pdf(x, method, **options))
+
+    def logpdf(self, x: Any) -> np.ndarray | float:
+        """ln :meth:`pdf`; refuses the points :meth:`pdf` refuses."""
+        return self._refuse_unsolved(x, super().logpdf(x))
+
+    def _refuse_unsolved(self, x: Any, out: Any) -> Any:
+        bad = np.isnan(np.asarray(out, float)) & ~np.isnan(np.asarray(x, float))
         if bad.any():
             where = np.asarray(x, float)[bad].ravel()
             raise FloatingPointError(
