@@ -301,6 +301,11 @@ class _BlockSolver:
             out[:, 1 + 2 * l: 3 + 2 * l] = gs[l + 1] - gbar[l]
         return out
 
+    def _layer_jac(self, l: int, g: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Layer ``l``'s :meth:`level_jac` (the hook :meth:`jacobian` chains; the nonlinear solver marks the output
+        layer)."""
+        return self.level_jac(g, r, self.kappa[l])
+
     def jacobian(self, X: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(residual, its Jacobian (P, n, n)) analytically: each layer's :meth:`level_jac` once, chained from the
         output down (``r_l = Φ(g_{l+1}, r_{l+1})``), so the cost is linear in the depth (a finite-difference
@@ -318,7 +323,7 @@ class _BlockSolver:
         rs[L - 1] = np.tile(np.array([d / b, 0.0], complex), (P, 1))
         dr[L - 1] = np.zeros((P, 2, n), complex)
         for l in range(L - 1, -1, -1):
-            vals[l], jacs[l] = self.level_jac(gs[l], rs[l], self.kappa[l])
+            vals[l], jacs[l] = self._layer_jac(l, gs[l], rs[l])
             if l > 0:  # r_{l−1} = Φ(g_l, r_l)
                 rs[l - 1] = vals[l][:, 0:2]
                 dr[l - 1] = jacs[l][:, 0:2, 0:2] @ dg[l] + jacs[l][:, 0:2, 2:4] @ dr[l]

@@ -281,37 +281,10 @@ class _NonlinearBlockSolver(_BlockSolver):
                 jac[sl, 0, j], jac[sl, 1, j], jac[sl, 2, j], jac[sl, 3, j] = da1, (dt1 - da1) / n, da2, (dt2 - da2) / n
         return val, jac
 
-    def jacobian(self, X: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(residual, its Jacobian (P, n, n)): :meth:`level_jac` once per layer, chained from the output down as in
-        :meth:`~rmt_init.theory.bn_per_example._BlockSolver.jacobian` (the output layer with ``top=True``)."""
-        L, d, b = self.depth, self.d, self.batch
-        P, n = X.shape
-        G = X[:, 0]
-        gs = [np.stack([G * d / b, np.zeros(P, complex)], axis=1)] + [X[:, 1 + 2 * i: 3 + 2 * i] for i in range(L - 1)]
-        dg = [np.zeros((P, 2, n), complex) for _ in range(L)]
-        dg[0][:, 0, 0] = d / b
-        for m in range(1, L):
-            dg[m][:, 0, 2 * m - 1] = 1.0
-            dg[m][:, 1, 2 * m] = 1.0
-        rs, dr, vals, jacs = [None] * L, [None] * L, [None] * L, [None] * L
-        rs[L - 1] = np.tile(np.array([d / b, 0.0], complex), (P, 1))
-        dr[L - 1] = np.zeros((P, 2, n), complex)
-        for l in range(L - 1, -1, -1):
-            vals[l], jacs[l] = self.level_jac(gs[l], rs[l], self.kappa[l], top=l == L - 1)
-            if l > 0:
-                rs[l - 1] = vals[l][:, 0:2]
-                dr[l - 1] = jacs[l][:, 0:2, 0:2] @ dg[l] + jacs[l][:, 0:2, 2:4] @ dr[l]
-        out = np.empty_like(X)
-        jac = np.empty((P, n, n), complex)
-        phi0 = vals[0][:, 0]
-        out[:, 0] = G * (z - d / b * phi0) - 1.0
-        dphi0 = jacs[0][:, 0:1, 0:2] @ dg[0] + jacs[0][:, 0:1, 2:4] @ dr[0]
-        jac[:, 0, :] = -(G * d / b)[:, None] * dphi0[:, 0, :]
-        jac[:, 0, 0] += z - d / b * phi0
-        for l in range(L - 1):
-            out[:, 1 + 2 * l: 3 + 2 * l] = gs[l + 1] - vals[l][:, 2:4]
-            jac[:, 1 + 2 * l: 3 + 2 * l, :] = dg[l + 1] - (jacs[l][:, 2:4, 0:2] @ dg[l] + jacs[l][:, 2:4, 2:4] @ dr[l])
-        return out, jac
+    def _layer_jac(self, l: int, g: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Layer ``l``'s :meth:`level_jac`, the output layer with ``top=True``; chained from the output down by
+        :meth:`~rmt_init.theory.bn_per_example._BlockSolver.jacobian` (residual and Jacobian (P, n, n))."""
+        return self.level_jac(g, r, self.kappa[l], top=l == self.depth - 1)
 
 
 # ============================================================================================ moments (power series)
