@@ -1211,11 +1211,30 @@ def residual_product(
 
 
 # ============================================================================ edges of products of one block law
+def _real_phi(factor: ResidualBlockS, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``factor.d.phi`` (Φ(κ) = E[1/(1 − κd)] and κΦ'(κ)) at real κ off the poles; FloatingPointError naming the
+    factor and κ where Φ is not finite.
+
+    The edge scans evaluate Φ only where it is real and finite (κ < 1/max d; for an atomic law of D² also between and
+    beyond its poles, which the grids avoid by ≥ 1e−12 relative), so a NaN or ±inf there is a failure of the law's own
+    evaluation. Read as "no real branch" (the z-curve's NaN where the quadratic for e has no real root) it would drop a
+    support edge, or shorten a branch table, without an error (docs/derivations.md §8.3)."""
+    value, slope = factor.d.phi(np.asarray(kappa, float).astype(complex))
+    bad = ~np.isfinite(value) & np.isfinite(kappa)
+    if np.any(bad):
+        raise FloatingPointError(
+            f"the law of D² of {factor!r} returned a non-finite Φ at the real κ = {float(np.asarray(kappa)[bad].flat[0])!r}, "
+            "where Φ is finite; the edges of the residual law cannot be found without it"
+        )
+    return value, slope
+
+
 def _block_curve(factor: ResidualBlockS, power: int, kappa: np.ndarray, sign: float) -> np.ndarray:
     """z = (1 + w)/(w S_F(w)^power) along the real branch parametrised by κ (one root e of s e(1 + e) = κΦ^{1+o}:
-    sign +1 the one through e = 0, −1 the other); NaN where it is not real."""
+    sign +1 the one through e = 0, −1 the other); NaN where it is not real (Φ itself must be finite:
+    :func:`_real_phi`)."""
     with np.errstate(all="ignore"):
-        phi = factor.d.phi(kappa.astype(complex))[0].real
+        phi = _real_phi(factor, kappa)[0].real
         big_g = kappa * phi ** (1 + factor._o)
         disc = 1.0 + 4.0 * big_g / factor.s
         e = 0.5 * (-1.0 + sign * np.sqrt(np.where(disc >= 0, disc, np.nan)))
@@ -1358,7 +1377,7 @@ def _lower_branch(factor: ResidualBlockS) -> str | None:
 def _phi_and_slope(factor: ResidualBlockS, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(Φ(κ), Φ(κ) − 1, Φ'(κ)) for real κ; Φ − 1 = E[κd/(1 − κd)] without cancellation for an atomic law of D²."""
     with np.errstate(all="ignore"):
-        phi, k_dphi = factor.d.phi(np.asarray(kappa, float).astype(complex))
+        phi, k_dphi = _real_phi(factor, kappa)
         phi, dphi = phi.real, (k_dphi / kappa).real
         if factor.d.numerical:
             return phi, phi - 1.0, dphi
