@@ -95,7 +95,8 @@ import time
 
 import numpy as np
 
-import rmt_init.theory.free as free
+import rmt_init.theory._free_edges as free_edges
+import rmt_init.theory._free_solver as free_solver
 from rmt_init import jacobian_spectrum
 from rmt_init.theory.gaussian_image import GaussianImageS
 
@@ -126,12 +127,12 @@ def _reference(law):
 @contextlib.contextmanager
 def _old_solver():
     """η-steps of 1/4 all the way down, no seeding, no start on the imaginary axis, as before issue 15."""
-    saved = free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX, free._AXIS_X
-    free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX, free._AXIS_X = 0.0, sys.maxsize, 4.0, 0.0
+    saved = free_solver._DEEP_ETA, free_solver._SEED_MIN, free_edges._BRACKET_GROWTH_MAX, free_solver._AXIS_X
+    free_solver._DEEP_ETA, free_solver._SEED_MIN, free_edges._BRACKET_GROWTH_MAX, free_solver._AXIS_X = 0.0, sys.maxsize, 4.0, 0.0
     try:
         yield
     finally:
-        free._DEEP_ETA, free._SEED_MIN, free._BRACKET_GROWTH_MAX, free._AXIS_X = saved
+        free_solver._DEEP_ETA, free_solver._SEED_MIN, free_edges._BRACKET_GROWTH_MAX, free_solver._AXIS_X = saved
 
 
 def _timed(fn):
@@ -192,12 +193,12 @@ def _quadrature_psi(law):
 def _no_axis():
     """The shipped solver without the start on the imaginary axis for points next to 0 (every such point by the
     η-continuation from far above, as before it)."""
-    saved = free._AXIS_X
-    free._AXIS_X = 0.0
+    saved = free_solver._AXIS_X
+    free_solver._AXIS_X = 0.0
     try:
         yield
     finally:
-        free._AXIS_X = saved
+        free_solver._AXIS_X = saved
 
 
 def _case(label: str, make, task, reference: bool | str = True) -> None:
@@ -363,14 +364,14 @@ SWEEP_SIGMA_B2 = (0.0, 0.3, 0.5, 1.0)
 @contextlib.contextmanager
 def _before_shallow():
     """The solver before the shallow-law savings: Newton's inner steps evaluate every active point, warm-started roots
-    are not remembered, warm starts take the inner steps (rmt_init/theory/free.py: ``_INNER_SUBSET``,
+    are not remembered, warm starts take the inner steps (rmt_init/theory/_free_solver.py: ``_INNER_SUBSET``,
     ``_WARM_REMEMBER``, ``_WARM_INNER``)."""
-    saved = free._INNER_SUBSET, free._WARM_REMEMBER, free._WARM_INNER
-    free._INNER_SUBSET, free._WARM_REMEMBER, free._WARM_INNER = False, False, None
+    saved = free_solver._INNER_SUBSET, free_solver._WARM_REMEMBER, free_solver._WARM_INNER
+    free_solver._INNER_SUBSET, free_solver._WARM_REMEMBER, free_solver._WARM_INNER = False, False, None
     try:
         yield
     finally:
-        free._INNER_SUBSET, free._WARM_REMEMBER, free._WARM_INNER = saved
+        free_solver._INNER_SUBSET, free_solver._WARM_REMEMBER, free_solver._WARM_INNER = saved
 
 
 def _fresh_tables(make, which: str, limit: float):

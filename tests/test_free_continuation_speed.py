@@ -15,14 +15,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import rmt_init.theory.free as free
+import rmt_init.theory._free_solver as free_solver
 from rmt_init import jacobian_spectrum
 
 
 def _old_solver(monkeypatch) -> None:
-    monkeypatch.setattr(free, "_INNER_SUBSET", False)
-    monkeypatch.setattr(free, "_WARM_REMEMBER", False)
-    monkeypatch.setattr(free, "_WARM_INNER", None)
+    monkeypatch.setattr(free_solver, "_INNER_SUBSET", False)
+    monkeypatch.setattr(free_solver, "_WARM_REMEMBER", False)
+    monkeypatch.setattr(free_solver, "_WARM_INNER", None)
 
 
 def _tables_and_bulk(law):
@@ -73,7 +73,7 @@ def test_newton_inner_subset_is_pointwise(monkeypatch, inner) -> None:
     taus_start = [np.log(float(term.scale) * np.expm1(start) / term.factor.mean) for term in law.numerical]
 
     def run(subset: bool):
-        monkeypatch.setattr(free, "_INNER_SUBSET", subset)
+        monkeypatch.setattr(free_solver, "_INNER_SUBSET", subset)
         return law._newton(x + 0j, start, [tau.copy() for tau in taus_start], inner=inner)
 
     t_sub, _, ok_sub = run(True)

@@ -264,7 +264,7 @@ def test_solver_shortcuts_match_the_plain_continuation(monkeypatch) -> None:
     point cold, steps of 1/4), depth-6 tanh on a fresh law: densities at 48 points from 1e−250 of the support
     to its top, then at 47 points 1e−3 away (warm). Both solve the same equations to Newton's tolerance
     (~1e−13 in t): 1e−11 relative."""
-    import rmt_init.theory.free as free
+    import rmt_init.theory._free_solver as free_solver
 
     lo, hi = jacobian_spectrum(6, "tanh", sigma_b2=0.05).support
     assert lo == 0.0
@@ -277,8 +277,8 @@ def test_solver_shortcuts_match_the_plain_continuation(monkeypatch) -> None:
     _, accepted = shipped._solve_warm(x_warm)
     assert accepted.mean() > 0.9  # the warm path is really taken
     p_warm = shipped.pdf(x_warm)
-    monkeypatch.setattr(free, "_DEEP_ETA", 0.0)
-    monkeypatch.setattr(free, "_SEED_MIN", 10**9)
+    monkeypatch.setattr(free_solver, "_DEEP_ETA", 0.0)
+    monkeypatch.setattr(free_solver, "_SEED_MIN", 10**9)
     plain = jacobian_spectrum(6, "tanh", sigma_b2=0.05)
     plain._solve_warm = _no_warm_start
     reference = plain.pdf(np.concatenate([x, x_warm]))
