@@ -82,7 +82,7 @@ def smooth_pipeline(depth: int, activation: str, alpha: float, points: int, old:
     fresh law; ``old``: everything as before issue 13's smooth-block work — blocks one at a time
     (``ResidualBlockS.stack_laws = False``), each block's upper edge on its whole grid (``skip_cut = False``) and
     product_edges' x-grid in one piece (``_EDGE_CHUNK = _EDGE_GRID``)."""
-    from rmt_init.theory import residual
+    from rmt_init.theory import _residual_edges as residual
 
     saved = (ResidualBlockS.stack_laws, ResidualBlockS.skip_cut, residual._EDGE_CHUNK)
     try:

@@ -5,7 +5,7 @@ The Brown measure of αDQ is the annulus √(s/E[1/d]) ≤ |λ| ≤ √(sE d) (H
 for s > E[1/d]; but for tanh d = sech⁴(√q z) reaches 0, D has no bounded inverse, and the spectrum of the R-diagonal
 αDQ is then the whole disc (Haagerup & Larsen 2000, J. Funct. Anal. 176, Prop. 4.6), so I + αDQ is not invertible and
 the law of its squared singular values reaches down to 0. Its density there is carried by the Gaussian tail of the
-law of d (no real branch of the block beyond the poles of Φ: :func:`~rmt_init.theory.residual._lower_branch` is
+law of d (no real branch of the block beyond the poles of Φ: :func:`~rmt_init.theory._residual_edges._lower_branch` is
 ``None``), and a finite network shows it as eigenvalues below any "edge" one would fit to λ_min.
 
 Independent references: the free additive convolution of Haagerup & Larsen (2000, Prop. 3.5) — the symmetrised law of

@@ -126,12 +126,12 @@ def test_product_edges_chunked_grid_is_unchanged(monkeypatch) -> None:
     # product_edges evaluates its x-grid in chunks up to the first interior minimum (the point next to the cut of
     # the laws of D², their quadrature, is then not reached): the edges must be bit-identical to those from the
     # whole grid in one piece (_EDGE_CHUNK = _EDGE_GRID), on both sides (a lower edge above 0 here)
-    import rmt_init.theory.residual as residual
+    import rmt_init.theory._residual_edges as residual_edges
 
     law = jacobian_spectrum(4, "tanh", residual=0.4)
     terms = [(t.factor, t.power) for t in law.terms]
-    chunked = residual.product_edges(terms)
-    monkeypatch.setattr(residual, "_EDGE_CHUNK", residual._EDGE_GRID)
-    whole = residual.product_edges(terms)
+    chunked = residual_edges.product_edges(terms)
+    monkeypatch.setattr(residual_edges, "_EDGE_CHUNK", residual_edges._EDGE_GRID)
+    whole = residual_edges.product_edges(terms)
     assert chunked[0] is not None and chunked[1] is not None and chunked[0] > 0
     assert chunked == whole
