@@ -89,3 +89,43 @@ def test_public_pdf_refuses_an_unsolved_point(monkeypatch, relu16):
     with pytest.raises(FloatingPointError, match="no solution at x"):
         law.logpdf(x0)
     assert np.isnan(law.pdf(math.nan))  # a NaN input is still NaN out (as SciPy)
+
+
+def test_failed_points_retry_together_then_alone(monkeypatch, relu16):
+    # Points whose first path failed take the ratio-1/2 path all at once (one continuation instead of one each:
+    # gelu at depth 1, σ_b² = 1 had ~20 per hard-edge table at ~3.5 s each); a point that path does not solve
+    # continues alone from the next ratio, 1/4, not from 1/2 again.
+    law, x0 = relu16
+    x1 = 1.3 * x0
+    reference, ok_ref, _ = law._continue(np.array([x0, x1]), 0.7)  # an independent path (finer steps)
+    assert ok_ref.all()
+    original = law._continue
+    calls = []
+
+    def first_path_fails(xs, ratio):
+        calls.append((xs.size, ratio))
+        t, ok, taus = original(xs, ratio)
+        if ratio == 0.25 and xs.size > 2:  # the grid's first path failed at x0 and x1
+            ok = ok & (xs != x0) & (xs != x1)
+        return t, ok, taus
+
+    monkeypatch.setattr(law, "_continue", first_path_fails)
+    t, _ = law._solve_cold_taus(np.array([x0, 1.0, x1]))
+    np.testing.assert_allclose(t[[0, 2]], reference, rtol=1e-12)
+    assert calls == [(3, 0.25), (2, 0.5)]  # the two failed points on one path, converged there
+
+    calls.clear()
+
+    def x1_fails_at_half(xs, ratio):
+        calls.append((xs.size, ratio))
+        t, ok, taus = original(xs, ratio)
+        if ratio == 0.25 and xs.size > 2:
+            ok = ok & (xs != x0) & (xs != x1)
+        if ratio == 0.5:
+            ok = ok & (xs != x1)
+        return t, ok, taus
+
+    monkeypatch.setattr(law, "_continue", x1_fails_at_half)
+    t, _ = law._solve_cold_taus(np.array([x0, 1.0, x1]))
+    np.testing.assert_allclose(t[[0, 2]], reference, rtol=1e-12)
+    assert calls == [(3, 0.25), (2, 0.5), (1, 0.25)]  # x1 alone at ratio 1/4 only

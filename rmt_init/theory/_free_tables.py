@@ -134,6 +134,24 @@ class FreeProductTables:
             masses[0] = self.continuous_mass - math.fsum(masses[1:])
         return masses
 
+    def _edge_panel_density(self, x: np.ndarray, noise: float) -> np.ndarray:
+        """ρ at the hard-edge table's nodes ``x`` (one row per panel, panels increasing), NaN on the panels below the
+        highest panel whose lowest node is not resolved (ρ not finite and positive, or xρ ≤ ``noise``).
+
+        :meth:`_hard_edge` keeps only the panels above the highest unresolved one, and unresolved points are the
+        solver's expensive ones (failed η-paths and their retries). So the lowest node of every panel is solved
+        first, and the full panels only above the highest unresolved of those: gelu at depth 1, σ_b² = 1, whose
+        density reads 0 below ~1e−283 (d's mass below 1e−305 is an atom of its rule), had 512 such points below 700
+        resolved panels, 69 s of its 93 s cdf tables."""
+        lowest = self._pdf_vectorised(x[:, 0])
+        bad = ~(np.isfinite(lowest) & (lowest > 0) & (x[:, 0] * lowest > noise))
+        first = int(np.flatnonzero(bad)[-1]) + 1 if bad.any() else 0
+        density = np.full(x.shape, np.nan)
+        density[first:, 0] = lowest[first:]
+        if first < len(x):
+            density[first:, 1:] = self._pdf_vectorised(x[first:, 1:])
+        return density
+
     @cached_property
     def _hard_edge(self) -> HardEdge | None:
         """The distribution function of the first interval near a hard edge at 0, in s = ln x.
@@ -181,7 +199,7 @@ class FreeProductTables:
         g, gw = _GAUSS_8
         half = 0.5 * np.diff(log_edges)
         x = np.exp((0.5 * (log_edges[:-1] + log_edges[1:]))[:, None] + half[:, None] * g[None, :])
-        density = self._pdf_vectorised(x)
+        density = self._edge_panel_density(x, noise)
         resolved = np.all(np.isfinite(density) & (density > 0) & (x * density > noise), axis=1)
         if not resolved.all():  # keep the panels above the highest unresolved one
             first = int(np.flatnonzero(~resolved)[-1]) + 1
@@ -225,6 +243,9 @@ class FreeProductTables:
             nodes, below, above = tables[0]
             pieces = np.diff(below)[1:]
             below = np.concatenate([[0.0], edge.cumulative[-1] + np.concatenate([[0.0], np.cumsum(pieces)])])
+            # the mass below the interval's top is its exact mass (the sums above reach it to a few ulps, which
+            # would leave cdf(upper edge) one ulp below 1 or sf's complement off by as much)
+            below[-1] = edge.total
             above = np.concatenate([[edge.total], above[1:]])
             tables[0] = (nodes, below, above)
         return tables

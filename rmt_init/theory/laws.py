@@ -349,12 +349,14 @@ class Law(ABC):
         """Continuous mass of interval ``i`` in [a_i, x] for x inside [a_i, b_i] (generic: quadrature)."""
         nodes, below, _ = self._cdf_tables[i]
         k = np.clip(np.searchsorted(nodes, x, side="right") - 1, 0, len(nodes) - 2)
-        return below[k] + _tanhsinh(self._pdf_vectorised, nodes[k], x, self._mass_atol)
+        # at the interval's top the table's own total (not the last panel's quadrature added to the one below it,
+        # which can land an ulp short: cdf(upper edge) must be exactly the mass)
+        return np.where(x >= nodes[-1], below[-1], below[k] + _tanhsinh(self._pdf_vectorised, nodes[k], x, self._mass_atol))
 
     def _interval_sf(self, i: int, x: np.ndarray) -> np.ndarray:
         nodes, _, above = self._cdf_tables[i]
         k = np.clip(np.searchsorted(nodes, x, side="left"), 1, len(nodes) - 1)
-        return above[k] + _tanhsinh(self._pdf_vectorised, x, nodes[k], self._mass_atol)
+        return np.where(x <= nodes[0], above[0], above[k] + _tanhsinh(self._pdf_vectorised, x, nodes[k], self._mass_atol))
 
     # ------------------------------------------------------------------ inverse distribution function
     def ppf(self, q: ArrayLike, method: str | None = None) -> np.ndarray | float:
