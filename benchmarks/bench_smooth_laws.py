@@ -80,6 +80,11 @@ depth-1 sigmoid sampling 1.2–1.3 s (ψ by the quadrature near the top of d's r
 (σ_b² ≥ 0.5) sampling 1.0–1.2 s and depth-1 gelu 2.6–3.7 s cdf / 3.9–5.4 s sampling (the rule of d's tails,
 :class:`~rmt_init.theory._smooth_law.DeepRule`, ~1/3 of it, mostly per-call overhead of small Newton tails; gelu's
 hard-edge probes at 1e−306 and 1e−298, below the rule's reach, ~1 s of η-continuation with refined steps).
+Depth-1 gelu at σ_b² = 1 (a later run, loaded, CPU s, the previous commit / now, in one session): cdf tables 97 /
+10.1–13.2 (sampling tables after them 0.5 either way), cdf at 1e−305 … 1 equal to 1.4e−14: its hard-edge table
+now solves each panel's lowest node first and the full panels only above the highest unresolved one (512 points
+below 1e−283, where the density reads 0, had taken 69 s), and the points that fail their first η-path take the
+next one together (docs/derivations.md §2.6 (b), (e)). σ_b² = 0.3, 0.5 unchanged (2.8–5.3 s, within the noise).
 
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
 references that take minutes: the old path's cdf and sampling tables and depth 100; ``--smooth``: only the
