@@ -57,7 +57,8 @@ class CifarResNetMeanField:
 
     Arrays of length 3n + 1 (stem output, then each block's output): ``ln_m1`` (ln of the mean over output
     units of E t², = ln ‖J‖_F²/n_out of the map input → that point), ``ln_q`` (ln of the mean over units of
-    E x², zero channels included), ``map_size`` (side of the map). ``lost_mass``: the largest probability per
+    E x², zero channels included), ``map_size`` (side of the map). ``ln_t_maps``, ``ln_q_maps``: the same per
+    position (ln E t², ln E x² on each point's map, channel averages). ``lost_mass``: the largest probability per
     block that left the grid (discretisation check).
     """
 
@@ -69,6 +70,13 @@ class CifarResNetMeanField:
     ln_q: np.ndarray
     map_size: np.ndarray
     lost_mass: float
+    ln_t_maps: tuple[np.ndarray, ...]
+    ln_q_maps: tuple[np.ndarray, ...]
+
+    @property
+    def ln_t_map(self) -> np.ndarray:
+        """ln E t² per position of layer3's output map."""
+        return self.ln_t_maps[-1]
 
     @property
     def blocks(self) -> int:
@@ -123,15 +131,14 @@ class _Law:
 
 def _rebin(mass: np.ndarray, h_old: float, h_new: float, n: int) -> np.ndarray:
     """Re-bin cell masses (uniform within cells of width h_old) onto n cells of width h_new (mass conserving
-    up to what lies beyond n·h_new)."""
+    up to what lies beyond n·h_new): linear interpolation of the cumulative masses at the new edges."""
+    n_old = mass.shape[-1]
     cdf = np.concatenate([np.zeros(mass.shape[:-1] + (1,)), np.cumsum(mass, axis=-1)], axis=-1)
-    edges_old = np.arange(cdf.shape[-1]) * h_old
-    edges_new = np.minimum(np.arange(n + 1) * h_new, edges_old[-1])
-    flat = cdf.reshape(-1, cdf.shape[-1])
-    out = np.empty((flat.shape[0], n + 1))
-    for i in range(flat.shape[0]):
-        out[i] = np.interp(edges_new, edges_old, flat[i])
-    return np.diff(out, axis=-1).reshape(mass.shape[:-1] + (n,))
+    pos = np.minimum(np.arange(n + 1) * (h_new / h_old), float(n_old))  # new edges in old cell units
+    lo = np.minimum(np.floor(pos).astype(np.int64), n_old - 1)
+    frac = pos - lo
+    at = cdf[..., lo] * (1.0 - frac) + cdf[..., lo + 1] * frac
+    return np.diff(at, axis=-1)
 
 
 def _transfer(law: _Law, var: np.ndarray, bvar: np.ndarray, n: int, tail: float, independent: bool) -> float:
@@ -259,10 +266,17 @@ def cifar_resnet_mean_field(
     ln_m1, ln_q, sizes = [], [], []
     lost = 0.0
 
+    t_maps: list[np.ndarray] = []
+    q_maps: list[np.ndarray] = []
+
     def record() -> None:
         q, _, t = law.moments()
-        ln_q.append(math.log(float(law.gw @ q.mean(-1))) + 2 * lnx)
-        ln_m1.append(math.log(float(law.gw @ t.mean(-1))) + lnt)
+        qa, ta = law.gw @ q, law.gw @ t
+        ln_q.append(math.log(float(qa.mean())) + 2 * lnx)
+        ln_m1.append(math.log(float(ta.mean())) + lnt)
+        with np.errstate(divide="ignore"):
+            q_maps.append(np.log(qa).reshape(size, size) + 2 * lnx)
+            t_maps.append(np.log(ta).reshape(size, size) + lnt)
         sizes.append(size)
 
     law_shape = (1, s * s)
@@ -331,4 +345,5 @@ def cifar_resnet_mean_field(
     return CifarResNetMeanField(
         depth=d, batchnorm=batchnorm, image_size=s, masks=masks, ln_m1=np.asarray(ln_m1),
         ln_q=np.asarray(ln_q), map_size=np.asarray(sizes), lost_mass=lost,
+        ln_t_maps=tuple(t_maps), ln_q_maps=tuple(q_maps),
     )
