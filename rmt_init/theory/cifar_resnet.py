@@ -58,7 +58,10 @@ class CifarResNetMeanField:
     Arrays of length 3n + 1 (stem output, then each block's output): ``ln_m1`` (ln of the mean over output
     units of E t², = ln ‖J‖_F²/n_out of the map input → that point), ``ln_q`` (ln of the mean over units of
     E x², zero channels included), ``map_size`` (side of the map). ``ln_t_maps``, ``ln_q_maps``: the same per
-    position (ln E t², ln E x² on each point's map, channel averages). ``lost_mass``: the largest probability per
+    position (ln E t², ln E x² on each point's map, channel averages). ``branch_share`` (length 3n): the
+    share of each block's output E t² injected by its branch, E[1[active] b²]/E t² (the first-order
+    sensitivity of ln m1 to a factor on that branch's tangent variance, e.g. BN's neglected channel-to-channel
+    spread of 1/σ̂²). ``lost_mass``: the largest probability per
     block that left the grid (discretisation check).
     """
 
@@ -72,6 +75,7 @@ class CifarResNetMeanField:
     lost_mass: float
     ln_t_maps: tuple[np.ndarray, ...]
     ln_q_maps: tuple[np.ndarray, ...]
+    branch_share: np.ndarray
 
     @property
     def ln_t_map(self) -> np.ndarray:
@@ -141,9 +145,12 @@ def _rebin(mass: np.ndarray, h_old: float, h_new: float, n: int) -> np.ndarray:
     return np.diff(at, axis=-1)
 
 
-def _transfer(law: _Law, var: np.ndarray, bvar: np.ndarray, n: int, tail: float, independent: bool) -> float:
+def _transfer(
+    law: _Law, var: np.ndarray, bvar: np.ndarray, n: int, tail: float, independent: bool
+) -> tuple[float, np.ndarray]:
     """x ← relu(x + F), t ← 1[·](t + b) per position; F ~ N(0, var[p]), b ~ N(0, bvar[p]). In place; returns
-    the largest mass lost beyond the grid."""
+    the largest mass lost beyond the grid and the tangent mass injected by the branch (E[1[·] b²], per group
+    and position)."""
     q, mean, _ = law.moments()
     scale = math.sqrt(float(np.max(q + var[None])))
     h = tail * scale / n
@@ -163,6 +170,7 @@ def _transfer(law: _Law, var: np.ndarray, bvar: np.ndarray, n: int, tail: float,
     m_new = signal.fftconvolve(m + b * w, kern_b, mode="full", axes=-1)[..., n - 1 : 2 * n - 1]
     w_new += law.a[..., None] * from_atom
     m_new += (law.a[..., None] * b) * from_atom
+    injected = bvar[None] * (1.0 - np.sum(w * to_atom, axis=-1) - 0.5 * law.a)
     a_new = np.sum(w * to_atom, axis=-1) + 0.5 * law.a
     w_new = np.maximum(w_new, 0.0)
     m_new = np.maximum(m_new, 0.0)
@@ -172,7 +180,7 @@ def _transfer(law: _Law, var: np.ndarray, bvar: np.ndarray, n: int, tail: float,
         # gradient independence: E[t'² | x'] = T + B_2 on the active units (each group's mass is 1)
         m_new = w_new * (law.m.sum(-1) + bvar[None])[..., None]
     law.w, law.a, law.m, law.h = w_new, a_new, m_new, h
-    return lost
+    return lost, injected
 
 
 def _stem(v0: np.ndarray, batchnorm: bool, n: int, tail: float, independent: bool) -> _Law:
@@ -266,6 +274,7 @@ def cifar_resnet_mean_field(
     ln_m1, ln_q, sizes = [], [], []
     lost = 0.0
 
+    shares: list[float] = []
     t_maps: list[np.ndarray] = []
     q_maps: list[np.ndarray] = []
 
@@ -330,7 +339,9 @@ def cifar_resnet_mean_field(
                     np.concatenate([law.gw / 2.0, [0.5]]),
                 )
                 size = out
-            lost = max(lost, _transfer(law, v2.reshape(-1), b2.reshape(-1), n_grid, tail, independent))
+            lost_l, injected = _transfer(law, v2.reshape(-1), b2.reshape(-1), n_grid, tail, independent)
+            lost = max(lost, lost_l)
+            shares.append(float(law.gw @ injected.mean(-1)) / float(law.gw @ law.m.sum(-1).mean(-1)))
             # renormalise the stored units (x by its rms, t² by its mean)
             q, _, t = law.moments()
             qm = float(law.gw @ q.mean(-1))
@@ -345,5 +356,5 @@ def cifar_resnet_mean_field(
     return CifarResNetMeanField(
         depth=d, batchnorm=batchnorm, image_size=s, masks=masks, ln_m1=np.asarray(ln_m1),
         ln_q=np.asarray(ln_q), map_size=np.asarray(sizes), lost_mass=lost,
-        ln_t_maps=tuple(t_maps), ln_q_maps=tuple(q_maps),
+        ln_t_maps=tuple(t_maps), ln_q_maps=tuple(q_maps), branch_share=np.asarray(shares),
     )
