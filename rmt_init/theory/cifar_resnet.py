@@ -28,8 +28,11 @@ averages Q(p) = E x², M(p) = E x, T(p) = E t² and 1_in the in-map 3×3 taps (z
   and the analogue for the BN-normalised filter with BN.
 
 What is neglected: the correlation of the branch tangent with the branch output after the stem (O(1/receptive
-field)), BN's O(1/(B·positions)) derivative terms, finite-width corrections O(blocks/c), and the stem's
-per-input fluctuations of V_0 (pass ``stem_variance`` to condition on an input). Discretisation: cell
+field)), BN's O(1/(B·positions)) derivative terms (a projection: they only lower m1), the channel-to-channel
+spread of BN's batch variance κ = E_k[σ̄²/σ̂_k²] > 1 (raises each branch tangent by κ; not small on maps of 4×4
+or less, where the per-channel border offsets do not concentrate — first-order effect Σ_l share_l ln κ_l with
+``branch_share``), finite-width corrections O(blocks/c), and the stem's per-input fluctuations of V_0 (pass
+``stem_variance`` to condition on an input). Discretisation: cell
 midpoints, O(h²) (``grid`` cells per block over ``tail`` standard deviations).
 """
 from __future__ import annotations
