@@ -25,16 +25,31 @@ least geometrically in the number of blocks (ln Π = 7.1 at ResNet-56, 14.6 at R
 (3) With train-mode BN the batch map is invariant to X → cX up to eps (every path passes the stem BN, whose
 output (h − μ)c/√(c²v + eps) is the only place the scale enters), so J X = J_G(z ⊙ ε) with z the stem-BN output,
 ε_c = eps/(v_c + eps) ≈ 1e-5/v_c and J_G the Jacobian of the rest: **‖J X‖/‖F(X)‖ = O(max ε_c)** instead of 1.
+(4) Mean field of m1 (docs/derivations.md §10.7, ``rmt_init.theory.cifar_resnet_mean_field``): at channels → ∞
+per map position the stream's one-unit law (atom at 0 + density) moves by x_l = relu(x' + F), F ~ N(0, V_2(p))
+independent of the unit, V from the in-map 3×3 taps; the tangent mass m(x) = E[t²; x ∈ dx] moves by the same
+kernel, m_l = K(m' + B_2 f') (the identity path keeps the unit's relu masks correlated: gradient independence is
+0.15–1.3 too low here); with BN the per-channel offsets from the stream's positive mean are removed except at
+the border and V, the tangent are divided by the channel variance. Neglected: O(1/c) (measured without BN:
+MC − theory = −0.09 / −0.02 / −0.03 / +0.007 at width 16 / 32 / 64 / 128, ResNet-8 on 8×8; −0.07 / −0.03 /
+0.00 / +0.03 at ResNet-20; hence the stated bias 0.03 per block at width 16), and with BN the channel-to-channel
+spread of the batch variance, κ = E_k[σ̄²/σ̂_k²] ≥ 1 per BN, which raises the branch tangents; it is measured in
+each net by hooks on the block BNs, and its first-order effect Σ_l share_l ln κ_l (share_l = the branch's share
+of block l's E t², from the theory) is the stated BN bias. BN's derivative terms through the batch mean and
+variance are a projection (they can only lower m1) of relative size O(1/(B·positions)).
 
-Checks: the Euler identity without BN (rounding, tolerance 1e-10; effect 1 = the BN net's ‖JX − F‖/‖F‖); the BN
+Checks: ln m1 (mean over nets of the Hutchinson estimate's log) against the mean-field prediction, with and
+without BN at each depth, tolerance 5 SE + the grid error |f_256 − f_512| + the stated bias (above); effect the
+gradient-independence prediction's distance where the tolerance resolves it, else the BN ↔ no-BN prediction
+difference (then the note says gradient independence is not resolved), else reported only. The Euler identity
+without BN (rounding, tolerance 1e-10; effect 1 = the BN net's ‖JX − F‖/‖F‖); the BN
 degree-0 identity (tolerance 1e-3 = 100·max ε_c-scale: max ε_c ≈ 5e-6 here and the downstream gain
 ‖J_G(z⊙ε)‖/(max ε_c ‖F‖) is measured and recorded, ≈ 1–3; effect 1 = the no-BN value ‖Jx‖/‖f‖); at the
 deepest net, ln of the mean of σ_max²/L and of m1·n_out/L ≥ −5 SE/mean (one-sided, the ratio form so that
 Jensen's inequality is not needed; effect ln Π, the certified growth over the stem).
 
-Reported, not checked (nothing derived): the growth rates per block of ln σ_max² and ln m1 with and without BN
-(BN: at most polynomial is expected from the De & Smith argument — each BN divides the tangent by the batch std,
-√q ~ √l — but no bound is derived here), the BN/no-BN ratios, and the margin ln σ_max²/R (how far the input
+Reported, not checked (nothing derived): the growth rates per block of ln σ_max² (ln m1's are predicted, above),
+the BN/no-BN ratios of σ_max², and the margin ln σ_max²/R (how far the input
 direction is from the top singular direction). Structural zeros of the BN batch Jacobian are not counted: the
 engine's rank count needs dense batch Jacobians (B·n_out × B·n_in) and, on a relu ResNet, the numerical rank of
 the frozen-statistics Jacobian is already deficient (dead units), so the count is not reliable there (ResNet-8
@@ -51,6 +66,15 @@ geometric, against the bound's ≥ 0.27 per block at ResNet-56); ln E[σ_max²/L
 = 18.7 ± 0.2 at ResNet-56 (both ≥ 0; the bound is loose: the measured activation growth is ≈ 0.7 per block,
 twice the bound's, and σ_max² exceeds R by e^2.3–2.6). BN: ln σ_max² = 4.63, 7.69, 10.70, ln m1 = 1.48, 3.84,
 6.51 (m1 ~ blocks^2.3 by the log-log slope; per block 0.39 then 0.15: slowing, as a power law does).
+Mean field (same run, 175 s with the κ hooks and the theory at grid 512): predicted ln m1 no BN 1.27, 5.24,
+17.38 (measured 1.30 ± 0.05, 5.36 ± 0.05, 17.73 ± 0.26; gradient independence 1.12, 4.79, 16.08), BN 1.41,
+3.77, 6.49 (measured 1.48 ± 0.02, 3.84 ± 0.04, 6.51 ± 0.13; gradient independence 1.30, 3.21, 4.50). Checked:
+BN ResNet-20/56 (tolerance 0.45 / 1.10, of which the κ bias 0.23 / 0.46, Σ ln κ = 0.44 / 1.48; effect 0.55 /
+1.98), no BN ResNet-20/56 against the BN ↔ no-BN effect (tolerance 0.50 / 2.13; gradient independence not
+resolved at width 16: the SE over 3 nets is 0.26 at ResNet-56); ResNet-8 reported. Smoke (16×16): predicted
+no BN 0.98, 4.49 against 1.02, 4.65; BN 1.28, 3.43 against 1.39, 3.55 (Σ share·ln κ = 0.23, 0.46: at 4×4
+stage-3 maps the spread of the channel variances is the largest neglected term; with batch 32 and width 128
+the gap at ResNet-8 stays 0.06, so it is not finite width).
 
 Measured at the full size (ResNet-20/56/110, 4 nets each, batch 2, CPU, 447 s): no BN ln σ_max² = 9.27, 23.48,
 43.62 and ln m1 = 5.22, 17.81, 36.37 (0.76 / 0.69 per block; ResNet-110's σ_max² ≈ 8e18), ln E[σ_max²/L] = 29.2
