@@ -112,7 +112,9 @@ EULER_TOL = 1e-10
 BN_DEGREE0_TOL = 1e-3
 #: no-BN finite-width bias of ln m1 against the c → ∞ mean field, per block at width 16 (∝ 1/width): measured
 #: MC − theory at width 16 / 32 / 64 / 128 = −0.09 / −0.02 / −0.03 / +0.007 (ResNet-8, 8×8, ± 0.04 / 0.02 / 0.02 /
-#: 0.012), −0.07 / −0.03 / 0.00 / +0.03 (ResNet-20, 8×8), −0.09 / −0.08 / 0.00 (ResNet-20, 16×16, ± 0.06–0.08)
+#: 0.012), −0.07 / −0.03 / 0.00 / +0.03 (ResNet-20, 8×8), −0.09 / −0.08 / 0.00 (ResNet-20, 16×16, ± 0.06–0.08);
+#: at 32×32 (batch 2): ResNet-20 −0.12 / −0.08 / −0.08 / +0.03 (± 0.05–0.07), ResNet-56 −0.23 / +0.03 / −0.21 /
+#: +0.04 (± 0.12–0.23): ≤ 0.013 per block at width 16 where resolved
 NO_BN_BIAS_PER_BLOCK_W16 = 0.03
 
 
