@@ -41,7 +41,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal, special
+from scipy import ndimage, signal, special
 
 from .._validate import check_choice, check_int, check_real
 
@@ -98,11 +98,9 @@ class CifarResNetMeanField:
 
 def _tapsum(a: np.ndarray, stride: int = 1) -> np.ndarray:
     """Σ over in-map 3×3 taps (zero padding 1) of a map (..., S, S), output sampled at the stride."""
-    from scipy.ndimage import correlate
-
     k = np.zeros((1,) * (a.ndim - 2) + (3, 3))
     k[..., :, :] = _ONES3
-    out = correlate(a, k, mode="constant", cval=0.0)
+    out = ndimage.correlate(a, k, mode="constant", cval=0.0)
     return out[..., ::stride, ::stride]
 
 
