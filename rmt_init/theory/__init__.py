@@ -52,6 +52,7 @@ from .conv import (
     conv_linear_moments,
     conv_position_spread,
 )
+from .cifar_resnet import MASKS, CifarResNetMeanField, cifar_resnet_mean_field
 from .residual_bn import (
     BNResidualMeanField,
     bn_residual_alphas,
@@ -161,6 +162,10 @@ __all__ = [
     "conv_jacobian_spectrum",
     "conv_linear_moments",
     "conv_position_spread",
+    # CIFAR ResNets (conv, zero padding, option-A shortcuts)
+    "MASKS",
+    "CifarResNetMeanField",
+    "cifar_resnet_mean_field",
     # batch norm in residual branches
     "BNResidualMeanField",
     "bn_residual_alphas",
