@@ -135,14 +135,15 @@ def _triu_matmul(m: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """``m @ u`` for upper-trapezoidal ``m`` (``…, a, b``) and ``u`` (``…, b, c``), skipping the zero blocks.
 
     Column block ``J`` of the product only needs rows ``≤ end(J)`` of ``u`` and columns ``< end(J)`` of
-    ``m``: with 8 column blocks this is ≈ 40 % of the flops of a full product (the exact count for
-    triangular factors is a third).
+    ``m``: with 4 column blocks this is ≈ 60 % of the flops of a full product (the exact count for
+    triangular factors is a third); 4 blocks measured faster than 8 (whose 32-column GEMMs run at a lower
+    rate) and than the plain product at n = 256.
     """
     a, b = m.shape[-2], m.shape[-1]
     c = u.shape[-1]
     if min(a, b, c) < 256:
         return m @ u
-    nb = 8
+    nb = 4
     edges = [round(c * j / nb) for j in range(nb + 1)]
     out = torch.zeros(m.shape[:-1] + (c,), dtype=m.dtype, device=m.device)
     for lo, hi in zip(edges[:-1], edges[1:]):
@@ -165,15 +166,17 @@ def _qr_update(state, z: torch.Tensor, logscale: torch.Tensor | None):
     with linalg_threads(z.device):
         h, tau = torch.geqrf(z)
     k_new = min(z.shape[-2], z.shape[-1])
-    r = torch.triu(h[..., :k_new, :])
-    ra = torch.diagonal(r, dim1=-2, dim2=-1).abs()
+    ra = torch.diagonal(h, dim1=-2, dim2=-1).abs()
     logr = torch.log(ra)
     if logscale is not None:
         logr = logr + logscale[:, None]
+    # M = triu(R_ij / |R_ii| · e^{ln d_j − ln d_i}): one temporary, scaled and cut in place (the entries
+    # below the diagonal, Householder vectors here, are zeroed by triu_ whatever they became)
+    m = h[..., :k_new, :] / ra[..., :, None]
     if logd is None:
-        return (h, tau, logr, r / ra[..., :, None]), logr
-    scale = torch.exp(logd[..., None, :] - logd[..., :k_new, None])  # e^{ln d_j − ln d_i}
-    m = torch.triu(r / ra[..., :, None] * scale)
+        return (h, tau, logr, m.triu_()), logr
+    scale = (logd[..., None, :] - logd[..., :k_new, None]).exp_()  # e^{ln d_j − ln d_i}
+    m.mul_(scale).triu_()
     return (h, tau, logr + logd[..., :k_new], _triu_matmul(m, u)), logr
 
 
@@ -202,9 +205,9 @@ def _apply_block(state, block: list[torch.Tensor]):
     for j, w in enumerate(block):
         z = _apply_q(state, w) if z is None else w @ z
         if len(block) > 1 and ((j + 1) % _RESCALE_EVERY == 0 or j + 1 == len(block)):
-            top = z.abs().amax(dim=(-2, -1))
+            top = torch.maximum(z.amax(dim=(-2, -1)), z.amin(dim=(-2, -1)).neg())  # max |z|, no temporary
             e = torch.frexp(torch.where(top > 0, top, torch.ones_like(top))).exponent  # top = m·2^e, ½ ≤ m < 1
-            z = torch.ldexp(z, -e[:, None, None].to(z.dtype))
+            z.mul_(torch.pow(2.0, -e.to(z.dtype))[:, None, None])  # exact (a power of two), in place
             exponent = e if exponent is None else exponent + e
     return z, None if exponent is None else exponent.to(z.dtype) * math.log(2.0)
 
@@ -369,6 +372,9 @@ def qr_log_singular_values(
         scale = torch.exp(logd[..., None, :] - logd[..., :, None])
         u = torch.triu(r / ra[..., :, None] * scale)
         logd = torch.log(ra) + logd
+        out = _graded_log_sv(logd, u)  # U well conditioned: one SVD of the graded matrix (cheaper than sweeping)
+        if out is not None:
+            return out
         coupling = _coupling(u)
         if bool((coupling <= tol).all()) or sweep == max_sweeps:
             break
@@ -379,6 +385,63 @@ def qr_log_singular_values(
                 return out
     out, _ = _block_log_sv(*_as_numpy(logd, u, coupling), tol, None)
     return out
+
+
+#: :func:`_graded_log_sv` is used when the swept ``U`` has ``κ(U) ≤`` this bound (relative error of its ``ln σ``
+#: ``≲ n·eps·κ(U)`` ≤ 6e-12 at n = 256)…
+GRADED_KAPPA_MAX = 100.0
+#: … and the graded matrix's ``ln d`` spread is at most this (``e^{-spread}`` and its square stay normal floats).
+_GRADED_SPREAD_MAX = 340.0
+
+
+def _graded_log_sv(logd: torch.Tensor, u: torch.Tensor) -> np.ndarray | None:
+    """``ln σ`` of ``diag(e^{logd}) U`` from one SVD of the row-graded matrix, or ``None`` if it does not apply.
+
+    After a zero-shift sweep ``U`` is square, unit-modulus on the diagonal and well conditioned even where
+    close ``d``'s keep the sweeps from decoupling (Gaussian factors at n = 256, depth 50: ``κ₂(U) ≈ 10`` after one
+    sweep, against ``6·10⁵`` before). For ``G = D U`` a perturbation ``D(U + δU)`` moves every ``σ_i`` by a
+    relative ``≤ ‖U⁻¹‖ ‖δU‖`` (``G + DδU = G(I + U⁻¹δU)``; Eisenstat & Ipsen 1995, SIAM J. Numer. Anal. 32:1972),
+    so an SVD whose backward error is row-wise small (``‖δG_i‖ ≲ n·eps·‖G_i‖``) has relative errors
+    ``≲ n·eps·κ(U)`` in every ``σ_i`` however wide the grading (Demmel & Veselić 1992, SIAM J. Matrix Anal. Appl.
+    13:1204). LAPACK's SVD is only normwise backward stable in theory; row-wise small errors are what it
+    shows on rows sorted by decreasing norm (the rows are sorted first; σ does not change), and two checks
+    guard the result: ``κ(U)`` — bounded from above by ``√(‖U‖₁‖U‖_∞ ‖U⁻¹‖₁‖U⁻¹‖_∞)`` — at most
+    :data:`GRADED_KAPPA_MAX`, and ``Σ ln σ_i = ln|det G| = Σ (ln d_i + ln|U_ii|)`` to ``n·1e-12`` (a lost small
+    ``σ_i``, the failure mode of an inaccurate SVD of a graded matrix, comes out too large and shows there).
+    Measured against 200 sweeps (n = 256, depth 50): ≤ 5e-14 in ``ln σ``; the old path (8 sweeps, then the same
+    SVD per undecoupled block) agrees to the same digits at a fifth of the cost.
+    """
+    k = u.shape[-1]
+    if u.shape[-2] != k or k < 2:
+        return None
+    spread = logd.max(dim=-1).values - logd.min(dim=-1).values
+    if not bool((spread <= _GRADED_SPREAD_MAX).all()):
+        return None
+    eye = torch.eye(k, dtype=u.dtype, device=u.device).expand_as(u)
+    with linalg_threads(u.device):
+        inv = torch.linalg.solve_triangular(u, eye, upper=True)
+    if not bool(torch.isfinite(inv).all()):
+        return None
+
+    def two_norm_bound(m: torch.Tensor) -> torch.Tensor:
+        a = m.abs()
+        return torch.sqrt(a.sum(dim=-2).amax(dim=-1) * a.sum(dim=-1).amax(dim=-1))  # √(‖·‖₁‖·‖_∞) ≥ ‖·‖₂
+
+    kappa = two_norm_bound(u) * two_norm_bound(inv)
+    if not bool((kappa <= GRADED_KAPPA_MAX).all()):
+        return None
+    order = torch.argsort(logd, dim=-1, descending=True)
+    top = logd.max(dim=-1, keepdim=True).values
+    g = torch.exp(logd - top)[..., :, None] * u
+    g = torch.take_along_dim(g, order[..., :, None], dim=-2)
+    with linalg_threads(u.device):
+        sv = torch.linalg.svdvals(g)
+    with np.errstate(divide="ignore"):
+        logsv = torch.log(sv) + top
+    logdet = (logd + torch.log(torch.diagonal(u, dim1=-2, dim2=-1).abs())).sum(dim=-1)
+    if not bool(((logsv.sum(dim=-1) - logdet).abs() <= k * 1e-12).all()):
+        return None
+    return logsv.detach().cpu().to(torch.float64).numpy()
 
 
 def _as_numpy(*tensors: torch.Tensor) -> list[np.ndarray]:
