@@ -134,33 +134,47 @@ class _InverseTable:
     Below the table y is extrapolated linearly with dx/dy = ``slope`` (the exact asymptotic slope of
     the log-log relation). Calling it returns (guess, lo, hi): the interpolated y and a bracket one
     table cell wider than the cell of the target on each side.
+
+    The interpolant is stored per cell as a cubic in ``d = x − x_k`` (coefficients computed once), indexed
+    by ``searchsorted``'s answer ``j`` directly: ``j = 0`` is the linear extrapolation below the table,
+    ``j = n`` the constant above it, and the brackets are tabulated per ``j`` as well, so a call costs one
+    search, six gathers and a Horner step (before: ~35 array operations, a third of the density's
+    cost on 10³ points).
     """
 
     def __init__(self, xs: np.ndarray, ys: np.ndarray, dydx: np.ndarray, slope: float) -> None:
         self.xs, self.ys, self.dydx, self.slope = xs, ys, dydx, slope
+        n = len(xs)
+        h = np.diff(xs)
+        dy = np.diff(ys)
+        m0, m1 = dydx[:-1], dydx[1:]
+        # Hermite cubic on [x_k, x_k + h]: y_k + m0 d + c2 d² + c3 d³
+        c2 = (3.0 * dy / h - 2.0 * m0 - m1) / h
+        c3 = (m0 + m1 - 2.0 * dy / h) / (h * h)
+        # row j ↔ searchsorted(xs, target) = j: cell j − 1 (clipped to the table's cells) for 1 ≤ j ≤ n − 1
+        cell = np.clip(np.arange(n + 1) - 1, 0, n - 2)
+        self._x0 = xs[cell].copy()
+        self._c = np.stack([ys[cell], m0[cell], c2[cell], c3[cell]])
+        self._lo = ys[np.maximum(cell - 1, 0)]
+        self._hi = ys[np.minimum(cell + 2, n - 1)]
+        # below the table (j = 0): ys[0] + (x − xs[0]) / slope; the lower bracket then depends on the guess
+        self._c[:, 0] = (ys[0], 1.0 / slope, 0.0, 0.0)
+        self._x0[0] = xs[0]
+        # above it (j = n, target > xs[-1]): the last value, bracket [ys[n−3], ys[-1] + 1e-3]
+        self._c[:, n] = (ys[-1], 0.0, 0.0, 0.0)
+        self._x0[n] = xs[-1]
+        self._hi[n] = ys[-1] + 1e-3
 
     def __call__(self, target: np.ndarray):
-        xs, ys, m = self.xs, self.ys, self.dydx
-        n = len(xs)
-        k = np.clip(np.searchsorted(xs, target) - 1, 0, n - 2)
-        h = xs[k + 1] - xs[k]
-        w = (target - xs[k]) / h
-        w2, w3 = w * w, w * w * w
-        guess = (
-            (2 * w3 - 3 * w2 + 1) * ys[k]
-            + (w3 - 2 * w2 + w) * h * m[k]
-            + (-2 * w3 + 3 * w2) * ys[k + 1]
-            + (w3 - w2) * h * m[k + 1]
-        )
-        lo = ys[np.maximum(k - 1, 0)]
-        hi = ys[np.minimum(k + 2, n - 1)]
-        below = target < xs[0]
-        guess = np.where(below, ys[0] + (target - xs[0]) / self.slope, guess)
-        lo = np.where(below, guess - 1.0 - np.abs(guess), lo)
-        above = target > xs[-1]
-        guess = np.where(above, ys[-1], guess)
-        hi = np.where(above, ys[-1] + 1e-3, hi)
-        return guess, lo, hi
+        j = np.searchsorted(self.xs, target)
+        d = target - self._x0[j]
+        c0, c1, c2, c3 = self._c[:, j]
+        guess = ((c3 * d + c2) * d + c1) * d + c0
+        lo = self._lo[j]
+        below = j == 0
+        if below.any():  # (target ≤ xs[0]; at xs[0] itself the guess is ys[0] either way)
+            lo = np.where(below, guess - 1.0 - np.abs(guess), lo)
+        return guess, lo, self._hi[j]
 
 
 class FussCatalan(SpectralLaw):
