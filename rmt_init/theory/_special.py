@@ -18,7 +18,7 @@ from math import factorial
 
 import numpy as np
 
-__all__ = ["log_sinc", "cot_minus_inverse"]
+__all__ = ["log_sinc", "cot_minus_inverse", "log_sinc_and_cot"]
 
 _SERIES_CUTOFF = 1.2
 _TERMS = 12
@@ -29,8 +29,9 @@ _YCOS_MINUS_SIN = np.array([(-1) ** n * 2 * n / factorial(2 * n + 1) for n in ra
 def _series_over_y2(coefficients: np.ndarray, y2: np.ndarray) -> np.ndarray:
     """Σ_{k≥1} c_k y^{2k−2} (Horner in y²): the even series divided by y²."""
     acc = np.full_like(y2, coefficients[-1])
-    for c in coefficients[-2::-1]:
-        acc = acc * y2 + c
+    for c in coefficients[-2::-1]:  # in place: the same operations without a temporary per term
+        np.multiply(acc, y2, out=acc)
+        np.add(acc, c, out=acc)
     return acc
 
 
@@ -59,3 +60,24 @@ def cot_minus_inverse(y: np.ndarray) -> np.ndarray:
     big = ~small
     out[big] = 1.0 / np.tan(y[big]) - 1.0 / y[big]
     return out
+
+
+def log_sinc_and_cot(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(log_sinc(y), cot_minus_inverse(y))`` in one pass: the same formulas, values bit for bit, with the
+    split into series and direct ranges, the squares and the gathers shared (on 10³ points the per-call
+    overhead of the two separate functions cost more than their arithmetic)."""
+    y = np.asarray(y, float)
+    small = y < _SERIES_CUTOFF
+    log_out = np.empty_like(y)
+    cot_out = np.empty_like(y)
+    ys = y[small]
+    y2 = ys**2
+    log_out[small] = np.log1p(_series_over_y2(_SINC, y2) * y2)
+    positive = np.where(ys > 0, ys, 1.0)
+    ratio = positive / np.sin(positive)
+    cot_out[small] = np.where(ys > 0, _series_over_y2(_YCOS_MINUS_SIN, y2) * ys * ratio, 0.0)
+    big = ~small
+    yb = y[big]
+    log_out[big] = np.log(np.sin(yb) / yb)
+    cot_out[big] = 1.0 / np.tan(yb) - 1.0 / yb
+    return log_out, cot_out

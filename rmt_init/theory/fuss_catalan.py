@@ -58,7 +58,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .._validate import check_int
-from ._special import cot_minus_inverse, log_sinc
+from ._special import log_sinc, log_sinc_and_cot
 from .laws import SpectralLaw
 
 __all__ = ["FussCatalan", "fuss_catalan"]
@@ -216,22 +216,30 @@ class FussCatalan(SpectralLaw):
         return (0.0, self._edge_hi)
 
     # ------------------------------------------------------------------ geometry of the parametrisation
+    def _sine_rows(self, t: np.ndarray, u: np.ndarray):
+        """φ and the (3, n) array of sin φ, sin((s+1)φ), sin(sφ) (see :meth:`_sines`)."""
+        s = self.depth
+        phi = self._phi_max * t
+        # one (3, n) array filled in place and one sin call instead of three (the per-call overhead dominates
+        # on small arrays; np.stack of three temporaries cost as much as the sines on 10³ points)
+        angles = np.empty((3,) + t.shape)
+        angles[0] = phi
+        np.multiply(math.pi, np.minimum(t, u), out=angles[1])
+        np.multiply(self._phi_max, np.minimum(s * t, 1.0 + s * u), out=angles[2])
+        return phi, np.sin(angles, out=angles)
+
     def _sines(self, t: np.ndarray, u: np.ndarray):
         """sin φ, sin((s+1)φ), sin(sφ) for φ = πt/(s+1), with u = 1 − t given separately.
 
         (s+1)φ = πt and π − (s+1)φ = πu; sφ and π − sφ = π(1+su)/(s+1): the smaller argument of
         each complementary pair is used, so each sine keeps its relative accuracy at both ends.
         """
-        s = self.depth
-        phi = self._phi_max * t
-        # one stacked call instead of three (the per-call overhead dominates on small arrays)
-        angles = np.stack([phi, math.pi * np.minimum(t, u), self._phi_max * np.minimum(s * t, 1.0 + s * u)])
-        sin_phi, sin_top, sin_mid = np.sin(angles)
-        return phi, sin_phi, sin_top, sin_mid
+        phi, sines = self._sine_rows(t, u)
+        return phi, sines[0], sines[1], sines[2]
 
     def _log_x_and_rho(self, t: np.ndarray, u: np.ndarray):
         s = self.depth
-        log_phi, log_top, log_mid = np.log(np.stack(self._sines(t, u)[1:]))
+        log_phi, log_top, log_mid = np.log(self._sine_rows(t, u)[1])
         log_x = (s + 1) * log_top - log_phi - s * log_mid
         log_rho = 2.0 * log_phi + (s - 1) * log_mid - s * log_top - math.log(math.pi)
         return log_x, log_rho
@@ -245,11 +253,12 @@ class FussCatalan(SpectralLaw):
     def _soft_deficit(self, t: np.ndarray):
         """D(t) = log x_e − log x(φ) > 0 and dD/dt, without cancellation for small t."""
         s = self.depth
-        phi = self._phi_max * t
         # the angles πt, φ, sφ in one array: one call of each special function instead of three
-        angles = np.stack([math.pi * t, phi, s * phi])
-        log_top, log_phi, log_mid = log_sinc(angles)
-        cot_top, cot_phi, cot_mid = cot_minus_inverse(angles)
+        angles = np.empty((3,) + t.shape)
+        np.multiply(math.pi, t, out=angles[0])
+        phi = np.multiply(self._phi_max, t, out=angles[1])
+        np.multiply(s, phi, out=angles[2])
+        (log_top, log_phi, log_mid), (cot_top, cot_phi, cot_mid) = log_sinc_and_cot(angles)
         deficit = -((s + 1) * log_top - log_phi - s * log_mid)
         slope = -self._phi_max * ((s + 1) ** 2 * cot_top - cot_phi - s**2 * cot_mid)
         return deficit, slope
@@ -258,10 +267,14 @@ class FussCatalan(SpectralLaw):
         """log x at t = 1 − u and d log x / d log u (near the hard edge x → 0)."""
         s = self.depth
         t = 1.0 - u
-        phi, sin_phi, sin_top, sin_mid = self._sines(t, u)
-        log_phi, log_top, log_mid = np.log(np.stack([sin_phi, sin_top, sin_mid]))
+        phi, sines = self._sine_rows(t, u)
+        log_phi, log_top, log_mid = np.log(sines, out=sines)
         log_x = (s + 1) * log_top - log_phi - s * log_mid
-        tan_top, tan_phi, tan_mid = np.tan(np.stack([math.pi * u, phi, self._phi_max * (1.0 + s * u)]))
+        angles = np.empty((3,) + u.shape)
+        np.multiply(math.pi, u, out=angles[0])
+        angles[1] = phi
+        np.multiply(self._phi_max, 1.0 + s * u, out=angles[2])
+        tan_top, tan_phi, tan_mid = np.tan(angles, out=angles)
         dlog_x = u * self._phi_max * ((s + 1) ** 2 / tan_top + 1.0 / tan_phi - s**2 / tan_mid)
         return log_x, dlog_x
 
