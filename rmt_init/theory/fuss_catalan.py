@@ -349,7 +349,9 @@ class FussCatalan(SpectralLaw):
         # Points between the true edge and its double rounding carry no mass.
         inside = ((self._edge_hi - x) + self._edge_lo) > 0
         t, u = self._solve_t(x[inside])
-        out[inside] = self._log_x_and_rho(t, u)[1]
+        log_phi, log_top, log_mid = np.log(self._sine_rows(t, u)[1])  # log ρ alone (log x is not needed here)
+        s = self.depth
+        out[inside] = 2.0 * log_phi + (s - 1) * log_mid - s * log_top - math.log(math.pi)
         return out
 
     def _pdf_exact(self, x: np.ndarray, dps: int = 40) -> np.ndarray:
