@@ -363,7 +363,9 @@ def test_fused_log_sinc_and_cot_equal_the_separate_functions():
     # agree with mpmath (40 digits) to 6e-16 relative (the bound stated in _special).
     from rmt_init.theory._special import cot_minus_inverse, log_sinc, log_sinc_and_cot
 
-    y = np.concatenate([[0.0, 1.2, np.nextafter(1.2, 0.0)], np.linspace(0.0, 3.1, 2001), np.geomspace(1e-300, 3.0, 500)])
+    y = np.concatenate(
+        [[0.0, 1.2, np.nextafter(1.2, 0.0)], np.linspace(0.0, 3.1, 2001), np.geomspace(1e-300, 3.0, 500)]
+    )
     y = y.reshape(-1, 1) * np.ones(3)  # the (3, n)-shaped use, transposed
     both = log_sinc_and_cot(y)
     assert np.array_equal(both[0], log_sinc(y)) and np.array_equal(both[1], cot_minus_inverse(y))
