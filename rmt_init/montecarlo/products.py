@@ -543,9 +543,15 @@ def product_spectrum(
     margin for fluctuations, from the measured Lyapunov spread (:func:`lyapunov_spread`,
     :func:`qr_block_length`; module docstring), which keeps the log singular values within about
     ``1e-10`` (relative) of the every-layer path in float64; float32 always uses ``k = 1``. The ``k``
-    used is ``config["qr_every"]``. Measured (one thread, Gaussian factors, depth 50): stabilised/direct
-    time 1.8 at width 256 (``k = 3``), 2.1 at width 1024 (``k = 2``; every-layer QR: 2.6 and 2.8); Haar
-    factors ≈ 1.0 (one block).
+    used is ``config["qr_every"]``. Measured (one thread, Gaussian factors, depth 50; old and new code
+    interleaved in the same runs on the shared 2-core machine, medians): stabilised/direct time 1.5–1.6 at
+    width 256 (``k = 3``; 1.77–1.81 before the graded-SVD exit of the final stage and the in-place block
+    update), 1.9 at width 1024 (``k = 2``; 2.1 before); every-layer QR 2.2–2.4 and 2.8; Haar factors ≈ 1.0
+    (one block). What is left is LAPACK's: per block a ``geqrf`` (≈ 1.7 GEMMs of time at n = 256) and an
+    ``ormqr`` in place of one GEMM (the flops of one GEMM in ≈ 2.7 GEMMs of time), plus the triangular
+    update (≈ 0.8); with the random numbers common to both paths (≈ 40 % of the direct product), that puts
+    the floor of this scheme near 1.5 at ``k = 3``. (Tried and slower here: applying ``Q`` by a compact-WY
+    loop of GEMMs, 1.8×; ``geqrf`` of ``[Z | Wᵀ]`` to get ``W Q`` from the trailing update, 1.25×.)
 
     Engine: ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``), ``dtype`` (float64 or float32), ``seed``
     (each trial has its own generator, so results do not depend on the chunking), ``max_chunk``
