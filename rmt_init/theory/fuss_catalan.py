@@ -105,24 +105,28 @@ def _safeguarded_newton(func, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> 
     with the sign of each residual. A point is done once its Newton step is below ``_NEWTON_TOL``
     (the error left is then of the order of the step squared).
     """
-    v, lo, hi = v.copy(), lo.copy(), hi.copy()
     if v.size == 0:
-        return v
+        return v.copy()
     # The first iteration takes every point through a slice (no gathers: on 10³ points the index
-    # bookkeeping costs as much as the arithmetic); later ones only the points not yet converged.
+    # bookkeeping costs as much as the arithmetic) and only reads the caller's arrays: its brackets and
+    # iterates are fresh arrays, which later iterations (over the points not yet converged) update in place.
+    # Most calls end after it, without copying anything.
     active: slice | np.ndarray = slice(None)
     for _ in range(_MAX_ITERATIONS):
         va = v[active]
         r, dr = func(va, active)
         lo_a = np.where(r < 0, va, lo[active])
         hi_a = np.where(r > 0, va, hi[active])
-        lo[active], hi[active] = lo_a, hi_a
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = va - r / dr
         ok = np.isfinite(newton) & (newton >= lo_a) & (newton <= hi_a)
         done = (ok & (np.abs(newton - va) <= _NEWTON_TOL)) | (r == 0)
         done |= hi_a - lo_a <= 4e-16 * np.maximum(1.0, np.abs(va))
-        v[active] = np.where(ok, newton, 0.5 * (lo_a + hi_a))  # (va may be a view of v: used above)
+        step = np.where(ok, newton, 0.5 * (lo_a + hi_a))
+        if isinstance(active, slice):
+            v, lo, hi = step, lo_a, hi_a  # fresh full-size arrays: ours from here on
+        else:
+            v[active], lo[active], hi[active] = step, lo_a, hi_a
         if done.all():
             break
         active = (np.arange(v.size) if isinstance(active, slice) else active)[~done]
