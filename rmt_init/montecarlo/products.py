@@ -423,7 +423,7 @@ def _graded_log_sv(logd: torch.Tensor, u: torch.Tensor) -> np.ndarray | None:
     SVD per undecoupled block) agrees to the same digits at under a third of the cost.
     """
     k = u.shape[-1]
-    if u.shape[-2] != k or k < 2:
+    if u.shape[-2] != k or k < 2 or u.dtype != torch.float64:  # (float32 keeps its sweeps: n·eps·κ ≈ 1e-3)
         return None
     spread = logd.max(dim=-1).values - logd.min(dim=-1).values
     if not bool((spread <= _GRADED_SPREAD_MAX).all()):
