@@ -544,8 +544,8 @@ def product_spectrum(
     :func:`qr_block_length`; module docstring), which keeps the log singular values within about
     ``1e-10`` (relative) of the every-layer path in float64; float32 always uses ``k = 1``. The ``k``
     used is ``config["qr_every"]``. Measured (one thread, Gaussian factors, depth 50; old and new code
-    interleaved in the same runs on the shared 2-core machine, medians): stabilised/direct time 1.5–1.6 at
-    width 256 (``k = 3``; 1.77–1.81 before the graded-SVD exit of the final stage and the in-place block
+    interleaved in the same runs on the shared 2-core machine, medians): stabilised/direct time 1.5–1.7 at
+    width 256 (``k = 3``; 1.75–1.81 before the graded-SVD exit of the final stage and the in-place block
     update), 1.9 at width 1024 (``k = 2``; 2.1 before); every-layer QR 2.2–2.4 and 2.8; Haar factors ≈ 1.0
     (one block). What is left is LAPACK's: per block a ``geqrf`` (≈ 1.7 GEMMs of time at n = 256) and an
     ``ormqr`` in place of one GEMM (the flops of one GEMM in ≈ 2.7 GEMMs of time), plus the triangular
