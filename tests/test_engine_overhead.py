@@ -185,3 +185,31 @@ def test_graded_gaussian_spectrum_with_early_exits_is_exact(n, depth, every):
     assert ref[0] - ref[-1] > 5.0  # a graded product, not a near-isometry
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-10)
 
+
+
+@pytest.mark.parametrize("n, depth, every", [(64, 40, 3), (16, 100, 4)])
+def test_graded_svd_exit_matches_the_sweeps(n, depth, every, monkeypatch):
+    # After one sweep the graded matrix diag(e^{ln d}) U has κ(U) ≤ 100 and its ln d spread (113 and 208 here)
+    # is ≤ 340, so qr_log_singular_values takes one SVD of it instead of sweeping on. Reference: the same input
+    # with that exit disabled and up to 300 sweeps (zero-shift QR steps, each backward stable in the graded
+    # sense), i.e. the path used before. The exit's bound is n·eps·κ(U) ≲ 1e-12 relative; measured ≤ 3e-14.
+    from rmt_init.montecarlo import products
+
+    rng = np.random.default_rng(11)
+    mats = rng.standard_normal((depth, n, n)) / math.sqrt(n)
+    logd, u = _qr_accumulate(iter(torch.from_numpy(m)[None] for m in mats), every,
+                             math.log(block_condition_limit(torch.float64)))
+    taken = []
+    graded = products._graded_log_sv
+
+    def spy(*args):
+        out = graded(*args)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(products, "_graded_log_sv", spy)
+    ours = qr_log_singular_values(logd, u)[0]
+    assert any(taken) and ours[0] - ours[-1] > 100.0  # the exit was taken, on a widely graded matrix
+    monkeypatch.setattr(products, "_graded_log_sv", lambda *a: None)
+    swept = qr_log_singular_values(logd, u, max_sweeps=300)[0]
+    np.testing.assert_allclose(ours, swept, rtol=0, atol=1e-12 * max(1.0, float(np.abs(swept).max())))

@@ -5,7 +5,8 @@
 * ``mp_sample``: exact Marchenko–Pastur sampling (inverse cdf) vs ``numpy`` ``standard_normal`` of the same
   size (the cost floor of drawing that many numbers) and vs an approximate sampler (linear interpolation in
   a 4097-node cdf table, the method of approximate samplers such as scikit-rmt's).
-* ``fuss_catalan_flat``: the Fuss–Catalan density's cost per point on a large array vs a small one (1 = flat).
+* ``fuss_catalan_flat``: the Fuss–Catalan density's cost per point on a large array (10⁶; 10⁷ at ``full``) and
+  on 10³ points vs 10⁴ points (1 = flat).
 * ``smooth_density``: depth-``L`` tanh Jacobian law's density vs the Fuss–Catalan density at the same
   number of points (a law of the same kind with a fast path).
 * ``free_ppf``: free-product (linear Gaussian, depth ``L``) quantiles vs the same law's density at as many
@@ -74,6 +75,15 @@ def bench_fuss_catalan_pdf_many(benchmark, size):
     n = pick(size, 100_000, 1_000_000, 10_000_000)
     x = _interior(law, n)
     run(benchmark, lambda: law.pdf(x), "target", size, units=n)
+
+
+@pytest.mark.benchmark(group="fuss_catalan_flat")
+def bench_fuss_catalan_pdf_thousand(benchmark, size):
+    # 10³ points: one block, where the per-call overhead (two Newton solves, two table look-ups, ~150 numpy
+    # calls) weighs most. Measured against 10⁴ points per point.
+    law = fuss_catalan(3)
+    x = _interior(law, 1000)
+    run(benchmark, lambda: law.pdf(x), "target", size, units=1000, rounds=pick(size, 3, 50, 50))
 
 
 @pytest.mark.benchmark(group="fuss_catalan_flat")
