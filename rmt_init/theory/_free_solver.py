@@ -228,7 +228,9 @@ class FreeProductSolver:
         (t, τ_j) (``_WARM_INNER = 0``: no inner steps, about half the ψ evaluations; for factors of power ≤
         _WARM_JOINT_POWER), and the roots it accepts are
         remembered too (``_WARM_REMEMBER``), with the slopes its last evaluation gave, so that a table's later passes
-        (tanh–sinh levels, the hard-edge and sampling tables) start next to them.
+        (tanh–sinh levels, the hard-edge and sampling tables) start next to them. In a seeded first pass, the points
+        the warm pass from the seeds rejects get up to ``_WARM_AGAIN`` more warm passes from the roots accepted so far
+        (the same acceptance), and only those still rejected take the continuation.
         """
         x = np.asarray(x, float)
         t = np.empty(x.shape, complex)

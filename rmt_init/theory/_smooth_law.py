@@ -525,7 +525,9 @@ class DeepRule:
         pw = np.where(valid[:, :, None], self.pw[window], 0.0).reshape(u.size, -1)
         y = v - log_c[:, None]
         with np.errstate(over="ignore", under="ignore"):
-            e = np.exp(y)
+            # e^y = e^{v − Re L} e^{−i Im L}: one real exponential per term and one phase per point (a complex
+            # exponential per term took ~40 % of this method)
+            e = np.exp(y.real) * np.exp(-1j * log_c.imag)[:, None]
         f = 1.0 / (1.0 - e)
         g = e * f * f
         inv = 1.0 / y
