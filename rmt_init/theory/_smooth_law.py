@@ -510,7 +510,8 @@ class DeepRule:
         value = np.empty(u.size, complex)
         slope = np.empty(u.size, complex)
         for start in range(0, u.size, _DEEP_BLOCK):
-            value[start : start + _DEEP_BLOCK], slope[start : start + _DEEP_BLOCK] = self._one_plus_psi(u[start : start + _DEEP_BLOCK])
+            part = slice(start, start + _DEEP_BLOCK)
+            value[part], slope[part] = self._one_plus_psi(u[part])
         return value, slope
 
     def _one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
