@@ -86,6 +86,24 @@ now solves each panel's lowest node first and the full panels only above the hig
 below 1e−283, where the density reads 0, had taken 69 s), and the points that fail their first η-path take the
 next one together (docs/derivations.md §2.6 (b), (e)). σ_b² = 0.3, 0.5 unchanged (2.8–5.3 s, within the noise).
 
+Depth-1 gelu and the shallow laws after the cache-sized blocks, the top-down hard-edge scouts and the repeated warm
+passes (one run, 2-core machine loaded ~3.5 by other jobs; CPU s, the previous commit's checkout / now, each table in
+a fresh law, each law in its own process, old and new interleaved; the tables compared entry by entry: ≤ 4.3e−16
+relative over all finite entries of all 36 laws): depth-1 gelu σ_b² = 0.3, 0.5, 1: cdf tables 3.0 / 3.1, 4.9 / 2.9,
+12.0 / 4.7; sampling tables 5.5 / 2.6, 5.8 / 3.5, 14.9 / 5.6. Over gelu, sigmoid, selu × depths 1, 2, 3, 6 × σ_b²
+0.3, 0.5, 1: cdf tables 40.6 / 31.9 s in all, sampling tables 52.7 / 38.0 s; the other laws move within this
+machine's noise (±30 % between repeats: sigmoid depth 1 cdf tables 0.86–1.18 s in twelve runs). What changed:
+:meth:`~rmt_init.theory._smooth_law.DeepRule.one_plus_psi` in blocks of 64 points (one pass over up to 5136 points,
+340 complex terms each, took 3x as long per point) and e^y as a real exponential times one phase per point (the
+complex exponential was ~40 % of the rule; values within 1.4e−13 on 30000 random points); the quadrature path's node
+sums in blocks of 8 points (2x per 256-point chunk at gelu's 1690 nodes, bit-identical); the hard-edge scouts solved
+top-down in halving batches down to the first batch holding an unresolved one (docs/derivations.md §2.6 (e); gelu
+σ_b² = 1: hard edge 7.1 → 3.4 s); in a seeded first pass the points the warm pass rejects get up to 4 more warm passes
+from the roots accepted (``_free_solver._WARM_AGAIN``; gelu σ_b² = 1's 16384-point sampling grid: 674 → 2 points by
+the η-continuation, 5.1 → 1.2 s). Left over 1 s: depth-1 gelu (its two deep hard-edge probes, 1e2 and 1e10 × the
+smallest normal float, read density 0 and cost ~1–2 s per law; at σ_b² = 1 the scouts' batch holding the highest
+unresolved one ~1.2–1.5 s) and, within the noise, sigmoid depth 1 and selu at σ_b² = 1 (1.0–1.4 s).
+
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
 references that take minutes: the old path's cdf and sampling tables and depth 100; ``--smooth``: only the
 per-activation cases; ``--sweep``: the grid above; ``--compare``: the shallow laws before/after; the grid's

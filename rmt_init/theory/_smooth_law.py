@@ -432,6 +432,7 @@ _DEEP_TOP = 1.5  # … and Re log c ≤ log T − this (the rest's rule of T/d t
 _DEEP_BOTTOM = 35.0  # Re log c this far above the grid's bottom at least (below: the atom at 0, error ≤ e^{−35} of it)
 _DEEP_SUBTRACT = 1.5  # the pole is subtracted where |arg c| ≤ this (else the plain sum: ρ ≥ 3.3 on every panel)
 _DEEP_UNDERFLOW = 1e-305  # the deep rule's atom at 0: d below this (d = φ'², φ' ~ 3e−153, d' and d'' still normal)
+_DEEP_BLOCK = 64  # points per pass of :meth:`DeepRule.one_plus_psi` (its terms stay in cache)
 _DEEP_MIN_ARG = 1e-3  # |arg c| at least this (the pole-subtracted sums cancel ~1/|arg c| of their terms)
 _DL_T, _DL_W = np.polynomial.legendre.leggauss(_DEEP_NODES)
 _DL_BARY = np.array([1.0 / np.prod(_DL_T[j] - np.delete(_DL_T, j)) for j in range(_DEEP_NODES)])
@@ -501,7 +502,19 @@ class DeepRule:
         )
 
     def one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(1 + ψ, u ψ') at the points u where :meth:`covers` holds (see the class docstring)."""
+        """(1 + ψ, u ψ') at the points u where :meth:`covers` holds (see the class docstring), in blocks of
+        _DEEP_BLOCK points: each point's window is (2·_DEEP_WINDOW + 1) × _DEEP_NODES complex terms, and blocks that
+        stay in cache took a third of the time of one pass over thousands of points (measured, gelu's hard edge)."""
+        if u.size <= _DEEP_BLOCK:
+            return self._one_plus_psi(u)
+        value = np.empty(u.size, complex)
+        slope = np.empty(u.size, complex)
+        for start in range(0, u.size, _DEEP_BLOCK):
+            part = slice(start, start + _DEEP_BLOCK)
+            value[part], slope[part] = self._one_plus_psi(u[part])
+        return value, slope
+
+    def _one_plus_psi(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         log_c = -np.log(u)
         width = self.edges[1] - self.edges[0]
         k0 = np.clip(np.floor((log_c.real - self.edges[0]) / width).astype(int), 0, self.count - 1)
@@ -513,7 +526,9 @@ class DeepRule:
         pw = np.where(valid[:, :, None], self.pw[window], 0.0).reshape(u.size, -1)
         y = v - log_c[:, None]
         with np.errstate(over="ignore", under="ignore"):
-            e = np.exp(y)
+            # e^y = e^{v − Re L} e^{−i Im L}: one real exponential per term and one phase per point (a complex
+            # exponential per term took ~40 % of this method)
+            e = np.exp(y.real) * np.exp(-1j * log_c.imag)[:, None]
         f = 1.0 / (1.0 - e)
         g = e * f * f
         inv = 1.0 / y

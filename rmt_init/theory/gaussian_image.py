@@ -66,6 +66,7 @@ _GL_T, _GL_W = np.polynomial.legendre.leggauss(10)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GRID = 4001
 _NEWTON_STEPS = 40
+_NODE_BLOCK = 8  # points per pass over a piece's nodes in the quadrature path (its terms stay in cache)
 _ZERO_CRITICAL = 1e-12  # a critical value of d below this × its maximum is taken for a zero of d
 _COLLAPSE_ULPS = 4.0  # d's spread on a piece, in ulps of its maximum, up to which the piece is a point mass
 
@@ -407,10 +408,17 @@ class GaussianImageS(PsiS):
         with np.errstate(all="ignore"):
             c = 1.0 / u
         c = np.where(np.isfinite(c), c, 0.0)
-        inverse = 1.0 / (1.0 - u[:, None] * rule.d[None, :])
-        weighted = inverse * rule.gw  # g·w/(1 − u d) at the nodes
-        value = weighted.sum(axis=1)
-        slope = (weighted * inverse).sum(axis=1) - value  # E[u d/(1 − u d)²] = E[(1 − u d)^{−2}] − E[(1 − u d)^{−1}]
+        value = np.empty(u.shape, complex)
+        slope = np.empty(u.shape, complex)
+        # in blocks of _NODE_BLOCK points, whose (points × nodes) terms stay in cache (gelu at depth 1 has ~1700
+        # nodes: a chunk of 256 points made 7 MB arrays, and took twice as long per point; same sums per point)
+        for start in range(0, u.size, _NODE_BLOCK):
+            part = slice(start, start + _NODE_BLOCK)
+            inverse = 1.0 / (1.0 - u[part, None] * rule.d[None, :])
+            weighted = inverse * rule.gw  # g·w/(1 − u d) at the nodes
+            value[part] = weighted.sum(axis=1)
+            # E[u d/(1 − u d)²] = E[(1 − u d)^{−2}] − E[(1 − u d)^{−1}]
+            slope[part] = (weighted * inverse).sum(axis=1) - value[part]
         zeta, ok = self._roots(rule, c)
         a, b = rule.piece.lo, rule.piece.hi
         for k in range(zeta.shape[1]):
