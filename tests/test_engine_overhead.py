@@ -320,3 +320,18 @@ def test_lapack_qr_path_is_exact_against_high_precision_product(monkeypatch):
     assert calls
     ours = qr_log_singular_values(logd, u)[0]
     np.testing.assert_allclose(ours, mp_product_log_singular_values(mats, dps=150), rtol=0, atol=1e-9)
+
+
+def test_factored_block_scaling_matches_entrywise_exponentials(monkeypatch):
+    # _qr_update scales R_ij/|R_ii| by e^{ln d_j − c}·e^{c − ln d_i} (spread ≤ _FACTORED_SPREAD) instead of
+    # e^{ln d_j − ln d_i}; the two differ only by the rounding of the exponents, ≈ eps·max|ln d| relative per
+    # entry (here |ln d| ≲ 1000 ⇒ ≲ 2e-13), far below the 1e-12 scaled gap allowed. Depth 600 at width 6 has a
+    # ln d spread above 600, so the default run mixes both branches (the wide trials per trial).
+    from rmt_init.montecarlo import products
+
+    kw = dict(trials=3, seed=9, device="cpu", stabilize=True)
+    mixed = product_spectrum(600, 6, "gaussian", **kw).log_singular_values
+    monkeypatch.setattr(products, "_FACTORED_SPREAD", -1.0)
+    entrywise = product_spectrum(600, 6, "gaussian", **kw).log_singular_values
+    assert mixed[:, 0].max() - mixed[:, -1].min() > 600.0
+    assert _scaled_gap(mixed, entrywise) <= 1e-12

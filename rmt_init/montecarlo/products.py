@@ -183,11 +183,23 @@ def _qr_update(state, z: torch.Tensor, logscale: torch.Tensor | None):
     # M = triu(R_ij / |R_ii| · e^{ln d_j − ln d_i}): one temporary, scaled and cut in place (the entries
     # below the diagonal, Householder vectors here, are zeroed by triu_ whatever they became)
     m = torch.empty(h.shape[:-2] + (k_new, h.shape[-1]), dtype=h.dtype, device=h.device)  # row-major: the
-    torch.div(h[..., :k_new, :], ra[..., :, None], out=m)  # triangular products below run ~10 % faster on it
-    if logd is None:
+    if logd is None:  # triangular products below run ~10 % faster on it
+        torch.div(h[..., :k_new, :], ra[..., :, None], out=m)
         return (h, tau, logr, m.triu_()), logr
-    scale = (logd[..., None, :] - logd[..., :k_new, None]).exp_()  # e^{ln d_j − ln d_i}
-    m.mul_(scale).triu_()
+    # e^{ln d_j − ln d_i} = e^{ln d_j − c} · e^{c − ln d_i} (c = mid-range): 2n exponentials and a row and a
+    # column scaling instead of n² exponentials (0.12 GEMMs of time against 0.30 at n = 256); each factor stays
+    # within e^{±300} when the spread is at most _FACTORED_SPREAD, and the rounding is that of the exponent, as
+    # before. A trial with a wider spread takes the entrywise exponentials (decided per trial: a trial's result
+    # never depends on the batch it shares).
+    lo, hi = logd.amin(dim=-1, keepdim=True), logd.amax(dim=-1, keepdim=True)
+    mid = 0.5 * (lo + hi)
+    torch.mul(h[..., :k_new, :], (torch.exp(mid - logd[..., :k_new]) / ra)[..., :, None], out=m)
+    m.mul_(torch.exp(logd - mid)[..., None, :])
+    wide = torch.nonzero((hi - lo).reshape(-1) > _FACTORED_SPREAD).reshape(-1)
+    if wide.numel():
+        lw = logd[wide]
+        m[wide] = h[wide, :k_new, :] / ra[wide, :, None] * (lw[:, None, :] - lw[:, :k_new, None]).exp()
+    m.triu_()
     mu = _trmm(m, u) if _lapack_trmm(m) else _triu_matmul(m, u)
     return (h, tau, logr + logd[..., :k_new], mu), logr
 
@@ -341,6 +353,11 @@ def _gemqrt(h: torch.Tensor, t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
             if not np.shares_memory(c_out, c):  # pragma: no cover - f2py works in place on a column-major array
                 c[...] = c_out
     return out[..., :k]
+
+
+#: Largest spread ``max ln d − min ln d`` for which the block update scales rows and columns separately
+#: (:func:`_qr_update`); wider spreads take ``e^{ln d_j − ln d_i}`` entry by entry.
+_FACTORED_SPREAD = 600.0
 
 
 #: Inside a block the running product is rescaled after every this many factors (and at the block's end):
