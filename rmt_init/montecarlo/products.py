@@ -163,7 +163,8 @@ def _qr_update(state, z: torch.Tensor, logscale: torch.Tensor | None):
     ``e^{-logscale}``); returns the new state ``(H, τ, ln d, U)`` — ``Q'`` kept in LAPACK's Householder
     form ``(H, τ)`` (``geqrf``), applied later by ``ormqr`` — and the block's ``ln|R_ii|``. On the CPU
     (float32/64, smaller side ≥ ``_LAPACK_QR_MIN``) the same QR runs through scipy's LAPACK in compact-WY form
-    ``(H, T)`` (``geqrt``/``gemqrt``; :func:`_geqrt`), ≈ 25 % less time than torch's calls here.
+    ``(H, T)`` (``geqrt``/``gemqrt``; :func:`_geqrt`): ≈ 2.6 GEMMs of time against ≈ 3.1 for torch's calls at
+    n = 1024 (equal at n = 256, hence the threshold).
 
     Householder form rather than an explicit ``Q``: it skips forming ``Q`` (``orgqr``), and LAPACK's
     ``orgqr`` rounds differently depending on where a matrix sits in a batch (observed for 5×5 factors),
@@ -222,13 +223,16 @@ def _apply_q(state, w: torch.Tensor) -> torch.Tensor:
 # block reflectors' triangles T instead of the scalars τ; dgemqrt applies Q blockwise), called on zero-copy numpy
 # views: a row-major (C-ordered) torch matrix is the column-major transpose, so ``W Q = (Qᵀ Wᵀ)ᵀ`` is computed in
 # place in the rows of a copy of ``W``, and the factored matrix is copied once into a column-major buffer. Measured
-# (one thread, float64, interleaved with torch's calls on the shared development machine, in GEMMs of the same size):
-# factor + apply ≈ 2.4 at n = 256 and 1024 against ≈ 3.0–3.3 for torch's geqrf + ormqr (MKL here). Small matrices
-# stay on torch (one Python-level LAPACK call per trial costs more than it saves). scipy's BLAS thread pool is
+# (one thread, float64, CPU time, interleaved with torch's calls on the shared development machine, in GEMMs of the
+# same size): factor + apply 1.07 + 1.51 at n = 1024 (block 128) against 1.13–1.25 + 1.83–1.98 for torch's geqrf +
+# ormqr (MKL here); 1.25 + 1.8 against 1.53 + 1.77 at n = 512 (block 64); equal at n = 256 (1.37 + 1.75 against
+# 1.34–1.49 + 1.65), where torch's calls are kept. scipy's dgeqrf/dormqr (OpenBLAS) time as torch's at n = 256
+# and 1024; forming Q (orgqr) and one GEMM is slower (2.0 GEMMs for the apply). scipy's BLAS thread pool is
 # limited to torch's thread count for the duration of each call (threadpoolctl), so the engine's thread policy
 # (:func:`linalg_threads`) holds for it too.
 
-#: Matrices whose smaller side is at least this go through scipy's LAPACK on the CPU (float32/float64).
+#: Matrices whose smaller side is at least this go through scipy's LAPACK on the CPU (float32/float64): the compact-WY
+#: QR is faster than torch's from about n = 512 (measured above), equal at 256.
 _LAPACK_QR_MIN = 384
 #: … and the triangular update ``U ← M U`` (BLAS ``trmm``) when ``M`` is square with at least this many rows.
 _TRMM_MIN = 128
@@ -309,7 +313,7 @@ def _funcs(dtype: torch.dtype) -> tuple:
 
 
 def _wy_block(k: int) -> int:
-    """Block size of the compact-WY QR (measured fastest: 32 at n = 256, 128 at n = 1024)."""
+    """Block size of the compact-WY QR (measured fastest: 32 at n = 256, 64 at 512, 128 at 1024)."""
     return max(1, min(k, 32 if k <= 384 else 64 if k <= 768 else 128))
 
 
