@@ -237,11 +237,11 @@ def _lapack_spy(monkeypatch, min_dim: int) -> list[int]:
 def test_blas_trmm_update_matches_the_product(dtype):
     # _trmm (U ← M U by BLAS trmm on the transposed, column-major views) against the plain product, for square
     # and trapezoidal U: only the summation order differs, |Δ| ≤ n·eps·|M||U| (≈ 1e-12 in float64, 1e-3 in float32
-    # with n = 150 and entries ~1).
+    # with n ≈ 150–260 and entries ~1).
     from rmt_init.montecarlo.products import _trmm
 
     gen = torch.Generator().manual_seed(0)
-    for k, c in [(150, 150), (150, 170)]:
+    for k, c in [(150, 150), (150, 170), (260, 260), (260, 300)]:  # 1 trmm; 4 column blocks from 256
         m = torch.triu(torch.randn(2, k, k, generator=gen, dtype=torch.float64))
         u = torch.triu(torch.randn(2, k, c, generator=gen, dtype=torch.float64))
         ours = _trmm(m.to(dtype), u.to(dtype)).to(torch.float64)
