@@ -236,6 +236,8 @@ def _apply_q(state, w: torch.Tensor) -> torch.Tensor:
 _LAPACK_QR_MIN = 384
 #: … and the triangular update ``U ← M U`` (BLAS ``trmm``) when ``M`` is square with at least this many rows.
 _TRMM_MIN = 128
+#: … in 4 column blocks from this size on (:func:`_trmm`).
+_TRMM_BLOCKS_MIN = 256
 _LAPACK_FUNCS: dict[torch.dtype, tuple] = {}
 _THREADPOOLS: list = []
 
@@ -273,7 +275,7 @@ def _trmm(m: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     0.92 and 0.67 for :func:`_triu_matmul`."""
     trmm = _funcs(m.dtype)[2]
     k, c = m.shape[-1], u.shape[-1]
-    nb = 4 if min(k, c) >= 256 else 1
+    nb = 4 if min(k, c) >= _TRMM_BLOCKS_MIN else 1
     edges = [round(c * j / nb) for j in range(nb + 1)]
     out = torch.zeros(u.shape, dtype=u.dtype)
     with _blas_threads(m.device):
