@@ -723,18 +723,19 @@ def product_spectrum(
     :func:`qr_block_length`; module docstring), which keeps the log singular values within about
     ``1e-10`` (relative) of the every-layer path in float64; float32 always uses ``k = 1``. The ``k``
     used is ``config["qr_every"]``. Measured (one thread, Gaussian factors, depth 50; old and new code
-    interleaved in one run on the shared 2-core machine, medians of per-round ratios, CPU time / wall time):
-    stabilised/direct 1.41 / 1.38 at width 256 (``k = 3``; 1.61 / 1.57 for the code before the row-and-column
-    block scaling, BLAS ``trmm`` update and scipy-LAPACK QR below, 11 rounds), 1.57 / 1.61 at width 1024
-    (``k = 2``; 2.00 / 2.02 before, 7 rounds); every-layer QR 2.2 (2.5 before) at 256; Haar factors ≈ 1.0 (one
-    block). What is left is LAPACK's: per block a QR (≈ 1.1–1.5 GEMMs of time) and the application of its ``Q``
-    in place of one GEMM (the flops of one GEMM in ≈ 1.5–1.8 GEMMs of time), plus the triangular update (≈ 0.5,
-    ``trmm``); by flop count alone (``4n³/3`` for the QR, ``2n³`` to apply ``Q``, ``n³`` for the update, against
-    ``2n³`` per GEMM) a block of ``k = 2`` costs at least ``(1 + 0.67 + 1 + 0.5)/2 ≈ 1.58`` GEMMs per factor
-    against the direct product's 1, diluted only by the random numbers and rescaling common to both (≈ 1.5 if
-    every step ran at the GEMM rate; LAPACK's steps run at 55–90 % of it), so width 1024 stays near 1.6 with
-    this scheme; at ``k = 3`` the same bound is 1.39 before that dilution. The CPU steps run through scipy's LAPACK/BLAS where that measured faster (QR for
-    sides ≥ 384, ``trmm`` for ≥ 128; :func:`_qr_update`), with scipy's BLAS threads limited to torch's setting.
+    interleaved in one script on the shared 2-core machine, medians of per-round ratios, CPU and wall time; three
+    runs at 256, two at 1024): stabilised/direct 1.38–1.59 at width 256 (``k = 3``; 1.57–1.64 for the code before
+    the row-and-column block scaling, BLAS ``trmm`` update and scipy-LAPACK QR below, new/old 0.89–0.95),
+    1.57–1.63 at width 1024 (``k = 2``; 2.0–2.04 before, new/old 0.79); every-layer QR 2.1–2.3 (2.5–2.7 before)
+    at 256; Haar factors ≈ 1.0 (one block). What is left is LAPACK's: per block a QR (``4n³/3`` flops, 0.67 GEMMs,
+    in ≈ 1.1–1.5 GEMMs of time) and the application of its ``Q`` in place of one GEMM (one GEMM's flops in
+    ≈ 1.5–1.8 GEMMs of time), plus the triangular update (``≈ 0.47 n³`` flops in ≈ 0.3–0.45 GEMMs of time,
+    ``trmm`` in column blocks). At the GEMM rate a block of ``k = 2`` would cost ``(1 + 0.67 + 1 + 0.24)/2 ≈
+    1.45`` GEMMs per factor against the direct product's 1, and ``k = 3`` ``1.30`` (before the random numbers and
+    rescaling common to both); at LAPACK's measured rates (55–65 % of the GEMM's for the QR steps) that is
+    ≈ 1.6 at width 1024 and ≈ 1.5 at 256, which is what was measured. The CPU steps run through scipy's
+    LAPACK/BLAS where that measured faster (QR for sides ≥ 384, ``trmm`` for ≥ 128; :func:`_qr_update`), with
+    scipy's BLAS threads limited to torch's setting.
     (Tried and slower here: applying ``Q`` by a compact-WY loop of GEMMs, 1.8×; ``geqrf`` of ``[Z | Wᵀ]`` to
     get ``W Q`` from the trailing update, 1.25×; forming ``Q`` by ``orgqr`` and one GEMM.)
 
