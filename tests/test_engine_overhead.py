@@ -236,8 +236,8 @@ def _lapack_spy(monkeypatch, min_dim: int) -> list[int]:
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_blas_trmm_update_matches_the_product(dtype):
     # _trmm (U ← M U by BLAS trmm on the transposed, column-major views) against the plain product, for square
-    # and trapezoidal U: only the summation order differs, |Δ| ≤ n·eps·|M||U| (≈ 1e-12 in float64, 1e-3 in float32
-    # with n ≈ 150–260 and entries ~1).
+    # and trapezoidal U: only the summation order differs, |Δ| ≤ n·eps·|M||U| (≈ 1e-12 in float64, 1e-3 in
+    # float32 with n ≈ 150–260 and entries ~1).
     from rmt_init.montecarlo.products import _trmm
 
     gen = torch.Generator().manual_seed(0)
