@@ -213,3 +213,125 @@ def test_graded_svd_exit_matches_the_sweeps(n, depth, every, monkeypatch):
     monkeypatch.setattr(products, "_graded_log_sv", lambda *a: None)
     swept = qr_log_singular_values(logd, u, max_sweeps=300)[0]
     np.testing.assert_allclose(ours, swept, rtol=0, atol=1e-12 * max(1.0, float(np.abs(swept).max())))
+
+
+def _lapack_spy(monkeypatch, min_dim: int) -> list[int]:
+    """Route every QR step and triangular update of at least ``min_dim`` through scipy's LAPACK/BLAS; return a
+    list counting the QR calls."""
+    from rmt_init.montecarlo import products
+
+    calls: list[int] = []
+    geqrt = products._geqrt
+
+    def spy(z):
+        calls.append(1)
+        return geqrt(z)
+
+    monkeypatch.setattr(products, "_LAPACK_QR_MIN", min_dim)
+    monkeypatch.setattr(products, "_TRMM_MIN", min_dim)
+    monkeypatch.setattr(products, "_geqrt", spy)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_blas_trmm_update_matches_the_product(dtype):
+    # _trmm (U ← M U by BLAS trmm on the transposed, column-major views) against the plain product, for square
+    # and trapezoidal U: only the summation order differs, |Δ| ≤ n·eps·|M||U| (≈ 1e-12 in float64, 1e-3 in
+    # float32 with n ≈ 150–260 and entries ~1).
+    from rmt_init.montecarlo.products import _trmm
+
+    gen = torch.Generator().manual_seed(0)
+    for k, c in [(150, 150), (150, 170), (260, 260), (260, 300)]:  # 1 trmm; 4 column blocks from 256
+        m = torch.triu(torch.randn(2, k, k, generator=gen, dtype=torch.float64))
+        u = torch.triu(torch.randn(2, k, c, generator=gen, dtype=torch.float64))
+        ours = _trmm(m.to(dtype), u.to(dtype)).to(torch.float64)
+        atol = k * torch.finfo(dtype).eps * float((m.abs() @ u.abs()).max())
+        np.testing.assert_allclose(ours.numpy(), (m @ u).numpy(), rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("m, n, n_out", [(7, 7, 7), (9, 5, 6), (5, 9, 8), (130, 130, 130)])
+def test_lapack_qr_step_matches_torch_geqrf_ormqr(m, n, n_out):
+    # The scipy path (geqrt + gemqrt, compact WY) and torch's (geqrf + ormqr) compute the same Householder QR:
+    # same reflectors (dlarfg), same R including its signs, so W Q agrees to rounding, ≲ n·eps·|W||Z| ≈ 1e-13
+    # here; tall, wide and square blocks (W Q keeps the first min(m, n) columns).
+    from rmt_init.montecarlo.products import _apply_q, _gemqrt, _geqrt
+
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(3, m, n, generator=gen, dtype=torch.float64)
+    w = torch.randn(3, n_out, m, generator=gen, dtype=torch.float64)
+    h_ref, tau = torch.geqrf(z)
+    h, t = _geqrt(z)
+    np.testing.assert_allclose(torch.triu(h).numpy(), torch.triu(h_ref).numpy(), rtol=0, atol=1e-12)
+    ref = _apply_q((h_ref, tau, None, None), w)
+    ours = _gemqrt(h, t, w)
+    assert ours.shape == ref.shape == (3, n_out, min(m, n))
+    np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "depth, widths, kw",
+    [
+        (120, 12, dict(weights="gaussian", qr_every=40)),  # every block redone in halves (sub-batches)
+        (60, 10, dict(weights="uniform")),
+        (40, [8, 12, 12, 12, 6] + [6] * 36, dict(weights="gaussian")),  # tall, wide and square factors
+        (300, 8, dict(weights="orthogonal")),  # one block
+        (60, 16, dict(weights="gaussian", qr_every=1)),
+    ],
+)
+def test_lapack_qr_path_matches_torch_path(depth, widths, kw, monkeypatch):
+    # Same factors (same seed), same recursion; only the LAPACK doing each QR differs, so the log spectra agree
+    # to the rounding each kept block QR amplifies, ≤ eps·κ_max ≈ 1e-10 in a ln|R_ii| (as for blocked vs
+    # every-layer QR above), scaled by max|ln σ|; measured ≤ 1e-12. Orthogonal factors: ln σ = 0 exactly, so
+    # the gap is checked absolutely there (rounding, ~1e-15).
+    args = dict(trials=3, seed=4, device="cpu", stabilize=True, sigma_w2=1.0, **kw)
+    size = dict(widths=widths) if isinstance(widths, list) else dict(width=widths)
+    torch_path = product_spectrum(depth, **size, **args).log_singular_values
+    calls = _lapack_spy(monkeypatch, 1)
+    lapack_path = product_spectrum(depth, **size, **args).log_singular_values
+    assert calls  # the scipy path ran
+    assert np.all(np.isfinite(lapack_path[:, : min(widths if isinstance(widths, list) else [widths])]))
+    if kw["weights"] == "orthogonal":
+        np.testing.assert_allclose(lapack_path, torch_path, rtol=0, atol=1e-12)
+    else:
+        assert _scaled_gap(lapack_path, torch_path) <= 1e-10
+
+
+def test_lapack_qr_path_float32_matches_torch_path(monkeypatch):
+    # float32 keeps k = 1 (a QR per factor). Both paths are backward stable, each ln|R_ii| carrying ≲ n·eps₃₂ ≈
+    # 1.4e-6 relative rounding per step, independent between the two LAPACKs: over 60 steps a random walk of
+    # ≲ √60 · 1.4e-6 ≈ 1.1e-5 in the gap scaled by max|ln σ|; we allow 1e-4 (measured ≈ 1e-6).
+    args = dict(trials=3, seed=4, device="cpu", stabilize=True, dtype=torch.float32)
+    torch32 = product_spectrum(60, 12, **args).log_singular_values
+    calls = _lapack_spy(monkeypatch, 1)
+    lapack32 = product_spectrum(60, 12, **args).log_singular_values
+    assert calls
+    assert np.all(np.isfinite(lapack32))
+    assert _scaled_gap(lapack32, torch32) <= 1e-4
+
+
+def test_lapack_qr_path_is_exact_against_high_precision_product(monkeypatch):
+    # The blocked 150-factor 4×4 product of test_blocked_qr_is_exact_against_high_precision_product, every QR
+    # through scipy's LAPACK: the same 1e-9 against 150-digit arithmetic.
+    calls = _lapack_spy(monkeypatch, 1)
+    rng = np.random.default_rng(3)
+    mats = rng.standard_normal((150, 4, 4)) / 2.0
+    logd, u = _qr_accumulate(iter(torch.from_numpy(m)[None] for m in mats), 6,
+                             math.log(block_condition_limit(torch.float64)))
+    assert calls
+    ours = qr_log_singular_values(logd, u)[0]
+    np.testing.assert_allclose(ours, mp_product_log_singular_values(mats, dps=150), rtol=0, atol=1e-9)
+
+
+def test_factored_block_scaling_matches_entrywise_exponentials(monkeypatch):
+    # _qr_update scales R_ij/|R_ii| by e^{ln d_j − c}·e^{c − ln d_i} (spread ≤ _FACTORED_SPREAD) instead of
+    # e^{ln d_j − ln d_i}; the two differ only by the rounding of the exponents, ≈ eps·max|ln d| relative per
+    # entry (here |ln d| ≲ 1000 ⇒ ≲ 2e-13), far below the 1e-12 scaled gap allowed. Depth 600 at width 6 has a
+    # ln d spread above 600, so the default run mixes both branches (the wide trials per trial).
+    from rmt_init.montecarlo import products
+
+    kw = dict(trials=3, seed=9, device="cpu", stabilize=True)
+    mixed = product_spectrum(600, 6, "gaussian", **kw).log_singular_values
+    monkeypatch.setattr(products, "_FACTORED_SPREAD", -1.0)
+    entrywise = product_spectrum(600, 6, "gaussian", **kw).log_singular_values
+    assert mixed[:, 0].max() - mixed[:, -1].min() > 600.0
+    assert _scaled_gap(mixed, entrywise) <= 1e-12

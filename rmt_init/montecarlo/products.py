@@ -53,6 +53,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from scipy.linalg import blas as _blas
+from scipy.linalg import lapack as _lapack
 
 from rmt_init._validate import check_int, check_widths
 
@@ -159,15 +161,21 @@ def _triu_matmul(m: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 def _qr_update(state, z: torch.Tensor, logscale: torch.Tensor | None):
     """One re-orthonormalisation: ``z = Q' R`` (``z`` = the block's factors applied to the old ``Q``, times
     ``e^{-logscale}``); returns the new state ``(H, τ, ln d, U)`` — ``Q'`` kept in LAPACK's Householder
-    form ``(H, τ)`` (``geqrf``), applied later by ``ormqr`` — and the block's ``ln|R_ii|``.
+    form ``(H, τ)`` (``geqrf``), applied later by ``ormqr`` — and the block's ``ln|R_ii|``. On the CPU
+    (float32/64, smaller side ≥ ``_LAPACK_QR_MIN``) the same QR runs through scipy's LAPACK in compact-WY form
+    ``(H, T)`` (``geqrt``/``gemqrt``; :func:`_geqrt`): ≈ 2.6 GEMMs of time against ≈ 3.1 for torch's calls at
+    n = 1024 (equal at n = 256, hence the threshold).
 
     Householder form rather than an explicit ``Q``: it skips forming ``Q`` (``orgqr``), and LAPACK's
     ``orgqr`` rounds differently depending on where a matrix sits in a batch (observed for 5×5 factors),
     which a block's condition number would amplify into chunk-dependent results.
     """
     _, _, logd, u = state
-    with linalg_threads(z.device):
-        h, tau = torch.geqrf(z)
+    if _lapack_qr(z):
+        h, tau = _geqrt(z)  # tau: the compact-WY triangles T (…, nb, k)
+    else:
+        with linalg_threads(z.device):
+            h, tau = torch.geqrf(z)  # tau: the Householder scalars (…, k)
     k_new = min(z.shape[-2], z.shape[-1])
     ra = torch.diagonal(h, dim1=-2, dim2=-1).abs()
     logr = torch.log(ra)
@@ -176,12 +184,25 @@ def _qr_update(state, z: torch.Tensor, logscale: torch.Tensor | None):
     # M = triu(R_ij / |R_ii| · e^{ln d_j − ln d_i}): one temporary, scaled and cut in place (the entries
     # below the diagonal, Householder vectors here, are zeroed by triu_ whatever they became)
     m = torch.empty(h.shape[:-2] + (k_new, h.shape[-1]), dtype=h.dtype, device=h.device)  # row-major: the
-    torch.div(h[..., :k_new, :], ra[..., :, None], out=m)  # triangular products below run ~10 % faster on it
-    if logd is None:
+    if logd is None:  # triangular products below run ~10 % faster on it
+        torch.div(h[..., :k_new, :], ra[..., :, None], out=m)
         return (h, tau, logr, m.triu_()), logr
-    scale = (logd[..., None, :] - logd[..., :k_new, None]).exp_()  # e^{ln d_j − ln d_i}
-    m.mul_(scale).triu_()
-    return (h, tau, logr + logd[..., :k_new], _triu_matmul(m, u)), logr
+    # e^{ln d_j − ln d_i} = e^{ln d_j − c} · e^{c − ln d_i} (c = mid-range): 2n exponentials and a row and a
+    # column scaling instead of n² exponentials (0.12 GEMMs of time against 0.30 at n = 256); each factor stays
+    # within e^{±300} when the spread is at most _FACTORED_SPREAD, and the rounding is that of the exponent, as
+    # before. A trial with a wider spread takes the entrywise exponentials (decided per trial: a trial's result
+    # never depends on the batch it shares).
+    lo, hi = logd.amin(dim=-1, keepdim=True), logd.amax(dim=-1, keepdim=True)
+    mid = 0.5 * (lo + hi)
+    torch.mul(h[..., :k_new, :], (torch.exp(mid - logd[..., :k_new]) / ra)[..., :, None], out=m)
+    m.mul_(torch.exp(logd - mid)[..., None, :])
+    wide = torch.nonzero((hi - lo).reshape(-1) > _FACTORED_SPREAD).reshape(-1)
+    if wide.numel():
+        lw = logd[wide]
+        m[wide] = h[wide, :k_new, :] / ra[wide, :, None] * (lw[:, None, :] - lw[:, :k_new, None]).exp()
+    m.triu_()
+    mu = _trmm(m, u) if _lapack_trmm(m) else _triu_matmul(m, u)
+    return (h, tau, logr + logd[..., :k_new], mu), logr
 
 
 def _apply_q(state, w: torch.Tensor) -> torch.Tensor:
@@ -189,9 +210,167 @@ def _apply_q(state, w: torch.Tensor) -> torch.Tensor:
     h, tau = state[0], state[1]
     if h is None:
         return w
+    if tau.dim() == h.dim():  # compact-WY triangles from _geqrt
+        return _gemqrt(h, tau, w)
     with linalg_threads(w.device):
         wq = torch.ormqr(h, tau, w, left=False)
     return wq[..., : min(h.shape[-2], h.shape[-1])]
+
+
+# --- the QR step through scipy's LAPACK (CPU) -------------------------------------------------------------------
+#
+# Same Householder QR as torch.geqrf / ormqr (LAPACK's dgeqrt builds the same reflectors, dlarfg, and keeps the
+# block reflectors' triangles T instead of the scalars τ; dgemqrt applies Q blockwise), called on zero-copy numpy
+# views: a row-major (C-ordered) torch matrix is the column-major transpose, so ``W Q = (Qᵀ Wᵀ)ᵀ`` is computed in
+# place in the rows of a copy of ``W``, and the factored matrix is copied once into a column-major buffer. Measured
+# (one thread, float64, CPU time, interleaved with torch's calls on the shared development machine, in GEMMs of the
+# same size): factor + apply 1.07 + 1.51 at n = 1024 (block 128) against 1.13–1.25 + 1.83–1.98 for torch's geqrf +
+# ormqr (MKL here); 1.25 + 1.8 against 1.53 + 1.77 at n = 512 (block 64); equal at n = 256 (1.37 + 1.75 against
+# 1.34–1.49 + 1.65), where torch's calls are kept. scipy's dgeqrf/dormqr (OpenBLAS) time as torch's at n = 256
+# and 1024; forming Q (orgqr) and one GEMM is slower (2.0 GEMMs for the apply). scipy's BLAS thread pool is
+# limited to torch's thread count for the duration of each call (threadpoolctl), so the engine's thread policy
+# (:func:`linalg_threads`) holds for it too.
+
+#: Matrices whose smaller side is at least this go through scipy's LAPACK on the CPU (float32/float64): the compact-WY
+#: QR is faster than torch's from about n = 512 (measured above), equal at 256.
+_LAPACK_QR_MIN = 384
+#: … and the triangular update ``U ← M U`` (BLAS ``trmm``) when ``M`` is square with at least this many rows.
+_TRMM_MIN = 128
+#: … in 4 column blocks from this size on (:func:`_trmm`).
+_TRMM_BLOCKS_MIN = 256
+_LAPACK_FUNCS: dict[torch.dtype, tuple] = {}
+_THREADPOOLS: list = []
+
+
+def _lapack_qr(z: torch.Tensor) -> bool:
+    """Whether the QR step of ``z`` (…, m, n) goes through scipy's LAPACK (CPU, float32/64, large enough)."""
+    return (
+        z.device.type == "cpu"
+        and z.dtype in (torch.float32, torch.float64)
+        and z.dim() == 3
+        and min(z.shape[-2], z.shape[-1]) >= _LAPACK_QR_MIN
+        and _threadpools() is not None
+    )
+
+
+def _lapack_trmm(m: torch.Tensor) -> bool:
+    """Whether ``M U`` (``M`` upper triangular) goes through scipy's BLAS ``trmm`` (CPU, square ``M``, large)."""
+    return (
+        m.device.type == "cpu"
+        and m.dtype in (torch.float32, torch.float64)
+        and m.dim() == 3
+        and m.shape[-2] == m.shape[-1] >= _TRMM_MIN
+        and _threadpools() is not None
+    )
+
+
+def _trmm(m: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """``M U`` for square upper-triangular ``M`` (…, k, k) and upper-trapezoidal ``U`` by BLAS ``trmm``.
+
+    Row-major ``M U`` is the column-major ``Uᵀ Mᵀ``: ``trmm`` multiplies a column-major ``Uᵀ`` by the
+    lower-triangular ``Mᵀ`` from the right. From ``min(k, c) ≥ 256`` the columns of ``U`` are taken in 4 blocks
+    as in :func:`_triu_matmul` (column block ``J`` needs only rows ``< end(J)`` of ``U`` and the leading square
+    of ``M``): ``≈ 0.47 k³`` flops against ``k³`` for one ``trmm`` and ``2k³`` for a GEMM. Measured (one thread,
+    CPU time, in GEMMs of time): 0.45 at n = 256 and 0.32 at 1024, against 0.62 and 0.47 for one ``trmm`` and
+    0.92 and 0.67 for :func:`_triu_matmul`."""
+    trmm = _funcs(m.dtype)[2]
+    k, c = m.shape[-1], u.shape[-1]
+    nb = 4 if min(k, c) >= _TRMM_BLOCKS_MIN else 1
+    edges = [round(c * j / nb) for j in range(nb + 1)]
+    out = torch.zeros(u.shape, dtype=u.dtype)
+    with _blas_threads(m.device):
+        for i in range(out.shape[0]):
+            mi = m[i].numpy()
+            for lo, hi in zip(edges[:-1], edges[1:]):
+                e = min(hi, k)  # u[r, lo:hi] = 0 for r ≥ hi, so rows ≥ e of this block of M U vanish
+                b = np.array(u[i, :e, lo:hi].numpy().T, order="F")  # U_blockᵀ, column-major (a copy)
+                r = trmm(1.0, mi[:e, :e].T, b, side=1, lower=1, overwrite_b=1)  # Mᵀ[:e, :e] is lower triangular
+                out[i, :e, lo:hi] = torch.from_numpy(r.T)
+    return out
+
+
+def _threadpools():
+    """threadpoolctl's controller of the loaded BLAS libraries (built once: inspecting them takes ≈ 2 ms), or None."""
+    if not _THREADPOOLS:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - a declared dependency; torch's LAPACK is the fallback
+            _THREADPOOLS.append(None)
+        else:
+            _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0]
+
+
+def _blas_threads(device: torch.device):
+    """Torch's LAPACK thread policy (:func:`linalg_threads`) with scipy's BLAS limited to the same count."""
+    from contextlib import ExitStack
+
+    stack = ExitStack()
+    stack.enter_context(linalg_threads(device))
+    stack.enter_context(_threadpools().limit(limits=torch.get_num_threads(), user_api="blas"))
+    return stack
+
+
+def _funcs(dtype: torch.dtype) -> tuple:
+    if dtype not in _LAPACK_FUNCS:
+        np_dtype = np.float64 if dtype == torch.float64 else np.float32
+        _LAPACK_FUNCS[dtype] = (
+            *_lapack.get_lapack_funcs(("geqrt", "gemqrt"), dtype=np_dtype),
+            _blas.get_blas_funcs("trmm", dtype=np_dtype),
+        )
+    return _LAPACK_FUNCS[dtype]
+
+
+def _wy_block(k: int) -> int:
+    """Block size of the compact-WY QR (measured fastest: 32 at n = 256, 64 at 512, 128 at 1024)."""
+    return max(1, min(k, 32 if k <= 384 else 64 if k <= 768 else 128))
+
+
+def _geqrt(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``z = Q R`` per trial by LAPACK's ``geqrt``: ``(H, T)``, ``H`` (…, m, n) holding ``R`` on and above the
+    diagonal and the Householder vectors below it (as ``torch.geqrf``), ``T`` (…, nb, min(m, n)) the triangles
+    of the block reflectors. Both are column-major per trial (what LAPACK reads and writes without copies)."""
+    geqrt = _funcs(z.dtype)[0]
+    batch, m, n = z.shape
+    k = min(m, n)
+    nb = _wy_block(k)
+    h = torch.empty((batch, n, m), dtype=z.dtype).mT  # column-major per trial
+    h.copy_(z)
+    t = torch.empty((batch, k, nb), dtype=z.dtype).mT
+    with _blas_threads(z.device):
+        for i in range(batch):
+            a = h[i].numpy()
+            a_out, t_out, info = geqrt(nb, a, overwrite_a=1)
+            if info != 0:  # pragma: no cover - only for invalid arguments
+                raise RuntimeError(f"LAPACK geqrt failed (info={info})")
+            if not np.shares_memory(a_out, a):  # pragma: no cover - f2py works in place on a column-major array
+                a[...] = a_out
+            t[i].numpy()[...] = t_out
+    return h, t
+
+
+def _gemqrt(h: torch.Tensor, t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``W Q`` (its first ``min(m, n)`` columns) for ``Q`` in the compact-WY form ``(H, T)`` of :func:`_geqrt`.
+
+    ``W`` is copied row-major; its transpose is then a column-major ``Wᵀ``, overwritten in place by ``Qᵀ Wᵀ``."""
+    gemqrt = _funcs(w.dtype)[1]
+    k = t.shape[-1]
+    out = torch.empty(w.shape, dtype=w.dtype)
+    out.copy_(w)
+    with _blas_threads(w.device):
+        for i in range(out.shape[0]):
+            c = out[i].numpy().T  # Wᵀ, column-major, (m, n_out)
+            c_out, info = gemqrt(h[i, :, :k].numpy(), t[i].numpy(), c, side="L", trans="T", overwrite_c=1)
+            if info != 0:  # pragma: no cover - only for invalid arguments
+                raise RuntimeError(f"LAPACK gemqrt failed (info={info})")
+            if not np.shares_memory(c_out, c):  # pragma: no cover - f2py works in place on a column-major array
+                c[...] = c_out
+    return out[..., :k]
+
+
+#: Largest spread ``max ln d − min ln d`` for which the block update scales rows and columns separately
+#: (:func:`_qr_update`); wider spreads take ``e^{ln d_j − ln d_i}`` entry by entry.
+_FACTORED_SPREAD = 600.0
 
 
 #: Inside a block the running product is rescaled after every this many factors (and at the block's end):
@@ -544,14 +723,21 @@ def product_spectrum(
     :func:`qr_block_length`; module docstring), which keeps the log singular values within about
     ``1e-10`` (relative) of the every-layer path in float64; float32 always uses ``k = 1``. The ``k``
     used is ``config["qr_every"]``. Measured (one thread, Gaussian factors, depth 50; old and new code
-    interleaved in the same runs on the shared 2-core machine, medians): stabilised/direct time 1.5–1.7 at
-    width 256 (``k = 3``; 1.75–1.81 before the graded-SVD exit of the final stage and the in-place block
-    update), 1.9 at width 1024 (``k = 2``; 2.1 before); every-layer QR 2.2–2.4 and 2.8; Haar factors ≈ 1.0
-    (one block). What is left is LAPACK's: per block a ``geqrf`` (≈ 1.7 GEMMs of time at n = 256) and an
-    ``ormqr`` in place of one GEMM (the flops of one GEMM in ≈ 2.7 GEMMs of time), plus the triangular
-    update (≈ 0.8); with the random numbers common to both paths (≈ 40 % of the direct product), that puts
-    the floor of this scheme near 1.5 at ``k = 3``. (Tried and slower here: applying ``Q`` by a compact-WY
-    loop of GEMMs, 1.8×; ``geqrf`` of ``[Z | Wᵀ]`` to get ``W Q`` from the trailing update, 1.25×.)
+    interleaved in one script on the shared 2-core machine, medians of per-round ratios, CPU and wall time; three
+    runs at 256, two at 1024): stabilised/direct 1.38–1.59 at width 256 (``k = 3``; 1.57–1.64 for the code before
+    the row-and-column block scaling, BLAS ``trmm`` update and scipy-LAPACK QR below, new/old 0.89–0.95),
+    1.57–1.63 at width 1024 (``k = 2``; 2.0–2.04 before, new/old 0.79); every-layer QR 2.1–2.3 (2.5–2.7 before)
+    at 256; Haar factors ≈ 1.0 (one block). What is left is LAPACK's: per block a QR (``4n³/3`` flops, 0.67 GEMMs,
+    in ≈ 1.1–1.5 GEMMs of time) and the application of its ``Q`` in place of one GEMM (one GEMM's flops in
+    ≈ 1.5–1.8 GEMMs of time), plus the triangular update (``≈ 0.47 n³`` flops in ≈ 0.3–0.45 GEMMs of time,
+    ``trmm`` in column blocks). At the GEMM rate a block of ``k = 2`` would cost ``(1 + 0.67 + 1 + 0.24)/2 ≈
+    1.45`` GEMMs per factor against the direct product's 1, and ``k = 3`` ``1.30`` (before the random numbers and
+    rescaling common to both); at LAPACK's measured rates (55–65 % of the GEMM's for the QR steps) that is
+    ≈ 1.6 at width 1024 and ≈ 1.5 at 256, which is what was measured. The CPU steps run through scipy's
+    LAPACK/BLAS where that measured faster (QR for sides ≥ 384, ``trmm`` for ≥ 128; :func:`_qr_update`), with
+    scipy's BLAS threads limited to torch's setting.
+    (Tried and slower here: applying ``Q`` by a compact-WY loop of GEMMs, 1.8×; ``geqrf`` of ``[Z | Wᵀ]`` to
+    get ``W Q`` from the trailing update, 1.25×; forming ``Q`` by ``orgqr`` and one GEMM.)
 
     Engine: ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``), ``dtype`` (float64 or float32), ``seed``
     (each trial has its own generator, so results do not depend on the chunking), ``max_chunk``
