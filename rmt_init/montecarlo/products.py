@@ -189,14 +189,15 @@ def _qr_update(state, z: torch.Tensor, logscale: torch.Tensor | None):
         return (h, tau, logr, m.triu_()), logr
     # e^{ln d_j − ln d_i} = e^{ln d_j − c} · e^{c − ln d_i} (c = mid-range): 2n exponentials and a row and a
     # column scaling instead of n² exponentials (0.12 GEMMs of time against 0.30 at n = 256); each factor stays
-    # within e^{±300} when the spread is at most _FACTORED_SPREAD, and the rounding is that of the exponent, as
-    # before. A trial with a wider spread takes the entrywise exponentials (decided per trial: a trial's result
+    # within e^{±300} when the spread is at most _FACTORED_SPREAD (float32: e^{±40}, _FACTORED_SPREAD_32), and
+    # the rounding is that of the exponent, as before. A trial with a wider spread takes the entrywise exponentials (decided per trial: a trial's result
     # never depends on the batch it shares).
     lo, hi = logd.amin(dim=-1, keepdim=True), logd.amax(dim=-1, keepdim=True)
     mid = 0.5 * (lo + hi)
     torch.mul(h[..., :k_new, :], (torch.exp(mid - logd[..., :k_new]) / ra)[..., :, None], out=m)
     m.mul_(torch.exp(logd - mid)[..., None, :])
-    wide = torch.nonzero((hi - lo).reshape(-1) > _FACTORED_SPREAD).reshape(-1)
+    limit = _FACTORED_SPREAD if logd.dtype == torch.float64 else _FACTORED_SPREAD_32
+    wide = torch.nonzero((hi - lo).reshape(-1) > limit).reshape(-1)
     if wide.numel():
         lw = logd[wide]
         m[wide] = h[wide, :k_new, :] / ra[wide, :, None] * (lw[:, None, :] - lw[:, :k_new, None]).exp()
@@ -371,6 +372,9 @@ def _gemqrt(h: torch.Tensor, t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 #: Largest spread ``max ln d − min ln d`` for which the block update scales rows and columns separately
 #: (:func:`_qr_update`); wider spreads take ``e^{ln d_j − ln d_i}`` entry by entry.
 _FACTORED_SPREAD = 600.0
+#: The same for float32, whose range is e^{±88}: each factor within e^{±40} (600 overflowed there: a width-4,
+#: depth-500 float32 product gave inf · 0 = NaN and its SVD failed).
+_FACTORED_SPREAD_32 = 80.0
 
 
 #: Inside a block the running product is rescaled after every this many factors (and at the block's end):
