@@ -190,8 +190,8 @@ def _qr_update(state, z: torch.Tensor, logscale: torch.Tensor | None):
     # e^{ln d_j − ln d_i} = e^{ln d_j − c} · e^{c − ln d_i} (c = mid-range): 2n exponentials and a row and a
     # column scaling instead of n² exponentials (0.12 GEMMs of time against 0.30 at n = 256); each factor stays
     # within e^{±300} when the spread is at most _FACTORED_SPREAD (float32: e^{±40}, _FACTORED_SPREAD_32), and
-    # the rounding is that of the exponent, as before. A trial with a wider spread takes the entrywise exponentials (decided per trial: a trial's result
-    # never depends on the batch it shares).
+    # the rounding is that of the exponent, as before. A trial with a wider spread takes the entrywise
+    # exponentials (decided per trial: a trial's result never depends on the batch it shares).
     lo, hi = logd.amin(dim=-1, keepdim=True), logd.amax(dim=-1, keepdim=True)
     mid = 0.5 * (lo + hi)
     torch.mul(h[..., :k_new, :], (torch.exp(mid - logd[..., :k_new]) / ra)[..., :, None], out=m)
