@@ -77,6 +77,10 @@ class FreeProductSolver:
             extras.append((rho, u_dpsi, s * one_plus_w, term.power, term.factor.psi_tolerance * np.abs(one_plus_psi)))
         return value, slope, extras
 
+    #: while a point's last-resort continuation runs (:meth:`_watched_continue`): the first (factor, u) at which a
+    #: numerical factor returned a non-finite 1 + ψ or uψ' at a finite u ≠ 0, else None (not watching: None)
+    _psi_watch: list | None = None
+
     def _watch_psi(self, term: Term, tau: np.ndarray, one_plus_psi: np.ndarray, u_dpsi: np.ndarray) -> None:
         """Record in :attr:`_psi_watch` the first finite u = e^τ at which ``term``'s factor gave a non-finite value."""
         if self._psi_watch:
@@ -87,6 +91,7 @@ class FreeProductSolver:
         if np.any(bad):
             self._psi_watch.append((term.factor, complex(np.ravel(u)[np.flatnonzero(np.ravel(bad))[0]])))
 
+    # a factor's ψ is NaN where its own solve failed; those steps are rejected below (np.isfinite), not warned about
     @np.errstate(divide="ignore", invalid="ignore")
     def _newton(self, z: np.ndarray, t: np.ndarray, taus: list[np.ndarray], iterations: int = 40, log_z: np.ndarray | None = None,
                 slopes: list | None = None, inner: int | None = None):
@@ -412,12 +417,7 @@ class FreeProductSolver:
         failing = np.flatnonzero(~ok)
         tried: dict[int, tuple[np.ndarray, list[np.ndarray]]] = {}  # the first retry's iterates, no ψ non-finite
         if failing.size > 1:
-            self._psi_watch = []
-            try:
-                t_r, ok_r, taus_r = self._continue(x[failing], _RETRY_RATIOS[0])
-                watch = self._psi_watch
-            finally:
-                self._psi_watch = None
+            t_r, ok_r, taus_r, watch = self._watched_continue(x[failing], _RETRY_RATIOS[0])
             solved = failing[ok_r]
             t[solved] = t_r[ok_r]
             for tau, tau_r in zip(taus, taus_r):
@@ -431,12 +431,7 @@ class FreeProductSolver:
                 if j == 0 and int(i) in tried:
                     (t_i, taus_i), ok_i, watch = tried[int(i)], np.zeros(1, bool), []
                 else:
-                    self._psi_watch = []
-                    try:
-                        t_i, ok_i, taus_i = self._continue(x[i : i + 1], retry)
-                        watch = self._psi_watch
-                    finally:
-                        self._psi_watch = None
+                    t_i, ok_i, taus_i, watch = self._watched_continue(x[i : i + 1], retry)
                 if not ok_i[0] and watch:
                     # the factor's non-finite ψ rejected Newton's steps there: the iterate is not a solution, and
                     # its density would be silently wrong (a NaN from a smooth factor's rule once gave cdf tables
@@ -463,6 +458,16 @@ class FreeProductSolver:
             for tau, tau_i in zip(taus, taus_i):
                 tau[i : i + 1] = tau_i
         return t, taus
+
+    def _watched_continue(self, x: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list]:
+        """:meth:`_continue` with the numerical factors' non-finite ψ values recorded (:meth:`_watch_psi`): (t, converged,
+        τ_j, [(factor, u), …])."""
+        self._psi_watch = []
+        try:
+            t, ok, taus = self._continue(x, ratio)
+            return t, ok, taus, self._psi_watch
+        finally:
+            self._psi_watch = None
 
     def _continue(self, x: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """(t, converged, τ_j) at z = x + i0 by η-continuation; the points next to 0 (x ≤ _AXIS_X × the

@@ -105,6 +105,8 @@ class HardEdge(NamedTuple):
 class FreeProductTables:
     """cdf/sf/ppf/isf, tables and sampling of :class:`~rmt_init.theory.free.FreeProductLaw` (a mixin)."""
 
+    #: the generic tanh–sinh tables of :class:`~rmt_init.theory.laws.Law` (their first panel at a hard edge at
+    #: 0 misses the mass below the smallest float; :attr:`_cdf_tables` replaces it)
     @cached_property
     def _raw_cdf_tables(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """As :meth:`SpectralLaw._cdf_tables`, but the first panel [0, x₁] of an interval starting at 0 is left out

@@ -28,7 +28,7 @@ def _real_phi(factor: ResidualBlockS, kappa: np.ndarray) -> tuple[np.ndarray, np
     The edge scans evaluate Φ only where it is real and finite (κ < 1/max d; for an atomic law of D² also between and
     beyond its poles, which the grids avoid by ≥ 1e−12 relative), so a NaN or ±inf there is a failure of the law's own
     evaluation. Read as "no real branch" (the z-curve's NaN where the quadratic for e has no real root) it would drop a
-    support edge, or shorten a branch table, without an error (docs/derivations.md §8.3)."""
+    support edge, or shorten a branch table, without an error (docs/derivations.md §8.7(h))."""
     value, slope = factor.d.phi(np.asarray(kappa, float).astype(complex))
     bad = ~np.isfinite(value) & np.isfinite(kappa)
     if np.any(bad):

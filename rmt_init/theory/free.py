@@ -436,19 +436,6 @@ class FreeProductLaw(FreeProductEdges, FreeProductTables, FreeProductSolver, Spe
                 "(for a network with a smooth activation, sample the spectrum with rmt_init.montecarlo)"
             )
 
-
-    # ------------------------------------------------------------------ distribution function near 0
-    #: the generic tanh–sinh tables of :class:`~rmt_init.theory.laws.Law` (their first panel at a hard edge at
-    #: 0 misses the mass below the smallest float; :attr:`_cdf_tables` replaces it)
-
-
-    #: while a point's last-resort continuation runs (:meth:`_solve_cold_taus`): the first (factor, u) at which a
-    #: numerical factor returned a non-finite 1 + ψ or uψ' at a finite u ≠ 0, else None (not watching: None)
-    _psi_watch: list | None = None
-
-
-    # a factor's ψ is NaN where its own solve failed; those steps are rejected below (np.isfinite), not warned about
-
     @cached_property
     def _first_moments(self) -> tuple[float, float]:
         m = self._float_moments(2)
