@@ -89,3 +89,50 @@ def test_table_agrees_with_an_independent_quadrature(gelu_03):
         table = float(gelu_03.cdf(np.array([x]))[0])
         assert abs(table - exact) <= 1e-10
         assert abs(probed_value - exact) > 1e-4  # the table from the noise exponent was this far off
+
+
+def test_refined_step_in_four_equals_the_forty(monkeypatch):
+    """A failed η-step redone in 4 sub-steps first (laws with tangent steps) reaches the root the 40 reach
+    (docs/derivations.md §2.6 (g)): depth-1 gelu at σ_b² = 1, the first pass of its cdf tables (x = 0.023 fails a step)."""
+    import rmt_init.theory._free_solver as free_solver
+
+    class _Captured(Exception):
+        pass
+
+    law = jacobian_spectrum(1, "gelu", sigma_b2=1.0)
+    law.support
+    captured = []
+
+    def capture(x):
+        captured.append(np.array(x, float))
+        raise _Captured
+
+    with monkeypatch.context() as patch:
+        patch.setattr(law, "_pdf_vectorised", capture)
+        with pytest.raises(_Captured):
+            law._raw_cdf_tables
+    x = captured[0]
+    redone = []
+    original = type(law)._refine
+
+    def counting(self, *args):
+        calls = []
+        newton = self._newton
+        self._newton = lambda *a, **k: calls.append(1) or newton(*a, **k)
+        try:
+            out = original(self, *args)
+        finally:
+            del self._newton
+        redone.append(len(calls))
+        return out
+
+    monkeypatch.setattr(type(law), "_refine", counting)
+    fresh = jacobian_spectrum(1, "gelu", sigma_b2=1.0)
+    fresh.support
+    four = fresh._pdf_vectorised(x)
+    assert redone and all(n == 4 for n in redone)  # every failed step converged in the 4 sub-steps (not the 40)
+    monkeypatch.setattr(free_solver, "_REFINE_FIRST", 0)
+    forty_law = jacobian_spectrum(1, "gelu", sigma_b2=1.0)
+    forty_law.support
+    forty = forty_law._pdf_vectorised(x)
+    np.testing.assert_allclose(four, forty, rtol=1e-12, atol=0.0)
