@@ -551,8 +551,9 @@ class FreeProductSolver:
             ok = ok and bool(np.isfinite(tau[0])) and math.sin(tau[0].imag) <= 0.0
         return complex(solved[0]), [complex(tau[0]) for tau in solved_taus], ok
 
-    def _extend_axis(self, log_eta_min: float) -> None:
-        """Extend :attr:`_axis` down to ln η ≤ ``log_eta_min`` (or to where a step fails).
+    def _extend_axis(self, log_eta_min: float, stop: Any = None) -> None:
+        """Extend :attr:`_axis` down to ln η ≤ ``log_eta_min`` (or to where a step fails, or to the first new point whose
+        t makes ``stop(t)`` true, if given: the points up to there are those of the whole extension).
 
         From η = 10 × scale (w ≈ m₁/z + m₂/z²) down to _DEEP_ETA × scale in steps of 1/4 with the far predictor
         w ∝ 1/z, then from the tangent in s = ln z (t is analytic there: the axis keeps a distance ≥ π/2 in s
@@ -611,6 +612,8 @@ class FreeProductSolver:
                 step = min(2.0 * step, _AXIS_MAX_STEP)
             slope_new, dtaus_new = self._axis_slopes(np.array([t_new]), [np.array([tau]) for tau in taus_new])
             points.append((new, t_new, taus_new, complex(slope_new[0]), [complex(d[0]) for d in dtaus_new]))
+            if stop is not None and stop(t_new):
+                break
         n = len(self.numerical)
         axis["log_eta"] = np.array([p[0] for p in points])
         axis["t"] = np.array([p[1] for p in points], complex)
