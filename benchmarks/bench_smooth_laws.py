@@ -104,6 +104,25 @@ the η-continuation, 5.1 → 1.2 s). Left over 1 s: depth-1 gelu (its two deep h
 smallest normal float, read density 0 and cost ~1–2 s per law; at σ_b² = 1 the scouts' batch holding the highest
 unresolved one ~1.2–1.5 s) and, within the noise, sigmoid depth 1 and selu at σ_b² = 1 (1.0–1.4 s).
 
+Depth-1 gelu after its deep hard-edge probes are skipped where the axis solution bounds the law's mass below them by
+twice the rank bound of its factor's underflow atom (docs/derivations.md §2.6 (f): that mass is the atom's, and the
+probes had read density 0 or η-path-dependent noise there after ~1 s of failed η-paths) and a failed η-step is first
+redone in 4 sub-steps, not 40 (§2.6 (g)). One run, 2-core machine loaded ~3.5 by other jobs; CPU s, main's checkout /
+now, each table in a fresh law, each law in its own process, old and new interleaved: depth-1 gelu σ_b² = 0.3, 0.5, 1:
+cdf tables 1.99 / 1.20, 2.45 / 1.57, 3.70 / 2.82; sampling tables 1.98 / 1.36, 2.46 / 1.51, 3.69 / 3.03. Tables at σ_b²
+0.5 and 1 equal to ≤ 2.2e−16 (cdf at 3000 points from 1e−300 up, ppf at 1299 quantiles from 1e−14); at σ_b² = 0.3 the
+table changed on purpose: the noise exponent of the deep probes (κ = 1.39) had cut it at 1.1e−14 with 3 % of the
+mass below on a power law, off by 2.6 %, 16 %, 50 % at 1e−20, 1e−32, 1e−60 against F from an independent quadrature
+of the density; it now runs to 3e−140 and is within 2.9e−12 absolute (ppf(1e−14): 2.6e−202 before, where F = 6.7e−13;
+now 9.8e−235, F = 1.25e−14 ± the reference's ~1e−13). The other laws left over 1 s before (sigmoid depth 1, selu depths
+1, 2, 6 at σ_b² ≥ 0.5, tanh depth 6 at σ_b² = 0.3), same run, main / now: sigmoid depth 1 cdf 0.62–0.66 / 0.59–0.61,
+sampling 0.91–1.00 / 0.95–1.02; selu cdf 0.45–0.73 / 0.45–0.72, sampling 0.59–0.84 / 0.62–0.83; tanh depth 6 (σ_b² =
+0.3) cdf 0.45 / 0.47 — unchanged (bit-identical tables), and ≤ 1 s but for sigmoid depth-1 sampling at the limit
+(1.0 s) on this loaded machine. Left over 1 s: depth-1 gelu 1.2–1.6 s at σ_b² ≤ 0.5 (its tanh–sinh pass over 4158
+points and first 63-point pass ~0.5 s, the hard-edge scouts ~0.3 s, the axis check 0.1–0.2 s; ψ near the cut by the
+quadrature's 1700–3300 nodes) and 2.8–3.0 s at σ_b² = 1 (the scouts' batch holding the highest unresolved node ~0.9 s:
+nine points the axis start rejects, continued from far above).
+
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
 references that take minutes: the old path's cdf and sampling tables and depth 100; ``--smooth``: only the
 per-activation cases; ``--sweep``: the grid above; ``--compare``: the shallow laws before/after; the grid's

@@ -39,6 +39,7 @@ _AXIS_X = 1e-4  # points 0 < x ≤ this × the spectral scale start on the imagi
 _AXIS_START = 4.0  # … at the tabulated η ≤ this × x, from the tangent
 _AXIS_PREDICTOR_TOL = 0.05  # the axis path's steps keep the tangent predictor within this of the root
 _AXIS_MAX_STEP = 8.0 * math.log(64.0)  # … and at most this in ln η
+_REFINE_FIRST = 4  # a failed continuation step is first redone in this many (laws with tangent steps; 0: the 40 only)
 _RETRY_RATIOS = (0.5, 0.25)  # a point whose η-continuation failed is solved alone on these paths, first converged wins
 _LOG_FLOAT_MAX = math.log(np.finfo(float).max)  # … (unless a u_j = e^τ_j of its iterate lies beyond e^{±this})
 _UNSOLVED_NOISE = 1e-15  # … and if none converges, its iterate is kept only if xρ = −Im w/π reads below this (density 0)
@@ -550,8 +551,9 @@ class FreeProductSolver:
             ok = ok and bool(np.isfinite(tau[0])) and math.sin(tau[0].imag) <= 0.0
         return complex(solved[0]), [complex(tau[0]) for tau in solved_taus], ok
 
-    def _extend_axis(self, log_eta_min: float) -> None:
-        """Extend :attr:`_axis` down to ln η ≤ ``log_eta_min`` (or to where a step fails).
+    def _extend_axis(self, log_eta_min: float, stop: Any = None) -> None:
+        """Extend :attr:`_axis` down to ln η ≤ ``log_eta_min`` (or to where a step fails, or to the first new point whose
+        t makes ``stop(t)`` true, if given: the points up to there are those of the whole extension).
 
         From η = 10 × scale (w ≈ m₁/z + m₂/z²) down to _DEEP_ETA × scale in steps of 1/4 with the far predictor
         w ∝ 1/z, then from the tangent in s = ln z (t is analytic there: the axis keeps a distance ≥ π/2 in s
@@ -610,6 +612,8 @@ class FreeProductSolver:
                 step = min(2.0 * step, _AXIS_MAX_STEP)
             slope_new, dtaus_new = self._axis_slopes(np.array([t_new]), [np.array([tau]) for tau in taus_new])
             points.append((new, t_new, taus_new, complex(slope_new[0]), [complex(d[0]) for d in dtaus_new]))
+            if stop is not None and stop(t_new):
+                break
         n = len(self.numerical)
         axis["log_eta"] = np.array([p[0] for p in points])
         axis["t"] = np.array([p[1] for p in points], complex)
@@ -779,8 +783,27 @@ class FreeProductSolver:
         return t, ok & ~failed, taus
 
     def _refine(self, x, t, taus, ok, eta_from, eta_to, floor):
-        """Redo one continuation step in 40 small ones for the points that did not converge."""
+        """Redo one continuation step in 40 small ones for the points that did not converge.
+
+        Laws that take tangent steps (:attr:`_tangent_steps`: no atoms, factors' ψ without poles off the cut) first
+        redo it in _REFINE_FIRST steps (η ratio ≥ 4^{−1/4} ≈ 0.71 for a step of 1/4: gentler than the retries' ½), and
+        only the points those leave unconverged take the 40, from the step's start (depth-1 gelu, σ_b² = 1: one point
+        of the cdf tables' first pass, x = 0.023, converged in the first of these; the 40 on the quadrature path near
+        the cut took 0.45 s; docs/derivations.md §2.6 (g))."""
         idx = np.flatnonzero(~ok)
+        if self._tangent_steps and _REFINE_FIRST:
+            ti, taui = t[idx], [tau[idx] for tau in taus]
+            for eta in np.geomspace(eta_from, eta_to, _REFINE_FIRST + 1)[1:]:
+                ti, taui, oki = self._newton(x[idx] + 1j * np.maximum(eta, floor[idx]), ti, taui)
+            ok, t, taus = ok.copy(), t.copy(), [tau.copy() for tau in taus]
+            done = idx[oki]
+            ok[done] = True
+            t[done] = ti[oki]
+            for tau, new in zip(taus, taui):
+                tau[done] = new[oki]
+            idx = idx[~oki]
+            if idx.size == 0:
+                return t, taus, ok
         ti = t[idx]
         taui = [tau[idx] for tau in taus]
         for eta in np.geomspace(eta_from, eta_to, 40)[1:]:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _free_solver
 from .laws import _tanhsinh, bracketed_mass_step
 
 _SAMPLING_NODES = 2049
@@ -25,6 +26,8 @@ _EDGE_TAIL_OK = 1e-7  # below the table, the power law's mass is used when it is
 _EDGE_PANELS_PER_DECADE = 4  # panels of the ln F table per decade (one per decade left 3e−6 errors, depth-5 FC)
 _EDGE_NODE = 32  # the log–log edge table covers the sampling table's panels below this node
 _EDGE_BATCH_MIN = 8  # the hard-edge table's lowest nodes are solved top-down in batches of at least this many
+_EDGE_DISPLACED = 2.0  # the deep probes are skipped where F below them is at most this × the bound 2 Σ_j k_j P_j on the
+# change of F made by the factors' underflow atoms (P_j: ``underflow_mass``; docs/derivations.md §2.6 (f))
 _SHORT_STEP = 0.05  # a quantile Newton step this short (× distance to a singular point) adds ∫ρ by Gauss–Legendre
 _GAUSS_8 = np.polynomial.legendre.leggauss(8)
 
@@ -144,8 +147,9 @@ class FreeProductTables:
         :meth:`_hard_edge` keeps only the panels above the highest unresolved one, and unresolved points are the
         solver's expensive ones (failed η-paths and their retries). So the lowest node of every panel is solved
         first, and the full panels only above the highest unresolved of those: gelu at depth 1, σ_b² = 1, whose
-        density reads 0 below ~1e−283 (its d ≤ 1e−306, mass 0.0017, is 0 in its rule: §3.5), had 512 such points below 700
-        resolved panels, 69 s of its 93 s cdf tables."""
+        density reads 0 below ~1e−283, had 512 such points below 700
+        resolved panels, 69 s of its 93 s cdf tables (there F is within a few times the mass of its factor's underflow
+        atom, d < 1e−280 put at d = 0, and the solver does not resolve the density: §2.6 (f))."""
         # The lowest nodes top-down, in batches halving with what is left (at least _EDGE_BATCH_MIN), down to the
         # first batch holding an unresolved one: the panels below it are dropped whatever their density, and each
         # unresolved point costs ~1 s of failed η-paths (gelu, σ_b² = 1: 32 points below 1e−283, 19 of them
@@ -168,6 +172,33 @@ class FreeProductTables:
         if first < len(x):
             density[first:, 1:] = self._pdf_vectorised(x[first:, 1:])
         return density
+
+    def _deep_probes_displaced(self, x_high: float) -> bool:
+        """Whether the law's mass on [0, ``x_high``] is at most _EDGE_DISPLACED × the bound 2 Σ_j k_j P_j on the change
+        of F that the numerical factors' underflow atoms make (P_j: a factor's ``underflow_mass``, the mass of d < 1e−280
+        that its rules put at d = 0; k_j: its power). There F is not the law's to better than its own size, so the deep
+        probes (x ≤ ``x_high``) cannot give the law's edge exponent: depth-1 gelu, where they read density 0 after ~1 s
+        of failed η-paths (σ_b² = 0.5, 1) or values whose sign changes with the η-path (σ_b² = 0.3: xρ = 2.9e−47,
+        −2.0e−44, 2.3e−46 at 2.2e−306 for η ratios 1/4, 1/2, 1/8), and its table stopped at 1.1e−14 with 3 % of the
+        mass below it on a power law, off by up to 50 % (docs/derivations.md §2.6 (f)).
+
+        The bound is F(x_high) ≤ F(η) ≤ 2 Re(1 + w(iη)) at the deepest point η ≥ x_high of the imaginary-axis solution
+        (:attr:`_axis`; Re zG(iη) = ∫ η²/(η² + λ²) dμ ≥ μ([0, η])/2), and the rank inequality |F̃ − F| ≤ 2 Σ_j k_j P_j
+        for the law F̃ that the factors' rules represent (each of the k_j copies of D_j changes on a fraction P_j of
+        its diagonal). False (the probes run, as before) where no factor has an underflow atom, where the law does not
+        take the axis path (:attr:`_axis_allowed`), and where the axis path stops above ``x_high``.
+        """
+        displaced = 2.0 * sum(abs(float(term.power)) * float(getattr(term.factor, "underflow_mass", 0.0)) for term in self.numerical)
+        if not displaced > 0.0 or not self._axis_allowed or not _free_solver._DEEP_ETA > 0.0:
+            return False
+        log_x = math.log(x_high)
+        within = lambda t: 2.0 * math.exp(t.real) * math.cos(t.imag) <= _EDGE_DISPLACED * displaced  # 2 Re(1 + w(iη))  # noqa: E731
+        # the axis goes down only until a point meets the bound (any η ≥ x_high will do): depth-1 gelu's axis path fails
+        # a little below x_high after ~0.1 s of halved steps at σ_b² = 0.5, 1, and its table needs it only to ~1e−283
+        self._extend_axis(log_x, stop=within)
+        axis = self._axis
+        reached = np.flatnonzero(axis["log_eta"] >= log_x)
+        return bool(reached.size) and within(complex(axis["t"][reached[-1]]))
 
     @cached_property
     def _hard_edge(self) -> HardEdge | None:
@@ -195,8 +226,10 @@ class FreeProductTables:
         # _EDGE_NOISE counts as resolved there; the mass below is then ~_EDGE_NOISE/κ, far below 1e−7.
         noise = _EDGE_NOISE if any(loc == 0.0 for loc, _ in self.atoms) else 0.0
         # (factors that declare ``deep_probes = False`` — residual blocks, whose density at 1e−300 costs a cold solve
-        # with refined η-steps, minutes — are probed at the upper pair only; κ only sets the table's depth here)
+        # with refined η-steps, minutes — are probed at the upper pair only; κ only sets the table's depth here; so are
+        # laws whose mass below the deep pair is that of their factors' underflow atoms, :meth:`_deep_probes_displaced`)
         deep = all(getattr(term.factor, "deep_probes", True) for term in self.numerical)
+        deep = deep and not self._deep_probes_displaced(float(probes[1]))
         rho = self._pdf_vectorised(probes) if deep else np.concatenate([[np.nan, np.nan], self._pdf_vectorised(probes[2:])])
         good = np.isfinite(rho) & (rho > 0) & (probes * rho > noise)
         if not good[2:].all():

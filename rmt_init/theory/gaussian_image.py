@@ -330,6 +330,16 @@ class GaussianImageS(PsiS):
         # product's lower edge (:mod:`rmt_init.theory._smooth_law`)
         return ImageGaussRule(pieces, *self._range, inverse=not zeros, zeros=zeros, max_width=self._max_width)
 
+    @property
+    def underflow_mass(self) -> float:
+        """The mass that this factor's ψ puts at d = 0 although the law of d has none there: the Gaussian mass of the
+        ends of its pieces where d < 1e−280 (gelu's left tail), which its Gauss rules keep as an atom at 0
+        (:attr:`ImageGaussRule.zero_mass`; the deep rule's atom, d < 1e−305, is part of it). 0 on the quadrature
+        path (``gauss_rule = None``) and for laws without such ends. The free-product tables read it to tell where a
+        product's density near 0 is that of this atom rather than of the law (docs/derivations.md §2.6 (f))."""
+        rule = self.gauss_rule
+        return float(rule.zero_mass) if rule is not None else 0.0
+
     def __repr__(self) -> str:
         return self.name
 
