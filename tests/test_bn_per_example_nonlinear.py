@@ -11,6 +11,7 @@ from rmt_init import theory
 from rmt_init.theory.activations import get_activation
 from rmt_init.theory.bn_per_example import bn_per_example_moments
 from rmt_init.theory.bn_per_example_nonlinear import (
+    BNPerExampleNonlinearLaw,
     _NonlinearBlockSolver,
     _series,
     _kappa,
@@ -121,5 +122,6 @@ def test_law_protocol_without_building_the_table() -> None:
     assert relu.moment(1) == pytest.approx(ref, rel=1e-2)
     with pytest.raises(ValueError, match="not finite"):
         relu.moment(4)  # 2·4 ≥ B − 1: infinite
-    with pytest.raises(ValueError, match="batch_size <= 8"):  # B = 16: small x unresolved (§11.11), refused
-        theory.bn_jacobian_spectrum(2, "relu", 16, block="per_example")
+    with pytest.raises(ValueError, match="batch_size <= 16"):  # B > 16: not compared with torch (§11.11), refused
+        theory.bn_jacobian_spectrum(2, "relu", 17, block="per_example")
+    assert isinstance(theory.bn_jacobian_spectrum(2, "tanh", 16, block="per_example"), BNPerExampleNonlinearLaw)
