@@ -52,7 +52,7 @@ Checks and tolerances (trials = independent networks; SE across them; SAFETY = 5
   −1.3 ± 2.7 %, −2.7 ± 4.3 %); the fitted c is in the key numbers. Full size (run on one CPU thread: 93/93 deep
   checks pass, 26 min): extrapolated m₁, m₂, m₃ within 1.5 SE everywhere, e.g. depth 20, B = 16, N = 512–2048:
   tanh +0.2 ± 1.3, +0.6 ± 2.7, +1.1 ± 4.3 %, relu +1.3 ± 1.5, +3.0 ± 2.8, +4.7 ± 4.3 %; depth 10, B = 64,
-  N = 256–1024: tanh +0.3 ± 0.6, +0.9 ± 1.1, +1.9 ± 1.6 % (docs/derivations.md §11.6). Default size: 54/54 deep
+  N = 256–1024: tanh +0.3 ± 0.6, +0.9 ± 1.1, +1.9 ± 1.6 % (docs/derivations.md §11.6). Default size: 49/49 deep
   checks pass (relu B = 8, depth 10, N = 512: m₁ −0.2 ± 2.2 %). Cost: ≈ 0.15 / 0.6 s a network at B = 16,
   depth 20, N = 512 / 1024 and ≈ 1 s at B = 64, N = 1024 (one thread), against ≈ 430× more for the dense path at
   B = 16, N = 128, depth 4 (``benchmarks/bench_bn_moments.py``); the default size runs depth 20 at N ≤ 1024 for
