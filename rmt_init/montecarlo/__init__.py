@@ -4,7 +4,8 @@ Samples the objects the theory predicts: singular values of random matrix produc
 (:func:`product_spectrum`, QR-stabilised for deep products) and input-output Jacobians of real
 ``torch.nn`` networks at initialisation (:func:`network_jacobian_spectrum`), with per-layer
 activation/gradient statistics, or those statistics alone at the cost of one backward pass
-(:func:`network_layer_stats`); results are :class:`SpectrumResult` / :class:`LayerStatsResult` objects
+(:func:`network_layer_stats`), or the moments of the Jacobian spectrum by matrix-free Hutchinson traces
+(:func:`network_jacobian_moments`, never forming the batch Jacobian); results are :class:`SpectrumResult` / :class:`LayerStatsResult` objects
 (``.samples``, ``.growth_rates``, ``.gradient_growth()``, ``.to_xarray()``; printing one shows a short
 summary). :func:`chained_jacobian` is the exact Jacobian of a ``torch.nn.Sequential`` of the
 :data:`SUPPORTED_MODULES`; any other module is refused with a ``ValueError``. :func:`delta_orthogonal_` is the
@@ -14,6 +15,7 @@ conv nets in :func:`network_jacobian_spectrum`).
 from .delta_orthogonal import delta_orthogonal_
 from .engine import BATCHNORM_MODES, LAYER_STATS, network_jacobian_spectrum, structural_zero_count
 from .ensembles import WeightInit, sample_matrices, weight_init
+from .jacobian_moments import PROBES, JacobianMomentsResult, network_jacobian_moments
 from .jacobians import ELEMENTWISE_ACTIVATIONS, SUPPORTED_MODULES, chained_jacobian
 from .layer_stats import layer_statistics, network_layer_stats
 from .model_jacobian import MODEL_JACOBIAN_METHODS, model_jacobian_spectrum
@@ -35,12 +37,14 @@ __all__ = [
     # entry points
     "product_spectrum",
     "network_jacobian_spectrum",
+    "network_jacobian_moments",
     "network_layer_stats",
     "chained_jacobian",
     # results
     "SpectrumResult",
     "LayerStatsResult",
     "GrowthEstimate",
+    "JacobianMomentsResult",
     # building blocks
     "WeightInit",
     "delta_orthogonal_",
@@ -63,6 +67,7 @@ __all__ = [
     "LAYER_STATS",
     "ELEMENTWISE_ACTIVATIONS",
     "FORWARD_MODES",
+    "PROBES",
     "SUPPORTED_MODULES",
     # any nn.Module
     "model_jacobian_spectrum",

@@ -30,6 +30,33 @@ Checks and tolerances (trials = independent networks; SE across them; SAFETY = 5
   c = |excess|·N/L ≤ 1.4 (m₂, linear B = 64) and ≤ 2.9 (m₃): the c_k above cover them by ≥ 1.7×. The excess
   comes from the O(1/N) corrections that the N → ∞ theory drops (the dependence of BN statistics on W, rank B per
   layer, and the finite-N 1/s² tails; docs/derivations.md §11.6), which grow with depth; B = 64 converges slowest.
+* Deep, wide networks (``deep`` sweeps, every size; depth 10–20, N 256–2048): ``m_k`` by
+  ``rmt_init.montecarlo.network_jacobian_moments`` — per network, Hutchinson traces ``tr (JᵀJ)^k = E‖w_k‖²``
+  (``w₁ = Jv``, ``w₂ = Jᵀw₁``, ``w₃ = Jw₂``) with 4 Gaussian probes pushed through the layer maps, never the B·N × B·N
+  Jacobian (same networks as ``network_jacobian_spectrum`` for a seed; exact with a full orthonormal frame, tested
+  to 1e−10 against the dense spectrum); the SE over networks includes the probe noise. Same heavy-tail skips.
+  (i) Per width: against ``bn_jacobian_moments``, tolerance ``5 SE + (exp(c_k L/N) − 1)|m_k|``, c = 3.5, 9.5, 18
+  (``DEEP_BIAS_C``), recorded instead of checked where that is not below |m_k|. The constants are measured (40
+  networks a point; table in docs/derivations.md §11.6): the excess is multiplicative, ``ln(MC/theory) ≈ c L/N``,
+  largest for tanh at B = 64 (c = 2.4, 6.5, 12.5 for m₁, m₂, m₃ at depth 20, N = 512; linear B = 8: c₁ ≈ −2.3; linear
+  B = 64: c₂ ≈ −4.5, c₃ ≈ −9; relu B = 16: 0.6, 2.2, 5), covered ≥ 1.4×. The old constants (``BIAS_C``, c·L/N with 0.5, 2.5, 5, measured
+  at depth ≤ 3) do **not** hold at depth 20: tanh B = 16 has m₁ +4.8 ± 1.8 %, m₂ +18 ± 4 %, m₃ +41 ± 8 % at N = 512
+  (c·L/N = 1.2, 4.5, 10.5) and linear B = 16 m₁ −4.7 ± 1.4 %; the excess grows faster than L (tanh B = 64 at
+  L/N = 0.039: m₁ +3.6 % at depth 10, +9.7 % at depth 20), so DEEP_BIAS_C is for L ≤ 20. Width sweep at depth 20,
+  B = 16 (excess at N = 128 / 256 / 512 / 1024): relu m₂ +41, +15, +11, +1.8 %, m₃ +122, +40, +26, +5.4 %; tanh m₂
+  +91, +34, +18, +6.8 %, m₃ +286, +96, +41, +15 %; linear m₂ −24, −16, −9.3, −6.6 %, m₃ −18, −14, −10, −7.4 %.
+  (ii) Per sweep of ≥ 2 widths, the sharp check: the weighted least-squares fit ``ln m_k(N) = ln m_k(∞) + c L/N``
+  (weights from the delta-method SEs) extrapolates to N = ∞ with no bias bound; ``m_k(∞)`` against the theory,
+  tolerance ``|m_k|(exp(5 SE) − 1)`` (SE of the intercept and the theory's, in quadrature). Measured on the
+  sweeps above (N = 512, 1024): intercepts within 2 SE of the theory (tanh B = 64, depth 20: −0.5 ± 1.5 %,
+  −1.3 ± 2.7 %, −2.7 ± 4.3 %); the fitted c is in the key numbers. Full size (run on one CPU thread: 93/93 deep
+  checks pass, 26 min): extrapolated m₁, m₂, m₃ within 1.5 SE everywhere, e.g. depth 20, B = 16, N = 512–2048:
+  tanh +0.2 ± 1.3, +0.6 ± 2.7, +1.1 ± 4.3 %, relu +1.3 ± 1.5, +3.0 ± 2.8, +4.7 ± 4.3 %; depth 10, B = 64,
+  N = 256–1024: tanh +0.3 ± 0.6, +0.9 ± 1.1, +1.9 ± 1.6 % (docs/derivations.md §11.6). Default size: 49/49 deep
+  checks pass (relu B = 8, depth 10, N = 512: m₁ −0.2 ± 2.2 %). Cost: ≈ 0.15 / 0.6 s a network at B = 16,
+  depth 20, N = 512 / 1024 and ≈ 1 s at B = 64, N = 1024 (one thread), against ≈ 430× more for the dense path at
+  B = 16, N = 128, depth 4 (``benchmarks/bench_bn_moments.py``); the default size runs depth 20 at N ≤ 1024 for
+  B = 16 and depth 10 at N ≤ 512 for B = 64, the full size adds depth 20 at B = 64 and N = 2048.
 * Structural zeros (linear φ): 2/B (the shift and scale direction of each channel; PyTorch's eps leaves the scale
   directions at ~(eps/s²)² relative); tolerance: one eigenvalue per network, 1/(BN). With the law's table (sizes
   with ``ks``): ``compare``'s atom fraction, which counts the law's continuous mass in the window at 0 (deep nets
@@ -105,7 +132,9 @@ SOURCE = ("docs/derivations.md §11 (this package); Yang et al. 2019 (ICLR, arXi
 SIZES = {  # cases: [activation, batch size B, depth L, width N]
     "smoke": {"trials": 30, "moment_samples": 20000, "ks": False,
               "cases": [["linear", 16, 2, 32], ["tanh", 16, 2, 32], ["linear", 8, 2, 32], ["relu", 8, 2, 32]],
-              "figure": [8, 2, 32]},
+              "figure": [8, 2, 32],
+              # matrix-free moments (network_jacobian_moments): [activation, B, L, [widths]]
+              "deep": {"trials": 20, "probes": 4, "sweeps": [["relu", 16, 10, [512]]]}},
     # CPU: the batch Jacobian is B·N × B·N (2048 at B = 16, N = 128: ~10 s per network with one thread)
     "default": {"trials": 20, "moment_samples": 200000, "ks": True,
                 "cases": [["linear", 4, 2, 64], ["linear", 8, 2, 128], ["linear", 16, 4, 128], ["linear", 64, 2, 32],
@@ -114,17 +143,32 @@ SIZES = {  # cases: [activation, batch size B, depth L, width N]
                 "figure": [8, 4, 128],
                 # per-example blocks (batchnorm="train_diagonal"): [activation, B, L, N]
                 "block_cases": [["linear", 8, 1, 128], ["relu", 8, 1, 128], ["linear", 16, 3, 128],
-                                ["linear", 8, 4, 128], ["relu", 8, 2, 128], ["tanh", 8, 2, 128]]},
+                                ["linear", 8, 4, 128], ["relu", 8, 2, 128], ["tanh", 8, 2, 128]],
+                "deep": {"trials": 40, "probes": 4,
+                         "sweeps": [["linear", 16, 20, [512, 1024]], ["relu", 16, 20, [512, 1024]],
+                                    ["tanh", 16, 20, [512, 1024]], ["linear", 64, 10, [256, 512]],
+                                    ["relu", 64, 10, [256, 512]], ["tanh", 64, 10, [256, 512]],
+                                    ["relu", 8, 10, [512]]]}},
     # a GPU: N = 256–512 (B·N up to 16384)
     "full": {"trials": 20, "moment_samples": 400000, "ks": True,
              "cases": [["linear", 4, 4, 256], ["linear", 8, 10, 512], ["linear", 16, 20, 512], ["linear", 64, 10, 256],
                        ["relu", 8, 10, 512], ["relu", 16, 20, 512], ["relu", 64, 10, 256], ["tanh", 16, 20, 512],
                        ["tanh", 64, 10, 256]],
              "figure": [8, 10, 512],
-             "block_cases": [["linear", 8, 1, 512], ["relu", 16, 1, 512], ["linear", 16, 3, 512]]},
+             "block_cases": [["linear", 8, 1, 512], ["relu", 16, 1, 512], ["linear", 16, 3, 512]],
+             "deep": {"trials": 40, "probes": 4,
+                      "sweeps": [["linear", 16, 20, [512, 1024, 2048]], ["relu", 16, 20, [512, 1024, 2048]],
+                                 ["tanh", 16, 20, [512, 1024, 2048]], ["linear", 64, 20, [512, 1024]],
+                                 ["relu", 64, 20, [512, 1024]], ["tanh", 64, 20, [512, 1024]],
+                                 ["linear", 64, 10, [256, 512, 1024]], ["relu", 64, 10, [256, 512, 1024]],
+                                 ["tanh", 64, 10, [256, 512, 1024]], ["linear", 8, 20, [1024]],
+                                 ["relu", 8, 20, [1024]], ["tanh", 8, 20, [1024]]]}},
 }
-#: finite-width bias bound of m_k, relative: c_k · L · B/N (module docstring)
+#: finite-width bias bound of m_k, relative: c_k · L/N (module docstring; depth ≤ 4, dense cases)
 BIAS_C = {1: 0.5, 2: 2.5, 3: 5.0}
+#: finite-width bias bound of m_k for the deep matrix-free cases, relative: exp(c_k · L/N) − 1, measured at depth 10
+#: and 20 (module docstring, docs/derivations.md §11.6); valid for L ≤ 20 (the excess grows faster than L)
+DEEP_BIAS_C = {1: 3.5, 2: 9.5, 3: 18.0}
 ZERO_THRESHOLD = 1e-9
 #: finite-width bias bound of the KS distance: KS_BIAS_C/N (module docstring)
 KS_BIAS_C = 1.0
@@ -227,9 +271,10 @@ def run(size: str, device: str, out_dir: Path) -> dict:
             key[tag] = ", ".join(parts + [f"zeros {zero:.4f} (law {zero_law:.4f})"])
             continue
         key[tag] = ", ".join(parts + [f"zeros {zero:.4f} (2/B {2 / batch:.4f})"])
+    _block_checks(cfg, device, checks, key)
+    _deep_checks(cfg, device, checks, key, skipped)
     if skipped:
         key["skipped (heavy tails)"] = "; ".join(skipped)
-    _block_checks(cfg, device, checks, key)
     figure = _figure(cfg, samples, device, out_dir)
     return record("bn_batch_spectrum", __name__, size, config_for(__name__, size, device), checks, [figure], t0, key)
 
@@ -278,6 +323,84 @@ def _block_checks(cfg: dict, device: str, checks: list, key: dict) -> None:
                                 stderr=se, note="bn_per_example_mean (exact); 5 SE + bias bound 0.5·L/N·m1"))
             parts.append(f"m1 {100 * (per.mean() / exact - 1):+.1f}±{100 * se / exact:.1f}%")
         key[tag] = ", ".join(parts)
+
+
+def _deep_checks(cfg: dict, device: str, checks: list, key: dict, skipped: list) -> None:
+    """Deep, wide networks by matrix-free Hutchinson moments (module docstring): per width, m_k against
+    ``bn_jacobian_moments`` with tolerance 5 SE + |m_k|(exp(c_k L/N) − 1); per sweep of ≥ 2 widths, the width
+    extrapolation ``ln m_k(N) = ln m_k(∞) + c·L/N`` (weighted least squares) against the theory, 5 SE."""
+    from rmt_init.montecarlo import network_jacobian_moments
+    from rmt_init.theory.bn_spectrum import bn_jacobian_moments
+
+    deep = cfg.get("deep")
+    if not deep:
+        return
+    trials, probes = deep["trials"], deep["probes"]
+    theories: dict[tuple, object] = {}
+    for idx, (act, batch, depth, widths) in enumerate(deep["sweeps"]):
+        if (act, batch, depth) not in theories:
+            theories[(act, batch, depth)] = bn_jacobian_moments(depth, act, batch, samples=cfg["moment_samples"],
+                                                                seed=50 + idx)
+        mom = theories[(act, batch, depth)]
+        theory = {1: mom.m1, 2: mom.m2, 3: mom.m3}
+        theory_se = {1: 0.0, 2: mom.m2_stderr, 3: mom.m3_stderr}
+        orders = [k for k in (1, 2, 3) if math.isfinite(theory[k]) and _finite_variance(k, batch)]
+        for k in (1, 2, 3):
+            if k not in orders:
+                why = "infinite" if not math.isfinite(theory[k]) else f"finite, but m{2 * k} = inf"
+                skipped.append(f"m{k} deep {act} B={batch} L={depth} ({why}: per-network estimate without a finite "
+                               "variance)")
+        points: dict[int, list[tuple[float, float, float]]] = {k: [] for k in orders}  # (L/N, mean, se)
+        for j, n in enumerate(widths):
+            tag = f"deep {act} B={batch} L={depth} N={n}"
+            res = network_jacobian_moments(depth, n, act, batchnorm="train", batch_size=batch, trials=trials,
+                                           probes=probes, orders=max(orders), seed=600 + 10 * idx + j, device=device)
+            parts = []
+            for k in orders:
+                mean, se_mc = res.moment(k)
+                points[k].append((depth / n, mean, se_mc))
+                se = math.hypot(se_mc, theory_se[k])
+                bias = abs(theory[k]) * math.expm1(DEEP_BIAS_C[k] * depth / n)
+                tol = SAFETY * se + bias
+                excess = f"m{k} {100 * (mean / theory[k] - 1):+.1f}±{100 * se / theory[k]:.1f}%"
+                if tol < abs(theory[k]):
+                    checks.append(check(f"m{k} {tag}", theory[k], mean, tol, stderr=se,
+                                        note=f"Hutchinson, {trials} nets x {probes} probes; 5 SE + bias bound "
+                                             f"(exp({DEEP_BIAS_C[k]:g}·L/N) − 1)·m{k}"))
+                    parts.append(excess)
+                else:
+                    parts.append(excess + f" (not checked: tolerance {tol / abs(theory[k]):.2f}·m{k} >= m{k})")
+            key[tag] = ", ".join(parts)
+        if len(widths) < 2:
+            continue
+        tag = f"deep {act} B={batch} L={depth} N={widths[0]}..{widths[-1]}"
+        parts = []
+        for k in orders:
+            a, se_a, c, se_c = _width_extrapolation(points[k])
+            se = math.hypot(se_a, theory_se[k] / theory[k])
+            measured = math.exp(a)
+            tol = abs(theory[k]) * math.expm1(SAFETY * se)
+            text = f"m{k}(N→∞) {100 * (measured / theory[k] - 1):+.1f}±{100 * se:.1f}%, c = {c:+.2f}±{se_c:.2f}"
+            if tol < abs(theory[k]):
+                checks.append(check(f"m{k} width-extrapolated {tag}", theory[k], measured, tol, stderr=measured * se,
+                                    note="ln m_k(N) = ln m_k(inf) + c L/N, weighted least squares over the widths; "
+                                         "tolerance m_k (exp(5 SE) - 1)"))
+            else:
+                text += f" (not checked: tolerance {tol / abs(theory[k]):.2f}·m{k} >= m{k})"
+            parts.append(text)
+        key[tag] = ", ".join(parts)
+
+
+def _width_extrapolation(points: list[tuple[float, float, float]]) -> tuple[float, float, float, float]:
+    """Weighted least-squares fit ``ln m = a + c x`` (x = L/N) to ``(x, mean, se)`` points, weights
+    ``(mean/se)²`` (delta method: SE of ln m = se/mean); returns ``(a, SE(a), c, SE(c))`` from ``(XᵀWX)⁻¹``."""
+    x = np.array([p[0] for p in points])
+    y = np.log([p[1] for p in points])
+    w = np.array([(p[1] / p[2]) ** 2 for p in points])
+    design = np.stack([np.ones_like(x), x], axis=1)
+    cov = np.linalg.inv(design.T @ (w[:, None] * design))
+    a, c = cov @ (design.T @ (w * y))
+    return float(a), math.sqrt(cov[0, 0]), float(c), math.sqrt(cov[1, 1])
 
 
 def _median_se(v: np.ndarray) -> float:
