@@ -211,6 +211,9 @@ _GL8_T, _GL8_W = np.polynomial.legendre.leggauss(8)
 _PANELS_PER_DECADE = 16
 _GAP_NOISE = 1e-15  # xρ(x) below this is the solver's rounding noise (a gap in the support)
 _TAIL_MASS = 1e-13  # the log-grid table stops where the mass beyond it (power-law estimate) is below this
+_TABLE_MASS_TOL = 1e-3  # the table's continuous mass must be within this (relative) of 1 − atoms, else it refuses
+# (measured: ≤ 1.4e−4 at B = 16, depth 5 and B = 64, depth 10; linear B = 4, depth 10 read 0.264 of 0.5 where the
+# walk down met points the solver did not solve, before they raised)
 
 
 class BNBatchJacobianLaw(FreeProductLaw):
@@ -392,9 +395,27 @@ class BNBatchJacobianLaw(FreeProductLaw):
         scale = self._float_moments(1)[0]
         step = math.log(10.0) / _PANELS_PER_DECADE
 
+        def resolved(x: np.ndarray, xr: np.ndarray) -> np.ndarray:
+            # a point the solver reached no solution at is NaN (unknown), never "no density": the walks below would
+            # end the table there and the normalisation would spread the mass they missed over the rest. Solved
+            # again alone, it starts from its now-solved neighbours' remembered roots (linear, B = 4, depth 10: x =
+            # 28–33 fail in the walk's chunk and converge so, to a table of mass 1 − 2/B within 6e−8); else it raises
+            bad = ~np.isfinite(xr)
+            if bad.any():
+                xr = xr.copy()
+                xr[bad] = x[bad] * self._pdf_vectorised(x[bad])
+                bad = ~np.isfinite(xr)
+            if bad.any():
+                raise FloatingPointError(
+                    f"{self!r}: the free-product solver reached no solution at x = {float(x[bad][0]):.6g} while "
+                    "tabulating the distribution function; the law's cdf, sf and ppf are unknown there (its pdf "
+                    "elsewhere and its moments are unaffected)"
+                )
+            return xr
+
         def local(s: float, direction: float) -> tuple[float, float]:
             x = np.exp(np.array([s, s + direction * step]))
-            xr = x * self._pdf_vectorised(x)
+            xr = resolved(x, x * self._pdf_vectorised(x))
             slope = abs(math.log(xr[1] / xr[0]) / step) if np.all(xr > 0) else math.inf
             return float(xr[0]), slope
 
@@ -410,7 +431,7 @@ class BNBatchJacobianLaw(FreeProductLaw):
                 while len(points) < chunk + 1 and not (len(points) >= 2 and direction * (points[-2] - limit) > 0):
                     points.append(points[-1] + direction * step)
                 x = np.exp(np.array(points))
-                xr_all = x * self._pdf_vectorised(x)
+                xr_all = resolved(x, x * self._pdf_vectorised(x))
                 for k in range(len(points) - 1):
                     pair = xr_all[k : k + 2]
                     slope = abs(math.log(pair[1] / pair[0]) / step) if np.all(pair > 0) else math.inf
@@ -444,13 +465,20 @@ class BNBatchJacobianLaw(FreeProductLaw):
         half = 0.5 * np.diff(ends)
         s = (0.5 * (ends[:-1] + ends[1:]))[:, None] + half[:, None] * _GL8_T[None, :]
         x = np.exp(s)
-        masses = (x * self._pdf_vectorised(x) * _GL8_W[None, :]).sum(axis=1) * half
+        masses = (resolved(x, x * self._pdf_vectorised(x)) * _GL8_W[None, :]).sum(axis=1) * half
         xr_lo, k_lo = local(lo, 1.0)
         xr_hi, k_hi = local(hi, -1.0)
         below = 0.0 if gap_edge is not None else xr_lo / k_lo if xr_lo > 0 and math.isfinite(k_lo) and k_lo > 0 else 0.0
         above = 0.0 if above_is_empty else xr_hi / k_hi if xr_hi > 0 and math.isfinite(k_hi) and k_hi > 0 else 0.0
         cumulative = below + np.concatenate([[0.0], np.cumsum(masses)])
-        xr_ends = np.exp(ends) * self._pdf_vectorised(np.exp(ends))
+        xr_ends = resolved(np.exp(ends), np.exp(ends) * self._pdf_vectorised(np.exp(ends)))
+        total = float(cumulative[-1] + above)
+        if not abs(total - self.continuous_mass) <= _TABLE_MASS_TOL * self.continuous_mass:
+            raise FloatingPointError(
+                f"{self!r}: its distribution-function table holds continuous mass {total:.6g} against "
+                f"{self.continuous_mass:.6g} on [{math.exp(ends[0]):.3g}, {math.exp(ends[-1]):.3g}]; the cdf, sf and ppf "
+                "are not resolved (its pdf and moments are unaffected)"
+            )
         return ends, cumulative, xr_ends, below, above
 
     def _table_spline(self) -> Any:
