@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 from .free import FreeProductLaw, PsiS, Term, _dimension_factor, _exact, marchenko_pastur_s, RationalS
 from .bn_largest import LargestEigenvalueLaw, _cluster_index, _extremal_index
 from .bn_moments import BNJacobianMoments, _sphere_samples, bn_jacobian_moments
+from ._deep_tail import DeepTail, build_deep_tail
 
 __all__ = ["bn_jacobian_spectrum", "bn_jacobian_moments", "bn_per_example_mean", "BNBatchJacobianLaw", "BNJacobianMoments",
            "InverseChiSquareS", "ChannelLawS", "BNGenericJacobianLaw", "LargestEigenvalueLaw", "BNPerExampleLaw"]
@@ -213,8 +214,9 @@ _GAP_NOISE = 1e-15  # xρ(x) below this is the solver's rounding noise (a gap in
 _TAIL_MASS = 1e-13  # the log-grid table stops where the mass beyond it (power-law estimate) is below this
 _TABLE_MASS_TOL = 5e-3  # the table's continuous mass must be within this (relative) of 1 − atoms, else it refuses; the
 # table path divides by its mass, so its cdf is off by at most about this (measured: ≤ 1.4e−4 at B = 16, depth 5
-# and B = 64, depth 10; 2.3e−3 at tanh B = 8, depth 20; refused: relu B = 8, depth 20 (2.2e−2), relu B = 4, depth 10;
-# linear B = 4, depth 10 read 0.264 of 0.5 where the walk down met points the solver had not solved)
+# and B = 64, depth 10; refused: relu and tanh at B = 4, depth 10; linear B = 4, depth 10 read 0.264 of 0.5 where the
+# walk down met points the solver had not solved; relu B = 8, 16 and tanh B = 16, 64 at depth 20 were 0.6–2.2 % over
+# before the deep tail's spline, docs/derivations.md §11.12, and are within 1e−5 now)
 
 
 class BNBatchJacobianLaw(FreeProductLaw):
@@ -254,20 +256,21 @@ class BNBatchJacobianLaw(FreeProductLaw):
         self.__dict__["_finding_edge"] = True
         try:
             edge = self.lower_edge
-            s_deep, xr_deep, slope = self._deep_tail if edge == 0.0 else (-math.inf, 0.0, 0.0)
         finally:
             self.__dict__["_finding_edge"] = False
         # below the lower edge (a gap) the density is 0; below 1e−40 × the mean next to a hard edge at 0 it is the
-        # power law xρ ∝ x^κ fitted to the last two decades there. Neither region needs the solver, whose
-        # continuation takes seconds per point that far below the spectrum (plot.compare's log view reaches 1e−300)
+        # deep tail's spline of solved knots (docs/derivations.md §11.12). Neither region needs the solver at every
+        # point, whose continuation takes ~0.1–1 s per point that far below the spectrum (plot.compare's log view
+        # reaches 1e−300; the cdf table's panels there are ~35 000 points)
         with np.errstate(divide="ignore"):
             s = np.log(np.where(x > 0, x, 1.0))
+        s_deep = self._deep_start if edge == 0.0 else -math.inf
         deep = (x > 0) & ((x < edge) | ((edge == 0.0) & (s < s_deep)))
         out = np.zeros(x.shape)
         if (~deep).any():
             out[~deep] = self._solved_density(x[~deep])
-        if edge == 0.0 and deep.any() and xr_deep > 0:
-            xr = xr_deep * np.exp(slope * (s[deep] - s_deep))
+        if edge == 0.0 and deep.any():
+            xr = self._deep_tail(s[deep])
             out[deep] = np.where(xr > _GAP_NOISE, xr / x[deep], 0.0)
         return out
 
@@ -278,14 +281,28 @@ class BNBatchJacobianLaw(FreeProductLaw):
         return np.where(xr > _GAP_NOISE, xr / x, np.where(np.isnan(xr), np.nan, 0.0))  # NaN: no path solved x
 
     @cached_property
-    def _deep_tail(self) -> tuple[float, float, float]:
-        """(s₀ = ln(1e−40 × mean), xρ there, the slope κ of ln xρ in ln x over the decade above); for laws with a
-        hard edge at 0 only (below a gap's edge these solves take minutes)."""
-        s0 = math.log(float(self._float_moments(1)[0])) - 40.0 * math.log(10.0)
-        x = np.exp(np.array([s0, s0 + math.log(10.0)]))
+    def _deep_start(self) -> float:
+        """s₀ = ln(1e−40 × mean): below it, next to a hard edge at 0, xρ comes from :attr:`_deep_tail`."""
+        return math.log(float(self._float_moments(1)[0])) - 40.0 * math.log(10.0)
+
+    @cached_property
+    def _deep_tail(self) -> DeepTail:
+        """xρ below s₀ (laws with a hard edge at 0 only: below a gap's edge these solves take minutes): a cubic spline
+        of ln xρ on solved knots from one decade above s₀ down to the smallest normal float, checked at every
+        interval's midpoint to |Δ ln xρ| ≤ 1e−6 (:func:`~rmt_init.theory._deep_tail.build_deep_tail`)."""
+        top = self._deep_start + math.log(10.0)
+        floor = math.log(np.finfo(float).tiny)
+        return build_deep_tail(self._deep_xr, top, floor, _GAP_NOISE)
+
+    def _deep_xr(self, s: np.ndarray) -> np.ndarray:
+        """xρ at x = eˢ by the solver; a point its vector call leaves unsolved is solved again alone (from the
+        others' remembered roots), NaN if that fails too; at most 4 per call (a law whose solver fails more often
+        there is refused anyway: linear, B = 4, depth 20 fails at 1.9e−35 alone too)."""
+        x = np.exp(s)
         xr = x * self._solved_density(x)
-        slope = math.log(xr[1] / xr[0]) / math.log(10.0) if np.all(xr > 0) else 0.0
-        return s0, float(xr[0]), max(slope, 0.0)
+        for i in np.flatnonzero(np.isnan(xr))[:4]:
+            xr[i] = x[i] * self._solved_density(x[i : i + 1])[0]
+        return xr
 
     @property
     def lower_edge(self) -> float:
