@@ -39,9 +39,11 @@ def test_points_that_stay_unsolved_raise(monkeypatch) -> None:
         law.cdf(1.0)
 
 
-def test_an_unresolved_table_raises() -> None:
-    """relu, B = 4, depth 10: the sampled-direction law's densities do not integrate (1.38 against 0.456); it refuses
-    (a scipy ValueError from its non-finite values before)."""
+def test_an_unresolved_table_raises(monkeypatch) -> None:
+    """relu, B = 4, depth 10, with the η-continuation started where it used to (10 × the spectral scale): the solver
+    reaches a spurious root and the densities integrate to 1.38 against 0.456; the table refuses (a scipy ValueError
+    from its non-finite values before). With today's start the table resolves (tests/test_bn_heavy_tail_start.py)."""
+    monkeypatch.setattr(bn_spectrum.BNBatchJacobianLaw, "_start_height", 10.0)
     with pytest.raises(FloatingPointError, match="continuous mass"):
         bn_jacobian_spectrum(10, "relu", 4).cdf(1.0)
 

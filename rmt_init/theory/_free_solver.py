@@ -709,6 +709,10 @@ class FreeProductSolver:
             tau[idx] = new
         return t, taus, ok
 
+    #: the η-continuation starts at this × the spectral scale (plus 10 × the largest |x|), where the moment guess
+    #: w ≈ m₁/z + m₂/z² lies in the basin of the root that continues to the density (laws with heavy tails start higher)
+    _start_height = 10.0
+
     def _singular_distance(self, x: np.ndarray) -> np.ndarray:
         """Distance from each x to the nearest singular point (edges, atoms, 0)."""
         return np.min(np.abs(x[:, None] - self._singular_points[None, :]), axis=1)
@@ -716,7 +720,7 @@ class FreeProductSolver:
     def _continue_eta(self, x: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         m1, m2 = self._first_moments
         scale = max(self._spectral_scale, max((loc for loc, _ in self.atoms), default=0.0))
-        eta = 10.0 * scale + 10.0 * np.max(np.abs(x), initial=0.0)
+        eta = self._start_height * scale + 10.0 * np.max(np.abs(x), initial=0.0)
         z = x + 1j * eta
         w = m1 / z + m2 / z**2
         t = np.log1p(w)

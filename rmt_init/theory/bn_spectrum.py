@@ -214,9 +214,10 @@ _GAP_NOISE = 1e-15  # xρ(x) below this is the solver's rounding noise (a gap in
 _TAIL_MASS = 1e-13  # the log-grid table stops where the mass beyond it (power-law estimate) is below this
 _TABLE_MASS_TOL = 5e-3  # the table's continuous mass must be within this (relative) of 1 − atoms, else it refuses; the
 # table path divides by its mass, so its cdf is off by at most about this (measured: ≤ 1.4e−4 at B = 16, depth 5
-# and B = 64, depth 10; refused: relu and tanh at B = 4, depth 10; linear B = 4, depth 10 read 0.264 of 0.5 where the
-# walk down met points the solver had not solved; relu B = 8, 16 and tanh B = 16, 64 at depth 20 were 0.6–2.2 % over
-# before the deep tail's spline, docs/derivations.md §11.12, and are within 1e−5 now)
+# and B = 64, depth 10; linear B = 4, depth 10 read 0.264 of 0.5 where the walk down met points the solver had not
+# solved; relu B = 8, 16 and tanh B = 16, 64 at depth 20 were 0.6–2.2 % over before the deep tail's spline, and B = 4
+# at depth 10–20 38–200 % before the continuation's start for heavy tails, docs/derivations.md §11.12; all within
+# 1.2e−5 now)
 
 
 class BNBatchJacobianLaw(FreeProductLaw):
@@ -404,6 +405,17 @@ class BNBatchJacobianLaw(FreeProductLaw):
     @cached_property
     def _spectral_scale(self) -> float:
         return max(float(m) ** (1.0 / k) for k, m in enumerate(self._float_moments(self._finite_orders), start=1))
+
+    @cached_property
+    def _start_height(self) -> float:
+        """Where the η-continuation starts, in units of the spectral scale: 10 (FreeProductSolver's), but
+        ``100^{1/(a − 1)}`` when m₂ is infinite (B = 4, 5; tail exponent a = (B − 1)/2). There ψ(1/z) − m₁/z decays
+        only like |z|^{−a}, so the start's guess is off by ~(scale/|z|)^{a − 1} relative: 30 % at 10 × the scale for
+        B = 4, and Newton from it reached a spurious root that the whole continuation then followed (relu, B = 4,
+        depth 10: the table held 1.38 against 0.456; docs/derivations.md §11.12)."""
+        if self._finite_orders >= 2:
+            return 10.0
+        return max(10.0, 100.0 ** (1.0 / (self.tail_exponent - 1.0)))
 
     # ------------------------------------------------------------------ distribution function
     @cached_property
