@@ -489,6 +489,13 @@ class DeepRule:
         self._below, self._above = below, above
         self.mass = float(self.pw.sum())
 
+    @cached_property
+    def _padded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """v, w and p·w per panel with _DEEP_WINDOW panels added at each end of the grid: v there repeats the end panel's
+        nodes (as a window clipped to the grid reads them), w and p·w are 0 (as its panels off the grid weigh)."""
+        pad = ((_DEEP_WINDOW, _DEEP_WINDOW), (0, 0))
+        return np.pad(self.v, pad, mode="edge"), np.pad(self.w, pad), np.pad(self.pw, pad)
+
     def covers(self, u: np.ndarray) -> np.ndarray:
         """Where the rule applies: Re log c between the grid's bottom + _DEEP_BOTTOM and log T − _DEEP_TOP,
         |arg c| ≥ _DEEP_MIN_ARG."""
@@ -518,12 +525,13 @@ class DeepRule:
         log_c = -np.log(u)
         width = self.edges[1] - self.edges[0]
         k0 = np.clip(np.floor((log_c.real - self.edges[0]) / width).astype(int), 0, self.count - 1)
-        window = k0[:, None] + np.arange(-_DEEP_WINDOW, _DEEP_WINDOW + 1)[None, :]
-        valid = (window >= 0) & (window < self.count)
-        window = np.clip(window, 0, self.count - 1)
-        v = self.v[window].reshape(u.size, -1)
-        w = np.where(valid[:, :, None], self.w[window], 0.0).reshape(u.size, -1)
-        pw = np.where(valid[:, :, None], self.pw[window], 0.0).reshape(u.size, -1)
+        # the window's panels from the padded tables (:meth:`_padded`: the same v, w and p·w as clipping the window to the
+        # grid and zeroing the weights of the panels off it, in one gather each)
+        v_pad, w_pad, pw_pad = self._padded
+        window = k0[:, None] + np.arange(2 * _DEEP_WINDOW + 1)[None, :]
+        v = v_pad[window].reshape(u.size, -1)
+        w = w_pad[window].reshape(u.size, -1)
+        pw = pw_pad[window].reshape(u.size, -1)
         y = v - log_c[:, None]
         with np.errstate(over="ignore", under="ignore"):
             # e^y = e^{v − Re L} e^{−i Im L}: one real exponential per term and one phase per point (a complex
@@ -542,8 +550,8 @@ class DeepRule:
         p_l = (r * values).sum(axis=1) / r.sum(axis=1)
         dp_l = (r * (p_l[:, None] - values) / (x - nodes)).sum(axis=1) / r.sum(axis=1)
         p_l, dp_l = np.where(near, p_l, 0.0), np.where(near, dp_l, 0.0)
-        v_a = self.edges[np.min(np.where(valid, window, self.count), axis=1)]
-        v_b = self.edges[np.max(np.where(valid, window, -1), axis=1) + 1]
+        v_a = self.edges[np.maximum(k0 - _DEEP_WINDOW, 0)]  # the ends of the window's panels on the grid
+        v_b = self.edges[np.minimum(k0 + _DEEP_WINDOW, self.count - 1) + 1]
         j1 = np.log(v_b - log_c) - np.log(v_a - log_c)
         j2 = 1.0 / (v_a - log_c) - 1.0 / (v_b - log_c)
         s1 = (w * inv).sum(axis=1)
