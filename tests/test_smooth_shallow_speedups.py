@@ -174,3 +174,27 @@ def test_bridged_tables_equal_the_continued_ones(monkeypatch):
         np.testing.assert_array_equal(nodes_n, nodes_o)
         np.testing.assert_allclose(below_n, below_o, rtol=1e-12, atol=0)
         np.testing.assert_allclose(above_n, above_o, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("sigma_b2", [0.3, 0.5, 1.0])
+def test_tied_nodes_summed_once_equal_node_by_node(sigma_b2, monkeypatch):
+    """gelu's quadrature nodes where d = 1 (and d = 0, underflowed) exactly are summed as one term: the same ψ, uψ' as the
+    node-by-node sums to their rounding, near the cut and across the range of d."""
+    factor = _factor("gelu", sigma_b2=sigma_b2)
+    rule = factor.rules[0]
+    assert 1.0 in rule.tied_d and rule.sum_d.size < 0.7 * rule.d.size  # the tail is there to be summed once
+    np.testing.assert_allclose(rule.tied_gw.sum() + rule.sum_gw.sum(), rule.gw.sum(), rtol=1e-15)
+    u = _near_cut(factor, np.random.default_rng(7))
+    u = np.concatenate([u, 1.0 / (1.0 + 10.0 ** np.linspace(-12, -2, 40) * (1.0 + 1j))])  # c next to d = 1 (the tail's pole)
+    value, slope = factor._piece_integrals(rule, u)
+    monkeypatch.setattr(GaussianImageS, "tied_nodes", False)
+    ref_value, ref_slope = factor._piece_integrals(rule, u)
+    # the node sums' own rounding: ε × Σ |terms| (near the cut the terms next to the pole are large and cancel against
+    # its principal part, so both sums carry an absolute rounding of that size; elsewhere it is ε |ψ|)
+    inverse = np.abs(1.0 / (1.0 - u[:, None] * rule.d[None, :]))
+    scale_value = (rule.gw * inverse).sum(axis=1)
+    scale_slope = (rule.gw * inverse * inverse).sum(axis=1) + scale_value
+    eps = np.finfo(float).eps
+    assert np.all(np.abs(value - ref_value) <= 64 * eps * scale_value)
+    assert np.all(np.abs(slope - ref_slope) <= 64 * eps * scale_slope)
+    assert np.median(np.abs(value - ref_value) / np.abs(ref_value)) <= 1e-15
