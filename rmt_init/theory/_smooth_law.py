@@ -930,11 +930,12 @@ class ImageGaussRule:
             # the panels within 2 of the one holding Re v, exactly; the others are ≥ 2 panel widths from it (the
             # panels lie on one uniform grid), so their ρ ≥ 5 + √24 ≈ 9.9
             k0 = np.maximum(np.searchsorted(lo, np.where(np.isfinite(v.real), v.real, lo[-1]), side="right") - 1, 0)  # ≤ size − 1
-            index = k0[:, None] + np.arange(-2, 3)[None, :]
-            valid = (index >= 0) & (index < lo.size)
-            index = np.minimum(np.maximum(index, 0), lo.size - 1)  # (np.clip costs ~10 µs a call more here)
-            p_lo, p_hi, p_mass = lo[index], hi[index], np.where(valid, mass[index], 0.0)
-            rho = np.minimum(bernstein_rho(v[:, None], p_lo, p_hi), bernstein_rho(v[:, None] - 2j * math.pi, p_lo, p_hi))
+            p_lo, p_hi, p_mass = (table[k0] for table in self._near_panel_tables)
+            # ρ of both poles, v and v − 2πi, in one pass of bernstein_rho's formula (the same values)
+            poles = v[:, None, None] - np.array([0.0, 2j * math.pi])[None, :, None]
+            sigma = (np.abs(poles - p_lo[:, None, :]) + np.abs(poles - p_hi[:, None, :])) / (p_hi - p_lo)[:, None, :]
+            both = sigma + np.sqrt(np.maximum(sigma * sigma - 1.0, 0.0))
+            rho = np.where(np.isfinite(both), both, np.inf).min(axis=1)
             size = np.minimum(1.0, np.exp(np.real(v)[:, None] + 1.0 - p_lo)) / (1.0 - rho**-0.5)
             bound = (4.0 * p_mass * size * rho ** (-2.0 * N_PANEL) / (rho - 1.0)).sum(axis=1)
             # the others, N_FAR nodes each: Σ_k 4 m_k M_k ρ^{−2·N_FAR}/(ρ − 1) with ρ ≥ 9.9, M_k = min(1, |c| e^{1 − v_k})
@@ -955,6 +956,16 @@ class ImageGaussRule:
                 above = np.exp(np.minimum(top - np.append(lo, np.inf)[k_star], 0.0)) * self._scaled_above[k_star]
                 bound += _FAR_FACTOR * (self._mass_below[k_star] + above)
         return np.where(np.isfinite(bound) & (np.imag(v) > 0.0), bound, np.inf)
+
+    @cached_property
+    def _near_panel_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per panel k0: the lower and upper ends and masses of the panels k0 − 2 … k0 + 2 (:meth:`panel_bound`), indices
+        clipped to the grid and the masses of those off it 0."""
+        lo, hi, mass = self.panels[:3]
+        index = np.arange(lo.size)[:, None] + np.arange(-2, 3)[None, :]
+        valid = (index >= 0) & (index < lo.size)
+        index = np.minimum(np.maximum(index, 0), lo.size - 1)
+        return lo[index], hi[index], np.where(valid, mass[index], 0.0)
 
     def _build_series(self, own: list[tuple[np.ndarray, np.ndarray]], near: list[tuple[np.ndarray, np.ndarray]]) -> None:
         """Tables of :meth:`panel_one_plus_psi`: per panel k0 holding log|c|, the N_PANEL-point rules of the five
