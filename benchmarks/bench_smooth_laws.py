@@ -123,10 +123,22 @@ points and first 63-point pass ~0.5 s, the hard-edge scouts ~0.3 s, the axis che
 quadrature's 1700–3300 nodes) and 2.8–3.0 s at σ_b² = 1 (the scouts' batch holding the highest unresolved node ~0.9 s:
 nine points the axis start rejects, continued from far above).
 
+Depth-1 gelu after the bridged warm start, the tied quadrature nodes and the batched roots (docs/derivations.md §2.6
+(h); ``--compare --before gelu1``: the path before them in the same run, old first, each table in a fresh law; 2-core
+machine loaded ~2.5–3.5 by other jobs; CPU s before / after): depth-1 gelu σ_b² = 0.3, 0.5, 1 cdf tables 1.03 / 0.73,
+1.26 / 0.82, 2.16 / 1.59, sampling tables 1.03 / 0.94, 1.18 / 1.03, 2.24 / 1.71 (``--sweep`` in the same session:
+cdf 0.72, 0.81, 1.54, sampling 0.87, 0.97, 1.63); tables equal to ≤ 6e−16 relative. Over tanh, erf, sigmoid, selu,
+gelu × depths 1, 2, 6 × σ_b² 0.3, 1 (30 laws, one run): cdf tables 12.37 / 11.12 s in all, sampling 15.35 / 14.34 s,
+every law as fast or faster (1.0–1.4×), tables equal to ≤ 4.5e−15 relative (≤ 2.2e−16 absolute). Left over 1 s:
+depth-1 gelu at σ_b² = 1 (the hard-edge scouts' nine points the axis start rejects, ~0.5 s of η-continuation from far
+above, whose verdicts set the table's cut, and the axis path's single-point Newton, ~0.25 s) and, on a loaded machine,
+its sampling tables at σ_b² = 0.5 (0.97–1.03 s: the 16384-point grid's first pass ~0.55 s, the hard-edge table ~0.45 s).
+
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
 references that take minutes: the old path's cdf and sampling tables and depth 100; ``--smooth``: only the
-per-activation cases; ``--sweep``: the grid above; ``--compare``: the shallow laws before/after; the grid's
-filters ``--activations tanh,erf --depths 1,2 --sigma-b2 0.3,1 --limit 60``).
+per-activation cases; ``--sweep``: the grid above; ``--compare``: the shallow laws before/after the shallow-law savings,
+``--compare --before gelu1``: before/after the depth-1 gelu savings; the grid's filters ``--activations tanh,erf
+--depths 1,2 --sigma-b2 0.3,1 --limit 60``).
 """
 from __future__ import annotations
 
