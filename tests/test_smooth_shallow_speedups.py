@@ -198,3 +198,25 @@ def test_tied_nodes_summed_once_equal_node_by_node(sigma_b2, monkeypatch):
     assert np.all(np.abs(value - ref_value) <= 64 * eps * scale_value)
     assert np.all(np.abs(slope - ref_slope) <= 64 * eps * scale_slope)
     assert np.median(np.abs(value - ref_value) / np.abs(ref_value)) <= 1e-15
+
+
+def test_no_bridges_for_laws_with_atoms(monkeypatch):
+    """Laws whose factors have atoms (selu's d = λ², or BN's discrete factors) keep the continuation: another root of the
+    same equations may lie near a bridge's path there (the case the warm start's jump check was made for)."""
+    calls = []
+    original = free_solver.FreeProductSolver._solve_bridged
+
+    def watched(self, x):
+        calls.append(np.size(x))
+        return original(self, x)
+
+    monkeypatch.setattr(free_solver.FreeProductSolver, "_solve_bridged", watched)
+    law = jacobian_spectrum(1, "selu", sigma_b2=1.0)
+    assert not law._tangent_steps
+    law.support
+    law._cdf_tables
+    assert calls == []
+    gelu = jacobian_spectrum(1, "gelu", sigma_b2=0.5)  # (and a law without atoms does take them)
+    gelu.support
+    gelu._cdf_tables
+    assert calls

@@ -269,7 +269,7 @@ class FreeProductSolver:
                 warm_t, warm = self._solve_warm(x[rest])
                 t[rest[warm]] = warm_t[warm]
                 cold[rest[warm]] = False
-        if ratio == 0.25 and _BRIDGE_STEPS and cold.any():
+        if ratio == 0.25 and _BRIDGE_STEPS and cold.any() and self._tangent_steps:
             # the points no warm pass took, away from 0: warm Newton over a few sub-steps from the nearest root
             rest = np.flatnonzero(cold)
             bridged_t, bridged = self._solve_bridged(x[rest])
@@ -287,7 +287,9 @@ class FreeProductSolver:
         previous one accepted and remembered; a point is accepted where every sub-step was (the same Newton, branch and
         jump checks as a warm start, each over a quarter of the gap). Only for x above _AXIS_X × the axis scale (next to
         0 the points take the imaginary-axis start, whose verdicts the hard-edge table reads) and within _WARM_MAX_GAP in
-        ln x of the reference, on its side of every positive singular point.
+        ln x of the reference, on its side of every positive singular point; and only for laws that take tangent steps
+        (:attr:`_tangent_steps`: no atoms, factors' ψ without poles off the cut — with atoms or discrete factors another
+        root of the same equations may lie near the path, the case the jump check was made for).
 
         Where the density has a sharp feature inside the support (depth-1 gelu near x ≈ 0.02–0.03, the image of d's
         interior local maximum), the warm predictor over a full gap is rejected by its jump check (the root it converges
