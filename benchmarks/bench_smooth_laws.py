@@ -123,10 +123,22 @@ points and first 63-point pass ~0.5 s, the hard-edge scouts ~0.3 s, the axis che
 quadrature's 1700–3300 nodes) and 2.8–3.0 s at σ_b² = 1 (the scouts' batch holding the highest unresolved node ~0.9 s:
 nine points the axis start rejects, continued from far above).
 
+Depth-1 gelu after the bridged warm start, the tied quadrature nodes and the batched roots (docs/derivations.md §2.6
+(h); ``--compare --before gelu1``: the path before them in the same run, old first, each table in a fresh law; 2-core
+machine loaded ~2.5–3.5 by other jobs; CPU s before / after): depth-1 gelu σ_b² = 0.3, 0.5, 1 cdf tables 1.03 / 0.73,
+1.26 / 0.82, 2.16 / 1.59, sampling tables 1.03 / 0.94, 1.18 / 1.03, 2.24 / 1.71 (``--sweep`` in the same session:
+cdf 0.72, 0.81, 1.54, sampling 0.87, 0.97, 1.63); tables equal to ≤ 6e−16 relative. Over tanh, erf, sigmoid, selu,
+gelu × depths 1, 2, 6 × σ_b² 0.3, 1 (30 laws, one run): cdf tables 12.37 / 11.12 s in all, sampling 15.35 / 14.34 s,
+every law as fast or faster (1.0–1.4×), tables equal to ≤ 4.5e−15 relative (≤ 2.2e−16 absolute). Left over 1 s:
+depth-1 gelu at σ_b² = 1 (the hard-edge scouts' nine points the axis start rejects, ~0.5 s of η-continuation from far
+above, whose verdicts set the table's cut, and the axis path's single-point Newton, ~0.25 s) and, on a loaded machine,
+its sampling tables at σ_b² = 0.5 (0.97–1.03 s: the 16384-point grid's first pass ~0.55 s, the hard-edge table ~0.45 s).
+
 Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_smooth_laws.py`` (``--quick`` skips the
 references that take minutes: the old path's cdf and sampling tables and depth 100; ``--smooth``: only the
-per-activation cases; ``--sweep``: the grid above; ``--compare``: the shallow laws before/after; the grid's
-filters ``--activations tanh,erf --depths 1,2 --sigma-b2 0.3,1 --limit 60``).
+per-activation cases; ``--sweep``: the grid above; ``--compare``: the shallow laws before/after the shallow-law savings,
+``--compare --before gelu1``: before/after the depth-1 gelu savings; the grid's filters ``--activations tanh,erf
+--depths 1,2 --sigma-b2 0.3,1 --limit 60``).
 """
 from __future__ import annotations
 
@@ -416,6 +428,23 @@ def _before_shallow():
         free_solver._INNER_SUBSET, free_solver._WARM_REMEMBER, free_solver._WARM_INNER = saved
 
 
+@contextlib.contextmanager
+def _before_depth1_gelu():
+    """The path before the depth-1 gelu savings (issue 15): the roots of d(ζ) = c start by start and their principal parts
+    root column by root column (``GaussianImageS.batched_roots``), every quadrature node summed on its own
+    (``GaussianImageS.tied_nodes``: gelu's d = 1 and d = 0 tails), no bridged warm start (``_free_solver._BRIDGE_STEPS``).
+    (The deep rule's padded window and the panel bound's tables are bit-identical rewrites, without a switch.)"""
+    saved = GaussianImageS.batched_roots, GaussianImageS.tied_nodes, free_solver._BRIDGE_STEPS
+    GaussianImageS.batched_roots, GaussianImageS.tied_nodes, free_solver._BRIDGE_STEPS = False, False, 0
+    try:
+        yield
+    finally:
+        GaussianImageS.batched_roots, GaussianImageS.tied_nodes, free_solver._BRIDGE_STEPS = saved
+
+
+BEFORE = {"shallow": _before_shallow, "gelu1": _before_depth1_gelu}
+
+
 def _fresh_tables(make, which: str, limit: float):
     """(CPU s, tables as one array, law) of a fresh law's cdf or sampling tables, edges found first (not timed)."""
     law = make()
@@ -428,12 +457,17 @@ def _fresh_tables(make, which: str, limit: float):
     return seconds, table, law
 
 
-def sweep_compare(limit: float = 60.0, activations=SWEEP_ACTIVATIONS, depths=(1, 2, 3, 6), sigma_b2s=(0.3, 0.5, 1.0)) -> list[dict]:
-    """The shallow laws' tables as shipped against the solver before the shallow-law savings (:func:`_before_shallow`),
-    in one run: for each law, cdf tables and sampling tables (each a fresh law, edges found first and not timed), CPU
-    seconds before / after, their ratio, and the largest absolute difference of the tables (cumulative masses)."""
+def sweep_compare(limit: float = 60.0, activations=SWEEP_ACTIVATIONS, depths=(1, 2, 3, 6), sigma_b2s=(0.3, 0.5, 1.0),
+                  before: str = "shallow") -> list[dict]:
+    """The shallow laws' tables as shipped against the path before a saving, in one run: ``before`` = "shallow" (the
+    solver before the shallow-law savings, :func:`_before_shallow`) or "gelu1" (before the depth-1 gelu savings,
+    :func:`_before_depth1_gelu`). For each law, cdf tables and sampling tables (each a fresh law, edges found first and
+    not timed, the old path first), CPU seconds before / after, their ratio, and the largest absolute and relative
+    differences of the tables (cumulative masses; relative over the entries above 1e−300)."""
+    before_path = BEFORE[before]
+    print(f"before: {before_path.__name__}")
     print(f"{'activation':10s} {'depth':>5s} {'σ_b²':>5s} {'cdf before':>10s} {'after':>7s} {'ratio':>6s} "
-          f"{'sampling before':>15s} {'after':>7s} {'ratio':>6s} {'max |Δ|':>8s}")
+          f"{'sampling before':>15s} {'after':>7s} {'ratio':>6s} {'max |Δ|':>8s} {'max rel':>8s}")
     rows = []
     fmt = lambda t: f"{t:7.3f}" if t is not None else f"{'>' + format(limit, 'g'):>7s}"  # noqa: E731
     for name in activations:
@@ -446,28 +480,35 @@ def sweep_compare(limit: float = 60.0, activations=SWEEP_ACTIVATIONS, depths=(1,
                     print(f"{name:10s} {depth:5d} {sigma_b2:5.2g} skipped: ValueError: {str(error)[:80]}")
                     continue
                 row = {"activation": name, "depth": depth, "sigma_b2": sigma_b2}
-                diff = 0.0
+                diff = relative = 0.0
                 for which in ("cdf", "sampling"):
-                    with _before_shallow():
+                    with before_path():
                         before, old, _ = _fresh_tables(make, which, limit)
                     after, new, _ = _fresh_tables(make, which, limit)
                     row[which] = (before, after)
                     if old is not None and new is not None and old.shape == new.shape:
                         diff = max(diff, float(np.max(np.abs(new - old))))
+                        big = np.abs(old) > 1e-300
+                        if big.any():
+                            relative = max(relative, float(np.max(np.abs(new[big] - old[big]) / np.abs(old[big]))))
                     elif old is not None and new is not None:
-                        diff = math.inf
-                row["diff"] = diff
+                        diff = relative = math.inf
+                row["diff"], row["relative"] = diff, relative
                 cells = []
                 for which in ("cdf", "sampling"):
                     before, after = row[which]
                     ratio = f"{before / after:6.1f}" if before is not None and after is not None else f"{'':6s}"
                     cells.append(f"{fmt(before):>{10 if which == 'cdf' else 15}s} {fmt(after)} {ratio}")
-                print(f"{name:10s} {depth:5d} {sigma_b2:5.2g} {cells[0]} {cells[1]} {diff:8.1e}", flush=True)
+                print(f"{name:10s} {depth:5d} {sigma_b2:5.2g} {cells[0]} {cells[1]} {diff:8.1e} {relative:8.1e}", flush=True)
                 rows.append(row)
     for which in ("cdf", "sampling"):
         for k, label in ((0, "before"), (1, "after")):
             over = [f"{r['activation']}/{r['depth']}/{r['sigma_b2']:g}" for r in rows if r[which][k] is None or r[which][k] > 1.0]
             print(f"{which} tables over 1 s {label}: {len(over)}: {', '.join(over) if over else 'none'}")
+        pairs = [r[which] for r in rows if None not in r[which]]
+        if pairs:
+            total_before, total_after = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+            print(f"{which} tables in all: before {total_before:.2f} s, after {total_after:.2f} s ({total_before / total_after:.2f}x)")
     return rows
 
 
@@ -535,13 +576,19 @@ def _sweep_args(argv: list[str]) -> dict:
         if flag in argv:
             value = argv[argv.index(flag) + 1]
             out[key] = cast(value) if key == "limit" else tuple(cast(v) for v in value.split(","))
+    if "--before" in argv:  # (--compare only)
+        out["before"] = argv[argv.index("--before") + 1]
     return out
 
 
 if __name__ == "__main__":
-    if "--compare" in sys.argv[1:]:
+    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
+        print(__doc__.split("\n\n")[0])
+        print("modes: (none) the per-case comparisons; --quick; --smooth; --sweep; --compare [--before shallow|gelu1];\n"
+              "grid filters: --activations tanh,erf --depths 1,2 --sigma-b2 0.3,1 --limit 60")
+    elif "--compare" in sys.argv[1:]:
         sweep_compare(**_sweep_args(sys.argv[1:]))
     elif "--sweep" in sys.argv[1:]:
-        sweep(**_sweep_args(sys.argv[1:]))
+        sweep(**{k: v for k, v in _sweep_args(sys.argv[1:]).items() if k != "before"})
     else:
         main(quick="--quick" in sys.argv[1:], smooth_only="--smooth" in sys.argv[1:])

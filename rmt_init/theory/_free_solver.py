@@ -31,6 +31,7 @@ _WARM_JOINT_POWER = 100  # … for laws whose numerical factors' powers are at m
 _WARM_REMEMBER = True  # warm-started roots are remembered too (False: only the η-continuation's)
 _WARM_JUMP = 0.25  # a warm Newton root farther than this × the predictor's step from the predictor is rejected
 _DEEP_ETA = 1e-2  # η-continuation below this × the spectral scale: steps of ratio³ from the tangent
+_BRIDGE_STEPS = 4  # sub-steps in ln x of the bridged warm start (FreeProductLaw._solve_bridged; 0: none, as before)
 _WARM_AGAIN = 4  # more warm passes for the points a seeded first pass's warm Newton rejects (FreeProductLaw._solve)
 _SEED_MIN = 32  # more cold points than this are solved from seeds (FreeProductLaw._solve)
 _SOLUTIONS_CAP = 1 << 16  # remembered solutions per law (~3 MB)
@@ -268,11 +269,63 @@ class FreeProductSolver:
                 warm_t, warm = self._solve_warm(x[rest])
                 t[rest[warm]] = warm_t[warm]
                 cold[rest[warm]] = False
+        if ratio == 0.25 and _BRIDGE_STEPS and cold.any() and self._tangent_steps:
+            # the points no warm pass took, away from 0: warm Newton over a few sub-steps from the nearest root
+            rest = np.flatnonzero(cold)
+            bridged_t, bridged = self._solve_bridged(x[rest])
+            t[rest[bridged]] = bridged_t[bridged]
+            cold[rest[bridged]] = False
         if cold.any():
             tc, taus = self._solve_cold_taus(x[cold], ratio)
             t[cold] = tc
             self._remember(x[cold], tc, taus)
         return t
+
+    def _solve_bridged(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(t, accepted) for points the warm passes rejected, by :meth:`_solve_warm` at _BRIDGE_STEPS points evenly spaced
+        in ln x from the nearest remembered solution to x (the last one x itself), each started from the root the
+        previous one accepted and remembered; a point is accepted where every sub-step was (the same Newton, branch and
+        jump checks as a warm start, each over a quarter of the gap). Only for x above _AXIS_X × the axis scale (next to
+        0 the points take the imaginary-axis start, whose verdicts the hard-edge table reads) and within _WARM_MAX_GAP in
+        ln x of the reference, on its side of every positive singular point; and only for laws that take tangent steps
+        (:attr:`_tangent_steps`: no atoms, factors' ψ without poles off the cut — with atoms or discrete factors another
+        root of the same equations may lie near the path, the case the jump check was made for).
+
+        Where the density has a sharp feature inside the support (depth-1 gelu near x ≈ 0.02–0.03, the image of d's
+        interior local maximum), the warm predictor over a full gap is rejected by its jump check (the root it converges
+        to is the right one, but 0.2–0.5 × the predictor's step away), and one such point alone took the η-continuation
+        from far above: ~250 evaluations of ψ near the cut, 0.06–0.1 s each, several per table. A root reached by
+        accepted sub-steps is the same boundary value t(x + i0), continued along the support (docs/derivations.md
+        §2.6 (h))."""
+        t = np.zeros(x.shape, complex)
+        accepted = np.zeros(x.shape, bool)
+        memo = self._solutions
+        if memo["log_x"].size == 0 or _BRIDGE_STEPS < 2:
+            return t, accepted
+        with np.errstate(divide="ignore"):
+            log_x = np.log(np.where(x > 0, x, 0.0))
+        ref = memo["log_x"]
+        k = np.clip(np.searchsorted(ref, log_x), 1, ref.size - 1) if ref.size > 1 else np.zeros(x.shape, int)
+        if ref.size > 1:
+            k = np.where(np.abs(log_x - ref[k - 1]) < np.abs(log_x - ref[k]), k - 1, k)
+        singular = np.log(self._singular_points[self._singular_points > 0])
+        same_side = np.searchsorted(singular, log_x) == np.searchsorted(singular, ref[k])
+        low = _AXIS_X * self._axis_scale if self._axis_allowed else 0.0
+        alive = np.flatnonzero((x > low) & same_side & (np.abs(log_x - ref[k]) <= _WARM_MAX_GAP) & (log_x != ref[k]))
+        start = ref[k[alive]]
+        for j in range(1, _BRIDGE_STEPS + 1):
+            if alive.size == 0:
+                break
+            if j < _BRIDGE_STEPS:
+                xj = np.exp(start + (log_x[alive] - start) * (j / _BRIDGE_STEPS))
+            else:
+                xj = x[alive]
+            tj, ok = self._solve_warm(xj)
+            if j == _BRIDGE_STEPS:
+                t[alive[ok]] = tj[ok]
+                accepted[alive[ok]] = True
+            alive, start = alive[ok], start[ok]
+        return t, accepted
 
     def _seeds(self, x: np.ndarray) -> np.ndarray:
         """Indices of a subset of x > 0 such that every x is within warm reach (see :meth:`_solve`) of one on its

@@ -489,6 +489,13 @@ class DeepRule:
         self._below, self._above = below, above
         self.mass = float(self.pw.sum())
 
+    @cached_property
+    def _padded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """v, w and p·w per panel with _DEEP_WINDOW panels added at each end of the grid: v there repeats the end panel's
+        nodes (as a window clipped to the grid reads them), w and p·w are 0 (as its panels off the grid weigh)."""
+        pad = ((_DEEP_WINDOW, _DEEP_WINDOW), (0, 0))
+        return np.pad(self.v, pad, mode="edge"), np.pad(self.w, pad), np.pad(self.pw, pad)
+
     def covers(self, u: np.ndarray) -> np.ndarray:
         """Where the rule applies: Re log c between the grid's bottom + _DEEP_BOTTOM and log T − _DEEP_TOP,
         |arg c| ≥ _DEEP_MIN_ARG."""
@@ -518,12 +525,13 @@ class DeepRule:
         log_c = -np.log(u)
         width = self.edges[1] - self.edges[0]
         k0 = np.clip(np.floor((log_c.real - self.edges[0]) / width).astype(int), 0, self.count - 1)
-        window = k0[:, None] + np.arange(-_DEEP_WINDOW, _DEEP_WINDOW + 1)[None, :]
-        valid = (window >= 0) & (window < self.count)
-        window = np.clip(window, 0, self.count - 1)
-        v = self.v[window].reshape(u.size, -1)
-        w = np.where(valid[:, :, None], self.w[window], 0.0).reshape(u.size, -1)
-        pw = np.where(valid[:, :, None], self.pw[window], 0.0).reshape(u.size, -1)
+        # the window's panels from the padded tables (:meth:`_padded`: the same v, w and p·w as clipping the window to the
+        # grid and zeroing the weights of the panels off it, in one gather each)
+        v_pad, w_pad, pw_pad = self._padded
+        window = k0[:, None] + np.arange(2 * _DEEP_WINDOW + 1)[None, :]
+        v = v_pad[window].reshape(u.size, -1)
+        w = w_pad[window].reshape(u.size, -1)
+        pw = pw_pad[window].reshape(u.size, -1)
         y = v - log_c[:, None]
         with np.errstate(over="ignore", under="ignore"):
             # e^y = e^{v − Re L} e^{−i Im L}: one real exponential per term and one phase per point (a complex
@@ -542,8 +550,8 @@ class DeepRule:
         p_l = (r * values).sum(axis=1) / r.sum(axis=1)
         dp_l = (r * (p_l[:, None] - values) / (x - nodes)).sum(axis=1) / r.sum(axis=1)
         p_l, dp_l = np.where(near, p_l, 0.0), np.where(near, dp_l, 0.0)
-        v_a = self.edges[np.min(np.where(valid, window, self.count), axis=1)]
-        v_b = self.edges[np.max(np.where(valid, window, -1), axis=1) + 1]
+        v_a = self.edges[np.maximum(k0 - _DEEP_WINDOW, 0)]  # the ends of the window's panels on the grid
+        v_b = self.edges[np.minimum(k0 + _DEEP_WINDOW, self.count - 1) + 1]
         j1 = np.log(v_b - log_c) - np.log(v_a - log_c)
         j2 = 1.0 / (v_a - log_c) - 1.0 / (v_b - log_c)
         s1 = (w * inv).sum(axis=1)
@@ -922,11 +930,12 @@ class ImageGaussRule:
             # the panels within 2 of the one holding Re v, exactly; the others are ≥ 2 panel widths from it (the
             # panels lie on one uniform grid), so their ρ ≥ 5 + √24 ≈ 9.9
             k0 = np.maximum(np.searchsorted(lo, np.where(np.isfinite(v.real), v.real, lo[-1]), side="right") - 1, 0)  # ≤ size − 1
-            index = k0[:, None] + np.arange(-2, 3)[None, :]
-            valid = (index >= 0) & (index < lo.size)
-            index = np.minimum(np.maximum(index, 0), lo.size - 1)  # (np.clip costs ~10 µs a call more here)
-            p_lo, p_hi, p_mass = lo[index], hi[index], np.where(valid, mass[index], 0.0)
-            rho = np.minimum(bernstein_rho(v[:, None], p_lo, p_hi), bernstein_rho(v[:, None] - 2j * math.pi, p_lo, p_hi))
+            p_lo, p_hi, p_mass = (table[k0] for table in self._near_panel_tables)
+            # ρ of both poles, v and v − 2πi, in one pass of bernstein_rho's formula (the same values)
+            poles = v[:, None, None] - np.array([0.0, 2j * math.pi])[None, :, None]
+            sigma = (np.abs(poles - p_lo[:, None, :]) + np.abs(poles - p_hi[:, None, :])) / (p_hi - p_lo)[:, None, :]
+            both = sigma + np.sqrt(np.maximum(sigma * sigma - 1.0, 0.0))
+            rho = np.where(np.isfinite(both), both, np.inf).min(axis=1)
             size = np.minimum(1.0, np.exp(np.real(v)[:, None] + 1.0 - p_lo)) / (1.0 - rho**-0.5)
             bound = (4.0 * p_mass * size * rho ** (-2.0 * N_PANEL) / (rho - 1.0)).sum(axis=1)
             # the others, N_FAR nodes each: Σ_k 4 m_k M_k ρ^{−2·N_FAR}/(ρ − 1) with ρ ≥ 9.9, M_k = min(1, |c| e^{1 − v_k})
@@ -947,6 +956,16 @@ class ImageGaussRule:
                 above = np.exp(np.minimum(top - np.append(lo, np.inf)[k_star], 0.0)) * self._scaled_above[k_star]
                 bound += _FAR_FACTOR * (self._mass_below[k_star] + above)
         return np.where(np.isfinite(bound) & (np.imag(v) > 0.0), bound, np.inf)
+
+    @cached_property
+    def _near_panel_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per panel k0: the lower and upper ends and masses of the panels k0 − 2 … k0 + 2 (:meth:`panel_bound`), indices
+        clipped to the grid and the masses of those off it 0."""
+        lo, hi, mass = self.panels[:3]
+        index = np.arange(lo.size)[:, None] + np.arange(-2, 3)[None, :]
+        valid = (index >= 0) & (index < lo.size)
+        index = np.minimum(np.maximum(index, 0), lo.size - 1)
+        return lo[index], hi[index], np.where(valid, mass[index], 0.0)
 
     def _build_series(self, own: list[tuple[np.ndarray, np.ndarray]], near: list[tuple[np.ndarray, np.ndarray]]) -> None:
         """Tables of :meth:`panel_one_plus_psi`: per panel k0 holding log|c|, the N_PANEL-point rules of the five
