@@ -400,6 +400,21 @@ class GaussianImageS(PsiS):
         if not starts:
             return np.empty((c.size, 0), complex), np.empty((c.size, 0), bool)
         zeta = np.concatenate(starts, axis=1)
+        zeta, ok = self._newton_roots(rule, zeta, c)
+        # the same root reached from two starts is subtracted once: column i is dropped where an earlier column j still
+        # kept holds a root within 1e−10 (1 + |ζ_j|) of it (in column order, as the pairwise loop before)
+        columns = np.flatnonzero(ok.any(axis=0))
+        if columns.size > 1:
+            with np.errstate(all="ignore"):
+                close = np.abs(zeta[:, :, None] - zeta[:, None, :]) <= 1e-10 * (1.0 + np.abs(zeta))[:, None, :]
+            for i in columns[1:]:
+                ok[:, i] &= ~np.any(ok[:, :i] & close[:, i, :i], axis=1)
+        return self._physical_side(rule, zeta, ok)
+
+    def _newton_roots(self, rule: _PieceRule, zeta: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Newton on d(ζ) = c from the starts ``zeta`` (n, k; NaN: no start), steps capped at half the strip; (ζ, kept):
+        kept where the start existed and the root converged (|d − c| ≤ 1e−10|c| + 1e−14|d'|) within the strip."""
+        jet = rule.piece.jet
         target = c[:, None]
         active = np.isfinite(zeta)
         zeta = np.where(active, zeta, 0.0)
@@ -429,18 +444,14 @@ class GaussianImageS(PsiS):
                 & (zeta.real > rule.piece.lo - self.strip)
                 & (zeta.real < rule.piece.hi + self.strip)
             )
-        # the same root reached from two starts is subtracted once: column i is dropped where an earlier column j still
-        # kept holds a root within 1e−10 (1 + |ζ_j|) of it (in column order, as the pairwise loop before)
-        columns = np.flatnonzero(ok.any(axis=0))
-        if columns.size > 1:
-            with np.errstate(all="ignore"):
-                close = np.abs(zeta[:, :, None] - zeta[:, None, :]) <= 1e-10 * (1.0 + np.abs(zeta))[:, None, :]
-            for i in columns[1:]:
-                ok[:, i] &= ~np.any(ok[:, :i] & close[:, i, :i], axis=1)
-        # a root exactly on the real axis is taken on its physical side (Im u → 0⁻: the side of d')
+        return zeta, ok
+
+    @staticmethod
+    def _physical_side(rule: _PieceRule, zeta: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A root exactly on the real axis is taken on its physical side (Im u → 0⁻: the side of d')."""
         on_axis = ok & (zeta.imag == 0.0)
         if on_axis.any():
-            side = np.sign(np.real(jet(zeta)[1]))
+            side = np.sign(np.real(rule.piece.jet(zeta)[1]))
             zeta = np.where(on_axis, zeta + 1j * side * 1e-300, zeta)
         return zeta, ok
 
@@ -474,44 +485,11 @@ class GaussianImageS(PsiS):
         if not starts:
             return np.empty((c.size, 0), complex), np.empty((c.size, 0), bool)
         zeta = np.stack(starts, axis=1)
-        target = c[:, None]
-        active = np.isfinite(zeta)
-        zeta = np.where(active, zeta, 0.0)
-        todo = np.flatnonzero(active.ravel())
-        flat = zeta.ravel()
-        flat_target = np.broadcast_to(target, zeta.shape).ravel()
-        for _ in range(_NEWTON_STEPS):
-            if todo.size == 0:
-                break
-            zt = flat[todo]
-            d0, d1, _ = jet(zt)
-            with np.errstate(all="ignore"):  # a zero or overflowing d' gives a non-finite step: dropped below
-                step = (d0 - flat_target[todo]) / d1
-                big = np.abs(step) > 0.5 * self.strip
-                step = np.where(big, step * (0.5 * self.strip) / np.where(big, np.abs(step), 1.0), step)
-            finite = np.isfinite(step)
-            flat[todo] = np.where(finite, zt - step, zt)
-            todo = todo[finite & (np.abs(step) > 1e-15 * (1.0 + np.abs(zt)))]
-        zeta = flat.reshape(zeta.shape)
-        d0, d1, _ = jet(zeta)
-        with np.errstate(all="ignore"):
-            ok = (
-                active
-                & np.isfinite(zeta)
-                & (np.abs(d0 - target) <= 1e-10 * np.maximum(np.abs(target), 1e-300) + 1e-14 * np.abs(d1))
-                & (np.abs(zeta.imag) < self.subtract_within)
-                & (zeta.real > rule.piece.lo - self.strip)
-                & (zeta.real < rule.piece.hi + self.strip)
-            )
+        zeta, ok = self._newton_roots(rule, zeta, c)
         for i in range(zeta.shape[1]):  # the same root reached from two starts is subtracted once
             for j in range(i):
                 ok[:, i] &= ~(ok[:, j] & (np.abs(zeta[:, i] - zeta[:, j]) <= 1e-10 * (1.0 + np.abs(zeta[:, j]))))
-        # a root exactly on the real axis is taken on its physical side (Im u → 0⁻: the side of d')
-        on_axis = ok & (zeta.imag == 0.0)
-        if on_axis.any():
-            side = np.sign(np.real(jet(zeta)[1]))
-            zeta = np.where(on_axis, zeta + 1j * side * 1e-300, zeta)
-        return zeta, ok
+        return self._physical_side(rule, zeta, ok)
 
     # ------------------------------------------------------------------ ψ
     def _piece_integrals(self, rule: _PieceRule, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
