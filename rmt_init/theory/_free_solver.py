@@ -281,6 +281,19 @@ class FreeProductSolver:
             self._remember(x[cold], tc, taus)
         return t
 
+    def _nearest_solution(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(ln x, the remembered ln x_ref (sorted), the index k of the nearest one to each x, whether x lies on its
+        side of every positive singular point)."""
+        with np.errstate(divide="ignore"):
+            log_x = np.log(np.where(x > 0, x, 0.0))
+        ref = self._solutions["log_x"]
+        k = np.clip(np.searchsorted(ref, log_x), 1, ref.size - 1) if ref.size > 1 else np.zeros(x.shape, int)
+        if ref.size > 1:
+            k = np.where(np.abs(log_x - ref[k - 1]) < np.abs(log_x - ref[k]), k - 1, k)
+        singular = np.log(self._singular_points[self._singular_points > 0])
+        same_side = np.searchsorted(singular, log_x) == np.searchsorted(singular, ref[k])
+        return log_x, ref, k, same_side
+
     def _solve_bridged(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(t, accepted) for points the warm passes rejected, by :meth:`_solve_warm` at _BRIDGE_STEPS points evenly spaced
         in ln x from the nearest remembered solution to x (the last one x itself), each started from the root the
@@ -302,14 +315,7 @@ class FreeProductSolver:
         memo = self._solutions
         if memo["log_x"].size == 0 or _BRIDGE_STEPS < 2:
             return t, accepted
-        with np.errstate(divide="ignore"):
-            log_x = np.log(np.where(x > 0, x, 0.0))
-        ref = memo["log_x"]
-        k = np.clip(np.searchsorted(ref, log_x), 1, ref.size - 1) if ref.size > 1 else np.zeros(x.shape, int)
-        if ref.size > 1:
-            k = np.where(np.abs(log_x - ref[k - 1]) < np.abs(log_x - ref[k]), k - 1, k)
-        singular = np.log(self._singular_points[self._singular_points > 0])
-        same_side = np.searchsorted(singular, log_x) == np.searchsorted(singular, ref[k])
+        log_x, ref, k, same_side = self._nearest_solution(x)
         low = _AXIS_X * self._axis_scale if self._axis_allowed else 0.0
         alive = np.flatnonzero((x > low) & same_side & (np.abs(log_x - ref[k]) <= _WARM_MAX_GAP) & (log_x != ref[k]))
         start = ref[k[alive]]
@@ -403,14 +409,7 @@ class FreeProductSolver:
         t = np.zeros(x.shape, complex)
         if memo["log_x"].size == 0:
             return t, accepted
-        with np.errstate(divide="ignore"):
-            log_x = np.log(np.where(x > 0, x, 0.0))
-        ref = memo["log_x"]
-        k = np.clip(np.searchsorted(ref, log_x), 1, ref.size - 1) if ref.size > 1 else np.zeros(x.shape, int)
-        if ref.size > 1:
-            k = np.where(np.abs(log_x - ref[k - 1]) < np.abs(log_x - ref[k]), k - 1, k)
-        singular = np.log(self._singular_points[self._singular_points > 0])
-        same_side = np.searchsorted(singular, log_x) == np.searchsorted(singular, ref[k])
+        log_x, ref, k, same_side = self._nearest_solution(x)
         reach = np.minimum(_WARM_REACH * memo["reach"][k], _WARM_MAX_GAP)
         near = (x > 0) & same_side & (np.abs(log_x - ref[k]) <= reach)
         idx = np.flatnonzero(near)
