@@ -540,47 +540,19 @@ class GaussianImageS(PsiS):
                 a_n, b_n = a, b
                 log_part = np.log(b - zk) - np.log(a - zk)
             else:
-                count = rule.edges.size - 1
-                width = (b - a) / count
-                # (Re ζ may lie ~1/√q away, 1e100 for selu at q = 1e−200: clipped before the cast to int)
-                at = np.clip(np.floor((zk.real - a) / width), -1.0 - self.near_panels, count + self.near_panels).astype(int)
-                first = np.clip(at - self.near_panels, 0, count - 1)
-                last = np.clip(at + self.near_panels, 0, count - 1)
-                span = 2 * self.near_panels + 1
-                panels = first[:, None] + np.arange(span)[None, :]
-                inside = panels <= last[:, None]
-                panels = np.minimum(panels, count - 1)
-                index = (panels[:, :, None] * _GL_T.size + np.arange(_GL_T.size)[None, None, :]).reshape(zk.size, -1)
-                weights = np.where(np.repeat(inside, _GL_T.size, axis=1), rule.w[index], 0.0)
-                r = 1.0 / (rule.z[index] - zk[:, None])
-                s1 = (r * weights).sum(axis=1)
-                s2 = (r * r * weights).sum(axis=1)
-                a_n, b_n = rule.edges[first], rule.edges[last + 1]
+                s1, s2, a_n, b_n = self._near_panel_sums(rule, zk)
                 log_part = np.log(b_n - zk) - np.log(a_n - zk)
             value[hit] += residue * (log_part - s1)
             slope[hit] += p2 * (1.0 / (a_n - zk) - 1.0 / (b_n - zk) - s2) + (p1 - residue) * (log_part - s1)
         return value, slope
 
-    def _add_principal_parts(self, rule: _PieceRule, u: np.ndarray, zeta: np.ndarray, ok: np.ndarray, value: np.ndarray,
-                             slope: np.ndarray) -> None:
-        """The roots' principal parts (see :meth:`_piece_integrals`, ``near_panels``) for all (point, root) pairs at once,
-        added into ``value`` and ``slope`` in the order of the loop over root columns (``np.add.at`` is unbuffered and
-        applies them in index order: the same sums as that loop, bit for bit)."""
-        column, point = np.nonzero(ok.T)  # root-column-major, as the loop over columns
-        if point.size == 0:
-            return
-        a, b = rule.piece.lo, rule.piece.hi
-        zk = zeta[point, column]
-        uk = u[point]
-        _, d1, d2 = rule.piece.jet(zk)
-        gz = _gaussian(zk)
-        big_a = -uk * d1
-        residue = gz / big_a
-        p2 = residue / big_a
-        p1 = -p2 * (zk + d2 / d1)
+    def _near_panel_sums(self, rule: _PieceRule, zk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(Σ w/(z − ζ), Σ w/(z − ζ)², a_n, b_n) over the ``near_panels`` panels either side of each root ζ's panel
+        (clipped to the piece), whose ends are [a_n, b_n]."""
         count = rule.edges.size - 1
-        width = (b - a) / count
-        at = np.clip(np.floor((zk.real - a) / width), -1.0 - self.near_panels, count + self.near_panels).astype(int)
+        width = (rule.piece.hi - rule.piece.lo) / count
+        # (Re ζ may lie ~1/√q away, 1e100 for selu at q = 1e−200: clipped before the cast to int)
+        at = np.clip(np.floor((zk.real - rule.piece.lo) / width), -1.0 - self.near_panels, count + self.near_panels).astype(int)
         first = np.clip(at - self.near_panels, 0, count - 1)
         last = np.clip(at + self.near_panels, 0, count - 1)
         span = 2 * self.near_panels + 1
@@ -590,9 +562,25 @@ class GaussianImageS(PsiS):
         index = (panels[:, :, None] * _GL_T.size + np.arange(_GL_T.size)[None, None, :]).reshape(zk.size, -1)
         weights = np.where(np.repeat(inside, _GL_T.size, axis=1), rule.w[index], 0.0)
         r = 1.0 / (rule.z[index] - zk[:, None])
-        s1 = (r * weights).sum(axis=1)
-        s2 = (r * r * weights).sum(axis=1)
-        a_n, b_n = rule.edges[first], rule.edges[last + 1]
+        return (r * weights).sum(axis=1), (r * r * weights).sum(axis=1), rule.edges[first], rule.edges[last + 1]
+
+    def _add_principal_parts(self, rule: _PieceRule, u: np.ndarray, zeta: np.ndarray, ok: np.ndarray, value: np.ndarray,
+                             slope: np.ndarray) -> None:
+        """The roots' principal parts (see :meth:`_piece_integrals`, ``near_panels``) for all (point, root) pairs at once,
+        added into ``value`` and ``slope`` in the order of the loop over root columns (``np.add.at`` is unbuffered and
+        applies them in index order: the same sums as that loop, bit for bit)."""
+        column, point = np.nonzero(ok.T)  # root-column-major, as the loop over columns
+        if point.size == 0:
+            return
+        zk = zeta[point, column]
+        uk = u[point]
+        _, d1, d2 = rule.piece.jet(zk)
+        gz = _gaussian(zk)
+        big_a = -uk * d1
+        residue = gz / big_a
+        p2 = residue / big_a
+        p1 = -p2 * (zk + d2 / d1)
+        s1, s2, a_n, b_n = self._near_panel_sums(rule, zk)
         log_part = np.log(b_n - zk) - np.log(a_n - zk)
         np.add.at(value, point, residue * (log_part - s1))
         np.add.at(slope, point, p2 * (1.0 / (a_n - zk) - 1.0 / (b_n - zk) - s2) + (p1 - residue) * (log_part - s1))
