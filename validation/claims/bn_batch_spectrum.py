@@ -75,6 +75,8 @@ Checks and tolerances (trials = independent networks; SE across them; SAFETY = 5
   The default size also has relu at B = 4, depth 10 and B = 8, depth 20 (N = 128), whose laws refused their cdf
   before the continuation's start for heavy tails and the deep tail's spline (§11.12); a trial run of these (20
   networks) passed KS (relu B = 4: tolerance 0.020; B = 8: 0.013), the zero fractions and the B = 4 tail count.
+  Their moments are recorded, not checked: BIAS_C is measured at depth ≤ 4 (relu B = 8, depth 20, N = 128 had m₁
+  +28 ± 13 %, a tolerance of 73 % with BIAS_C); the deep sweeps check moments at depth 10–20 with their own bounds.
   relu zero fraction (≤ 1e−9 × the network's largest) against the law's atom plus its continuous mass below that
   threshold, tolerance ``5 SE + σ(L − 1)/√(2L − 1) + 1/(BN)``: at finite N the network's kernel is that of its
   largest-kernel layer, and the mean of the largest of L i.i.d. layer fractions of SD σ exceeds their mean by at
@@ -174,6 +176,8 @@ SIZES = {  # cases: [activation, batch size B, depth L, width N]
 }
 #: finite-width bias bound of m_k, relative: c_k · L/N (module docstring; depth ≤ 4, dense cases)
 BIAS_C = {1: 0.5, 2: 2.5, 3: 5.0}
+#: … measured to this depth; the dense cases' moments deeper are recorded, not checked (the deep sweeps check them)
+BIAS_C_MAX_DEPTH = 4
 #: finite-width bias bound of m_k for the deep matrix-free cases, relative: exp(c_k · L/N) − 1, measured at depth 10
 #: and 20 (module docstring, docs/derivations.md §11.6); valid for L ≤ 20 (the excess grows faster than L)
 DEEP_BIAS_C = {1: 3.5, 2: 9.5, 3: 18.0}
@@ -241,6 +245,10 @@ def run(size: str, device: str, out_dir: Path) -> dict:
             per = np.mean(x**k, axis=1)
             mean = float(per.mean())
             se = math.hypot(float(per.std(ddof=1)) / math.sqrt(trials), theory_se[k])
+            if depth > BIAS_C_MAX_DEPTH:  # BIAS_C is measured at depth ≤ 4; deeper moments are the deep sweeps'
+                parts.append(f"m{k} {100 * (mean / theory[k] - 1):+.1f}±{100 * se / theory[k]:.1f}% (not checked: "
+                             f"depth > {BIAS_C_MAX_DEPTH}; see the deep sweeps)")
+                continue
             bias = BIAS_C[k] * depth * abs(theory[k]) / n
             checks.append(check(f"m{k} {tag}", theory[k], mean, SAFETY * se + bias, stderr=se,
                                 note=f"5 SE + bias bound {BIAS_C[k]}·L/N·m{k}"))
