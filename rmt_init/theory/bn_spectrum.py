@@ -297,8 +297,8 @@ class BNBatchJacobianLaw(FreeProductLaw):
 
     def _deep_xr(self, s: np.ndarray) -> np.ndarray:
         """xρ at x = eˢ by the solver; a point its vector call leaves unsolved is solved again alone (from the
-        others' remembered roots), NaN if that fails too; at most 4 per call (a law whose solver fails more often
-        there is refused anyway: linear, B = 4, depth 20 fails at 1.9e−35 alone too)."""
+        others' remembered roots), NaN if that fails too (the tail then refuses, :func:`build_deep_tail`); at most 4
+        per call: a law whose solver fails more often there is refused either way."""
         x = np.exp(s)
         xr = x * self._solved_density(x)
         for i in np.flatnonzero(np.isnan(xr))[:4]:
