@@ -931,11 +931,9 @@ class ImageGaussRule:
             # panels lie on one uniform grid), so their ρ ≥ 5 + √24 ≈ 9.9
             k0 = np.maximum(np.searchsorted(lo, np.where(np.isfinite(v.real), v.real, lo[-1]), side="right") - 1, 0)  # ≤ size − 1
             p_lo, p_hi, p_mass = (table[k0] for table in self._near_panel_tables)
-            # ρ of both poles, v and v − 2πi, in one pass of bernstein_rho's formula (the same values)
+            # ρ of both poles, v and v − 2πi, in one broadcast call
             poles = v[:, None, None] - np.array([0.0, 2j * math.pi])[None, :, None]
-            sigma = (np.abs(poles - p_lo[:, None, :]) + np.abs(poles - p_hi[:, None, :])) / (p_hi - p_lo)[:, None, :]
-            both = sigma + np.sqrt(np.maximum(sigma * sigma - 1.0, 0.0))
-            rho = np.where(np.isfinite(both), both, np.inf).min(axis=1)
+            rho = bernstein_rho(poles, p_lo[:, None, :], p_hi[:, None, :]).min(axis=1)
             size = np.minimum(1.0, np.exp(np.real(v)[:, None] + 1.0 - p_lo)) / (1.0 - rho**-0.5)
             bound = (4.0 * p_mass * size * rho ** (-2.0 * N_PANEL) / (rho - 1.0)).sum(axis=1)
             # the others, N_FAR nodes each: Σ_k 4 m_k M_k ρ^{−2·N_FAR}/(ρ − 1) with ρ ≥ 9.9, M_k = min(1, |c| e^{1 − v_k})
